@@ -1,0 +1,738 @@
+//! The engine: one breaker's state machine (SEMANTICS.md §2-§6).
+//!
+//! # Concurrency design
+//!
+//! Three atomic words carry everything the hot paths read; a mutex guards everything else.
+//!
+//! | word | bits | written |
+//! | --- | --- | --- |
+//! | `word` | `generation << 3 \| state` | only under `inner`, last step of a transition |
+//! | `run` | `(generation mod 2^32) << 32 \| consecutive failures` | under `inner` on a transition; by CAS on a closed/disabled failure, or a success after failures |
+//! | `open_until` | due instant of `open -> half_open` | under `inner` when entering `open`, before `word` |
+//!
+//! A state never changes within a generation, so a reader that sees generation `g` in `word` knows
+//! the state of `g`. The fast paths:
+//!
+//! * `allow` in `closed`/`disabled`: one load of `word`, one bump of this thread's counter stripe,
+//!   and a clock read only when a slow-call rule needs the admission time. No lock, no allocation.
+//! * `allow` in `open`: load `word` and `open_until`, read the cheap coarse clock; reject if the
+//!   due instant is certainly not reached. Otherwise the slow path decides with the precise clock.
+//! * `record_success` in consecutive mode: load `word` and `run`; if the run is already zero and
+//!   the tag matches, no shared write at all. A failure CASes the run with the tag checked in the
+//!   same instruction, so an outcome from an older generation can never touch a newer run.
+//!
+//! Everything else (half-open admission and verdicts, the rate windows, lazy time-driven
+//! transitions, manual control, metrics) runs under `inner`, a mutex held for a few instructions
+//! with no user code and no allocation inside.
+//!
+//! # Invariants
+//!
+//! 1. **Probe cap.** A probe is admitted only under `inner`, in the half-open generation, while
+//!    `outstanding + successes < half_open_max_calls`; a slot is returned only by removing a ticket
+//!    that is outstanding. So at most `half_open_max_calls` probes are in flight or succeeded per
+//!    generation, however many threads race, and a forged or twice-recorded permit frees nothing.
+//! 2. **One transition per generation change.** Transitions happen only in [`CircuitBreaker::transition`],
+//!    under `inner`, which bumps the generation exactly once, rewrites `run` and then `word`, and
+//!    queues exactly one event. Every caller re-checks state and generation under the lock first,
+//!    so two threads that both saw a trip condition produce one transition.
+//! 3. **Stale outcomes drive nothing.** An outcome counts only if its generation is current at the
+//!    moment it is applied: under `inner` for locked paths, or through the tagged CAS on `run`.
+//! 4. **No lost transition.** Lazy transitions are computed from the clock and the stored due
+//!    instants on every operation that could observe them, so no deadline can be missed; each is
+//!    dated at its due instant.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backoff::{Jitter, open_duration};
+use crate::clock::{Clock, ClockSource};
+use crate::config::Config;
+use crate::counters::{Counter, Counters};
+use crate::error::{PermitError, Rejected};
+use crate::events::{Events, ListenerId, Transition};
+use crate::metrics::Metrics;
+use crate::permit::{NO_TICKET, NO_TIME, OwnedPermit, Permit, RawPermit};
+use crate::state::{Outcome, Reason, RejectReason, Recorded, State};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::window::{SlidingWindow, Tally};
+
+const STATE_BITS: u32 = 3;
+const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
+const MAX_GENERATION: u64 = u64::MAX >> STATE_BITS;
+
+#[inline]
+fn pack_word(generation: u64, state: State) -> u64 {
+    (generation << STATE_BITS) | u64::from(state.code())
+}
+
+#[inline]
+fn word_generation(word: u64) -> u64 {
+    word >> STATE_BITS
+}
+
+#[inline]
+fn word_state(word: u64) -> State {
+    State::from_code((word & STATE_MASK) as u8).unwrap_or(State::Closed)
+}
+
+#[inline]
+fn run_tag(generation: u64) -> u64 {
+    generation & 0xFFFF_FFFF
+}
+
+#[inline]
+fn pack_run(generation: u64, failures: u32) -> u64 {
+    (run_tag(generation) << 32) | u64::from(failures)
+}
+
+/// A circuit breaker. `Send + Sync`; share it with `Arc`.
+///
+/// ```
+/// use circuit::{CircuitBreaker, Config, ManualClock, State};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let config = Config::builder()
+///     .failure_threshold(2)
+///     .reset_timeout(Duration::from_secs(10))
+///     .build()
+///     .unwrap();
+/// let breaker = CircuitBreaker::with_clock(config, clock.clone());
+///
+/// for _ in 0..2 {
+///     let permit = breaker.allow().unwrap();
+///     breaker.record_failure(permit).unwrap();
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let rejected = breaker.allow().unwrap_err();
+/// assert_eq!(rejected.retry_after(), Some(Duration::from_secs(10)));
+///
+/// clock.advance(Duration::from_secs(10));
+/// let probe = breaker.allow().unwrap();
+/// assert!(probe.is_probe());
+/// assert!(breaker.record_success(probe).unwrap().counted());
+/// assert_eq!(breaker.state(), State::Closed);
+/// ```
+pub struct CircuitBreaker {
+    word: AtomicU64,
+    run: AtomicU64,
+    open_until: AtomicU64,
+    config: Config,
+    clock: ClockSource,
+    /// Whether a closed-state permit needs its admission time (slow-call rule configured).
+    stamps_admission: bool,
+    /// Whether closed-state outcomes go through the lock (a rate window is kept).
+    windowed: bool,
+    counters: Counters,
+    inner: Mutex<Inner>,
+    events: Events,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    generation: u64,
+    entered_at: u64,
+    open_until: u64,
+    attempt: u32,
+    opened: u64,
+    outstanding: Vec<u32>,
+    next_ticket: u32,
+    probe_successes: u32,
+    first_probe_at: Option<u64>,
+    window: SlidingWindow,
+    jitter: Jitter,
+}
+
+impl CircuitBreaker {
+    /// A breaker on the default monotonic clock.
+    pub fn new(config: Config) -> Self {
+        Self::build(config, ClockSource::Monotonic)
+    }
+
+    /// A breaker on the given clock (for example a shared [`crate::ManualClock`]).
+    pub fn with_clock(config: Config, clock: impl Clock + 'static) -> Self {
+        Self::build(config, ClockSource::Other(Arc::new(clock)))
+    }
+
+    /// A breaker on a clock already shared behind an `Arc`.
+    pub fn with_shared_clock(config: Config, clock: Arc<dyn Clock>) -> Self {
+        Self::build(config, ClockSource::Other(clock))
+    }
+
+    fn build(config: Config, clock: ClockSource) -> Self {
+        let now = clock.now();
+        let capacity = config.half_open_max_calls.min(64) as usize;
+        let inner = Inner {
+            state: State::Closed,
+            generation: 0,
+            entered_at: now,
+            open_until: 0,
+            attempt: 0,
+            opened: 0,
+            outstanding: Vec::with_capacity(capacity),
+            next_ticket: 0,
+            probe_successes: 0,
+            first_probe_at: None,
+            window: SlidingWindow::new(config.window),
+            jitter: Jitter::new(config.jitter_seed),
+        };
+        Self {
+            word: AtomicU64::new(pack_word(0, State::Closed)),
+            run: AtomicU64::new(pack_run(0, 0)),
+            open_until: AtomicU64::new(0),
+            stamps_admission: config.slow_call_duration.is_some(),
+            windowed: config.has_rate_rule(),
+            config,
+            clock,
+            counters: Counters::new(),
+            inner: Mutex::new(inner),
+            events: Events::default(),
+        }
+    }
+
+    /// The configuration this breaker was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The breaker's name, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.config.name()
+    }
+
+    /// The current instant on this breaker's clock.
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.clock.now())
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Admission
+    // ----------------------------------------------------------------------------------------
+
+    /// Asks to make a call. Returns a permit to record the outcome with, or the rejection.
+    #[inline]
+    pub fn allow(&self) -> Result<Permit<'_>, Rejected> {
+        self.allow_raw().map(|raw| Permit { breaker: self, raw })
+    }
+
+    /// Like [`Self::allow`], for a breaker shared by `Arc`: the permit keeps the breaker alive.
+    pub fn allow_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
+        self.allow_raw().map(|raw| OwnedPermit { breaker: Arc::clone(self), raw, spent: AtomicBool::new(false) })
+    }
+
+    /// Like [`Self::allow`], returning plain data with no drop behaviour (for foreign interfaces).
+    #[inline]
+    pub fn allow_raw(&self) -> Result<RawPermit, Rejected> {
+        let word = self.word.load(Ordering::Acquire);
+        match word_state(word) {
+            State::Closed | State::Disabled => {
+                self.counters.bump(Counter::Admitted);
+                let admitted_at = if self.stamps_admission { self.clock.now() } else { NO_TIME };
+                Ok(RawPermit { generation: word_generation(word), admitted_at, ticket: NO_TICKET })
+            }
+            State::Open => {
+                let due = self.open_until.load(Ordering::Acquire);
+                let (coarse, lag) = self.clock.coarse();
+                if coarse.saturating_add(lag) < due {
+                    self.counters.bump(Counter::Rejected);
+                    return Err(self.rejection(State::Open, RejectReason::Open, Some(due - coarse)));
+                }
+                self.allow_slow()
+            }
+            State::ForcedOpen => {
+                self.counters.bump(Counter::Rejected);
+                Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None))
+            }
+            State::HalfOpen => self.allow_slow(),
+        }
+    }
+
+    #[cold]
+    fn allow_slow(&self) -> Result<RawPermit, Rejected> {
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        let moved = self.advance_time(&mut inner, now);
+        let result = match inner.state {
+            State::Closed | State::Disabled => {
+                let admitted_at = if self.stamps_admission { now } else { NO_TIME };
+                Ok(RawPermit { generation: inner.generation, admitted_at, ticket: NO_TICKET })
+            }
+            State::Open => {
+                let left = inner.open_until.saturating_sub(now);
+                Err(self.rejection(State::Open, RejectReason::Open, Some(left)))
+            }
+            State::ForcedOpen => Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None)),
+            State::HalfOpen => {
+                let taken = inner.outstanding.len() as u64 + u64::from(inner.probe_successes);
+                if taken < u64::from(self.config.half_open_max_calls) {
+                    let ticket = inner.next_ticket;
+                    inner.next_ticket = inner.next_ticket.wrapping_add(1) % NO_TICKET;
+                    inner.outstanding.push(ticket);
+                    inner.first_probe_at.get_or_insert(now);
+                    Ok(RawPermit { generation: inner.generation, admitted_at: now, ticket })
+                } else {
+                    Err(self.rejection(State::HalfOpen, RejectReason::HalfOpenFull, None))
+                }
+            }
+        };
+        drop(inner);
+        self.counters.bump(if result.is_ok() { Counter::Admitted } else { Counter::Rejected });
+        if moved {
+            self.events.dispatch();
+        }
+        result
+    }
+
+    fn rejection(&self, state: State, reason: RejectReason, retry_after_nanos: Option<u64>) -> Rejected {
+        Rejected {
+            name: self.config.name.clone(),
+            state,
+            reason,
+            retry_after: retry_after_nanos.map(Duration::from_nanos),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Recording
+    // ----------------------------------------------------------------------------------------
+
+    /// Records a success. `Ok(Recorded::Stale)` means the permit predates the current generation
+    /// and changed nothing but the `stale` tally.
+    #[inline]
+    pub fn record_success(&self, permit: Permit<'_>) -> Result<Recorded, PermitError> {
+        self.record(permit, Outcome::Success)
+    }
+
+    /// Records a failure. See [`Self::record_success`].
+    #[inline]
+    pub fn record_failure(&self, permit: Permit<'_>) -> Result<Recorded, PermitError> {
+        self.record(permit, Outcome::Failure)
+    }
+
+    /// Records a neutral outcome: it enters no window and, for a probe, returns its slot.
+    #[inline]
+    pub fn record_ignored(&self, permit: Permit<'_>) -> Result<Recorded, PermitError> {
+        self.record(permit, Outcome::Ignored)
+    }
+
+    /// Records any outcome. A permit issued by another breaker is refused with
+    /// [`PermitError::ForeignPermit`] (and dropped, which records it as ignored on its own breaker).
+    #[inline]
+    pub fn record(&self, permit: Permit<'_>, outcome: Outcome) -> Result<Recorded, PermitError> {
+        if !std::ptr::eq(permit.breaker, self) {
+            return Err(PermitError::ForeignPermit);
+        }
+        let (_, raw) = permit.spend();
+        self.record_raw(raw, outcome)
+    }
+
+    /// Records the outcome of a [`RawPermit`]. Any value is safe: a permit from an older
+    /// generation is stale; a probe whose ticket is not outstanding (recorded already, or forged)
+    /// is refused with [`PermitError::AlreadyRecorded`].
+    #[inline]
+    pub fn record_raw(&self, permit: RawPermit, outcome: Outcome) -> Result<Recorded, PermitError> {
+        let word = self.word.load(Ordering::Acquire);
+        if word_generation(word) != permit.generation {
+            return Ok(self.stale());
+        }
+        let state = word_state(word);
+        let fast = matches!(state, State::Closed | State::Disabled) && permit.ticket == NO_TICKET && !self.windowed;
+        if fast {
+            Ok(self.record_unlocked(permit, outcome, state))
+        } else {
+            self.record_locked(permit, outcome)
+        }
+    }
+
+    #[cold]
+    fn stale(&self) -> Recorded {
+        self.counters.bump(Counter::Stale);
+        Recorded::Stale
+    }
+
+    fn is_slow(&self, permit: &RawPermit, now: u64) -> bool {
+        match self.config.slow_call_duration {
+            Some(limit) if permit.admitted_at != NO_TIME => now.saturating_sub(permit.admitted_at) > limit,
+            _ => false,
+        }
+    }
+
+    /// Closed or disabled, consecutive-failure mode, not a probe: no lock.
+    #[inline]
+    fn record_unlocked(&self, permit: RawPermit, outcome: Outcome, state: State) -> Recorded {
+        let tag = run_tag(permit.generation);
+        let failures = match outcome {
+            Outcome::Ignored => {
+                self.counters.bump(Counter::Ignored);
+                return Recorded::Counted;
+            }
+            Outcome::Success => {
+                let mut run = self.run.load(Ordering::Acquire);
+                loop {
+                    if run >> 32 != tag {
+                        return self.stale();
+                    }
+                    if run & 0xFFFF_FFFF == 0 {
+                        break 0;
+                    }
+                    match self.run.compare_exchange_weak(run, pack_run(permit.generation, 0), Ordering::AcqRel, Ordering::Acquire) {
+                        Ok(_) => break 0,
+                        Err(actual) => run = actual,
+                    }
+                }
+            }
+            Outcome::Failure => {
+                let mut run = self.run.load(Ordering::Acquire);
+                loop {
+                    if run >> 32 != tag {
+                        return self.stale();
+                    }
+                    let next = ((run & 0xFFFF_FFFF) as u32).saturating_add(1);
+                    match self.run.compare_exchange_weak(run, pack_run(permit.generation, next), Ordering::AcqRel, Ordering::Acquire) {
+                        Ok(_) => break next,
+                        Err(actual) => run = actual,
+                    }
+                }
+            }
+        };
+        let slow = self.stamps_admission && self.is_slow(&permit, self.clock.now());
+        self.counters.bump(if outcome == Outcome::Success { Counter::Successes } else { Counter::Failures });
+        if slow {
+            self.counters.bump(Counter::Slow);
+        }
+        let threshold = self.config.failure_threshold;
+        if state == State::Closed && threshold > 0 && failures >= threshold {
+            self.trip(permit.generation, Reason::FailureThreshold);
+        }
+        Recorded::Counted
+    }
+
+    #[cold]
+    fn trip(&self, generation: u64, reason: Reason) {
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        let moved = inner.generation == generation && inner.state == State::Closed;
+        if moved {
+            self.transition(&mut inner, State::Open, reason, now);
+        }
+        drop(inner);
+        if moved {
+            self.events.dispatch();
+        }
+    }
+
+    fn record_locked(&self, permit: RawPermit, outcome: Outcome) -> Result<Recorded, PermitError> {
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        let mut moved = self.advance_time(&mut inner, now);
+        let result = if inner.generation != permit.generation {
+            Ok(Recorded::Stale)
+        } else {
+            let slow = outcome != Outcome::Ignored && self.is_slow(&permit, now);
+            match inner.state {
+                State::Closed | State::Disabled if permit.ticket == NO_TICKET => {
+                    moved |= self.apply_closed(&mut inner, outcome, slow, now);
+                    Ok(Recorded::Counted)
+                }
+                State::HalfOpen => match inner.outstanding.iter().position(|&t| t == permit.ticket) {
+                    Some(index) => {
+                        inner.outstanding.swap_remove(index);
+                        moved |= self.apply_probe(&mut inner, outcome, now);
+                        Ok(Recorded::Counted)
+                    }
+                    None => Err(PermitError::AlreadyRecorded),
+                },
+                // No permit is ever issued in these generations: the permit is forged.
+                _ => Err(PermitError::AlreadyRecorded),
+            }
+            .inspect(|_| self.count_outcome(outcome, slow))
+        };
+        drop(inner);
+        if result == Ok(Recorded::Stale) {
+            self.counters.bump(Counter::Stale);
+        }
+        if moved {
+            self.events.dispatch();
+        }
+        result
+    }
+
+    fn count_outcome(&self, outcome: Outcome, slow: bool) {
+        self.counters.bump(match outcome {
+            Outcome::Success => Counter::Successes,
+            Outcome::Failure => Counter::Failures,
+            Outcome::Ignored => Counter::Ignored,
+        });
+        if slow {
+            self.counters.bump(Counter::Slow);
+        }
+    }
+
+    /// A counted outcome in closed or disabled: run, window, then the trip rules (closed only).
+    fn apply_closed(&self, inner: &mut Inner, outcome: Outcome, slow: bool, now: u64) -> bool {
+        if outcome == Outcome::Ignored {
+            return false;
+        }
+        let failed = outcome == Outcome::Failure;
+        let run = self.run.load(Ordering::Acquire);
+        let failures = if failed { ((run & 0xFFFF_FFFF) as u32).saturating_add(1) } else { 0 };
+        self.run.store(pack_run(inner.generation, failures), Ordering::Release);
+        inner.window.record(now, failed, slow);
+        if inner.state != State::Closed {
+            return false;
+        }
+        let threshold = self.config.failure_threshold;
+        let reason = if threshold > 0 && failures >= threshold {
+            Some(Reason::FailureThreshold)
+        } else {
+            self.rate_rule_holding(inner.window.tally(now))
+        };
+        match reason {
+            Some(reason) => {
+                self.transition(inner, State::Open, reason, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn rate_rule_holding(&self, tally: Tally) -> Option<Reason> {
+        if tally.calls == 0 || tally.calls < u64::from(self.config.minimum_calls) {
+            return None;
+        }
+        if let Some(limit) = self.config.failure_rate_threshold
+            && Tally::rate(tally.failures, tally.calls) >= limit
+        {
+            return Some(Reason::FailureRate);
+        }
+        if let Some(limit) = self.config.slow_call_rate_threshold
+            && Tally::rate(tally.slow, tally.calls) >= limit
+        {
+            return Some(Reason::SlowCallRate);
+        }
+        None
+    }
+
+    /// A probe's outcome in half-open (its ticket already removed from `outstanding`).
+    fn apply_probe(&self, inner: &mut Inner, outcome: Outcome, now: u64) -> bool {
+        match outcome {
+            Outcome::Ignored => false,
+            Outcome::Success => {
+                inner.probe_successes = inner.probe_successes.saturating_add(1);
+                if inner.probe_successes >= self.config.success_threshold {
+                    self.transition(inner, State::Closed, Reason::ProbeSuccess, now);
+                    true
+                } else {
+                    false
+                }
+            }
+            Outcome::Failure => {
+                self.transition(inner, State::Open, Reason::ProbeFailure, now);
+                true
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Transitions
+    // ----------------------------------------------------------------------------------------
+
+    /// Applies every time-driven transition due at `now`, each dated at its due instant. At most
+    /// three steps: half_open -(max wait)-> open -(elapsed)-> half_open, which has no probe yet.
+    fn advance_time(&self, inner: &mut Inner, now: u64) -> bool {
+        let mut moved = false;
+        loop {
+            match inner.state {
+                State::Open if now >= inner.open_until => {
+                    let at = inner.open_until;
+                    self.transition(inner, State::HalfOpen, Reason::OpenElapsed, at);
+                }
+                State::HalfOpen if self.config.half_open_max_wait > 0 => {
+                    let Some(first) = inner.first_probe_at else { break };
+                    let due = first.saturating_add(self.config.half_open_max_wait);
+                    if now < due {
+                        break;
+                    }
+                    self.transition(inner, State::Open, Reason::HalfOpenMaxWait, due);
+                }
+                _ => break,
+            }
+            moved = true;
+        }
+        moved
+    }
+
+    /// The one place a transition happens (invariant 2). Caller holds `inner`.
+    fn transition(&self, inner: &mut Inner, to: State, reason: Reason, at: u64) {
+        let from = inner.state;
+        let generation = (inner.generation + 1).min(MAX_GENERATION);
+        inner.generation = generation;
+        inner.state = to;
+        inner.entered_at = at;
+        inner.outstanding.clear();
+        inner.next_ticket = 0;
+        inner.probe_successes = 0;
+        inner.first_probe_at = None;
+        inner.window.clear();
+        match to {
+            State::Open => {
+                inner.attempt = if from == State::HalfOpen { inner.attempt.saturating_add(1) } else { 0 };
+                let duration = open_duration(&self.config, inner.attempt, &mut inner.jitter);
+                inner.open_until = at.saturating_add(duration);
+                inner.opened = inner.opened.saturating_add(1);
+                self.open_until.store(inner.open_until, Ordering::Release);
+            }
+            State::Closed => inner.attempt = 0,
+            _ => {}
+        }
+        self.run.store(pack_run(generation, 0), Ordering::Release);
+        self.word.store(pack_word(generation, to), Ordering::Release);
+        self.events.push(Transition { from, to, reason, at: Duration::from_nanos(at), generation });
+    }
+
+    fn manual(&self, to: State, reason: Reason) {
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        let mut moved = self.advance_time(&mut inner, now);
+        if reason == Reason::Reset || inner.state != to {
+            self.transition(&mut inner, to, reason, now);
+            moved = true;
+        }
+        drop(inner);
+        if moved {
+            self.events.dispatch();
+        }
+    }
+
+    /// Goes to `closed` from any state, with an empty window, a zero failure run and the backoff
+    /// reset; always starts a new generation. Lifetime totals are kept.
+    pub fn reset(&self) {
+        self.manual(State::Closed, Reason::Reset);
+    }
+
+    /// Isolates the dependency: rejects everything until `reset()` or `disable()`. A no-op when
+    /// already forced open.
+    pub fn force_open(&self) {
+        self.manual(State::ForcedOpen, Reason::ForceOpen);
+    }
+
+    /// Admits everything and only counts outcomes, until `reset()` or `force_open()`. A no-op
+    /// when already disabled.
+    pub fn disable(&self) {
+        self.manual(State::Disabled, Reason::Disable);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Observation
+    // ----------------------------------------------------------------------------------------
+
+    fn observe(&self) -> MutexGuard<'_, Inner> {
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        if self.advance_time(&mut inner, now) {
+            drop(inner);
+            self.events.dispatch();
+            inner = self.inner.lock();
+            // Time may have moved on again while listeners ran; apply what became due since.
+            let later = self.clock.now();
+            if self.advance_time(&mut inner, later) {
+                drop(inner);
+                self.events.dispatch();
+                inner = self.inner.lock();
+            }
+        }
+        inner
+    }
+
+    /// The current state, with any due time-driven transition applied first.
+    #[inline]
+    pub fn state(&self) -> State {
+        let word = self.word.load(Ordering::Acquire);
+        let state = word_state(word);
+        let settled = match state {
+            State::Open => {
+                let (coarse, lag) = self.clock.coarse();
+                coarse.saturating_add(lag) < self.open_until.load(Ordering::Acquire)
+            }
+            State::HalfOpen => self.config.half_open_max_wait == 0,
+            _ => true,
+        };
+        if settled { state } else { self.observe().state }
+    }
+
+    /// The instant of the next time-driven transition, if one is scheduled: the end of the open
+    /// duration, or the half-open max wait once a probe is out. Hosts may schedule a check then.
+    pub fn next_transition_at(&self) -> Option<Duration> {
+        let inner = self.observe();
+        let at = match inner.state {
+            State::Open => Some(inner.open_until),
+            State::HalfOpen if self.config.half_open_max_wait > 0 => {
+                inner.first_probe_at.map(|first| first.saturating_add(self.config.half_open_max_wait))
+            }
+            _ => None,
+        };
+        at.map(Duration::from_nanos)
+    }
+
+    /// A metrics snapshot (SEMANTICS.md §8), with due transitions applied first.
+    pub fn metrics(&self) -> Metrics {
+        let mut inner = self.observe();
+        let now = self.clock.now().max(inner.entered_at);
+        let tally = inner.window.tally(now);
+        let run = self.run.load(Ordering::Acquire);
+        let consecutive_failures =
+            if run >> 32 == run_tag(inner.generation) { run & 0xFFFF_FFFF } else { 0 };
+        let totals = self.counters.snapshot();
+        Metrics {
+            state: inner.state,
+            generation: inner.generation,
+            consecutive_failures,
+            window_calls: tally.calls,
+            window_failures: tally.failures,
+            window_slow: tally.slow,
+            failure_rate: Tally::rate(tally.failures, tally.calls),
+            slow_rate: Tally::rate(tally.slow, tally.calls),
+            admitted: totals.admitted,
+            rejected: totals.rejected,
+            successes: totals.successes,
+            failures: totals.failures,
+            ignored: totals.ignored,
+            slow: totals.slow,
+            stale: totals.stale,
+            opened: inner.opened,
+            time_in_state: Duration::from_nanos(now - inner.entered_at),
+            retry_after: (inner.state == State::Open)
+                .then(|| Duration::from_nanos(inner.open_until.saturating_sub(now))),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Listeners
+    // ----------------------------------------------------------------------------------------
+
+    /// Registers a listener for every transition. It is called once per transition, in order,
+    /// with no lock held (it may call back into this breaker); a panic inside it is caught.
+    /// Delivery happens on the thread that caused the transition, or on the thread already
+    /// delivering earlier events of this breaker.
+    pub fn on_transition(&self, listener: impl Fn(&Transition) + Send + Sync + 'static) -> ListenerId {
+        self.events.add(Arc::new(listener))
+    }
+
+    /// Unregisters a listener; returns whether it was registered.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.events.remove(id)
+    }
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = self.word.load(Ordering::Acquire);
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.config.name())
+            .field("state", &word_state(word))
+            .field("generation", &word_generation(word))
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

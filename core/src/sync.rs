@@ -1,0 +1,149 @@
+//! The only door to concurrency primitives in the engine.
+//!
+//! Every atomic and lock the engine uses comes from here, so that `--cfg loom` can swap the
+//! standard library for [loom](https://docs.rs/loom)'s model-checked versions (the pattern tokio
+//! and crossbeam use). Nothing outside this module imports `std::sync` directly, except `Arc`
+//! for immutable sharing.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A mutual-exclusion lock that ignores poisoning.
+///
+/// No user code ever runs while one of the engine's locks is held (listeners are called after the
+/// guard is dropped), so a poisoned lock can only come from a bug inside a tiny critical section
+/// that never leaves the data half-updated in a way later code relies on; refusing to continue
+/// would turn one panic into a permanently broken breaker.
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T> {
+    #[cfg(not(loom))]
+    inner: std::sync::Mutex<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<T>,
+}
+
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            #[cfg(not(loom))]
+            inner: std::sync::Mutex::new(value),
+            #[cfg(loom)]
+            inner: loom::sync::Mutex::new(value),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(loom))]
+        {
+            self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+        #[cfg(loom)]
+        {
+            self.inner.lock().unwrap()
+        }
+    }
+}
+
+/// The index of the counter stripe this thread owns exclusively, if it owns one.
+///
+/// The first [`EXCLUSIVE_SLOTS`] threads that touch any breaker each receive a process-wide slot
+/// number; a thread that exits gives its number back (through a mutex, so the next owner sees every
+/// write of the previous one). A thread with a slot is the only writer of stripe `slot` in every
+/// breaker, so it can bump its counters with a plain load and store instead of a locked
+/// read-modify-write. Threads beyond the first [`EXCLUSIVE_SLOTS`] share one stripe and use
+/// `fetch_add`. Under loom every thread uses the shared stripe.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn exclusive_slot() -> Option<usize> {
+    let slot = slots::SLOT.with(std::cell::Cell::get);
+    if slot < EXCLUSIVE_SLOTS {
+        return Some(slot);
+    }
+    if slot == slots::NONE {
+        return None;
+    }
+    let claimed = slots::claim();
+    slots::SLOT.with(|cell| cell.set(claimed.unwrap_or(slots::NONE)));
+    claimed
+}
+
+#[cfg(loom)]
+#[inline]
+pub(crate) fn exclusive_slot() -> Option<usize> {
+    None
+}
+
+/// How many threads can own a private counter stripe at once.
+#[cfg(not(loom))]
+pub(crate) const EXCLUSIVE_SLOTS: usize = 16;
+/// Under loom every thread shares one stripe.
+#[cfg(loom)]
+pub(crate) const EXCLUSIVE_SLOTS: usize = 0;
+
+#[cfg(not(loom))]
+mod slots {
+    use super::EXCLUSIVE_SLOTS;
+    use std::cell::Cell;
+    use std::sync::Mutex;
+
+    pub(super) const UNSET: usize = usize::MAX;
+    pub(super) const NONE: usize = usize::MAX - 1;
+
+    thread_local! {
+        pub(super) static SLOT: Cell<usize> = const { Cell::new(UNSET) };
+    }
+
+    static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    static NEXT: Mutex<usize> = Mutex::new(0);
+
+    /// Gives the slot back when the owning thread exits.
+    struct Release(usize);
+
+    impl Drop for Release {
+        fn drop(&mut self) {
+            // Later thread-local destructors of this thread must not write the stripe any more.
+            let _ = SLOT.try_with(|cell| cell.set(NONE));
+            let mut free = FREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            free.push(self.0);
+        }
+    }
+
+    thread_local! {
+        static RELEASE: std::cell::RefCell<Option<Release>> = const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn claim() -> Option<usize> {
+        let reused = FREE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let slot = reused.or_else(|| {
+            let mut next = NEXT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (*next < EXCLUSIVE_SLOTS).then(|| {
+                *next += 1;
+                *next - 1
+            })
+        })?;
+        // If the thread is already being torn down the destructor cannot be registered: then the
+        // thread keeps using the shared stripe and the slot simply stays unused.
+        let registered = RELEASE
+            .try_with(|cell| *cell.borrow_mut() = Some(Release(slot)))
+            .is_ok();
+        if registered {
+            Some(slot)
+        } else {
+            FREE.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(slot);
+            None
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The sliding windows read by the rate rules (SEMANTICS.md §3). Plain data: the engine keeps a
+//! window inside its state lock, so "the last N outcomes" is exact and a window is emptied in the
+//! same step as the transition that starts a new generation.
+
+use crate::config::Window as WindowConfig;
+
+const FAILED: u8 = 1;
+const SLOW: u8 = 2;
+
+/// Calls, failures and slow calls currently in a window.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+impl Tally {
+    fn add(&mut self, flags: u8) {
+        self.calls += 1;
+        self.failures += u64::from(flags & FAILED != 0);
+        self.slow += u64::from(flags & SLOW != 0);
+    }
+
+    fn remove(&mut self, other: Tally) {
+        self.calls -= other.calls;
+        self.failures -= other.failures;
+        self.slow -= other.slow;
+    }
+
+    /// `part / calls` as a float; 0 for an empty window.
+    pub(crate) fn rate(part: u64, calls: u64) -> f64 {
+        if calls == 0 { 0.0 } else { part as f64 / calls as f64 }
+    }
+}
+
+/// The last `capacity` outcomes, as a ring of flag bytes.
+#[derive(Debug)]
+pub(crate) struct CountWindow {
+    ring: Box<[u8]>,
+    next: usize,
+    filled: usize,
+    tally: Tally,
+}
+
+/// Outcomes recorded in the last `buckets` bucket periods, buckets aligned to the clock origin.
+#[derive(Debug)]
+pub(crate) struct TimeWindow {
+    buckets: Box<[Tally]>,
+    bucket_nanos: u64,
+    /// Index (instant / bucket_nanos) of the newest bucket, once anything was recorded.
+    head: Option<u64>,
+    tally: Tally,
+}
+
+#[derive(Debug)]
+pub(crate) enum SlidingWindow {
+    None,
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl SlidingWindow {
+    pub(crate) fn new(config: WindowConfig) -> Self {
+        match config {
+            WindowConfig::None => Self::None,
+            WindowConfig::Count { size } => Self::Count(CountWindow {
+                ring: vec![0; size as usize].into_boxed_slice(),
+                next: 0,
+                filled: 0,
+                tally: Tally::default(),
+            }),
+            WindowConfig::Time { duration_nanos, buckets } => Self::Time(TimeWindow {
+                buckets: vec![Tally::default(); buckets as usize].into_boxed_slice(),
+                bucket_nanos: duration_nanos / u64::from(buckets),
+                head: None,
+                tally: Tally::default(),
+            }),
+        }
+    }
+
+    /// Empties the window (a new generation starts).
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Self::None => {}
+            Self::Count(w) => {
+                w.ring.fill(0);
+                w.next = 0;
+                w.filled = 0;
+                w.tally = Tally::default();
+            }
+            Self::Time(w) => {
+                w.buckets.fill(Tally::default());
+                w.head = None;
+                w.tally = Tally::default();
+            }
+        }
+    }
+
+    /// Adds one counted outcome at instant `now`.
+    pub(crate) fn record(&mut self, now: u64, failed: bool, slow: bool) {
+        let flags = if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
+        match self {
+            Self::None => {}
+            Self::Count(w) => {
+                let old = w.ring[w.next];
+                if w.filled == w.ring.len() {
+                    let mut gone = Tally::default();
+                    gone.add(old);
+                    w.tally.remove(gone);
+                } else {
+                    w.filled += 1;
+                }
+                w.ring[w.next] = flags;
+                w.tally.add(flags);
+                w.next = (w.next + 1) % w.ring.len();
+            }
+            Self::Time(w) => {
+                let index = w.advance(now);
+                let slot = (index % w.buckets.len() as u64) as usize;
+                w.buckets[slot].add(flags);
+                w.tally.add(flags);
+            }
+        }
+    }
+
+    /// What the window holds at instant `now` (expired buckets are dropped first).
+    pub(crate) fn tally(&mut self, now: u64) -> Tally {
+        match self {
+            Self::None => Tally::default(),
+            Self::Count(w) => w.tally,
+            Self::Time(w) => {
+                w.advance(now);
+                w.tally
+            }
+        }
+    }
+}
+
+impl TimeWindow {
+    /// Moves the head to the bucket holding `now`, emptying buckets that left the window; returns
+    /// the head bucket index. A clock that went backwards is treated as standing still.
+    fn advance(&mut self, now: u64) -> u64 {
+        let index = now / self.bucket_nanos;
+        let Some(head) = self.head else {
+            self.head = Some(index);
+            return index;
+        };
+        if index <= head {
+            return head;
+        }
+        let len = self.buckets.len() as u64;
+        let expired = (index - head).min(len);
+        for step in 1..=expired {
+            let slot = ((head + step) % len) as usize;
+            let gone = std::mem::take(&mut self.buckets[slot]);
+            self.tally.remove(gone);
+        }
+        self.head = Some(index);
+        index
+    }
+}
