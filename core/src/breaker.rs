@@ -52,7 +52,7 @@ use crate::error::{PermitError, Rejected};
 use crate::events::{Events, ListenerId, Transition};
 use crate::metrics::Metrics;
 use crate::permit::{NO_TICKET, NO_TIME, OwnedPermit, Permit, RawPermit};
-use crate::state::{Outcome, Reason, RejectReason, Recorded, State};
+use crate::state::{Outcome, Reason, Recorded, RejectReason, State};
 use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::window::{SlidingWindow, Tally};
 
@@ -218,7 +218,11 @@ impl CircuitBreaker {
 
     /// Like [`Self::allow`], for a breaker shared by `Arc`: the permit keeps the breaker alive.
     pub fn allow_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        self.allow_raw().map(|raw| OwnedPermit { breaker: Arc::clone(self), raw, spent: AtomicBool::new(false) })
+        self.allow_raw().map(|raw| OwnedPermit {
+            breaker: Arc::clone(self),
+            raw,
+            spent: AtomicBool::new(false),
+        })
     }
 
     /// Like [`Self::allow`], returning plain data with no drop behaviour (for foreign interfaces).
@@ -228,15 +232,27 @@ impl CircuitBreaker {
         match word_state(word) {
             State::Closed | State::Disabled => {
                 self.counters.bump(Counter::Admitted);
-                let admitted_at = if self.stamps_admission { self.clock.now() } else { NO_TIME };
-                Ok(RawPermit { generation: word_generation(word), admitted_at, ticket: NO_TICKET })
+                let admitted_at = if self.stamps_admission {
+                    self.clock.now()
+                } else {
+                    NO_TIME
+                };
+                Ok(RawPermit {
+                    generation: word_generation(word),
+                    admitted_at,
+                    ticket: NO_TICKET,
+                })
             }
             State::Open => {
                 let due = self.open_until.load(Ordering::Acquire);
                 let (coarse, lag) = self.clock.coarse();
                 if coarse.saturating_add(lag) < due {
                     self.counters.bump(Counter::Rejected);
-                    return Err(self.rejection(State::Open, RejectReason::Open, Some(due - coarse)));
+                    return Err(self.rejection(
+                        State::Open,
+                        RejectReason::Open,
+                        Some(due - coarse),
+                    ));
                 }
                 self.allow_slow()
             }
@@ -256,13 +272,19 @@ impl CircuitBreaker {
         let result = match inner.state {
             State::Closed | State::Disabled => {
                 let admitted_at = if self.stamps_admission { now } else { NO_TIME };
-                Ok(RawPermit { generation: inner.generation, admitted_at, ticket: NO_TICKET })
+                Ok(RawPermit {
+                    generation: inner.generation,
+                    admitted_at,
+                    ticket: NO_TICKET,
+                })
             }
             State::Open => {
                 let left = inner.open_until.saturating_sub(now);
                 Err(self.rejection(State::Open, RejectReason::Open, Some(left)))
             }
-            State::ForcedOpen => Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None)),
+            State::ForcedOpen => {
+                Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None))
+            }
             State::HalfOpen => {
                 let taken = inner.outstanding.len() as u64 + u64::from(inner.probe_successes);
                 if taken < u64::from(self.config.half_open_max_calls) {
@@ -270,21 +292,34 @@ impl CircuitBreaker {
                     inner.next_ticket = inner.next_ticket.wrapping_add(1) % NO_TICKET;
                     inner.outstanding.push(ticket);
                     inner.first_probe_at.get_or_insert(now);
-                    Ok(RawPermit { generation: inner.generation, admitted_at: now, ticket })
+                    Ok(RawPermit {
+                        generation: inner.generation,
+                        admitted_at: now,
+                        ticket,
+                    })
                 } else {
                     Err(self.rejection(State::HalfOpen, RejectReason::HalfOpenFull, None))
                 }
             }
         };
         drop(inner);
-        self.counters.bump(if result.is_ok() { Counter::Admitted } else { Counter::Rejected });
+        self.counters.bump(if result.is_ok() {
+            Counter::Admitted
+        } else {
+            Counter::Rejected
+        });
         if moved {
             self.events.dispatch();
         }
         result
     }
 
-    fn rejection(&self, state: State, reason: RejectReason, retry_after_nanos: Option<u64>) -> Rejected {
+    fn rejection(
+        &self,
+        state: State,
+        reason: RejectReason,
+        retry_after_nanos: Option<u64>,
+    ) -> Rejected {
         Rejected {
             name: self.config.name.clone(),
             state,
@@ -337,7 +372,9 @@ impl CircuitBreaker {
             return Ok(self.stale());
         }
         let state = word_state(word);
-        let fast = matches!(state, State::Closed | State::Disabled) && permit.ticket == NO_TICKET && !self.windowed;
+        let fast = matches!(state, State::Closed | State::Disabled)
+            && permit.ticket == NO_TICKET
+            && !self.windowed;
         if fast {
             Ok(self.record_unlocked(permit, outcome, state))
         } else {
@@ -353,7 +390,9 @@ impl CircuitBreaker {
 
     fn is_slow(&self, permit: &RawPermit, now: u64) -> bool {
         match self.config.slow_call_duration {
-            Some(limit) if permit.admitted_at != NO_TIME => now.saturating_sub(permit.admitted_at) > limit,
+            Some(limit) if permit.admitted_at != NO_TIME => {
+                now.saturating_sub(permit.admitted_at) > limit
+            }
             _ => false,
         }
     }
@@ -376,7 +415,12 @@ impl CircuitBreaker {
                     if run & 0xFFFF_FFFF == 0 {
                         break 0;
                     }
-                    match self.run.compare_exchange_weak(run, pack_run(permit.generation, 0), Ordering::AcqRel, Ordering::Acquire) {
+                    match self.run.compare_exchange_weak(
+                        run,
+                        pack_run(permit.generation, 0),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
                         Ok(_) => break 0,
                         Err(actual) => run = actual,
                     }
@@ -389,7 +433,12 @@ impl CircuitBreaker {
                         return self.stale();
                     }
                     let next = ((run & 0xFFFF_FFFF) as u32).saturating_add(1);
-                    match self.run.compare_exchange_weak(run, pack_run(permit.generation, next), Ordering::AcqRel, Ordering::Acquire) {
+                    match self.run.compare_exchange_weak(
+                        run,
+                        pack_run(permit.generation, next),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
                         Ok(_) => break next,
                         Err(actual) => run = actual,
                     }
@@ -397,7 +446,11 @@ impl CircuitBreaker {
             }
         };
         let slow = self.stamps_admission && self.is_slow(&permit, self.clock.now());
-        self.counters.bump(if outcome == Outcome::Success { Counter::Successes } else { Counter::Failures });
+        self.counters.bump(if outcome == Outcome::Success {
+            Counter::Successes
+        } else {
+            Counter::Failures
+        });
         if slow {
             self.counters.bump(Counter::Slow);
         }
@@ -435,7 +488,8 @@ impl CircuitBreaker {
                     moved |= self.apply_closed(&mut inner, outcome, slow, now);
                     Ok(Recorded::Counted)
                 }
-                State::HalfOpen => match inner.outstanding.iter().position(|&t| t == permit.ticket) {
+                State::HalfOpen => match inner.outstanding.iter().position(|&t| t == permit.ticket)
+                {
                     Some(index) => {
                         inner.outstanding.swap_remove(index);
                         moved |= self.apply_probe(&mut inner, outcome, now);
@@ -476,8 +530,13 @@ impl CircuitBreaker {
         }
         let failed = outcome == Outcome::Failure;
         let run = self.run.load(Ordering::Acquire);
-        let failures = if failed { ((run & 0xFFFF_FFFF) as u32).saturating_add(1) } else { 0 };
-        self.run.store(pack_run(inner.generation, failures), Ordering::Release);
+        let failures = if failed {
+            ((run & 0xFFFF_FFFF) as u32).saturating_add(1)
+        } else {
+            0
+        };
+        self.run
+            .store(pack_run(inner.generation, failures), Ordering::Release);
         inner.window.record(now, failed, slow);
         if inner.state != State::Closed {
             return false;
@@ -549,7 +608,9 @@ impl CircuitBreaker {
                     self.transition(inner, State::HalfOpen, Reason::OpenElapsed, at);
                 }
                 State::HalfOpen if self.config.half_open_max_wait > 0 => {
-                    let Some(first) = inner.first_probe_at else { break };
+                    let Some(first) = inner.first_probe_at else {
+                        break;
+                    };
                     let due = first.saturating_add(self.config.half_open_max_wait);
                     if now < due {
                         break;
@@ -577,7 +638,11 @@ impl CircuitBreaker {
         inner.window.clear();
         match to {
             State::Open => {
-                inner.attempt = if from == State::HalfOpen { inner.attempt.saturating_add(1) } else { 0 };
+                inner.attempt = if from == State::HalfOpen {
+                    inner.attempt.saturating_add(1)
+                } else {
+                    0
+                };
                 let duration = open_duration(&self.config, inner.attempt, &mut inner.jitter);
                 inner.open_until = at.saturating_add(duration);
                 inner.opened = inner.opened.saturating_add(1);
@@ -587,8 +652,15 @@ impl CircuitBreaker {
             _ => {}
         }
         self.run.store(pack_run(generation, 0), Ordering::Release);
-        self.word.store(pack_word(generation, to), Ordering::Release);
-        self.events.push(Transition { from, to, reason, at: Duration::from_nanos(at), generation });
+        self.word
+            .store(pack_word(generation, to), Ordering::Release);
+        self.events.push(Transition {
+            from,
+            to,
+            reason,
+            at: Duration::from_nanos(at),
+            generation,
+        });
     }
 
     fn manual(&self, to: State, reason: Reason) {
@@ -667,9 +739,9 @@ impl CircuitBreaker {
         let inner = self.observe();
         let at = match inner.state {
             State::Open => Some(inner.open_until),
-            State::HalfOpen if self.config.half_open_max_wait > 0 => {
-                inner.first_probe_at.map(|first| first.saturating_add(self.config.half_open_max_wait))
-            }
+            State::HalfOpen if self.config.half_open_max_wait > 0 => inner
+                .first_probe_at
+                .map(|first| first.saturating_add(self.config.half_open_max_wait)),
             _ => None,
         };
         at.map(Duration::from_nanos)
@@ -681,8 +753,11 @@ impl CircuitBreaker {
         let now = self.clock.now().max(inner.entered_at);
         let tally = inner.window.tally(now);
         let run = self.run.load(Ordering::Acquire);
-        let consecutive_failures =
-            if run >> 32 == run_tag(inner.generation) { run & 0xFFFF_FFFF } else { 0 };
+        let consecutive_failures = if run >> 32 == run_tag(inner.generation) {
+            run & 0xFFFF_FFFF
+        } else {
+            0
+        };
         let totals = self.counters.snapshot();
         Metrics {
             state: inner.state,
@@ -715,7 +790,10 @@ impl CircuitBreaker {
     /// with no lock held (it may call back into this breaker); a panic inside it is caught.
     /// Delivery happens on the thread that caused the transition, or on the thread already
     /// delivering earlier events of this breaker.
-    pub fn on_transition(&self, listener: impl Fn(&Transition) + Send + Sync + 'static) -> ListenerId {
+    pub fn on_transition(
+        &self,
+        listener: impl Fn(&Transition) + Send + Sync + 'static,
+    ) -> ListenerId {
         self.events.add(Arc::new(listener))
     }
 

@@ -53,7 +53,11 @@ impl RawPermit {
     /// Rebuilds a permit from [`RawPermit::to_parts`]. Any value is safe: a forged permit is
     /// reported stale or already recorded, never trusted to free a probe slot it does not hold.
     pub fn from_parts(generation: u64, admitted_at: u64, ticket: u32) -> Self {
-        Self { generation, admitted_at, ticket }
+        Self {
+            generation,
+            admitted_at,
+            ticket,
+        }
     }
 }
 

@@ -43,7 +43,9 @@ impl<T> Mutex<T> {
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         #[cfg(not(loom))]
         {
-            self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
         #[cfg(loom)]
         {
@@ -111,7 +113,9 @@ mod slots {
         fn drop(&mut self) {
             // Later thread-local destructors of this thread must not write the stripe any more.
             let _ = SLOT.try_with(|cell| cell.set(NONE));
-            let mut free = FREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut free = FREE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             free.push(self.0);
         }
     }
@@ -126,7 +130,9 @@ mod slots {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop();
         let slot = reused.or_else(|| {
-            let mut next = NEXT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut next = NEXT
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (*next < EXCLUSIVE_SLOTS).then(|| {
                 *next += 1;
                 *next - 1

@@ -1,0 +1,152 @@
+//! loom model checks of the engine's concurrency invariants (breaker.rs "Invariants").
+//!
+//! Run with: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2
+//! cargo test -p circuit-core --release --test loom` (or `make test-loom`).
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use circuit::{CircuitBreaker, Config, ManualClock, Outcome, Reason, State, Transition};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+/// A breaker tripped at t=0 with a 10 ns open duration, clock already at the due instant.
+fn due_for_half_open(max_calls: u32, max_wait: u64) -> (Arc<CircuitBreaker>, ManualClock) {
+    let clock = ManualClock::new();
+    let config = Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(Duration::from_nanos(10))
+        .half_open_max_calls(max_calls)
+        .half_open_max_wait(Duration::from_nanos(max_wait))
+        .jitter_seed(1)
+        .build()
+        .unwrap();
+    let breaker = Arc::new(CircuitBreaker::with_clock(config, clock.clone()));
+    let p = breaker.allow().unwrap();
+    assert!(breaker.record_failure(p).unwrap().counted());
+    clock.advance_nanos(10);
+    (breaker, clock)
+}
+
+fn record_events(breaker: &CircuitBreaker) -> Arc<Mutex<Vec<Transition>>> {
+    let seen: Arc<Mutex<Vec<Transition>>> = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    breaker.on_transition(move |t| sink.lock().unwrap().push(*t));
+    seen
+}
+
+fn half_open_admits_exactly(max_calls: u32) {
+    loom::model(move || {
+        let (breaker, _clock) = due_for_half_open(max_calls, 0);
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let b = breaker.clone();
+                thread::spawn(move || b.allow_raw().ok())
+            })
+            .collect();
+        let admitted: Vec<_> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(admitted.len(), max_calls as usize, "admitted {admitted:?}");
+        assert!(admitted.iter().all(|p| p.is_probe()));
+        assert_eq!(breaker.state(), State::HalfOpen);
+    });
+}
+
+#[test]
+fn half_open_admits_exactly_one_probe_among_three_threads() {
+    half_open_admits_exactly(1);
+}
+
+#[test]
+fn half_open_admits_exactly_two_probes_among_three_threads() {
+    half_open_admits_exactly(2);
+}
+
+#[test]
+fn probe_failure_racing_max_wait_transitions_once() {
+    loom::model(|| {
+        let (breaker, clock) = due_for_half_open(1, 5);
+        let probe = breaker.allow_raw().unwrap();
+        let seen = record_events(&breaker);
+        let recorder = {
+            let b = breaker.clone();
+            thread::spawn(move || b.record_raw(probe, Outcome::Failure).unwrap())
+        };
+        let observer = {
+            let b = breaker.clone();
+            thread::spawn(move || {
+                clock.advance_nanos(5);
+                b.state()
+            })
+        };
+        let recorded = recorder.join().unwrap();
+        observer.join().unwrap();
+        let events = seen.lock().unwrap().clone();
+        // Exactly one way out of this half-open generation, whichever thread won.
+        assert_eq!(events.len(), 1, "{events:?}");
+        let out = events[0];
+        assert_eq!((out.from, out.to), (State::HalfOpen, State::Open));
+        match out.reason {
+            Reason::ProbeFailure => assert!(recorded.counted()),
+            Reason::HalfOpenMaxWait => assert!(!recorded.counted()),
+            other => panic!("unexpected reason {other}"),
+        }
+        assert_eq!(breaker.metrics().generation, 3);
+    });
+}
+
+#[test]
+fn racing_failures_trip_once() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let config = Config::builder().failure_threshold(2).build().unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, clock));
+        let seen = record_events(&breaker);
+        let permits: Vec<_> = (0..3).map(|_| breaker.allow_raw().unwrap()).collect();
+        let handles: Vec<_> = permits
+            .into_iter()
+            .map(|p| {
+                let b = breaker.clone();
+                thread::spawn(move || b.record_raw(p, Outcome::Failure).unwrap())
+            })
+            .collect();
+        let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        // All three were admitted in generation 0; those applied after the trip are stale.
+        assert!(outcomes.iter().filter(|r| r.counted()).count() >= 2);
+        let events = seen.lock().unwrap().clone();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].reason, Reason::FailureThreshold);
+        let m = breaker.metrics();
+        assert_eq!(m.state, State::Open);
+        assert_eq!(m.failures + m.stale, 3);
+    });
+}
+
+#[test]
+fn stale_failure_racing_reset_never_reaches_the_new_generation() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let config = Config::builder().failure_threshold(5).build().unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, clock));
+        let permit = breaker.allow_raw().unwrap();
+        let recorder = {
+            let b = breaker.clone();
+            thread::spawn(move || b.record_raw(permit, Outcome::Failure).unwrap())
+        };
+        let resetter = {
+            let b = breaker.clone();
+            thread::spawn(move || b.reset())
+        };
+        let recorded = recorder.join().unwrap();
+        resetter.join().unwrap();
+        let m = breaker.metrics();
+        assert_eq!(m.generation, 1);
+        // Whether the failure landed before the reset (counted) or after (stale), the new
+        // generation's run is empty.
+        assert_eq!(m.consecutive_failures, 0);
+        assert_eq!(m.failures + m.stale, 1);
+        assert_eq!(recorded.counted(), m.failures == 1);
+    });
+}

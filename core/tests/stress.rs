@@ -1,0 +1,152 @@
+//! Bounded stress test: worker threads hammer one breaker through many transitions while another
+//! thread moves a shared manual clock. Checks the probe cap per generation, the event sequence and
+//! that every lifetime counter adds up.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use circuit::{CircuitBreaker, Config, ManualClock, Outcome, State, Transition};
+
+const WORKERS: usize = 3;
+const CALLS_PER_WORKER: u64 = 200_000;
+const MAX_PROBES: u32 = 2;
+
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn many_threads_many_transitions_counters_add_up() {
+    let clock = ManualClock::new();
+    let config = Config::builder()
+        .failure_threshold(3)
+        .reset_timeout(Duration::from_nanos(1_000))
+        .backoff_multiplier(1.5)
+        .max_reset_timeout(Duration::from_nanos(4_000))
+        .jitter(0.3)
+        .jitter_seed(7)
+        .half_open_max_calls(MAX_PROBES)
+        .half_open_max_wait(Duration::from_nanos(700))
+        .build()
+        .unwrap();
+    let breaker = Arc::new(CircuitBreaker::with_clock(config, clock.clone()));
+    let events: Arc<Mutex<Vec<Transition>>> = Arc::default();
+    let sink = Arc::clone(&events);
+    breaker.on_transition(move |t| sink.lock().unwrap().push(*t));
+
+    let probes_per_generation: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
+    let rejected_seen = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let ticker = {
+        let (clock, breaker, done) = (clock.clone(), Arc::clone(&breaker), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+            while !done.load(Ordering::Relaxed) {
+                clock.advance_nanos(xorshift(&mut seed) % 120);
+                let _ = breaker.state();
+                std::thread::yield_now();
+            }
+        })
+    };
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let breaker = Arc::clone(&breaker);
+            let probes = Arc::clone(&probes_per_generation);
+            let rejected_seen = Arc::clone(&rejected_seen);
+            let clock = clock.clone();
+            std::thread::spawn(move || {
+                let mut seed = 0x2545_F491_4F6C_DD1D_u64 ^ (w as u64 + 1);
+                for _ in 0..CALLS_PER_WORKER {
+                    // Time moves under every worker's feet, so half-open, max-wait and backoff
+                    // deadlines pass while other workers are mid-call.
+                    clock.advance_nanos(xorshift(&mut seed) % 16);
+                    match breaker.allow_raw() {
+                        Err(_) => {
+                            rejected_seen.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(permit) => {
+                            if permit.is_probe() {
+                                *probes
+                                    .lock()
+                                    .unwrap()
+                                    .entry(permit.generation())
+                                    .or_default() += 1;
+                            }
+                            // Probes are never recorded as ignored here, so a generation's probe
+                            // count is its admissions.
+                            let roll = xorshift(&mut seed) % 100;
+                            let outcome = match roll {
+                                0..=59 => Outcome::Success,
+                                60..=94 => Outcome::Failure,
+                                _ if permit.is_probe() => Outcome::Success,
+                                _ => Outcome::Ignored,
+                            };
+                            let _ = breaker
+                                .record_raw(permit, outcome)
+                                .expect("each permit recorded once");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    ticker.join().unwrap();
+
+    let m = breaker.metrics();
+    let events = events.lock().unwrap().clone();
+    let total = WORKERS as u64 * CALLS_PER_WORKER;
+
+    // Every call was either admitted or rejected, and every admitted permit recorded once.
+    assert_eq!(m.admitted + m.rejected, total);
+    assert_eq!(m.rejected, rejected_seen.load(Ordering::Relaxed));
+    assert_eq!(
+        m.successes + m.failures + m.ignored + m.stale,
+        m.admitted,
+        "{m:?}"
+    );
+
+    // The probe cap held in every half-open generation.
+    let probes = probes_per_generation.lock().unwrap();
+    assert!(!probes.is_empty(), "the run never reached half-open");
+    for (generation, count) in probes.iter() {
+        assert!(
+            *count <= MAX_PROBES,
+            "generation {generation} admitted {count} probes"
+        );
+    }
+
+    // One event per generation change, chained and in order.
+    assert!(events.len() > 200, "only {} transitions", events.len());
+    assert_eq!(events.len() as u64, m.generation);
+    for (i, pair) in events.windows(2).enumerate() {
+        assert_eq!(
+            pair[0].to,
+            pair[1].from,
+            "event {i} and {} do not chain",
+            i + 1
+        );
+        assert!(pair[0].at <= pair[1].at, "events out of time order at {i}");
+        assert_eq!(pair[0].generation + 1, pair[1].generation);
+    }
+    assert_eq!(events.last().map(|t| t.to), Some(m.state));
+    let opened = events.iter().filter(|t| t.to == State::Open).count() as u64;
+    assert_eq!(opened, m.opened);
+    println!(
+        "{} transitions, {} half-open generations, admitted {}, rejected {}, stale {}",
+        events.len(),
+        probes.len(),
+        m.admitted,
+        m.rejected,
+        m.stale
+    );
+}
