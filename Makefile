@@ -32,6 +32,7 @@ test-loom: ## loom model checks of the engine's concurrency (LOOM_MAX_PREEMPTION
 
 bench: ## run the Rust benchmarks against failsafe and recloser (writes target/criterion)
 	$(CARGO) bench -p circuit-core --bench closed_path
+	scripts/bench-report
 
 demo: ## run the demo
 	$(CARGO) run -q -p circuit-core --example timeline

@@ -82,3 +82,8 @@ const _: () = {
     assert_send_sync::<OwnedPermit>();
     assert_send_sync::<ManualClock>();
 };
+
+/// The README's Rust snippet, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
