@@ -40,6 +40,17 @@ pub struct Transition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(u64);
 
+impl ListenerId {
+    /// The id as a number (for foreign interfaces).
+    pub fn as_raw(self) -> u64 {
+        self.0
+    }
+    /// Rebuilds an id from [`ListenerId::as_raw`]; an unknown id is simply not found.
+    pub fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+}
+
 type Listener = Arc<dyn Fn(&Transition) + Send + Sync>;
 
 #[derive(Default)]

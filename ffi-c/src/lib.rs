@@ -1,0 +1,130 @@
+//! The C ABI of circuit: `libcircuit.so` / `libcircuit.a` and `include/circuit.h`.
+//!
+//! The only crate of the project with `unsafe`. Conventions (docs/c-api.md):
+//!
+//! * Breakers and clocks are integer handles, validated on every call (see [`handle`]).
+//! * Every function returns a `circuit_status`; out-parameters are written only on success
+//!   (rejections also write `retry_after`).
+//! * No panic crosses the boundary ([`status::guard`]); NULL pointers are refused.
+//! * Every function may be called from any thread.
+#![allow(non_camel_case_types)]
+#![warn(unsafe_op_in_unsafe_fn)]
+
+mod breaker;
+mod clock;
+mod config;
+mod handle;
+mod status;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::ffi::c_char;
+
+pub use breaker::*;
+pub use clock::*;
+pub use config::*;
+pub use status::circuit_status;
+pub use types::*;
+
+/// The library's version, "MAJOR.MINOR.PATCH" (a static string; do not free).
+#[unsafe(no_mangle)]
+pub extern "C" fn circuit_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The library's version as MAJOR * 1000000 + MINOR * 1000 + PATCH; compare with
+/// `CIRCUIT_VERSION_NUMBER` to detect a header/library mismatch.
+#[unsafe(no_mangle)]
+pub extern "C" fn circuit_version_number() -> u32 {
+    let part = |s: &str| s.parse::<u32>().unwrap_or(0);
+    part(env!("CARGO_PKG_VERSION_MAJOR")) * 1_000_000
+        + part(env!("CARGO_PKG_VERSION_MINOR")) * 1_000
+        + part(env!("CARGO_PKG_VERSION_PATCH"))
+}
+
+/// Copies the message of the last error that happened on this thread (empty if none) into
+/// `buffer`, truncated to `buffer_len - 1` bytes and NUL-terminated, and returns the message's
+/// full length in bytes (excluding the NUL), like `snprintf`. `buffer` may be NULL when
+/// `buffer_len` is 0 (to ask for the length). Messages name the function and, for configuration
+/// errors, the option and the reason.
+///
+/// # Safety
+/// `buffer` is NULL or points to `buffer_len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn circuit_last_error_message(buffer: *mut c_char, buffer_len: usize) -> usize {
+    let message = status::last_error();
+    if !buffer.is_null() && buffer_len > 0 {
+        let n = message.len().min(buffer_len - 1);
+        // SAFETY: buffer has buffer_len writable bytes per the contract; n < buffer_len.
+        unsafe {
+            std::ptr::copy_nonoverlapping(message.as_ptr(), buffer.cast::<u8>(), n);
+            buffer.add(n).write(0);
+        }
+    }
+    message.len()
+}
+
+/// The name of a status code ("CIRCUIT_OK", ...), or "CIRCUIT_UNKNOWN_STATUS". Static string.
+#[unsafe(no_mangle)]
+pub extern "C" fn circuit_status_name(status: u32) -> *const c_char {
+    let name: &'static str = match status {
+        0 => "CIRCUIT_OK\0",
+        1 => "CIRCUIT_STALE\0",
+        100 => "CIRCUIT_REJECTED_OPEN\0",
+        101 => "CIRCUIT_REJECTED_HALF_OPEN_FULL\0",
+        102 => "CIRCUIT_REJECTED_FORCED_OPEN\0",
+        200 => "CIRCUIT_ERR_ALREADY_RECORDED\0",
+        201 => "CIRCUIT_ERR_INVALID_CONFIG\0",
+        202 => "CIRCUIT_ERR_NULL_POINTER\0",
+        203 => "CIRCUIT_ERR_INVALID_HANDLE\0",
+        204 => "CIRCUIT_ERR_PANIC\0",
+        205 => "CIRCUIT_ERR_INVALID_ARGUMENT\0",
+        206 => "CIRCUIT_ERR_FOREIGN_PERMIT\0",
+        _ => "CIRCUIT_UNKNOWN_STATUS\0",
+    };
+    name.as_ptr().cast()
+}
+
+/// The spelling of a state code ("closed", "open", "half_open", "forced_open", "disabled"), or
+/// NULL for an unknown code. Static string.
+#[unsafe(no_mangle)]
+pub extern "C" fn circuit_state_name(state: u32) -> *const c_char {
+    let name: &'static str = match state {
+        0 => "closed\0",
+        1 => "open\0",
+        2 => "half_open\0",
+        3 => "forced_open\0",
+        4 => "disabled\0",
+        _ => return std::ptr::null(),
+    };
+    name.as_ptr().cast()
+}
+
+/// The spelling of a reason code ("failure_threshold", ...), or NULL for an unknown code. Static
+/// string.
+#[unsafe(no_mangle)]
+pub extern "C" fn circuit_reason_name(reason: u32) -> *const c_char {
+    let name: &'static str = match reason {
+        0 => "failure_threshold\0",
+        1 => "failure_rate\0",
+        2 => "slow_call_rate\0",
+        3 => "open_elapsed\0",
+        4 => "probe_failure\0",
+        5 => "half_open_max_wait\0",
+        6 => "probe_success\0",
+        7 => "reset\0",
+        8 => "force_open\0",
+        9 => "disable\0",
+        _ => return std::ptr::null(),
+    };
+    name.as_ptr().cast()
+}
+
+/// Panics on purpose inside the library's panic boundary, to let C tests check that a panic
+/// becomes `CIRCUIT_ERR_PANIC` and leaves the library usable. Always returns `CIRCUIT_ERR_PANIC`.
+#[unsafe(no_mangle)]
+pub extern "C" fn circuit_test_panic() -> circuit_status {
+    status::guard("circuit_test_panic", || panic!("deliberate panic for testing"))
+}

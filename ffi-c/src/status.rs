@@ -1,0 +1,92 @@
+//! Status codes, the per-thread last-error message, and the panic boundary.
+//!
+//! Every exported function runs its body inside [`guard`], so no panic ever unwinds into C:
+//! a panic becomes `CIRCUIT_ERR_PANIC` with its message available from
+//! `circuit_last_error_message`.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// The result of every fallible function. `CIRCUIT_OK` is 0; numbers are never reused.
+///
+/// Codes 1-99 are successful outcomes that carry information, 100-199 are rejections, 200 and up
+/// are errors. On any status other than `CIRCUIT_OK`, out-parameters are left untouched unless the
+/// function's documentation says otherwise.
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum circuit_status {
+    /// Success.
+    CIRCUIT_OK = 0,
+    /// A `circuit_record_*` call was accepted but the permit was from an earlier generation:
+    /// the outcome did not count (it is tallied in the `stale` metric). The permit is spent.
+    CIRCUIT_STALE = 1,
+    /// `circuit_allow` rejected the call: the breaker is open. `retry_after_ns` is set.
+    CIRCUIT_REJECTED_OPEN = 100,
+    /// `circuit_allow` rejected the call: half-open and every probe slot is taken.
+    CIRCUIT_REJECTED_HALF_OPEN_FULL = 101,
+    /// `circuit_allow` rejected the call: the breaker was forced open.
+    CIRCUIT_REJECTED_FORCED_OPEN = 102,
+    /// The permit was already recorded (or is not a permit this breaker issued as a probe);
+    /// nothing changed.
+    CIRCUIT_ERR_ALREADY_RECORDED = 200,
+    /// The configuration was refused; the message names the option. Nothing was created.
+    CIRCUIT_ERR_INVALID_CONFIG = 201,
+    /// A required pointer argument was NULL; nothing changed.
+    CIRCUIT_ERR_NULL_POINTER = 202,
+    /// The handle is zero, destroyed, forged, or of the wrong kind; nothing changed.
+    CIRCUIT_ERR_INVALID_HANDLE = 203,
+    /// A panic inside the library was caught; the message says where. The library stays usable.
+    CIRCUIT_ERR_PANIC = 204,
+    /// An argument is out of range (for example a NaN ratio or a non-UTF-8 name).
+    CIRCUIT_ERR_INVALID_ARGUMENT = 205,
+    /// The permit was issued by a different breaker; nothing changed.
+    CIRCUIT_ERR_FOREIGN_PERMIT = 206,
+}
+
+pub use circuit_status::*;
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Stores the message for `circuit_last_error_message` and returns `status`.
+pub(crate) fn fail(status: circuit_status, message: impl Into<String>) -> circuit_status {
+    let message = message.into();
+    let _ = LAST_ERROR.try_with(|cell| *cell.borrow_mut() = message);
+    status
+}
+
+pub(crate) fn last_error() -> String {
+    LAST_ERROR.try_with(|cell| cell.borrow().clone()).unwrap_or_default()
+}
+
+/// Runs an exported function's body, turning a panic into `CIRCUIT_ERR_PANIC`.
+pub(crate) fn guard(function: &'static str, body: impl FnOnce() -> circuit_status) -> circuit_status {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(status) => status,
+        Err(payload) => {
+            let detail = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            fail(CIRCUIT_ERR_PANIC, format!("{function}: internal panic caught: {detail}"))
+        }
+    }
+}
+
+/// Refuses a NULL pointer argument.
+macro_rules! non_null {
+    ($function:literal, $($ptr:ident),+) => {
+        $(
+            if $ptr.is_null() {
+                return $crate::status::fail(
+                    $crate::status::CIRCUIT_ERR_NULL_POINTER,
+                    concat!($function, ": `", stringify!($ptr), "` is NULL"),
+                );
+            }
+        )+
+    };
+}
+pub(crate) use non_null;
