@@ -10,22 +10,34 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom bench demo clean
+.PHONY: help test test-rust-static test-rust test-loom test-c lib header bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 test: ## run every suite (fmt, clippy, Rust unit/conformance/proptest/stress, loom) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
-	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom || true
+	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c || true
 	@scripts/summary
 
 test-rust-static: ## cargo fmt --check and clippy -D warnings
 	@scripts/suite check rust-fmt $(CARGO) fmt --all --check
 	@scripts/suite check rust-clippy $(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test-rust: ## Rust unit tests, doctests, conformance vectors, proptest model, stress test
-	@scripts/suite cargo rust-core $(CARGO) test -p circuit-core
+test-rust: ## Rust unit tests, doctests, conformance vectors, proptest model, stress, C ABI fuzz and header check
+	@scripts/suite cargo rust $(CARGO) test
+
+lib: ## build libcircuit.so/.a (release) and stage them with the header under target/dist
+	@$(CARGO) build -q --release -p circuit-ffi
+	@scripts/stage-lib >/dev/null
+
+header: ## regenerate include/circuit.h with the pinned cbindgen
+	@$(CARGO) build -q -p circuit-ffi
+	@cp "$$(ls -t target/debug/build/circuit-ffi-*/out/circuit.h | head -1)" include/circuit.h
+	@echo "include/circuit.h regenerated"
+
+test-c: lib ## C and C++ tests: ASan+UBSan, valgrind, threads, conformance through the C ABI
+	@scripts/suite tap c tests/c/run
 
 test-loom: ## loom model checks of the engine's concurrency (LOOM_MAX_PREEMPTIONS=2)
 	@scripts/suite cargo rust-loom env $(LOOM_ENV) $(CARGO) test -p circuit-core --release --test loom

@@ -9,7 +9,8 @@ fn main() {
     let minor = std::env::var("CARGO_PKG_VERSION_MINOR").unwrap();
     let patch = std::env::var("CARGO_PKG_VERSION_PATCH").unwrap();
     let version = std::env::var("CARGO_PKG_VERSION").unwrap();
-    let config = cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")).expect("cbindgen.toml");
+    let config =
+        cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")).expect("cbindgen.toml");
     let defines = format!(
         "\n/** Version of this header; compare with circuit_version_number() at run time. */\n\
          #define CIRCUIT_VERSION_MAJOR {major}\n\
@@ -33,7 +34,11 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     // Before 1.0 a minor release may change the ABI, so the SONAME carries it (libcircuit.so.0.1).
-    let soname = if major == "0" { format!("libcircuit.so.0.{minor}") } else { format!("libcircuit.so.{major}") };
+    let soname = if major == "0" {
+        format!("libcircuit.so.0.{minor}")
+    } else {
+        format!("libcircuit.so.{major}")
+    };
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     println!("cargo:rustc-env=CIRCUIT_SONAME={soname}");
 }

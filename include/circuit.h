@@ -600,6 +600,183 @@ circuit_config *circuit_config_new(void);
 void circuit_config_free(circuit_config *config);
 
 /**
+ * Consecutive failures that trip the breaker; 0 turns the rule off (default 5, or 0 when a
+ * rate rule is set).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_failure_threshold(circuit_config *config, uint32_t value);
+
+/**
+ * Trip when the window's failure rate is at least this, in (0, 1].
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_failure_rate_threshold(circuit_config *config, double value);
+
+/**
+ * A call strictly longer than this many nanoseconds is slow (must be > 0).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_slow_call_duration_ns(circuit_config *config, uint64_t value);
+
+/**
+ * Trip when the window's slow-call rate is at least this, in (0, 1]; needs a slow-call duration.
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_slow_call_rate_threshold(circuit_config *config, double value);
+
+/**
+ * Counted outcomes the window needs before a rate rule may trip (default 20).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_minimum_calls(circuit_config *config, uint32_t value);
+
+/**
+ * Count-based window: the last `value` outcomes (default 100).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_window_size(circuit_config *config, uint32_t value);
+
+/**
+ * Time-based window of this many nanoseconds (instead of a count window).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_window_duration_ns(circuit_config *config, uint64_t value);
+
+/**
+ * Buckets of the time-based window (default 10); must divide the duration.
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_window_buckets(circuit_config *config, uint32_t value);
+
+/**
+ * First open duration in nanoseconds (default 30 s).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_reset_timeout_ns(circuit_config *config, uint64_t value);
+
+/**
+ * Growth factor of the open duration per re-opening from half-open (default 1, finite, >= 1).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_backoff_multiplier(circuit_config *config, double value);
+
+/**
+ * Cap of the open duration in nanoseconds (default max(reset timeout, 5 min)).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_max_reset_timeout_ns(circuit_config *config, uint64_t value);
+
+/**
+ * Random shortening of each open duration, in [0, 1) (default 0).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_jitter(circuit_config *config, double value);
+
+/**
+ * Seed of the jitter sequence, for reproducible runs (default: random per breaker).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_jitter_seed(circuit_config *config, uint64_t value);
+
+/**
+ * Probes admitted per half-open generation (default 1).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_half_open_max_calls(circuit_config *config, uint32_t value);
+
+/**
+ * Probe successes that close the breaker (default: half_open_max_calls).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_success_threshold(circuit_config *config, uint32_t value);
+
+/**
+ * Re-open when the first probe got no verdict within this many nanoseconds; 0 = off (default).
+ *
+ * Returns `CIRCUIT_OK`, or `CIRCUIT_ERR_NULL_POINTER`. The value is checked by `circuit_create`,
+ * which reports `CIRCUIT_ERR_INVALID_CONFIG` naming the option.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_half_open_max_wait_ns(circuit_config *config, uint64_t value);
+
+/**
  * Names the breaker (copied; reported in rejections and messages). `name` must be valid UTF-8.
  *
  * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_ARGUMENT` (not UTF-8).

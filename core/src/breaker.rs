@@ -385,6 +385,8 @@ impl CircuitBreaker {
     #[cold]
     fn stale(&self) -> Recorded {
         self.counters.bump(Counter::Stale);
+        // Recording is an operation: a time-driven transition that is due happens now.
+        let _ = self.state();
         Recorded::Stale
     }
 

@@ -19,13 +19,21 @@ thread_local! {
 }
 
 fn invalid(function: &str, breaker: circuit_breaker) -> circuit_status {
-    fail(CIRCUIT_ERR_INVALID_HANDLE, format!("{function}: {breaker} is not a live breaker handle"))
+    fail(
+        CIRCUIT_ERR_INVALID_HANDLE,
+        format!("{function}: {breaker} is not a live breaker handle"),
+    )
 }
 
 /// Runs `f` on the live breaker, or reports `CIRCUIT_ERR_INVALID_HANDLE`.
 #[inline]
-fn with_breaker(function: &'static str, breaker: circuit_breaker, f: impl FnOnce(&CircuitBreaker) -> circuit_status) -> circuit_status {
-    with_object(&BREAKERS, &CACHE, breaker, |entry| f(&entry.breaker)).unwrap_or_else(|| invalid(function, breaker))
+fn with_breaker(
+    function: &'static str,
+    breaker: circuit_breaker,
+    f: impl FnOnce(&CircuitBreaker) -> circuit_status,
+) -> circuit_status {
+    with_object(&BREAKERS, &CACHE, breaker, |entry| f(&entry.breaker))
+        .unwrap_or_else(|| invalid(function, breaker))
 }
 
 /// Creates a breaker from `config` (which is not consumed and may be reused or freed afterwards)
@@ -37,7 +45,10 @@ fn with_breaker(function: &'static str, breaker: circuit_breaker, f: impl FnOnce
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`; `out_breaker` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_create(config: *const circuit_config, out_breaker: *mut circuit_breaker) -> circuit_status {
+pub unsafe extern "C" fn circuit_create(
+    config: *const circuit_config,
+    out_breaker: *mut circuit_breaker,
+) -> circuit_status {
     guard("circuit_create", || {
         non_null!("circuit_create", config, out_breaker);
         // SAFETY: non-null and live per the contract.
@@ -56,7 +67,10 @@ pub unsafe extern "C" fn circuit_create(config: *const circuit_config, out_break
                 unsafe { out_breaker.write(handle) };
                 CIRCUIT_OK
             }
-            None => fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_create: too many live breakers"),
+            None => fail(
+                CIRCUIT_ERR_INVALID_ARGUMENT,
+                "circuit_create: too many live breakers",
+            ),
         }
     })
 }
@@ -98,15 +112,30 @@ pub unsafe extern "C" fn circuit_allow(
         with_breaker("circuit_allow", breaker, |b| match b.allow_raw() {
             Ok(raw) => {
                 let (generation, admitted_at_ns, ticket) = raw.to_parts();
-                let flags = if raw.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
+                let flags = if raw.is_probe() {
+                    CIRCUIT_PERMIT_PROBE
+                } else {
+                    0
+                };
                 // SAFETY: non-null and writable per the contract.
-                unsafe { out_permit.write(circuit_permit { breaker, generation, admitted_at_ns, ticket, flags }) };
+                unsafe {
+                    out_permit.write(circuit_permit {
+                        breaker,
+                        generation,
+                        admitted_at_ns,
+                        ticket,
+                        flags,
+                    })
+                };
                 CIRCUIT_OK
             }
             Err(rejected) => {
                 if !out_retry_after_ns.is_null() {
                     // SAFETY: non-null and writable per the contract.
-                    unsafe { out_retry_after_ns.write(rejected.retry_after().map_or(CIRCUIT_NO_TIME, nanos)) };
+                    unsafe {
+                        out_retry_after_ns
+                            .write(rejected.retry_after().map_or(CIRCUIT_NO_TIME, nanos))
+                    };
                 }
                 match rejected.reason() {
                     RejectReason::Open => CIRCUIT_REJECTED_OPEN,
@@ -118,21 +147,36 @@ pub unsafe extern "C" fn circuit_allow(
     })
 }
 
-fn record(function: &'static str, breaker: circuit_breaker, permit: *mut circuit_permit, outcome: Outcome) -> circuit_status {
+fn record(
+    function: &'static str,
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+    outcome: Outcome,
+) -> circuit_status {
     guard(function, || {
         non_null!("circuit_record_*", permit);
         // SAFETY: non-null, caller-owned and not shared with another thread during the call.
         let permit = unsafe { &mut *permit };
         if permit.flags & CIRCUIT_PERMIT_SPENT != 0 {
-            return fail(CIRCUIT_ERR_ALREADY_RECORDED, format!("{function}: the permit was already recorded"));
+            return fail(
+                CIRCUIT_ERR_ALREADY_RECORDED,
+                format!("{function}: the permit was already recorded"),
+            );
         }
         if permit.breaker != breaker {
             return fail(
                 CIRCUIT_ERR_FOREIGN_PERMIT,
-                format!("{function}: the permit was issued by breaker {}, not {breaker}", permit.breaker),
+                format!(
+                    "{function}: the permit was issued by breaker {}, not {breaker}",
+                    permit.breaker
+                ),
             );
         }
-        let ticket = if permit.flags & CIRCUIT_PERMIT_PROBE != 0 { permit.ticket } else { u32::MAX };
+        let ticket = if permit.flags & CIRCUIT_PERMIT_PROBE != 0 {
+            permit.ticket
+        } else {
+            u32::MAX
+        };
         let raw = RawPermit::from_parts(permit.generation, permit.admitted_at_ns, ticket);
         with_breaker(function, breaker, |b| match b.record_raw(raw, outcome) {
             Ok(recorded) => {
@@ -142,10 +186,14 @@ fn record(function: &'static str, breaker: circuit_breaker, permit: *mut circuit
                     Recorded::Stale => CIRCUIT_STALE,
                 }
             }
-            Err(PermitError::AlreadyRecorded) => {
-                fail(CIRCUIT_ERR_ALREADY_RECORDED, format!("{function}: the probe permit was already recorded or was not issued"))
-            }
-            Err(PermitError::ForeignPermit) => fail(CIRCUIT_ERR_FOREIGN_PERMIT, format!("{function}: foreign permit")),
+            Err(PermitError::AlreadyRecorded) => fail(
+                CIRCUIT_ERR_ALREADY_RECORDED,
+                format!("{function}: the probe permit was already recorded or was not issued"),
+            ),
+            Err(PermitError::ForeignPermit) => fail(
+                CIRCUIT_ERR_FOREIGN_PERMIT,
+                format!("{function}: foreign permit"),
+            ),
         })
     })
 }
@@ -158,7 +206,10 @@ fn record(function: &'static str, breaker: circuit_breaker, permit: *mut circuit
 /// # Safety
 /// `permit` is NULL or a writable permit filled by `circuit_allow`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_record_success(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
+pub unsafe extern "C" fn circuit_record_success(
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+) -> circuit_status {
     record("circuit_record_success", breaker, permit, Outcome::Success)
 }
 
@@ -167,7 +218,10 @@ pub unsafe extern "C" fn circuit_record_success(breaker: circuit_breaker, permit
 /// # Safety
 /// `permit` is NULL or a writable permit filled by `circuit_allow`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_record_failure(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
+pub unsafe extern "C" fn circuit_record_failure(
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+) -> circuit_status {
     record("circuit_record_failure", breaker, permit, Outcome::Failure)
 }
 
@@ -177,7 +231,10 @@ pub unsafe extern "C" fn circuit_record_failure(breaker: circuit_breaker, permit
 /// # Safety
 /// `permit` is NULL or a writable permit filled by `circuit_allow`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_record_ignored(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
+pub unsafe extern "C" fn circuit_record_ignored(
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+) -> circuit_status {
     record("circuit_record_ignored", breaker, permit, Outcome::Ignored)
 }
 
@@ -188,7 +245,10 @@ pub unsafe extern "C" fn circuit_record_ignored(breaker: circuit_breaker, permit
 /// # Safety
 /// `out_state` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_state(breaker: circuit_breaker, out_state: *mut circuit_breaker_state) -> circuit_status {
+pub unsafe extern "C" fn circuit_state(
+    breaker: circuit_breaker,
+    out_state: *mut circuit_breaker_state,
+) -> circuit_status {
     guard("circuit_state", || {
         non_null!("circuit_state", out_state);
         with_breaker("circuit_state", breaker, |b| {
@@ -206,7 +266,10 @@ pub unsafe extern "C" fn circuit_state(breaker: circuit_breaker, out_state: *mut
 /// # Safety
 /// `out_metrics` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_metrics(breaker: circuit_breaker, out_metrics: *mut circuit_metrics_snapshot) -> circuit_status {
+pub unsafe extern "C" fn circuit_metrics(
+    breaker: circuit_breaker,
+    out_metrics: *mut circuit_metrics_snapshot,
+) -> circuit_status {
     guard("circuit_metrics", || {
         non_null!("circuit_metrics", out_metrics);
         with_breaker("circuit_metrics", breaker, |b| {
@@ -223,7 +286,10 @@ pub unsafe extern "C" fn circuit_metrics(breaker: circuit_breaker, out_metrics: 
 /// # Safety
 /// `out_at_ns` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_next_transition_at(breaker: circuit_breaker, out_at_ns: *mut u64) -> circuit_status {
+pub unsafe extern "C" fn circuit_next_transition_at(
+    breaker: circuit_breaker,
+    out_at_ns: *mut u64,
+) -> circuit_status {
     guard("circuit_next_transition_at", || {
         non_null!("circuit_next_transition_at", out_at_ns);
         with_breaker("circuit_next_transition_at", breaker, |b| {
@@ -237,19 +303,34 @@ pub unsafe extern "C" fn circuit_next_transition_at(breaker: circuit_breaker, ou
 /// Goes to `closed` from any state (new generation, empty window, backoff reset).
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_reset(breaker: circuit_breaker) -> circuit_status {
-    guard("circuit_reset", || with_breaker("circuit_reset", breaker, |b| { b.reset(); CIRCUIT_OK }))
+    guard("circuit_reset", || {
+        with_breaker("circuit_reset", breaker, |b| {
+            b.reset();
+            CIRCUIT_OK
+        })
+    })
 }
 
 /// Goes to `forced_open` (rejects everything until reset or disable). No-op if already there.
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_force_open(breaker: circuit_breaker) -> circuit_status {
-    guard("circuit_force_open", || with_breaker("circuit_force_open", breaker, |b| { b.force_open(); CIRCUIT_OK }))
+    guard("circuit_force_open", || {
+        with_breaker("circuit_force_open", breaker, |b| {
+            b.force_open();
+            CIRCUIT_OK
+        })
+    })
 }
 
 /// Goes to `disabled` (admits everything, never trips). No-op if already there.
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_disable(breaker: circuit_breaker) -> circuit_status {
-    guard("circuit_disable", || with_breaker("circuit_disable", breaker, |b| { b.disable(); CIRCUIT_OK }))
+    guard("circuit_disable", || {
+        with_breaker("circuit_disable", breaker, |b| {
+            b.disable();
+            CIRCUIT_OK
+        })
+    })
 }
 
 /// A transition listener: called with the `userdata` given at registration, the breaker handle
@@ -258,7 +339,13 @@ pub extern "C" fn circuit_disable(breaker: circuit_breaker) -> circuit_status {
 /// function, including on the same breaker. It must return normally (no longjmp, no C++
 /// exception).
 #[allow(non_camel_case_types)]
-pub type circuit_listener = Option<unsafe extern "C" fn(userdata: *mut c_void, breaker: circuit_breaker, transition: *const circuit_transition)>;
+pub type circuit_listener = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        breaker: circuit_breaker,
+        transition: *const circuit_transition,
+    ),
+>;
 
 struct Userdata(*mut c_void);
 // SAFETY: the library never dereferences userdata; it hands it back to the caller's listener,
@@ -285,7 +372,10 @@ pub unsafe extern "C" fn circuit_on_transition(
 ) -> circuit_status {
     guard("circuit_on_transition", || {
         let Some(callback) = listener else {
-            return fail(CIRCUIT_ERR_NULL_POINTER, "circuit_on_transition: `listener` is NULL");
+            return fail(
+                CIRCUIT_ERR_NULL_POINTER,
+                "circuit_on_transition: `listener` is NULL",
+            );
         };
         let userdata = Userdata(userdata);
         with_breaker("circuit_on_transition", breaker, |b| {
@@ -315,13 +405,19 @@ pub unsafe extern "C" fn circuit_on_transition(
 /// listener) or `CIRCUIT_ERR_INVALID_HANDLE`. A delivery already in progress on another thread
 /// may still complete.
 #[unsafe(no_mangle)]
-pub extern "C" fn circuit_remove_listener(breaker: circuit_breaker, listener_id: u64) -> circuit_status {
+pub extern "C" fn circuit_remove_listener(
+    breaker: circuit_breaker,
+    listener_id: u64,
+) -> circuit_status {
     guard("circuit_remove_listener", || {
         with_breaker("circuit_remove_listener", breaker, |b| {
             if b.remove_listener(engine::ListenerId::from_raw(listener_id)) {
                 CIRCUIT_OK
             } else {
-                fail(CIRCUIT_ERR_INVALID_ARGUMENT, format!("circuit_remove_listener: no listener {listener_id}"))
+                fail(
+                    CIRCUIT_ERR_INVALID_ARGUMENT,
+                    format!("circuit_remove_listener: no listener {listener_id}"),
+                )
             }
         })
     })

@@ -4,12 +4,18 @@ use engine::ManualClock;
 
 use crate::config::circuit_clock;
 use crate::handle::Table;
-use crate::status::{CIRCUIT_ERR_INVALID_ARGUMENT, CIRCUIT_ERR_INVALID_HANDLE, CIRCUIT_OK, circuit_status, fail, guard, non_null};
+use crate::status::{
+    CIRCUIT_ERR_INVALID_ARGUMENT, CIRCUIT_ERR_INVALID_HANDLE, CIRCUIT_OK, circuit_status, fail,
+    guard, non_null,
+};
 
 pub(crate) static CLOCKS: Table<ManualClock> = Table::new();
 
 fn invalid(function: &str, clock: circuit_clock) -> circuit_status {
-    fail(CIRCUIT_ERR_INVALID_HANDLE, format!("{function}: {clock} is not a live clock handle"))
+    fail(
+        CIRCUIT_ERR_INVALID_HANDLE,
+        format!("{function}: {clock} is not a live clock handle"),
+    )
 }
 
 /// Creates a manual clock at instant 0 and writes its handle to `*out_clock`.
@@ -29,7 +35,10 @@ pub unsafe extern "C" fn circuit_clock_manual_new(out_clock: *mut circuit_clock)
                 unsafe { out_clock.write(handle) };
                 CIRCUIT_OK
             }
-            None => fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_clock_manual_new: too many live clocks"),
+            None => fail(
+                CIRCUIT_ERR_INVALID_ARGUMENT,
+                "circuit_clock_manual_new: too many live clocks",
+            ),
         }
     })
 }
@@ -42,7 +51,11 @@ pub unsafe extern "C" fn circuit_clock_manual_new(out_clock: *mut circuit_clock)
 /// # Safety
 /// `out_now_ns` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_clock_manual_advance(clock: circuit_clock, nanos: u64, out_now_ns: *mut u64) -> circuit_status {
+pub unsafe extern "C" fn circuit_clock_manual_advance(
+    clock: circuit_clock,
+    nanos: u64,
+    out_now_ns: *mut u64,
+) -> circuit_status {
     guard("circuit_clock_manual_advance", || match CLOCKS.get(clock) {
         Some(manual) => {
             let now = manual.advance_nanos(nanos);
@@ -63,13 +76,18 @@ pub unsafe extern "C" fn circuit_clock_manual_advance(clock: circuit_clock, nano
 /// # Safety
 /// `out_now_ns` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_clock_manual_now(clock: circuit_clock, out_now_ns: *mut u64) -> circuit_status {
+pub unsafe extern "C" fn circuit_clock_manual_now(
+    clock: circuit_clock,
+    out_now_ns: *mut u64,
+) -> circuit_status {
     guard("circuit_clock_manual_now", || {
         non_null!("circuit_clock_manual_now", out_now_ns);
         match CLOCKS.get(clock) {
             Some(manual) => {
                 // SAFETY: non-null and writable per the contract.
-                unsafe { out_now_ns.write(u64::try_from(manual.now().as_nanos()).unwrap_or(u64::MAX)) };
+                unsafe {
+                    out_now_ns.write(u64::try_from(manual.now().as_nanos()).unwrap_or(u64::MAX))
+                };
                 CIRCUIT_OK
             }
             None => invalid("circuit_clock_manual_now", clock),
