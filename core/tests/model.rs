@@ -54,15 +54,11 @@
 //! * `next_transition_at()` applies due transitions first, like every other read.
 //! * The jitter sequence is not re-seeded by `reset()`: each entry into `open` takes the next draw.
 //!
-//! # Known disagreement
+//! # Regression found by this model
 //!
-//! Recording (or dropping) a *stale* permit at or after a due instant does not apply the due
-//! time-driven transition in the engine: `record_raw` returns `Stale` from a lock-free fast path
-//! before looking at the clock, so the listener hears the transition only at the next operation.
-//! `docs/semantics.md` ("Lazy time") says the transition happens at the first operation at or
-//! after the due instant, *any* operation including `record_*`; the model follows the docs, so
-//! the property and `stale_record_at_due_instant_applies_the_transition` fail until the engine
-//! (or the docs) change.
+//! Recording (or dropping) a *stale* permit at or after a due instant used not to apply the due
+//! time-driven transition (the lock-free fast path returned `Stale` before looking at the clock).
+//! `stale_record_at_due_instant_applies_the_transition` pins the fix.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
