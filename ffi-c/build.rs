@@ -9,8 +9,7 @@ fn main() {
     let minor = std::env::var("CARGO_PKG_VERSION_MINOR").unwrap();
     let patch = std::env::var("CARGO_PKG_VERSION_PATCH").unwrap();
     let version = std::env::var("CARGO_PKG_VERSION").unwrap();
-    let config =
-        cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")).expect("cbindgen.toml");
+    let config = cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")).expect("cbindgen.toml");
     let defines = format!(
         "\n/** Version of this header; compare with circuit_version_number() at run time. */\n\
          #define CIRCUIT_VERSION_MAJOR {major}\n\
@@ -20,12 +19,7 @@ fn main() {
          /** MAJOR * 1000000 + MINOR * 1000 + PATCH */\n\
          #define CIRCUIT_VERSION_NUMBER ({major} * 1000000 + {minor} * 1000 + {patch})\n"
     );
-    match cbindgen::Builder::new()
-        .with_crate(&crate_dir)
-        .with_config(config)
-        .with_after_include(defines)
-        .generate()
-    {
+    match cbindgen::Builder::new().with_crate(&crate_dir).with_config(config).with_after_include(defines).generate() {
         Ok(bindings) => {
             bindings.write_to_file(format!("{out_dir}/circuit.h"));
         }
@@ -34,11 +28,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     // Before 1.0 a minor release may change the ABI, so the SONAME carries it (libcircuit.so.0.1).
-    let soname = if major == "0" {
-        format!("libcircuit.so.0.{minor}")
-    } else {
-        format!("libcircuit.so.{major}")
-    };
+    let soname = if major == "0" { format!("libcircuit.so.0.{minor}") } else { format!("libcircuit.so.{major}") };
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     println!("cargo:rustc-env=CIRCUIT_SONAME={soname}");
 }

@@ -15,13 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 const LONG: Duration = Duration::from_secs(3600);
 
 fn consecutive() -> CircuitBreaker {
-    CircuitBreaker::new(
-        Config::builder()
-            .failure_threshold(5)
-            .reset_timeout(LONG)
-            .build()
-            .unwrap(),
-    )
+    CircuitBreaker::new(Config::builder().failure_threshold(5).reset_timeout(LONG).build().unwrap())
 }
 
 fn failure_rate() -> CircuitBreaker {
@@ -36,26 +30,24 @@ fn failure_rate() -> CircuitBreaker {
     )
 }
 
-type Failsafe = failsafe::StateMachine<
-    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
-    (),
->;
+type Failsafe = failsafe::StateMachine<failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>, ()>;
 
 fn failsafe_consecutive() -> Failsafe {
     failsafe::Config::new()
-        .failure_policy(failsafe::failure_policy::consecutive_failures(
-            5,
-            failsafe::backoff::constant(LONG),
-        ))
+        .failure_policy(failsafe::failure_policy::consecutive_failures(5, failsafe::backoff::constant(LONG)))
         .build()
 }
 
+type FailsafeDefault = failsafe::StateMachine<
+    failsafe::failure_policy::OrElse<
+        failsafe::failure_policy::SuccessRateOverTimeWindow<failsafe::backoff::EqualJittered>,
+        failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::EqualJittered>,
+    >,
+    (),
+>;
+
 fn recloser() -> recloser::Recloser {
-    recloser::Recloser::custom()
-        .error_rate(0.5)
-        .closed_len(100)
-        .open_wait(LONG)
-        .build()
+    recloser::Recloser::custom().error_rate(0.5).closed_len(100).open_wait(LONG).build()
 }
 
 /// One admission plus one success on each engine.
@@ -83,6 +75,17 @@ impl Pair for FailsafePair {
     }
 }
 
+/// failsafe with its default policy (success rate over a time window, or consecutive failures),
+/// through its `call` API: what `failsafe::Config::new().build()` gives a user.
+struct FailsafeDefaultCall(FailsafeDefault);
+impl Pair for FailsafeDefaultCall {
+    #[inline]
+    fn pair(&self) {
+        use failsafe::CircuitBreaker as _;
+        let _ = black_box(self.0.call(|| Ok::<(), ()>(())));
+    }
+}
+
 struct RecloserPair(recloser::Recloser);
 impl Pair for RecloserPair {
     #[inline]
@@ -95,10 +98,8 @@ fn engines() -> Vec<(&'static str, Arc<dyn Pair>)> {
     vec![
         ("circuit_consecutive", Arc::new(Circuit(consecutive()))),
         ("circuit_failure_rate", Arc::new(Circuit(failure_rate()))),
-        (
-            "failsafe_consecutive",
-            Arc::new(FailsafePair(failsafe_consecutive())),
-        ),
+        ("failsafe_consecutive", Arc::new(FailsafePair(failsafe_consecutive()))),
+        ("failsafe_default_call", Arc::new(FailsafeDefaultCall(failsafe::Config::new().build()))),
         ("recloser_error_rate", Arc::new(RecloserPair(recloser()))),
     ]
 }
@@ -162,13 +163,8 @@ fn open_rejection(c: &mut Criterion) {
     for _ in 0..200 {
         let _ = rc.call(|| Err::<(), ()>(()));
     }
-    assert!(matches!(
-        rc.call(|| Ok::<(), ()>(())),
-        Err(recloser::Error::Rejected)
-    ));
-    group.bench_function("recloser", |b| {
-        b.iter(|| black_box(rc.call(|| Ok::<(), ()>(())).is_err()))
-    });
+    assert!(matches!(rc.call(|| Ok::<(), ()>(())), Err(recloser::Error::Rejected)));
+    group.bench_function("recloser", |b| b.iter(|| black_box(rc.call(|| Ok::<(), ()>(())).is_err())));
     group.finish();
 }
 

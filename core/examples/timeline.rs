@@ -14,31 +14,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .backoff_multiplier(2.0)
         .build()?;
     let breaker = CircuitBreaker::with_clock(config, clock.clone());
-    breaker.on_transition(|t| {
-        println!(
-            "           event: {} -> {} ({}) at {:?}",
-            t.from, t.to, t.reason, t.at
-        )
-    });
+    breaker.on_transition(|t| println!("           event: {} -> {} ({}) at {:?}", t.from, t.to, t.reason, t.at));
 
     let call = |label: &str, fails: bool| match breaker.allow() {
         Ok(permit) => {
             let probe = if permit.is_probe() { " (probe)" } else { "" };
-            let result = if fails {
-                breaker.record_failure(permit)
-            } else {
-                breaker.record_success(permit)
-            };
-            let counted = if result.map(|r| r.counted()).unwrap_or(false) {
-                "counted"
-            } else {
-                "stale"
-            };
-            println!(
-                "{:>8.1?}  {label}{probe}: {} [{counted}]",
-                clock.now(),
-                if fails { "failed" } else { "ok" }
-            );
+            let result = if fails { breaker.record_failure(permit) } else { breaker.record_success(permit) };
+            let counted = if result.map(|r| r.counted()).unwrap_or(false) { "counted" } else { "stale" };
+            println!("{:>8.1?}  {label}{probe}: {} [{counted}]", clock.now(), if fails { "failed" } else { "ok" });
         }
         Err(rejected) => println!("{:>8.1?}  {label}: {rejected}", clock.now()),
     };

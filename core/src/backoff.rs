@@ -16,9 +16,7 @@ impl Jitter {
     pub(crate) fn new(seed: Option<u64>) -> Self {
         let seed = seed.unwrap_or_else(|| {
             use std::hash::{BuildHasher, Hasher};
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
+            std::collections::hash_map::RandomState::new().build_hasher().finish()
         });
         Self { state: seed }
     }

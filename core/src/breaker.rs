@@ -85,6 +85,18 @@ fn pack_run(generation: u64, failures: u32) -> u64 {
     (run_tag(generation) << 32) | u64::from(failures)
 }
 
+/// The current instant, read from the clock at most once and only if needed.
+struct LazyNow<'a> {
+    clock: &'a ClockSource,
+    value: Option<u64>,
+}
+
+impl LazyNow<'_> {
+    fn get(&mut self) -> u64 {
+        *self.value.get_or_insert_with(|| self.clock.now())
+    }
+}
+
 /// A circuit breaker. `Send + Sync`; share it with `Arc`.
 ///
 /// ```
@@ -123,6 +135,8 @@ pub struct CircuitBreaker {
     stamps_admission: bool,
     /// Whether closed-state outcomes go through the lock (a rate window is kept).
     windowed: bool,
+    /// Whether the window is time-based (recording needs the clock).
+    time_window: bool,
     counters: Counters,
     inner: Mutex<Inner>,
     events: Events,
@@ -183,6 +197,7 @@ impl CircuitBreaker {
             open_until: AtomicU64::new(0),
             stamps_admission: config.slow_call_duration.is_some(),
             windowed: config.has_rate_rule(),
+            time_window: matches!(config.window, crate::config::Window::Time { .. }),
             config,
             clock,
             counters: Counters::new(),
@@ -211,48 +226,55 @@ impl CircuitBreaker {
     // ----------------------------------------------------------------------------------------
 
     /// Asks to make a call. Returns a permit to record the outcome with, or the rejection.
-    #[inline]
+    #[inline(always)]
     pub fn allow(&self) -> Result<Permit<'_>, Rejected> {
         self.allow_raw().map(|raw| Permit { breaker: self, raw })
     }
 
     /// Like [`Self::allow`], for a breaker shared by `Arc`: the permit keeps the breaker alive.
     pub fn allow_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        self.allow_raw().map(|raw| OwnedPermit {
-            breaker: Arc::clone(self),
-            raw,
-            spent: AtomicBool::new(false),
-        })
+        self.allow_raw().map(|raw| OwnedPermit { breaker: Arc::clone(self), raw, spent: AtomicBool::new(false) })
     }
 
     /// Like [`Self::allow`], returning plain data with no drop behaviour (for foreign interfaces).
-    #[inline]
+    #[inline(always)]
     pub fn allow_raw(&self) -> Result<RawPermit, Rejected> {
         let word = self.word.load(Ordering::Acquire);
+        // The closed-state path is inlined into the caller. The slow path hands its permit back
+        // as three scalars (not as a `Result` aggregate), so both paths merge in registers: a
+        // merged aggregate made every fast-path caller pay a store-forwarding stall.
+        let (generation, admitted_at, ticket) =
+            if word & STATE_MASK == u64::from(State::Closed.code()) && !self.stamps_admission {
+                self.counters.bump(Counter::Admitted);
+                (word_generation(word), NO_TIME, NO_TICKET)
+            } else {
+                let mut parts = (0, 0, 0);
+                self.allow_other(word, &mut parts)?;
+                parts
+            };
+        Ok(RawPermit { generation, admitted_at, ticket })
+    }
+
+    #[inline(never)]
+    fn allow_other(&self, word: u64, out: &mut (u64, u64, u32)) -> Result<(), Rejected> {
+        let permit = self.allow_other_permit(word)?;
+        *out = (permit.generation, permit.admitted_at, permit.ticket);
+        Ok(())
+    }
+
+    fn allow_other_permit(&self, word: u64) -> Result<RawPermit, Rejected> {
         match word_state(word) {
             State::Closed | State::Disabled => {
                 self.counters.bump(Counter::Admitted);
-                let admitted_at = if self.stamps_admission {
-                    self.clock.now()
-                } else {
-                    NO_TIME
-                };
-                Ok(RawPermit {
-                    generation: word_generation(word),
-                    admitted_at,
-                    ticket: NO_TICKET,
-                })
+                let admitted_at = if self.stamps_admission { self.clock.now() } else { NO_TIME };
+                Ok(RawPermit { generation: word_generation(word), admitted_at, ticket: NO_TICKET })
             }
             State::Open => {
                 let due = self.open_until.load(Ordering::Acquire);
                 let (coarse, lag) = self.clock.coarse();
                 if coarse.saturating_add(lag) < due {
                     self.counters.bump(Counter::Rejected);
-                    return Err(self.rejection(
-                        State::Open,
-                        RejectReason::Open,
-                        Some(due - coarse),
-                    ));
+                    return Err(self.rejection(State::Open, RejectReason::Open, Some(due - coarse)));
                 }
                 self.allow_slow()
             }
@@ -272,19 +294,13 @@ impl CircuitBreaker {
         let result = match inner.state {
             State::Closed | State::Disabled => {
                 let admitted_at = if self.stamps_admission { now } else { NO_TIME };
-                Ok(RawPermit {
-                    generation: inner.generation,
-                    admitted_at,
-                    ticket: NO_TICKET,
-                })
+                Ok(RawPermit { generation: inner.generation, admitted_at, ticket: NO_TICKET })
             }
             State::Open => {
                 let left = inner.open_until.saturating_sub(now);
                 Err(self.rejection(State::Open, RejectReason::Open, Some(left)))
             }
-            State::ForcedOpen => {
-                Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None))
-            }
+            State::ForcedOpen => Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None)),
             State::HalfOpen => {
                 let taken = inner.outstanding.len() as u64 + u64::from(inner.probe_successes);
                 if taken < u64::from(self.config.half_open_max_calls) {
@@ -292,34 +308,21 @@ impl CircuitBreaker {
                     inner.next_ticket = inner.next_ticket.wrapping_add(1) % NO_TICKET;
                     inner.outstanding.push(ticket);
                     inner.first_probe_at.get_or_insert(now);
-                    Ok(RawPermit {
-                        generation: inner.generation,
-                        admitted_at: now,
-                        ticket,
-                    })
+                    Ok(RawPermit { generation: inner.generation, admitted_at: now, ticket })
                 } else {
                     Err(self.rejection(State::HalfOpen, RejectReason::HalfOpenFull, None))
                 }
             }
         };
         drop(inner);
-        self.counters.bump(if result.is_ok() {
-            Counter::Admitted
-        } else {
-            Counter::Rejected
-        });
+        self.counters.bump(if result.is_ok() { Counter::Admitted } else { Counter::Rejected });
         if moved {
             self.events.dispatch();
         }
         result
     }
 
-    fn rejection(
-        &self,
-        state: State,
-        reason: RejectReason,
-        retry_after_nanos: Option<u64>,
-    ) -> Rejected {
+    fn rejection(&self, state: State, reason: RejectReason, retry_after_nanos: Option<u64>) -> Rejected {
         Rejected {
             name: self.config.name.clone(),
             state,
@@ -334,26 +337,26 @@ impl CircuitBreaker {
 
     /// Records a success. `Ok(Recorded::Stale)` means the permit predates the current generation
     /// and changed nothing but the `stale` tally.
-    #[inline]
+    #[inline(always)]
     pub fn record_success(&self, permit: Permit<'_>) -> Result<Recorded, PermitError> {
         self.record(permit, Outcome::Success)
     }
 
     /// Records a failure. See [`Self::record_success`].
-    #[inline]
+    #[inline(always)]
     pub fn record_failure(&self, permit: Permit<'_>) -> Result<Recorded, PermitError> {
         self.record(permit, Outcome::Failure)
     }
 
     /// Records a neutral outcome: it enters no window and, for a probe, returns its slot.
-    #[inline]
+    #[inline(always)]
     pub fn record_ignored(&self, permit: Permit<'_>) -> Result<Recorded, PermitError> {
         self.record(permit, Outcome::Ignored)
     }
 
     /// Records any outcome. A permit issued by another breaker is refused with
     /// [`PermitError::ForeignPermit`] (and dropped, which records it as ignored on its own breaker).
-    #[inline]
+    #[inline(always)]
     pub fn record(&self, permit: Permit<'_>, outcome: Outcome) -> Result<Recorded, PermitError> {
         if !std::ptr::eq(permit.breaker, self) {
             return Err(PermitError::ForeignPermit);
@@ -365,21 +368,40 @@ impl CircuitBreaker {
     /// Records the outcome of a [`RawPermit`]. Any value is safe: a permit from an older
     /// generation is stale; a probe whose ticket is not outstanding (recorded already, or forged)
     /// is refused with [`PermitError::AlreadyRecorded`].
-    #[inline]
+    #[inline(always)]
     pub fn record_raw(&self, permit: RawPermit, outcome: Outcome) -> Result<Recorded, PermitError> {
+        // Inlined fast path: a current closed-state success in consecutive mode with an empty
+        // failure run and no slow-call rule. Two shared reads, one private counter bump.
+        if outcome == Outcome::Success && !self.windowed && !self.stamps_admission && permit.ticket == NO_TICKET {
+            let word = self.word.load(Ordering::Acquire);
+            if word == pack_word(permit.generation, State::Closed)
+                && self.run.load(Ordering::Acquire) == pack_run(permit.generation, 0)
+            {
+                self.counters.bump(Counter::Successes);
+                return Ok(Recorded::Counted);
+            }
+        }
+        // Scalars, not the struct: copying the struct for the call made every fast-path caller
+        // pay a store-forwarding stall.
+        self.record_other(permit.generation, permit.admitted_at, permit.ticket, outcome)
+    }
+
+    #[inline(never)]
+    fn record_other(
+        &self,
+        generation: u64,
+        admitted_at: u64,
+        ticket: u32,
+        outcome: Outcome,
+    ) -> Result<Recorded, PermitError> {
+        let permit = RawPermit { generation, admitted_at, ticket };
         let word = self.word.load(Ordering::Acquire);
         if word_generation(word) != permit.generation {
             return Ok(self.stale());
         }
         let state = word_state(word);
-        let fast = matches!(state, State::Closed | State::Disabled)
-            && permit.ticket == NO_TICKET
-            && !self.windowed;
-        if fast {
-            Ok(self.record_unlocked(permit, outcome, state))
-        } else {
-            self.record_locked(permit, outcome)
-        }
+        let fast = matches!(state, State::Closed | State::Disabled) && permit.ticket == NO_TICKET && !self.windowed;
+        if fast { Ok(self.record_unlocked(permit, outcome, state)) } else { self.record_locked(permit, outcome) }
     }
 
     #[cold]
@@ -392,9 +414,7 @@ impl CircuitBreaker {
 
     fn is_slow(&self, permit: &RawPermit, now: u64) -> bool {
         match self.config.slow_call_duration {
-            Some(limit) if permit.admitted_at != NO_TIME => {
-                now.saturating_sub(permit.admitted_at) > limit
-            }
+            Some(limit) if permit.admitted_at != NO_TIME => now.saturating_sub(permit.admitted_at) > limit,
             _ => false,
         }
     }
@@ -448,11 +468,7 @@ impl CircuitBreaker {
             }
         };
         let slow = self.stamps_admission && self.is_slow(&permit, self.clock.now());
-        self.counters.bump(if outcome == Outcome::Success {
-            Counter::Successes
-        } else {
-            Counter::Failures
-        });
+        self.counters.bump(if outcome == Outcome::Success { Counter::Successes } else { Counter::Failures });
         if slow {
             self.counters.bump(Counter::Slow);
         }
@@ -478,23 +494,30 @@ impl CircuitBreaker {
     }
 
     fn record_locked(&self, permit: RawPermit, outcome: Outcome) -> Result<Recorded, PermitError> {
-        let now = self.clock.now();
+        // A count window in closed state needs no time unless the outcome trips the breaker:
+        // read the clock (~25 ns) only when something needs it, and outside the lock if possible.
+        let word = self.word.load(Ordering::Acquire);
+        let needs_time = self.stamps_admission
+            || self.time_window
+            || permit.ticket != NO_TICKET
+            || !matches!(word_state(word), State::Closed | State::Disabled);
+        let mut now = LazyNow { clock: &self.clock, value: needs_time.then(|| self.clock.now()) };
         let mut inner = self.inner.lock();
-        let mut moved = self.advance_time(&mut inner, now);
+        let mut moved =
+            matches!(inner.state, State::Open | State::HalfOpen) && self.advance_time(&mut inner, now.get());
         let result = if inner.generation != permit.generation {
             Ok(Recorded::Stale)
         } else {
-            let slow = outcome != Outcome::Ignored && self.is_slow(&permit, now);
+            let slow = outcome != Outcome::Ignored && self.stamps_admission && self.is_slow(&permit, now.get());
             match inner.state {
                 State::Closed | State::Disabled if permit.ticket == NO_TICKET => {
-                    moved |= self.apply_closed(&mut inner, outcome, slow, now);
+                    moved |= self.apply_closed(&mut inner, outcome, slow, &mut now);
                     Ok(Recorded::Counted)
                 }
-                State::HalfOpen => match inner.outstanding.iter().position(|&t| t == permit.ticket)
-                {
+                State::HalfOpen => match inner.outstanding.iter().position(|&t| t == permit.ticket) {
                     Some(index) => {
                         inner.outstanding.swap_remove(index);
-                        moved |= self.apply_probe(&mut inner, outcome, now);
+                        moved |= self.apply_probe(&mut inner, outcome, now.get());
                         Ok(Recorded::Counted)
                     }
                     None => Err(PermitError::AlreadyRecorded),
@@ -526,20 +549,16 @@ impl CircuitBreaker {
     }
 
     /// A counted outcome in closed or disabled: run, window, then the trip rules (closed only).
-    fn apply_closed(&self, inner: &mut Inner, outcome: Outcome, slow: bool, now: u64) -> bool {
+    fn apply_closed(&self, inner: &mut Inner, outcome: Outcome, slow: bool, now: &mut LazyNow<'_>) -> bool {
+        let window_now = if self.time_window { now.get() } else { 0 };
         if outcome == Outcome::Ignored {
             return false;
         }
         let failed = outcome == Outcome::Failure;
         let run = self.run.load(Ordering::Acquire);
-        let failures = if failed {
-            ((run & 0xFFFF_FFFF) as u32).saturating_add(1)
-        } else {
-            0
-        };
-        self.run
-            .store(pack_run(inner.generation, failures), Ordering::Release);
-        inner.window.record(now, failed, slow);
+        let failures = if failed { ((run & 0xFFFF_FFFF) as u32).saturating_add(1) } else { 0 };
+        self.run.store(pack_run(inner.generation, failures), Ordering::Release);
+        inner.window.record(window_now, failed, slow);
         if inner.state != State::Closed {
             return false;
         }
@@ -547,11 +566,11 @@ impl CircuitBreaker {
         let reason = if threshold > 0 && failures >= threshold {
             Some(Reason::FailureThreshold)
         } else {
-            self.rate_rule_holding(inner.window.tally(now))
+            self.rate_rule_holding(inner.window.tally(window_now))
         };
         match reason {
             Some(reason) => {
-                self.transition(inner, State::Open, reason, now);
+                self.transition(inner, State::Open, reason, now.get());
                 true
             }
             None => false,
@@ -640,11 +659,7 @@ impl CircuitBreaker {
         inner.window.clear();
         match to {
             State::Open => {
-                inner.attempt = if from == State::HalfOpen {
-                    inner.attempt.saturating_add(1)
-                } else {
-                    0
-                };
+                inner.attempt = if from == State::HalfOpen { inner.attempt.saturating_add(1) } else { 0 };
                 let duration = open_duration(&self.config, inner.attempt, &mut inner.jitter);
                 inner.open_until = at.saturating_add(duration);
                 inner.opened = inner.opened.saturating_add(1);
@@ -654,15 +669,8 @@ impl CircuitBreaker {
             _ => {}
         }
         self.run.store(pack_run(generation, 0), Ordering::Release);
-        self.word
-            .store(pack_word(generation, to), Ordering::Release);
-        self.events.push(Transition {
-            from,
-            to,
-            reason,
-            at: Duration::from_nanos(at),
-            generation,
-        });
+        self.word.store(pack_word(generation, to), Ordering::Release);
+        self.events.push(Transition { from, to, reason, at: Duration::from_nanos(at), generation });
     }
 
     fn manual(&self, to: State, reason: Reason) {
@@ -741,9 +749,9 @@ impl CircuitBreaker {
         let inner = self.observe();
         let at = match inner.state {
             State::Open => Some(inner.open_until),
-            State::HalfOpen if self.config.half_open_max_wait > 0 => inner
-                .first_probe_at
-                .map(|first| first.saturating_add(self.config.half_open_max_wait)),
+            State::HalfOpen if self.config.half_open_max_wait > 0 => {
+                inner.first_probe_at.map(|first| first.saturating_add(self.config.half_open_max_wait))
+            }
             _ => None,
         };
         at.map(Duration::from_nanos)
@@ -755,11 +763,7 @@ impl CircuitBreaker {
         let now = self.clock.now().max(inner.entered_at);
         let tally = inner.window.tally(now);
         let run = self.run.load(Ordering::Acquire);
-        let consecutive_failures = if run >> 32 == run_tag(inner.generation) {
-            run & 0xFFFF_FFFF
-        } else {
-            0
-        };
+        let consecutive_failures = if run >> 32 == run_tag(inner.generation) { run & 0xFFFF_FFFF } else { 0 };
         let totals = self.counters.snapshot();
         Metrics {
             state: inner.state,
@@ -792,10 +796,7 @@ impl CircuitBreaker {
     /// with no lock held (it may call back into this breaker); a panic inside it is caught.
     /// Delivery happens on the thread that caused the transition, or on the thread already
     /// delivering earlier events of this breaker.
-    pub fn on_transition(
-        &self,
-        listener: impl Fn(&Transition) + Send + Sync + 'static,
-    ) -> ListenerId {
+    pub fn on_transition(&self, listener: impl Fn(&Transition) + Send + Sync + 'static) -> ListenerId {
         self.events.add(Arc::new(listener))
     }
 

@@ -51,8 +51,7 @@ mod os {
     #[inline]
     pub(super) fn coarse() -> (u64, u64) {
         static LAG: OnceLock<u64> = OnceLock::new();
-        let lag =
-            *LAG.get_or_init(|| nanos(clock_getres(ClockId::MonotonicCoarse)).saturating_mul(2));
+        let lag = *LAG.get_or_init(|| nanos(clock_getres(ClockId::MonotonicCoarse)).saturating_mul(2));
         (nanos(clock_gettime(ClockId::MonotonicCoarse)), lag)
     }
 }
@@ -118,12 +117,7 @@ impl ManualClock {
         let mut current = self.nanos.load(Ordering::Acquire);
         loop {
             let next = current.saturating_add(by);
-            match self.nanos.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match self.nanos.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return std::time::Duration::from_nanos(next),
                 Err(actual) => current = actual,
             }

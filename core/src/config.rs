@@ -73,9 +73,7 @@ pub struct Config {
 impl Default for Config {
     /// The all-defaults configuration: trip after 5 consecutive failures, stay open 30 s, one probe.
     fn default() -> Self {
-        Config::builder()
-            .build()
-            .unwrap_or_else(|_| unreachable!("defaults are valid"))
+        Config::builder().build().unwrap_or_else(|_| unreachable!("defaults are valid"))
     }
 }
 
@@ -227,16 +225,14 @@ impl ConfigBuilder {
     /// Validates every option and returns the configuration, or the first problem found, naming
     /// the option.
     pub fn build(self) -> Result<Config, ConfigError> {
-        let ratio =
-            |option: &'static str, value: Option<f64>| -> Result<Option<f64>, ConfigError> {
-                match value {
-                    Some(v) if !(v.is_finite() && v > 0.0 && v <= 1.0) => Err(ConfigError::new(
-                        option,
-                        format!("must be a number in (0, 1], got {v}"),
-                    )),
-                    other => Ok(other),
+        let ratio = |option: &'static str, value: Option<f64>| -> Result<Option<f64>, ConfigError> {
+            match value {
+                Some(v) if !(v.is_finite() && v > 0.0 && v <= 1.0) => {
+                    Err(ConfigError::new(option, format!("must be a number in (0, 1], got {v}")))
                 }
-            };
+                other => Ok(other),
+            }
+        };
         let at_least_one = |option: &'static str, value: Option<u32>| -> Result<(), ConfigError> {
             match value {
                 Some(0) => Err(ConfigError::new(option, "must be at least 1, got 0")),
@@ -245,15 +241,11 @@ impl ConfigBuilder {
         };
 
         let failure_rate_threshold = ratio("failure_rate_threshold", self.failure_rate_threshold)?;
-        let slow_call_rate_threshold =
-            ratio("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
+        let slow_call_rate_threshold = ratio("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
         if let Some(d) = self.slow_call_duration
             && d.is_zero()
         {
-            return Err(ConfigError::new(
-                "slow_call_duration",
-                "must be greater than zero",
-            ));
+            return Err(ConfigError::new("slow_call_duration", "must be greater than zero"));
         }
         if slow_call_rate_threshold.is_some() && self.slow_call_duration.is_none() {
             return Err(ConfigError::new(
@@ -262,11 +254,8 @@ impl ConfigBuilder {
             ));
         }
         let has_rate_rule = failure_rate_threshold.is_some() || slow_call_rate_threshold.is_some();
-        let failure_threshold = self.failure_threshold.unwrap_or(if has_rate_rule {
-            0
-        } else {
-            DEFAULT_FAILURE_THRESHOLD
-        });
+        let failure_threshold =
+            self.failure_threshold.unwrap_or(if has_rate_rule { 0 } else { DEFAULT_FAILURE_THRESHOLD });
         if failure_threshold == 0 && !has_rate_rule {
             return Err(ConfigError::new(
                 "failure_threshold",
@@ -285,20 +274,14 @@ impl ConfigBuilder {
             ));
         }
         if self.window_buckets.is_some() && self.window_duration.is_none() {
-            return Err(ConfigError::new(
-                "window_buckets",
-                "needs window_duration (a time-based window)",
-            ));
+            return Err(ConfigError::new("window_buckets", "needs window_duration (a time-based window)"));
         }
         let window = match self.window_duration {
             Some(d) => {
                 let duration_nanos = nanos(d);
                 let buckets = self.window_buckets.unwrap_or(DEFAULT_WINDOW_BUCKETS);
                 if duration_nanos == 0 {
-                    return Err(ConfigError::new(
-                        "window_duration",
-                        "must be greater than zero",
-                    ));
+                    return Err(ConfigError::new("window_duration", "must be greater than zero"));
                 }
                 if !duration_nanos.is_multiple_of(u64::from(buckets)) {
                     return Err(ConfigError::new(
@@ -308,22 +291,15 @@ impl ConfigBuilder {
                         ),
                     ));
                 }
-                Window::Time {
-                    duration_nanos,
-                    buckets,
-                }
+                Window::Time { duration_nanos, buckets }
             }
-            None => Window::Count {
-                size: self.window_size.unwrap_or(DEFAULT_WINDOW_SIZE),
-            },
+            None => Window::Count { size: self.window_size.unwrap_or(DEFAULT_WINDOW_SIZE) },
         };
         let minimum_calls = match (self.minimum_calls, window) {
             (Some(m), Window::Count { size }) if m > size => {
                 return Err(ConfigError::new(
                     "minimum_calls",
-                    format!(
-                        "is {m} but the count window holds only {size} outcomes, so no rate rule could ever trip"
-                    ),
+                    format!("is {m} but the count window holds only {size} outcomes, so no rate rule could ever trip"),
                 ));
             }
             (Some(m), _) => m,
@@ -356,19 +332,14 @@ impl ConfigBuilder {
         };
         let jitter = self.jitter.unwrap_or(0.0);
         if !(jitter.is_finite() && (0.0..1.0).contains(&jitter)) {
-            return Err(ConfigError::new(
-                "jitter",
-                format!("must be a number in [0, 1), got {jitter}"),
-            ));
+            return Err(ConfigError::new("jitter", format!("must be a number in [0, 1), got {jitter}")));
         }
         let half_open_max_calls = self.half_open_max_calls.unwrap_or(1);
         let success_threshold = self.success_threshold.unwrap_or(half_open_max_calls);
         if success_threshold == 0 || success_threshold > half_open_max_calls {
             return Err(ConfigError::new(
                 "success_threshold",
-                format!(
-                    "must be between 1 and half_open_max_calls ({half_open_max_calls}), got {success_threshold}"
-                ),
+                format!("must be between 1 and half_open_max_calls ({half_open_max_calls}), got {success_threshold}"),
             ));
         }
 
@@ -396,22 +367,12 @@ impl ConfigBuilder {
 /// infinite values with an error naming `option`. `unit_nanos` is the size of one unit in
 /// nanoseconds (1e9 for seconds, 1e6 for milliseconds); the result is rounded to whole
 /// nanoseconds, so 0.999 s + 0.001 s equals 1 s exactly.
-pub fn duration_from_f64(
-    option: &'static str,
-    value: f64,
-    unit_nanos: f64,
-) -> Result<Duration, ConfigError> {
+pub fn duration_from_f64(option: &'static str, value: f64, unit_nanos: f64) -> Result<Duration, ConfigError> {
     if !value.is_finite() {
-        return Err(ConfigError::new(
-            option,
-            format!("must be a finite duration, got {value}"),
-        ));
+        return Err(ConfigError::new(option, format!("must be a finite duration, got {value}")));
     }
     if value < 0.0 {
-        return Err(ConfigError::new(
-            option,
-            format!("must not be negative, got {value}"),
-        ));
+        return Err(ConfigError::new(option, format!("must not be negative, got {value}")));
     }
     let nanos = (value * unit_nanos).round();
     if nanos >= u64::MAX as f64 {
@@ -424,12 +385,6 @@ pub fn duration_from_f64(
 /// error naming `option`.
 pub fn count_from_i64(option: &'static str, value: i64) -> Result<u32, ConfigError> {
     u32::try_from(value).map_err(|_| {
-        ConfigError::new(
-            option,
-            format!(
-                "must be a whole number between 0 and {}, got {value}",
-                u32::MAX
-            ),
-        )
+        ConfigError::new(option, format!("must be a whole number between 0 and {}, got {value}", u32::MAX))
     })
 }

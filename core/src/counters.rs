@@ -49,33 +49,25 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn new() -> Self {
-        Self {
-            stripes: (0..=EXCLUSIVE_SLOTS).map(|_| Stripe::default()).collect(),
-        }
+        Self { stripes: (0..=EXCLUSIVE_SLOTS).map(|_| Stripe::default()).collect() }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bump(&self, counter: Counter) {
         match exclusive_slot() {
             Some(slot) => {
                 let cell = &self.stripes[slot].values[counter as usize];
-                cell.store(
-                    cell.load(Ordering::Relaxed).saturating_add(1),
-                    Ordering::Relaxed,
-                );
+                cell.store(cell.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
             }
             None => {
                 // 2^64 increments are physically out of reach, so wrapping cannot happen here.
-                self.stripes[EXCLUSIVE_SLOTS].values[counter as usize]
-                    .fetch_add(1, Ordering::Relaxed);
+                self.stripes[EXCLUSIVE_SLOTS].values[counter as usize].fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
     fn total(&self, counter: Counter) -> u64 {
-        self.stripes.iter().fold(0u64, |sum, s| {
-            sum.saturating_add(s.values[counter as usize].load(Ordering::Relaxed))
-        })
+        self.stripes.iter().fold(0u64, |sum, s| sum.saturating_add(s.values[counter as usize].load(Ordering::Relaxed)))
     }
 
     pub(crate) fn snapshot(&self) -> Totals {

@@ -15,10 +15,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(option: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            option,
-            reason: reason.into(),
-        }
+        Self { option, reason: reason.into() }
     }
 
     /// The option's name, spelled as in SEMANTICS.md (snake_case).
@@ -97,9 +94,7 @@ pub enum PermitError {
 impl std::fmt::Display for PermitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::AlreadyRecorded => {
-                "permit already recorded: each permit takes exactly one outcome"
-            }
+            Self::AlreadyRecorded => "permit already recorded: each permit takes exactly one outcome",
             Self::ForeignPermit => "permit was issued by a different circuit breaker",
         })
     }

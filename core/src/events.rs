@@ -68,9 +68,7 @@ struct Queue {
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events")
-            .field("listeners", &self.listeners.lock().len())
-            .finish()
+        f.debug_struct("Events").field("listeners", &self.listeners.lock().len()).finish()
     }
 }
 
@@ -114,12 +112,7 @@ impl Events {
                     }
                 }
             };
-            let listeners: Vec<Listener> = self
-                .listeners
-                .lock()
-                .iter()
-                .map(|(_, l)| Arc::clone(l))
-                .collect();
+            let listeners: Vec<Listener> = self.listeners.lock().iter().map(|(_, l)| Arc::clone(l)).collect();
             for listener in listeners {
                 let _ = catch_unwind(AssertUnwindSafe(|| listener(&transition)));
             }

@@ -53,11 +53,7 @@ impl RawPermit {
     /// Rebuilds a permit from [`RawPermit::to_parts`]. Any value is safe: a forged permit is
     /// reported stale or already recorded, never trusted to free a probe slot it does not hold.
     pub fn from_parts(generation: u64, admitted_at: u64, ticket: u32) -> Self {
-        Self {
-            generation,
-            admitted_at,
-            ticket,
-        }
+        Self { generation, admitted_at, ticket }
     }
 }
 
@@ -92,10 +88,12 @@ impl<'a> Permit<'a> {
         raw
     }
 
+    #[inline(always)]
     pub(crate) fn spend(self) -> (&'a CircuitBreaker, RawPermit) {
-        let parts = (self.breaker, self.raw);
-        std::mem::forget(self);
-        parts
+        let this = std::mem::ManuallyDrop::new(self);
+        let raw =
+            RawPermit { generation: this.raw.generation, admitted_at: this.raw.admitted_at, ticket: this.raw.ticket };
+        (this.breaker, raw)
     }
 }
 

@@ -43,9 +43,7 @@ impl<T> Mutex<T> {
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         #[cfg(not(loom))]
         {
-            self.inner
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
         #[cfg(loom)]
         {
@@ -63,12 +61,16 @@ impl<T> Mutex<T> {
 /// read-modify-write. Threads beyond the first [`EXCLUSIVE_SLOTS`] share one stripe and use
 /// `fetch_add`. Under loom every thread uses the shared stripe.
 #[cfg(not(loom))]
-#[inline]
+#[inline(always)]
 pub(crate) fn exclusive_slot() -> Option<usize> {
     let slot = slots::SLOT.with(std::cell::Cell::get);
-    if slot < EXCLUSIVE_SLOTS {
-        return Some(slot);
-    }
+    if slot < EXCLUSIVE_SLOTS { Some(slot) } else { first_use(slot) }
+}
+
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn first_use(slot: usize) -> Option<usize> {
     if slot == slots::NONE {
         return None;
     }
@@ -113,9 +115,7 @@ mod slots {
         fn drop(&mut self) {
             // Later thread-local destructors of this thread must not write the stripe any more.
             let _ = SLOT.try_with(|cell| cell.set(NONE));
-            let mut free = FREE
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut free = FREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             free.push(self.0);
         }
     }
@@ -125,14 +125,9 @@ mod slots {
     }
 
     pub(super) fn claim() -> Option<usize> {
-        let reused = FREE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
+        let reused = FREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         let slot = reused.or_else(|| {
-            let mut next = NEXT
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut next = NEXT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             (*next < EXCLUSIVE_SLOTS).then(|| {
                 *next += 1;
                 *next - 1
@@ -140,15 +135,11 @@ mod slots {
         })?;
         // If the thread is already being torn down the destructor cannot be registered: then the
         // thread keeps using the shared stripe and the slot simply stays unused.
-        let registered = RELEASE
-            .try_with(|cell| *cell.borrow_mut() = Some(Release(slot)))
-            .is_ok();
+        let registered = RELEASE.try_with(|cell| *cell.borrow_mut() = Some(Release(slot))).is_ok();
         if registered {
             Some(slot)
         } else {
-            FREE.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(slot);
+            FREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(slot);
             None
         }
     }

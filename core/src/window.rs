@@ -30,11 +30,7 @@ impl Tally {
 
     /// `part / calls` as a float; 0 for an empty window.
     pub(crate) fn rate(part: u64, calls: u64) -> f64 {
-        if calls == 0 {
-            0.0
-        } else {
-            part as f64 / calls as f64
-        }
+        if calls == 0 { 0.0 } else { part as f64 / calls as f64 }
     }
 }
 
@@ -74,10 +70,7 @@ impl SlidingWindow {
                 filled: 0,
                 tally: Tally::default(),
             }),
-            WindowConfig::Time {
-                duration_nanos,
-                buckets,
-            } => Self::Time(TimeWindow {
+            WindowConfig::Time { duration_nanos, buckets } => Self::Time(TimeWindow {
                 buckets: vec![Tally::default(); buckets as usize].into_boxed_slice(),
                 bucket_nanos: duration_nanos / u64::from(buckets),
                 head: None,

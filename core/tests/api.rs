@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use circuit::{
-    CircuitBreaker, Config, ManualClock, MonotonicClock, Outcome, PermitError, RawPermit, Reason,
-    Recorded, RejectReason, State, Transition,
+    CircuitBreaker, Config, ManualClock, MonotonicClock, Outcome, PermitError, RawPermit, Reason, Recorded,
+    RejectReason, State, Transition,
 };
 
 fn tripped(clock: &ManualClock, config: Config) -> CircuitBreaker {
@@ -19,11 +19,7 @@ fn tripped(clock: &ManualClock, config: Config) -> CircuitBreaker {
 }
 
 fn one_failure_trips() -> Config {
-    Config::builder()
-        .failure_threshold(1)
-        .reset_timeout(Duration::from_secs(1))
-        .build()
-        .unwrap()
+    Config::builder().failure_threshold(1).reset_timeout(Duration::from_secs(1)).build().unwrap()
 }
 
 fn events_of(breaker: &CircuitBreaker) -> Arc<Mutex<Vec<Transition>>> {
@@ -40,10 +36,7 @@ fn dropped_probe_permit_returns_its_slot() {
     clock.advance(Duration::from_secs(1));
     let probe = breaker.allow().unwrap();
     assert!(probe.is_probe());
-    assert_eq!(
-        breaker.allow().unwrap_err().reason(),
-        RejectReason::HalfOpenFull
-    );
+    assert_eq!(breaker.allow().unwrap_err().reason(), RejectReason::HalfOpenFull);
     drop(probe);
     let again = breaker.allow().unwrap();
     assert!(again.is_probe());
@@ -62,20 +55,14 @@ fn dropped_closed_permit_counts_as_ignored() {
 
 #[test]
 fn owned_permit_refuses_a_second_record_and_drop_after_record_does_nothing() {
-    let breaker = Arc::new(CircuitBreaker::with_clock(
-        Config::default(),
-        ManualClock::new(),
-    ));
+    let breaker = Arc::new(CircuitBreaker::with_clock(Config::default(), ManualClock::new()));
     let permit = breaker.allow_owned().unwrap();
     assert_eq!(permit.record_failure(), Ok(Recorded::Counted));
     assert_eq!(permit.record_success(), Err(PermitError::AlreadyRecorded));
     assert!(permit.is_spent());
     drop(permit);
     let m = breaker.metrics();
-    assert_eq!(
-        (m.failures, m.successes, m.ignored, m.consecutive_failures),
-        (1, 0, 0, 1)
-    );
+    assert_eq!((m.failures, m.successes, m.ignored, m.consecutive_failures), (1, 0, 0, 1));
 }
 
 #[test]
@@ -84,14 +71,9 @@ fn owned_permit_keeps_the_breaker_alive_and_moves_across_threads() {
     let permit = breaker.allow_owned().unwrap();
     let weak = Arc::downgrade(&breaker);
     drop(breaker);
-    let counted = std::thread::spawn(move || permit.record_success().unwrap())
-        .join()
-        .unwrap();
+    let counted = std::thread::spawn(move || permit.record_success().unwrap()).join().unwrap();
     assert!(counted.counted());
-    assert!(
-        weak.upgrade().is_none(),
-        "the permit held the last reference"
-    );
+    assert!(weak.upgrade().is_none(), "the permit held the last reference");
 }
 
 #[test]
@@ -117,35 +99,20 @@ fn raw_probe_recorded_twice_or_forged_frees_nothing() {
     clock.advance(Duration::from_secs(1));
     let p = breaker.allow_raw().unwrap();
     let q = breaker.allow_raw().unwrap();
-    assert_eq!(
-        breaker.record_raw(p, Outcome::Ignored),
-        Ok(Recorded::Counted)
-    );
-    assert_eq!(
-        breaker.record_raw(p, Outcome::Ignored),
-        Err(PermitError::AlreadyRecorded)
-    );
+    assert_eq!(breaker.record_raw(p, Outcome::Ignored), Ok(Recorded::Counted));
+    assert_eq!(breaker.record_raw(p, Outcome::Ignored), Err(PermitError::AlreadyRecorded));
     let (generation, admitted_at, _) = q.to_parts();
     for ticket in [7, 1000, u32::MAX - 1] {
         let forged = RawPermit::from_parts(generation, admitted_at, ticket);
-        assert_eq!(
-            breaker.record_raw(forged, Outcome::Ignored),
-            Err(PermitError::AlreadyRecorded)
-        );
+        assert_eq!(breaker.record_raw(forged, Outcome::Ignored), Err(PermitError::AlreadyRecorded));
     }
     let non_probe = RawPermit::from_parts(generation, admitted_at, u32::MAX);
-    assert_eq!(
-        breaker.record_raw(non_probe, Outcome::Success),
-        Err(PermitError::AlreadyRecorded)
-    );
+    assert_eq!(breaker.record_raw(non_probe, Outcome::Success), Err(PermitError::AlreadyRecorded));
     // One slot was legitimately freed; q still holds the other.
     assert!(breaker.allow_raw().is_ok());
     assert!(breaker.allow_raw().is_err());
     let future = RawPermit::from_parts(u64::MAX, 0, 0);
-    assert_eq!(
-        breaker.record_raw(future, Outcome::Failure),
-        Ok(Recorded::Stale)
-    );
+    assert_eq!(breaker.record_raw(future, Outcome::Failure), Ok(Recorded::Stale));
     assert_eq!(breaker.state(), State::HalfOpen);
 }
 
@@ -214,10 +181,7 @@ fn one_manual_clock_drives_many_breakers() {
 fn manual_clock_rounds_and_saturates() {
     let clock = ManualClock::new();
     clock.advance(Duration::from_nanos(u64::MAX - 5));
-    assert_eq!(
-        clock.advance(Duration::from_secs(1)),
-        Duration::from_nanos(u64::MAX)
-    );
+    assert_eq!(clock.advance(Duration::from_secs(1)), Duration::from_nanos(u64::MAX));
     assert_eq!(clock.advance(Duration::MAX), Duration::from_nanos(u64::MAX));
 }
 
@@ -235,10 +199,7 @@ fn open_duration_saturates_at_the_end_of_time() {
     let breaker = tripped(&clock, config);
     let rejected = breaker.allow().unwrap_err();
     assert_eq!(rejected.retry_after(), Some(Duration::from_nanos(10)));
-    assert_eq!(
-        breaker.next_transition_at(),
-        Some(Duration::from_nanos(u64::MAX))
-    );
+    assert_eq!(breaker.next_transition_at(), Some(Duration::from_nanos(u64::MAX)));
     clock.advance(Duration::MAX);
     let probe = breaker.allow().unwrap();
     let _ = breaker.record_failure(probe).unwrap();
@@ -272,16 +233,9 @@ fn next_transition_at_reports_the_due_instants() {
     let breaker = tripped(&clock, config);
     assert_eq!(breaker.next_transition_at(), Some(Duration::from_secs(1)));
     clock.advance(Duration::from_secs(1));
-    assert_eq!(
-        breaker.next_transition_at(),
-        None,
-        "half-open with no probe waits for traffic"
-    );
+    assert_eq!(breaker.next_transition_at(), None, "half-open with no probe waits for traffic");
     let p = breaker.allow().unwrap();
-    assert_eq!(
-        breaker.next_transition_at(),
-        Some(Duration::from_millis(1300))
-    );
+    assert_eq!(breaker.next_transition_at(), Some(Duration::from_millis(1300)));
     let _ = breaker.record_success(p).unwrap();
     assert_eq!(breaker.next_transition_at(), None);
 }
@@ -300,10 +254,7 @@ fn default_clock_trips_and_half_opens_in_real_time() {
     let rejected = breaker.allow().unwrap_err();
     assert_eq!(rejected.name(), Some("real-time"));
     let after = rejected.retry_after().unwrap();
-    assert!(
-        after <= Duration::from_millis(30) + Duration::from_millis(10),
-        "{after:?}"
-    );
+    assert!(after <= Duration::from_millis(30) + Duration::from_millis(10), "{after:?}");
     std::thread::sleep(Duration::from_millis(45));
     assert!(breaker.allow().unwrap().is_probe());
     assert!(MonotonicClock.now_nanos_for_test() > 0);
@@ -319,26 +270,17 @@ impl NowForTest for MonotonicClock {
         let (coarse, lag) = self.now_coarse_nanos();
         let b = self.now_nanos();
         assert!(a <= b);
-        assert!(
-            coarse <= b && b <= coarse + lag + 1_000_000_000,
-            "coarse {coarse} lag {lag} precise {b}"
-        );
+        assert!(coarse <= b && b <= coarse + lag + 1_000_000_000, "coarse {coarse} lag {lag} precise {b}");
         b
     }
 }
 
 #[test]
 fn config_errors_name_the_option() {
-    let err = Config::builder()
-        .failure_rate_threshold(f64::NAN)
-        .build()
-        .unwrap_err();
+    let err = Config::builder().failure_rate_threshold(f64::NAN).build().unwrap_err();
     assert_eq!(err.option(), "failure_rate_threshold");
     assert!(err.to_string().contains("failure_rate_threshold"), "{err}");
-    let err = Config::builder()
-        .backoff_multiplier(f64::INFINITY)
-        .build()
-        .unwrap_err();
+    let err = Config::builder().backoff_multiplier(f64::INFINITY).build().unwrap_err();
     assert_eq!(err.option(), "backoff_multiplier");
     let err = Config::builder().jitter(-0.1).build().unwrap_err();
     assert_eq!(err.option(), "jitter");
@@ -349,15 +291,9 @@ fn config_errors_name_the_option() {
     assert!(circuit::duration_from_f64("reset_timeout", f64::NAN, 1e9).is_err());
     assert!(circuit::duration_from_f64("reset_timeout", f64::INFINITY, 1e9).is_err());
     assert!(circuit::duration_from_f64("reset_timeout", 1e30, 1e9).is_err());
-    let a = circuit::duration_from_f64("x", 0.999, 1e9).unwrap()
-        + circuit::duration_from_f64("x", 0.001, 1e9).unwrap();
+    let a = circuit::duration_from_f64("x", 0.999, 1e9).unwrap() + circuit::duration_from_f64("x", 0.001, 1e9).unwrap();
     assert_eq!(a, Duration::from_secs(1));
-    assert_eq!(
-        circuit::count_from_i64("window_size", -1)
-            .unwrap_err()
-            .option(),
-        "window_size"
-    );
+    assert_eq!(circuit::count_from_i64("window_size", -1).unwrap_err().option(), "window_size");
     assert_eq!(circuit::count_from_i64("window_size", 7), Ok(7));
 }
 
@@ -370,30 +306,13 @@ fn defaults_are_documented_values() {
     assert_eq!(c.success_threshold(), 1);
     assert_eq!(c.max_reset_timeout(), Duration::from_secs(300));
     assert_eq!(c.half_open_max_wait(), Duration::ZERO);
-    let rate = Config::builder()
-        .failure_rate_threshold(0.5)
-        .build()
-        .unwrap();
+    let rate = Config::builder().failure_rate_threshold(0.5).build().unwrap();
     assert_eq!(rate.failure_threshold(), 0);
     assert_eq!(rate.minimum_calls(), 20);
     assert_eq!(rate.window(), circuit::Window::Count { size: 100 });
-    let timed = Config::builder()
-        .failure_rate_threshold(0.5)
-        .window_duration(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    assert_eq!(
-        timed.window(),
-        circuit::Window::Time {
-            duration_nanos: 10_000_000_000,
-            buckets: 10
-        }
-    );
-    let small = Config::builder()
-        .failure_rate_threshold(0.5)
-        .window_size(5)
-        .build()
-        .unwrap();
+    let timed = Config::builder().failure_rate_threshold(0.5).window_duration(Duration::from_secs(10)).build().unwrap();
+    assert_eq!(timed.window(), circuit::Window::Time { duration_nanos: 10_000_000_000, buckets: 10 });
+    let small = Config::builder().failure_rate_threshold(0.5).window_size(5).build().unwrap();
     assert_eq!(small.minimum_calls(), 5);
 }
 
@@ -416,18 +335,11 @@ fn spellings_and_codes_round_trip() {
 #[test]
 fn rejection_and_errors_display_usefully() {
     let clock = ManualClock::new();
-    let config = Config::builder()
-        .name("db")
-        .failure_threshold(1)
-        .reset_timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+    let config =
+        Config::builder().name("db").failure_threshold(1).reset_timeout(Duration::from_secs(2)).build().unwrap();
     let breaker = tripped(&clock, config);
     let r = breaker.allow().unwrap_err();
-    assert_eq!(
-        r.to_string(),
-        "circuit `db` rejected the call (open); retry after 2s"
-    );
+    assert_eq!(r.to_string(), "circuit `db` rejected the call (open); retry after 2s");
     let e: circuit::Error = r.into();
     assert!(std::error::Error::source(&e).is_some());
     assert!(format!("{breaker:?}").contains("db"));

@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use circuit::{
-    CircuitBreaker, Config, ManualClock, Metrics, Outcome, OwnedPermit, PermitError, Recorded,
-    Transition,
-};
+use circuit::{CircuitBreaker, Config, ManualClock, Metrics, Outcome, OwnedPermit, PermitError, Recorded, Transition};
 use serde_json::{Map, Value};
 
 fn vectors_dir() -> PathBuf {
@@ -91,9 +88,7 @@ fn run_vector(vector: &Value) -> Result<(), String> {
         return match built {
             Err(e) if e.option() == option.as_str().unwrap() => Ok(()),
             Err(e) => Err(format!("expected an error naming {option}, got: {e}")),
-            Ok(_) => Err(format!(
-                "expected config error naming {option}, but it was accepted"
-            )),
+            Ok(_) => Err(format!("expected config error naming {option}, but it was accepted")),
         };
     }
     let config = built.map_err(|e| format!("config refused: {e}"))?;
@@ -104,12 +99,7 @@ fn run_vector(vector: &Value) -> Result<(), String> {
     breaker.on_transition(move |t| sink.lock().unwrap().push(*t));
     let mut permits: HashMap<String, OwnedPermit> = HashMap::new();
 
-    for (index, step) in vector["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .enumerate()
-    {
+    for (index, step) in vector["steps"].as_array().expect("steps").iter().enumerate() {
         let fail = |msg: String| Err(format!("step {index} {step}: {msg}"));
         match step["op"].as_str().expect("op") {
             "allow" => {
@@ -125,9 +115,8 @@ fn run_vector(vector: &Value) -> Result<(), String> {
                             return fail(format!("rejected with {}", r.reason()));
                         }
                         if let Some(after) = step.get("retry_after_ms") {
-                            let actual = r
-                                .retry_after()
-                                .map_or(Value::Null, |d| Value::from(d.as_nanos() as f64 / 1e6));
+                            let actual =
+                                r.retry_after().map_or(Value::Null, |d| Value::from(d.as_nanos() as f64 / 1e6));
                             if !same(after, &actual) {
                                 return fail(format!("retry_after_ms {actual}"));
                             }
@@ -151,9 +140,7 @@ fn run_vector(vector: &Value) -> Result<(), String> {
             }
             "record" => {
                 let name = step["permit"].as_str().expect("permit name");
-                let permit = permits
-                    .get(name)
-                    .ok_or_else(|| format!("no permit {name}"))?;
+                let permit = permits.get(name).ok_or_else(|| format!("no permit {name}"))?;
                 let actual = match permit.record(outcome(step)) {
                     Ok(Recorded::Counted) => "counted",
                     Ok(Recorded::Stale) => "stale",
@@ -166,9 +153,7 @@ fn run_vector(vector: &Value) -> Result<(), String> {
             }
             "call" => {
                 for _ in 0..step.get("repeat").and_then(Value::as_u64).unwrap_or(1) {
-                    let permit = breaker
-                        .allow()
-                        .map_err(|r| format!("step {index}: call rejected: {r}"))?;
+                    let permit = breaker.allow().map_err(|r| format!("step {index}: call rejected: {r}"))?;
                     if let Some(d) = step.get("duration_ms") {
                         clock.advance(ms(d));
                     }
@@ -212,15 +197,7 @@ fn run_vector(vector: &Value) -> Result<(), String> {
                 if !matches {
                     let rendered: Vec<String> = got
                         .iter()
-                        .map(|t| {
-                            format!(
-                                "{}->{} {} @{}ms",
-                                t.from,
-                                t.to,
-                                t.reason,
-                                t.at.as_nanos() as f64 / 1e6
-                            )
-                        })
+                        .map(|t| format!("{}->{} {} @{}ms", t.from, t.to, t.reason, t.at.as_nanos() as f64 / 1e6))
                         .collect();
                     return fail(format!("events {rendered:?}"));
                 }
@@ -255,11 +232,6 @@ fn every_vector_passes() {
         }
     }
     assert!(count >= 40, "expected at least 40 vectors, found {count}");
-    assert!(
-        failures.is_empty(),
-        "{} of {count} vectors failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {count} vectors failed:\n{}", failures.len(), failures.join("\n"));
     println!("{count} conformance vectors passed");
 }

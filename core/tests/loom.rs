@@ -44,10 +44,7 @@ fn half_open_admits_exactly(max_calls: u32) {
                 thread::spawn(move || b.allow_raw().ok())
             })
             .collect();
-        let admitted: Vec<_> = handles
-            .into_iter()
-            .filter_map(|h| h.join().unwrap())
-            .collect();
+        let admitted: Vec<_> = handles.into_iter().filter_map(|h| h.join().unwrap()).collect();
         assert_eq!(admitted.len(), max_calls as usize, "admitted {admitted:?}");
         assert!(admitted.iter().all(|p| p.is_probe()));
         assert_eq!(breaker.state(), State::HalfOpen);

@@ -65,8 +65,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use circuit::{
-    CircuitBreaker, Config, ManualClock, Metrics, Outcome, OwnedPermit, PermitError, Reason,
-    Recorded, RejectReason, State, Transition,
+    CircuitBreaker, Config, ManualClock, Metrics, Outcome, OwnedPermit, PermitError, Reason, Recorded, RejectReason,
+    State, Transition,
 };
 use proptest::prelude::*;
 
@@ -127,9 +127,7 @@ impl Spec {
             WindowSpec::Default => {}
             WindowSpec::Count(n) => b = b.window_size(n),
             WindowSpec::Time { width, buckets } => {
-                b = b.window_duration(Duration::from_nanos(
-                    width * u64::from(buckets.unwrap_or(10)),
-                ));
+                b = b.window_duration(Duration::from_nanos(width * u64::from(buckets.unwrap_or(10))));
                 if let Some(n) = buckets {
                     b = b.window_buckets(n);
                 }
@@ -195,16 +193,14 @@ struct ModelConfig {
 
 impl ModelConfig {
     fn from_spec(spec: &Spec) -> Self {
-        let has_rate_rule =
-            spec.failure_rate_threshold.is_some() || spec.slow_call_rate_threshold.is_some();
+        let has_rate_rule = spec.failure_rate_threshold.is_some() || spec.slow_call_rate_threshold.is_some();
         // Window: count-based, 100 outcomes, unless a window_duration is given.
         let window = match spec.window {
             WindowSpec::Default => ModelWindow::Count { size: 100 },
             WindowSpec::Count(n) => ModelWindow::Count { size: n as usize },
-            WindowSpec::Time { width, buckets } => ModelWindow::Time {
-                width,
-                buckets: u64::from(buckets.unwrap_or(10)),
-            },
+            WindowSpec::Time { width, buckets } => {
+                ModelWindow::Time { width, buckets: u64::from(buckets.unwrap_or(10)) }
+            }
         };
         // minimum_calls: 20, or window_size if smaller.
         let default_minimum = match window {
@@ -214,32 +210,20 @@ impl ModelConfig {
         let reset_timeout = spec.reset_timeout.unwrap_or(30 * SECOND);
         let half_open_max_calls = u64::from(spec.half_open_max_calls.unwrap_or(1));
         ModelConfig {
-            failure_threshold: u64::from(spec.failure_threshold.unwrap_or(if has_rate_rule {
-                0
-            } else {
-                5
-            })),
+            failure_threshold: u64::from(spec.failure_threshold.unwrap_or(if has_rate_rule { 0 } else { 5 })),
             failure_rate_threshold: spec.failure_rate_threshold,
             slow_call_duration: spec.slow_call_duration,
             slow_call_rate_threshold: spec.slow_call_rate_threshold,
             minimum_calls: spec.minimum_calls.map_or(default_minimum, u64::from),
             // The window is kept only when a rate rule is configured.
-            window: if has_rate_rule {
-                window
-            } else {
-                ModelWindow::None
-            },
+            window: if has_rate_rule { window } else { ModelWindow::None },
             reset_timeout,
             backoff_multiplier: spec.backoff_multiplier.unwrap_or(1.0),
-            max_reset_timeout: spec
-                .max_reset_timeout
-                .unwrap_or(reset_timeout.max(300 * SECOND)),
+            max_reset_timeout: spec.max_reset_timeout.unwrap_or(reset_timeout.max(300 * SECOND)),
             jitter: spec.jitter.unwrap_or(0.0),
             jitter_seed: spec.jitter_seed,
             half_open_max_calls,
-            success_threshold: spec
-                .success_threshold
-                .map_or(half_open_max_calls, u64::from),
+            success_threshold: spec.success_threshold.map_or(half_open_max_calls, u64::from),
             half_open_max_wait: spec.half_open_max_wait.unwrap_or(0),
         }
     }
@@ -266,17 +250,8 @@ struct ModelPermit {
 /// What `allow` answered, in a form both sides can be turned into.
 #[derive(Debug, Clone, PartialEq)]
 enum Admission {
-    Admitted {
-        generation: u64,
-        admitted_at: Option<u64>,
-        probe: bool,
-    },
-    Rejected {
-        name: Option<String>,
-        state: State,
-        reason: RejectReason,
-        retry_after: Option<u64>,
-    },
+    Admitted { generation: u64, admitted_at: Option<u64>, probe: bool },
+    Rejected { name: Option<String>, state: State, reason: RejectReason, retry_after: Option<u64> },
 }
 
 #[derive(Debug)]
@@ -381,13 +356,7 @@ impl Model {
             State::Closed => self.attempt = 0,
             _ => {}
         }
-        self.events.push(Transition {
-            from,
-            to,
-            reason,
-            at: Duration::from_nanos(at),
-            generation: self.generation,
-        });
+        self.events.push(Transition { from, to, reason, at: Duration::from_nanos(at), generation: self.generation });
     }
 
     /// The half-open max-wait deadline, once a probe was admitted in this half-open generation.
@@ -444,22 +413,14 @@ impl Model {
         match self.cfg.window {
             ModelWindow::None => {}
             ModelWindow::Count { size } => {
-                self.window.push_back(Entry {
-                    bucket,
-                    failure,
-                    slow,
-                });
+                self.window.push_back(Entry { bucket, failure, slow });
                 while self.window.len() > size {
                     self.window.pop_front();
                 }
             }
             ModelWindow::Time { .. } => {
                 self.expire();
-                self.window.push_back(Entry {
-                    bucket,
-                    failure,
-                    slow,
-                });
+                self.window.push_back(Entry { bucket, failure, slow });
             }
         }
     }
@@ -492,12 +453,7 @@ impl Model {
         self.catch_up();
         let reject = |m: &mut Model, reason: RejectReason, retry_after: Option<u64>| {
             m.rejected += 1;
-            let rejection = Admission::Rejected {
-                name: Some(NAME.to_string()),
-                state: m.state,
-                reason,
-                retry_after,
-            };
+            let rejection = Admission::Rejected { name: Some(NAME.to_string()), state: m.state, reason, retry_after };
             (rejection, None)
         };
         match self.state {
@@ -525,27 +481,11 @@ impl Model {
 
     fn admit(&mut self, admitted_at: Option<u64>, probe: bool) -> (Admission, Option<ModelPermit>) {
         self.admitted += 1;
-        let permit = ModelPermit {
-            generation: self.generation,
-            admitted_at,
-            probe,
-            spent: false,
-        };
-        (
-            Admission::Admitted {
-                generation: self.generation,
-                admitted_at,
-                probe,
-            },
-            Some(permit),
-        )
+        let permit = ModelPermit { generation: self.generation, admitted_at, probe, spent: false };
+        (Admission::Admitted { generation: self.generation, admitted_at, probe }, Some(permit))
     }
 
-    fn record(
-        &mut self,
-        permit: &mut ModelPermit,
-        outcome: Outcome,
-    ) -> Result<Recorded, PermitError> {
+    fn record(&mut self, permit: &mut ModelPermit, outcome: Outcome) -> Result<Recorded, PermitError> {
         if permit.spent {
             // "Recording a permit twice is an error and changes nothing."
             return Err(PermitError::AlreadyRecorded);
@@ -562,11 +502,7 @@ impl Model {
             _ => false,
         };
         if permit.probe {
-            assert_eq!(
-                self.state,
-                State::HalfOpen,
-                "a current-generation probe implies half_open"
-            );
+            assert_eq!(self.state, State::HalfOpen, "a current-generation probe implies half_open");
             self.probes_out -= 1;
             match outcome {
                 Outcome::Ignored => self.ignored += 1,
@@ -649,11 +585,7 @@ impl Model {
         self.catch_up();
         let (calls, failures, slow) = self.window_counts();
         let rate = |part: u64| {
-            if calls == 0 {
-                0.0
-            } else {
-                part as f64 / calls as f64
-            }
+            if calls == 0 { 0.0 } else { part as f64 / calls as f64 }
         };
         Metrics {
             state: self.state,
@@ -673,8 +605,7 @@ impl Model {
             stale: self.stale,
             opened: self.opened,
             time_in_state: Duration::from_nanos(self.now - self.entered_at),
-            retry_after: (self.state == State::Open)
-                .then(|| Duration::from_nanos(self.open_until - self.now)),
+            retry_after: (self.state == State::Open).then(|| Duration::from_nanos(self.open_until - self.now)),
         }
     }
 }
@@ -744,11 +675,7 @@ fn advance_amount(model: &Model, base: Base, multiple: u8, delta: i8) -> u64 {
 }
 
 fn apply_delta(value: u64, delta: i8) -> u64 {
-    if delta < 0 {
-        value.saturating_sub(u64::from(delta.unsigned_abs()))
-    } else {
-        value + delta as u64
-    }
+    if delta < 0 { value.saturating_sub(u64::from(delta.unsigned_abs())) } else { value + delta as u64 }
 }
 
 /// The next time-driven transition as the model sees it, without applying anything.
@@ -768,14 +695,7 @@ fn ratio() -> impl Strategy<Value = f64> {
 }
 
 /// `(failure_threshold, failure_rate, slow_call_duration, slow_rate, minimum_calls, window)`.
-type Rules = (
-    Option<u32>,
-    Option<f64>,
-    Option<u64>,
-    Option<f64>,
-    Option<u32>,
-    WindowSpec,
-);
+type Rules = (Option<u32>, Option<f64>, Option<u64>, Option<f64>, Option<u32>, WindowSpec);
 
 fn count_window() -> impl Strategy<Value = (WindowSpec, Option<u32>)> {
     prop_oneof![
@@ -802,45 +722,30 @@ fn slow_duration() -> impl Strategy<Value = u64> {
 fn rules() -> impl Strategy<Value = Rules> {
     prop_oneof![
         // Consecutive failures only (possibly the default 5), maybe with slow calls tallied.
-        (
-            prop::option::weighted(0.8, 1u32..=5),
-            prop::option::weighted(0.3, slow_duration())
-        )
-            .prop_map(|(ft, slow)| (ft, None, slow, None, None, WindowSpec::Default)),
+        (prop::option::weighted(0.8, 1u32..=5), prop::option::weighted(0.3, slow_duration())).prop_map(|(ft, slow)| (
+            ft,
+            None,
+            slow,
+            None,
+            None,
+            WindowSpec::Default
+        )),
         // Failure rate over a count window.
-        (
-            prop::option::of(0u32..=4),
-            ratio(),
-            count_window(),
-            prop::option::weighted(0.2, slow_duration())
-        )
-            .prop_map(|(ft, rate, (window, min), slow)| (
-                ft,
-                Some(rate),
-                slow,
-                None,
-                min,
-                window
-            )),
+        (prop::option::of(0u32..=4), ratio(), count_window(), prop::option::weighted(0.2, slow_duration()))
+            .prop_map(|(ft, rate, (window, min), slow)| (ft, Some(rate), slow, None, min, window)),
         // Failure rate over a bucketed time window.
-        (prop::option::of(0u32..=4), ratio(), time_window())
-            .prop_map(|(ft, rate, (window, min))| (ft, Some(rate), None, None, min, window)),
+        (prop::option::of(0u32..=4), ratio(), time_window()).prop_map(|(ft, rate, (window, min))| (
+            ft,
+            Some(rate),
+            None,
+            None,
+            min,
+            window
+        )),
         // Slow-call rate, alone or with a failure rate, over either window.
-        (
-            prop::option::of(0u32..=4),
-            prop::option::of(ratio()),
-            slow_duration(),
-            ratio(),
-            any_window()
-        )
-            .prop_map(|(ft, rate, slow, slow_rate, (window, min))| (
-                ft,
-                rate,
-                Some(slow),
-                Some(slow_rate),
-                min,
-                window
-            )),
+        (prop::option::of(0u32..=4), prop::option::of(ratio()), slow_duration(), ratio(), any_window()).prop_map(
+            |(ft, rate, slow, slow_rate, (window, min))| (ft, rate, Some(slow), Some(slow_rate), min, window)
+        ),
     ]
 }
 
@@ -858,20 +763,12 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::option::of(prop::sample::select(vec![0u64, 1, 3, 10, 100, 1000])),
     );
     (rules(), timing, half_open).prop_map(
-        |(
-            (ft, rate, slow, slow_rate, min, window),
-            (reset, multiplier, cap, jitter, seed),
-            (max_calls, st, wait),
-        )| {
+        |((ft, rate, slow, slow_rate, min, window), (reset, multiplier, cap, jitter, seed), (max_calls, st, wait))| {
             let reset_timeout = reset;
             // A multiplier of 1.5 with the default 5 min cap could grow past 2^53 before reaching
             // the cap, where the order of floating-point operations (which the docs leave open)
             // would matter; cap it explicitly then. 2 and 3 stay exact up to the default cap.
-            let cap = if cap.is_none() && multiplier == Some(1.5) {
-                Some(10)
-            } else {
-                cap
-            };
+            let cap = if cap.is_none() && multiplier == Some(1.5) { Some(10) } else { cap };
             let max_reset_timeout = cap.map(|k| reset_timeout.unwrap_or(30 * SECOND) * k);
             let success_threshold = st.map(|s| 1 + (s - 1) % max_calls.unwrap_or(1));
             Spec {
@@ -934,9 +831,7 @@ fn op() -> impl Strategy<Value = Op> {
 // The property.
 // ---------------------------------------------------------------------------------------------
 
-fn engine_admission(
-    result: Result<OwnedPermit, circuit::Rejected>,
-) -> (Admission, Option<OwnedPermit>) {
+fn engine_admission(result: Result<OwnedPermit, circuit::Rejected>) -> (Admission, Option<OwnedPermit>) {
     match result {
         Ok(permit) => {
             let raw = permit.raw();
@@ -1004,33 +899,16 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
                     model.now += by;
                     let actual = permit.record(outcome);
                     let expected = model.record(&mut m, outcome);
-                    agree!(
-                        actual,
-                        expected,
-                        "step {} ({:?}) recording at t={}",
-                        step,
-                        op,
-                        model.now
-                    );
+                    agree!(actual, expected, "step {} ({:?}) recording at t={}", step, op, model.now);
                 }
             }
             Op::RecordPending(index, outcome) => {
-                let pending: Vec<usize> = (0..model_permits.len())
-                    .filter(|&i| !model_permits[i].spent)
-                    .collect();
+                let pending: Vec<usize> = (0..model_permits.len()).filter(|&i| !model_permits[i].spent).collect();
                 if !pending.is_empty() {
                     let i = pending[usize::from(index) % pending.len()];
                     let actual = permits[i].record(outcome);
                     let expected = model.record(&mut model_permits[i], outcome);
-                    agree!(
-                        actual,
-                        expected,
-                        "step {} ({:?}, permit {:?}) at t={}",
-                        step,
-                        op,
-                        model_permits[i],
-                        at
-                    );
+                    agree!(actual, expected, "step {} ({:?}, permit {:?}) at t={}", step, op, model_permits[i], at);
                 }
             }
             Op::Record(index, outcome) => {
@@ -1038,15 +916,7 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
                     let i = usize::from(index) % permits.len();
                     let actual = permits[i].record(outcome);
                     let expected = model.record(&mut model_permits[i], outcome);
-                    agree!(
-                        actual,
-                        expected,
-                        "step {} ({:?}, permit {:?}) at t={}",
-                        step,
-                        op,
-                        model_permits[i],
-                        at
-                    );
+                    agree!(actual, expected, "step {} ({:?}, permit {:?}) at t={}", step, op, model_permits[i], at);
                 }
             }
             Op::Drop(index) => {
@@ -1065,8 +935,7 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
                 model.now += by;
             }
             Op::AdvanceToDue(delta) => {
-                let target = model_due(&model)
-                    .map_or(apply_delta(model.now, delta), |due| apply_delta(due, delta));
+                let target = model_due(&model).map_or(apply_delta(model.now, delta), |due| apply_delta(due, delta));
                 let by = target.saturating_sub(model.now);
                 clock.advance_nanos(by);
                 model.now += by;
@@ -1084,68 +953,24 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
                 model.disable();
             }
             Op::State => {
-                agree!(
-                    breaker.state(),
-                    model.state(),
-                    "step {} ({:?}) at t={}",
-                    step,
-                    op,
-                    at
-                );
+                agree!(breaker.state(), model.state(), "step {} ({:?}) at t={}", step, op, at);
             }
             Op::Metrics => {
-                agree!(
-                    breaker.metrics(),
-                    model.metrics(),
-                    "step {} ({:?}) at t={}",
-                    step,
-                    op,
-                    at
-                );
+                agree!(breaker.metrics(), model.metrics(), "step {} ({:?}) at t={}", step, op, at);
             }
             Op::NextTransitionAt => {
                 let actual = breaker.next_transition_at().map(nanos);
-                agree!(
-                    actual,
-                    model.next_transition_at(),
-                    "step {} ({:?}) at t={}",
-                    step,
-                    op,
-                    at
-                );
+                agree!(actual, model.next_transition_at(), "step {} ({:?}) at t={}", step, op, at);
             }
         }
         agree!(nanos(breaker.now()), model.now, "clock after step {}", step);
         let spent: Vec<bool> = permits.iter().map(OwnedPermit::is_spent).collect();
         let model_spent: Vec<bool> = model_permits.iter().map(|p| p.spent).collect();
-        agree!(
-            spent,
-            model_spent,
-            "spent flags after step {} ({:?})",
-            step,
-            op
-        );
-        agree!(
-            &*log.lock().expect("listener log"),
-            &model.events,
-            "events after step {} ({:?})",
-            step,
-            op
-        );
+        agree!(spent, model_spent, "spent flags after step {} ({:?})", step, op);
+        agree!(&*log.lock().expect("listener log"), &model.events, "events after step {} ({:?})", step, op);
         if eager {
-            agree!(
-                breaker.metrics(),
-                model.metrics(),
-                "eager metrics after step {} ({:?})",
-                step,
-                op
-            );
-            agree!(
-                &*log.lock().expect("listener log"),
-                &model.events,
-                "events after eager read {}",
-                step
-            );
+            agree!(breaker.metrics(), model.metrics(), "eager metrics after step {} ({:?})", step, op);
+            agree!(&*log.lock().expect("listener log"), &model.events, "events after eager read {}", step);
         }
     }
 
@@ -1156,22 +981,10 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
             let _ = model.record(&mut m, Outcome::Ignored);
         }
     }
-    agree!(
-        &*log.lock().expect("listener log"),
-        &model.events,
-        "events after dropping every permit"
-    );
+    agree!(&*log.lock().expect("listener log"), &model.events, "events after dropping every permit");
     agree!(breaker.metrics(), model.metrics(), "final metrics");
-    agree!(
-        breaker.next_transition_at().map(nanos),
-        model.next_transition_at(),
-        "final next_transition_at"
-    );
-    agree!(
-        &*log.lock().expect("listener log"),
-        &model.events,
-        "final events"
-    );
+    agree!(breaker.next_transition_at().map(nanos), model.next_transition_at(), "final next_transition_at");
+    agree!(&*log.lock().expect("listener log"), &model.events, "final events");
     Ok(())
 }
 
@@ -1224,10 +1037,7 @@ fn model_jitter_matches_the_conformance_vector() {
     for (attempt, expected) in expected_ms.into_iter().enumerate() {
         model.attempt = attempt as u32;
         let got = model.open_duration() as f64 / 1e6;
-        assert!(
-            (got - expected).abs() <= 1e-6 * expected,
-            "attempt {attempt}: {got} ms, expected {expected} ms"
-        );
+        assert!((got - expected).abs() <= 1e-6 * expected, "attempt {attempt}: {got} ms, expected {expected} ms");
     }
 }
 

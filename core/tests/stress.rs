@@ -72,11 +72,7 @@ fn many_threads_many_transitions_counters_add_up() {
                         }
                         Ok(permit) => {
                             if permit.is_probe() {
-                                *probes
-                                    .lock()
-                                    .unwrap()
-                                    .entry(permit.generation())
-                                    .or_default() += 1;
+                                *probes.lock().unwrap().entry(permit.generation()).or_default() += 1;
                             }
                             // Probes are never recorded as ignored here, so a generation's probe
                             // count is its admissions.
@@ -87,9 +83,7 @@ fn many_threads_many_transitions_counters_add_up() {
                                 _ if permit.is_probe() => Outcome::Success,
                                 _ => Outcome::Ignored,
                             };
-                            let _ = breaker
-                                .record_raw(permit, outcome)
-                                .expect("each permit recorded once");
+                            let _ = breaker.record_raw(permit, outcome).expect("each permit recorded once");
                         }
                     }
                 }
@@ -109,32 +103,20 @@ fn many_threads_many_transitions_counters_add_up() {
     // Every call was either admitted or rejected, and every admitted permit recorded once.
     assert_eq!(m.admitted + m.rejected, total);
     assert_eq!(m.rejected, rejected_seen.load(Ordering::Relaxed));
-    assert_eq!(
-        m.successes + m.failures + m.ignored + m.stale,
-        m.admitted,
-        "{m:?}"
-    );
+    assert_eq!(m.successes + m.failures + m.ignored + m.stale, m.admitted, "{m:?}");
 
     // The probe cap held in every half-open generation.
     let probes = probes_per_generation.lock().unwrap();
     assert!(!probes.is_empty(), "the run never reached half-open");
     for (generation, count) in probes.iter() {
-        assert!(
-            *count <= MAX_PROBES,
-            "generation {generation} admitted {count} probes"
-        );
+        assert!(*count <= MAX_PROBES, "generation {generation} admitted {count} probes");
     }
 
     // One event per generation change, chained and in order.
     assert!(events.len() > 200, "only {} transitions", events.len());
     assert_eq!(events.len() as u64, m.generation);
     for (i, pair) in events.windows(2).enumerate() {
-        assert_eq!(
-            pair[0].to,
-            pair[1].from,
-            "event {i} and {} do not chain",
-            i + 1
-        );
+        assert_eq!(pair[0].to, pair[1].from, "event {i} and {} do not chain", i + 1);
         assert!(pair[0].at <= pair[1].at, "events out of time order at {i}");
         assert_eq!(pair[0].generation + 1, pair[1].generation);
     }

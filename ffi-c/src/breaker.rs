@@ -19,10 +19,7 @@ thread_local! {
 }
 
 fn invalid(function: &str, breaker: circuit_breaker) -> circuit_status {
-    fail(
-        CIRCUIT_ERR_INVALID_HANDLE,
-        format!("{function}: {breaker} is not a live breaker handle"),
-    )
+    fail(CIRCUIT_ERR_INVALID_HANDLE, format!("{function}: {breaker} is not a live breaker handle"))
 }
 
 /// Runs `f` on the live breaker, or reports `CIRCUIT_ERR_INVALID_HANDLE`.
@@ -32,8 +29,7 @@ fn with_breaker(
     breaker: circuit_breaker,
     f: impl FnOnce(&CircuitBreaker) -> circuit_status,
 ) -> circuit_status {
-    with_object(&BREAKERS, &CACHE, breaker, |entry| f(&entry.breaker))
-        .unwrap_or_else(|| invalid(function, breaker))
+    with_object(&BREAKERS, &CACHE, breaker, |entry| f(&entry.breaker)).unwrap_or_else(|| invalid(function, breaker))
 }
 
 /// Creates a breaker from `config` (which is not consumed and may be reused or freed afterwards)
@@ -67,10 +63,7 @@ pub unsafe extern "C" fn circuit_create(
                 unsafe { out_breaker.write(handle) };
                 CIRCUIT_OK
             }
-            None => fail(
-                CIRCUIT_ERR_INVALID_ARGUMENT,
-                "circuit_create: too many live breakers",
-            ),
+            None => fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_create: too many live breakers"),
         }
     })
 }
@@ -112,30 +105,15 @@ pub unsafe extern "C" fn circuit_allow(
         with_breaker("circuit_allow", breaker, |b| match b.allow_raw() {
             Ok(raw) => {
                 let (generation, admitted_at_ns, ticket) = raw.to_parts();
-                let flags = if raw.is_probe() {
-                    CIRCUIT_PERMIT_PROBE
-                } else {
-                    0
-                };
+                let flags = if raw.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
                 // SAFETY: non-null and writable per the contract.
-                unsafe {
-                    out_permit.write(circuit_permit {
-                        breaker,
-                        generation,
-                        admitted_at_ns,
-                        ticket,
-                        flags,
-                    })
-                };
+                unsafe { out_permit.write(circuit_permit { breaker, generation, admitted_at_ns, ticket, flags }) };
                 CIRCUIT_OK
             }
             Err(rejected) => {
                 if !out_retry_after_ns.is_null() {
                     // SAFETY: non-null and writable per the contract.
-                    unsafe {
-                        out_retry_after_ns
-                            .write(rejected.retry_after().map_or(CIRCUIT_NO_TIME, nanos))
-                    };
+                    unsafe { out_retry_after_ns.write(rejected.retry_after().map_or(CIRCUIT_NO_TIME, nanos)) };
                 }
                 match rejected.reason() {
                     RejectReason::Open => CIRCUIT_REJECTED_OPEN,
@@ -158,25 +136,15 @@ fn record(
         // SAFETY: non-null, caller-owned and not shared with another thread during the call.
         let permit = unsafe { &mut *permit };
         if permit.flags & CIRCUIT_PERMIT_SPENT != 0 {
-            return fail(
-                CIRCUIT_ERR_ALREADY_RECORDED,
-                format!("{function}: the permit was already recorded"),
-            );
+            return fail(CIRCUIT_ERR_ALREADY_RECORDED, format!("{function}: the permit was already recorded"));
         }
         if permit.breaker != breaker {
             return fail(
                 CIRCUIT_ERR_FOREIGN_PERMIT,
-                format!(
-                    "{function}: the permit was issued by breaker {}, not {breaker}",
-                    permit.breaker
-                ),
+                format!("{function}: the permit was issued by breaker {}, not {breaker}", permit.breaker),
             );
         }
-        let ticket = if permit.flags & CIRCUIT_PERMIT_PROBE != 0 {
-            permit.ticket
-        } else {
-            u32::MAX
-        };
+        let ticket = if permit.flags & CIRCUIT_PERMIT_PROBE != 0 { permit.ticket } else { u32::MAX };
         let raw = RawPermit::from_parts(permit.generation, permit.admitted_at_ns, ticket);
         with_breaker(function, breaker, |b| match b.record_raw(raw, outcome) {
             Ok(recorded) => {
@@ -190,10 +158,7 @@ fn record(
                 CIRCUIT_ERR_ALREADY_RECORDED,
                 format!("{function}: the probe permit was already recorded or was not issued"),
             ),
-            Err(PermitError::ForeignPermit) => fail(
-                CIRCUIT_ERR_FOREIGN_PERMIT,
-                format!("{function}: foreign permit"),
-            ),
+            Err(PermitError::ForeignPermit) => fail(CIRCUIT_ERR_FOREIGN_PERMIT, format!("{function}: foreign permit")),
         })
     })
 }
@@ -286,10 +251,7 @@ pub unsafe extern "C" fn circuit_metrics(
 /// # Safety
 /// `out_at_ns` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_next_transition_at(
-    breaker: circuit_breaker,
-    out_at_ns: *mut u64,
-) -> circuit_status {
+pub unsafe extern "C" fn circuit_next_transition_at(breaker: circuit_breaker, out_at_ns: *mut u64) -> circuit_status {
     guard("circuit_next_transition_at", || {
         non_null!("circuit_next_transition_at", out_at_ns);
         with_breaker("circuit_next_transition_at", breaker, |b| {
@@ -340,11 +302,7 @@ pub extern "C" fn circuit_disable(breaker: circuit_breaker) -> circuit_status {
 /// exception).
 #[allow(non_camel_case_types)]
 pub type circuit_listener = Option<
-    unsafe extern "C" fn(
-        userdata: *mut c_void,
-        breaker: circuit_breaker,
-        transition: *const circuit_transition,
-    ),
+    unsafe extern "C" fn(userdata: *mut c_void, breaker: circuit_breaker, transition: *const circuit_transition),
 >;
 
 struct Userdata(*mut c_void);
@@ -372,10 +330,7 @@ pub unsafe extern "C" fn circuit_on_transition(
 ) -> circuit_status {
     guard("circuit_on_transition", || {
         let Some(callback) = listener else {
-            return fail(
-                CIRCUIT_ERR_NULL_POINTER,
-                "circuit_on_transition: `listener` is NULL",
-            );
+            return fail(CIRCUIT_ERR_NULL_POINTER, "circuit_on_transition: `listener` is NULL");
         };
         let userdata = Userdata(userdata);
         with_breaker("circuit_on_transition", breaker, |b| {
@@ -405,19 +360,13 @@ pub unsafe extern "C" fn circuit_on_transition(
 /// listener) or `CIRCUIT_ERR_INVALID_HANDLE`. A delivery already in progress on another thread
 /// may still complete.
 #[unsafe(no_mangle)]
-pub extern "C" fn circuit_remove_listener(
-    breaker: circuit_breaker,
-    listener_id: u64,
-) -> circuit_status {
+pub extern "C" fn circuit_remove_listener(breaker: circuit_breaker, listener_id: u64) -> circuit_status {
     guard("circuit_remove_listener", || {
         with_breaker("circuit_remove_listener", breaker, |b| {
             if b.remove_listener(engine::ListenerId::from_raw(listener_id)) {
                 CIRCUIT_OK
             } else {
-                fail(
-                    CIRCUIT_ERR_INVALID_ARGUMENT,
-                    format!("circuit_remove_listener: no listener {listener_id}"),
-                )
+                fail(CIRCUIT_ERR_INVALID_ARGUMENT, format!("circuit_remove_listener: no listener {listener_id}"))
             }
         })
     })

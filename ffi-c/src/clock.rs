@@ -5,17 +5,13 @@ use engine::ManualClock;
 use crate::config::circuit_clock;
 use crate::handle::Table;
 use crate::status::{
-    CIRCUIT_ERR_INVALID_ARGUMENT, CIRCUIT_ERR_INVALID_HANDLE, CIRCUIT_OK, circuit_status, fail,
-    guard, non_null,
+    CIRCUIT_ERR_INVALID_ARGUMENT, CIRCUIT_ERR_INVALID_HANDLE, CIRCUIT_OK, circuit_status, fail, guard, non_null,
 };
 
 pub(crate) static CLOCKS: Table<ManualClock> = Table::new();
 
 fn invalid(function: &str, clock: circuit_clock) -> circuit_status {
-    fail(
-        CIRCUIT_ERR_INVALID_HANDLE,
-        format!("{function}: {clock} is not a live clock handle"),
-    )
+    fail(CIRCUIT_ERR_INVALID_HANDLE, format!("{function}: {clock} is not a live clock handle"))
 }
 
 /// Creates a manual clock at instant 0 and writes its handle to `*out_clock`.
@@ -35,10 +31,7 @@ pub unsafe extern "C" fn circuit_clock_manual_new(out_clock: *mut circuit_clock)
                 unsafe { out_clock.write(handle) };
                 CIRCUIT_OK
             }
-            None => fail(
-                CIRCUIT_ERR_INVALID_ARGUMENT,
-                "circuit_clock_manual_new: too many live clocks",
-            ),
+            None => fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_clock_manual_new: too many live clocks"),
         }
     })
 }
@@ -76,18 +69,13 @@ pub unsafe extern "C" fn circuit_clock_manual_advance(
 /// # Safety
 /// `out_now_ns` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_clock_manual_now(
-    clock: circuit_clock,
-    out_now_ns: *mut u64,
-) -> circuit_status {
+pub unsafe extern "C" fn circuit_clock_manual_now(clock: circuit_clock, out_now_ns: *mut u64) -> circuit_status {
     guard("circuit_clock_manual_now", || {
         non_null!("circuit_clock_manual_now", out_now_ns);
         match CLOCKS.get(clock) {
             Some(manual) => {
                 // SAFETY: non-null and writable per the contract.
-                unsafe {
-                    out_now_ns.write(u64::try_from(manual.now().as_nanos()).unwrap_or(u64::MAX))
-                };
+                unsafe { out_now_ns.write(u64::try_from(manual.now().as_nanos()).unwrap_or(u64::MAX)) };
                 CIRCUIT_OK
             }
             None => invalid("circuit_clock_manual_now", clock),

@@ -12,8 +12,7 @@ use engine::{ConfigBuilder, ManualClock};
 
 use crate::clock::CLOCKS;
 use crate::status::{
-    CIRCUIT_ERR_INVALID_ARGUMENT, CIRCUIT_ERR_INVALID_HANDLE, CIRCUIT_OK, circuit_status, fail,
-    guard, non_null,
+    CIRCUIT_ERR_INVALID_ARGUMENT, CIRCUIT_ERR_INVALID_HANDLE, CIRCUIT_OK, circuit_status, fail, guard, non_null,
 };
 
 /// Options for `circuit_create`. Create with `circuit_config_new`, free with `circuit_config_free`.
@@ -32,10 +31,7 @@ pub type circuit_clock = u64;
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_config_new() -> *mut circuit_config {
     std::panic::catch_unwind(|| {
-        Box::into_raw(Box::new(circuit_config {
-            builder: ConfigBuilder::default(),
-            clock: None,
-        }))
+        Box::into_raw(Box::new(circuit_config { builder: ConfigBuilder::default(), clock: None }))
     })
     .unwrap_or(std::ptr::null_mut())
 }
@@ -49,9 +45,7 @@ pub extern "C" fn circuit_config_new() -> *mut circuit_config {
 pub unsafe extern "C" fn circuit_config_free(config: *mut circuit_config) {
     if !config.is_null() {
         // SAFETY: the caller passes a pointer from circuit_config_new, freed only here.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(unsafe { Box::from_raw(config) })
-        }));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(unsafe { Box::from_raw(config) })));
     }
 }
 
@@ -62,10 +56,7 @@ fn update(
 ) -> circuit_status {
     guard(function, || {
         if config.is_null() {
-            return fail(
-                crate::status::CIRCUIT_ERR_NULL_POINTER,
-                format!("{function}: `config` is NULL"),
-            );
+            return fail(crate::status::CIRCUIT_ERR_NULL_POINTER, format!("{function}: `config` is NULL"));
         }
         // SAFETY: non-null, and the caller guarantees it came from circuit_config_new and is not
         // used concurrently.
@@ -154,10 +145,7 @@ pub unsafe extern "C" fn circuit_config_set_slow_call_rate_threshold(
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_config_set_minimum_calls(
-    config: *mut circuit_config,
-    value: u32,
-) -> circuit_status {
+pub unsafe extern "C" fn circuit_config_set_minimum_calls(config: *mut circuit_config, value: u32) -> circuit_status {
     update("circuit_config_set_minimum_calls", config, |c| {
         c.builder = std::mem::take(&mut c.builder).minimum_calls(value);
         CIRCUIT_OK
@@ -172,10 +160,7 @@ pub unsafe extern "C" fn circuit_config_set_minimum_calls(
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_config_set_window_size(
-    config: *mut circuit_config,
-    value: u32,
-) -> circuit_status {
+pub unsafe extern "C" fn circuit_config_set_window_size(config: *mut circuit_config, value: u32) -> circuit_status {
     update("circuit_config_set_window_size", config, |c| {
         c.builder = std::mem::take(&mut c.builder).window_size(value);
         CIRCUIT_OK
@@ -208,10 +193,7 @@ pub unsafe extern "C" fn circuit_config_set_window_duration_ns(
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_config_set_window_buckets(
-    config: *mut circuit_config,
-    value: u32,
-) -> circuit_status {
+pub unsafe extern "C" fn circuit_config_set_window_buckets(config: *mut circuit_config, value: u32) -> circuit_status {
     update("circuit_config_set_window_buckets", config, |c| {
         c.builder = std::mem::take(&mut c.builder).window_buckets(value);
         CIRCUIT_OK
@@ -280,10 +262,7 @@ pub unsafe extern "C" fn circuit_config_set_max_reset_timeout_ns(
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_config_set_jitter(
-    config: *mut circuit_config,
-    value: f64,
-) -> circuit_status {
+pub unsafe extern "C" fn circuit_config_set_jitter(config: *mut circuit_config, value: f64) -> circuit_status {
     update("circuit_config_set_jitter", config, |c| {
         c.builder = std::mem::take(&mut c.builder).jitter(value);
         CIRCUIT_OK
@@ -298,10 +277,7 @@ pub unsafe extern "C" fn circuit_config_set_jitter(
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_config_set_jitter_seed(
-    config: *mut circuit_config,
-    value: u64,
-) -> circuit_status {
+pub unsafe extern "C" fn circuit_config_set_jitter_seed(config: *mut circuit_config, value: u64) -> circuit_status {
     update("circuit_config_set_jitter_seed", config, |c| {
         c.builder = std::mem::take(&mut c.builder).jitter_seed(value);
         CIRCUIT_OK
@@ -369,10 +345,7 @@ pub unsafe extern "C" fn circuit_config_set_half_open_max_wait_ns(
 /// # Safety
 /// `config` is NULL or live; `name` is NULL or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_config_set_name(
-    config: *mut circuit_config,
-    name: *const c_char,
-) -> circuit_status {
+pub unsafe extern "C" fn circuit_config_set_name(config: *mut circuit_config, name: *const c_char) -> circuit_status {
     update("circuit_config_set_name", config, |c| {
         non_null!("circuit_config_set_name", name);
         // SAFETY: non-null and NUL-terminated per the contract.
@@ -381,10 +354,7 @@ pub unsafe extern "C" fn circuit_config_set_name(
                 c.builder = std::mem::take(&mut c.builder).name(text);
                 CIRCUIT_OK
             }
-            Err(_) => fail(
-                CIRCUIT_ERR_INVALID_ARGUMENT,
-                "circuit_config_set_name: `name` is not valid UTF-8",
-            ),
+            Err(_) => fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_config_set_name: `name` is not valid UTF-8"),
         }
     })
 }
@@ -401,18 +371,14 @@ pub unsafe extern "C" fn circuit_config_set_manual_clock(
     config: *mut circuit_config,
     clock: circuit_clock,
 ) -> circuit_status {
-    update(
-        "circuit_config_set_manual_clock",
-        config,
-        |c| match CLOCKS.get(clock) {
-            Some(manual) => {
-                c.clock = Some((*manual).clone());
-                CIRCUIT_OK
-            }
-            None => fail(
-                CIRCUIT_ERR_INVALID_HANDLE,
-                format!("circuit_config_set_manual_clock: {clock} is not a live clock handle"),
-            ),
-        },
-    )
+    update("circuit_config_set_manual_clock", config, |c| match CLOCKS.get(clock) {
+        Some(manual) => {
+            c.clock = Some((*manual).clone());
+            CIRCUIT_OK
+        }
+        None => fail(
+            CIRCUIT_ERR_INVALID_HANDLE,
+            format!("circuit_config_set_manual_clock: {clock} is not a live clock handle"),
+        ),
+    })
 }

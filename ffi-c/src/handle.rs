@@ -55,33 +55,20 @@ struct FreeList {
 }
 
 fn split(handle: u64) -> (usize, u64) {
-    (
-        (handle & ((1 << INDEX_BITS) - 1)) as usize,
-        handle >> INDEX_BITS,
-    )
+    ((handle & ((1 << INDEX_BITS) - 1)) as usize, handle >> INDEX_BITS)
 }
 
 impl<T> Table<T> {
     pub(crate) const fn new() -> Self {
-        Self {
-            chunks: OnceLock::new(),
-            free: Mutex::new(FreeList {
-                indices: Vec::new(),
-                next: 0,
-            }),
-        }
+        Self { chunks: OnceLock::new(), free: Mutex::new(FreeList { indices: Vec::new(), next: 0 }) }
     }
 
     fn chunks(&self) -> &[Chunk<T>] {
-        self.chunks
-            .get_or_init(|| (0..CHUNKS).map(|_| OnceLock::new()).collect())
+        self.chunks.get_or_init(|| (0..CHUNKS).map(|_| OnceLock::new()).collect())
     }
 
     fn slot(&self, index: usize) -> Option<&Slot<T>> {
-        self.chunks()
-            .get(index >> CHUNK_BITS)?
-            .get()
-            .map(|chunk| &chunk[index & (CHUNK_SIZE - 1)])
+        self.chunks().get(index >> CHUNK_BITS)?.get().map(|chunk| &chunk[index & (CHUNK_SIZE - 1)])
     }
 
     /// Stores `object` and returns its new handle, or `None` when the table is full.
@@ -98,12 +85,7 @@ impl<T> Table<T> {
             }
         } as usize;
         let chunk = self.chunks()[index >> CHUNK_BITS].get_or_init(|| {
-            (0..CHUNK_SIZE)
-                .map(|_| Slot {
-                    sequence: AtomicU64::new(0),
-                    object: Mutex::new(None),
-                })
-                .collect()
+            (0..CHUNK_SIZE).map(|_| Slot { sequence: AtomicU64::new(0), object: Mutex::new(None) }).collect()
         });
         let slot = &chunk[index & (CHUNK_SIZE - 1)];
         let sequence = NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed);
@@ -117,10 +99,7 @@ impl<T> Table<T> {
     #[inline]
     pub(crate) fn is_live(&self, handle: u64) -> bool {
         let (index, sequence) = split(handle);
-        sequence != 0
-            && self
-                .slot(index)
-                .is_some_and(|s| s.sequence.load(Ordering::Acquire) == sequence)
+        sequence != 0 && self.slot(index).is_some_and(|s| s.sequence.load(Ordering::Acquire) == sequence)
     }
 
     /// A counted reference to the live object named by `handle`.
@@ -131,9 +110,7 @@ impl<T> Table<T> {
         }
         let slot = self.slot(index)?;
         let guard = slot.object.lock().unwrap_or_else(PoisonError::into_inner);
-        (slot.sequence.load(Ordering::Acquire) == sequence)
-            .then(|| guard.clone())
-            .flatten()
+        (slot.sequence.load(Ordering::Acquire) == sequence).then(|| guard.clone()).flatten()
     }
 
     /// Removes the object; `None` if `handle` was not live (already destroyed, forged, zero).
@@ -151,11 +128,7 @@ impl<T> Table<T> {
             slot.sequence.store(0, Ordering::Release);
             guard.take()
         };
-        self.free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .indices
-            .push(index as u32);
+        self.free.lock().unwrap_or_else(PoisonError::into_inner).indices.push(index as u32);
         taken
     }
 }

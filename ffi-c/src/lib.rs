@@ -53,10 +53,7 @@ pub extern "C" fn circuit_version_number() -> u32 {
 /// # Safety
 /// `buffer` is NULL or points to `buffer_len` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn circuit_last_error_message(
-    buffer: *mut c_char,
-    buffer_len: usize,
-) -> usize {
+pub unsafe extern "C" fn circuit_last_error_message(buffer: *mut c_char, buffer_len: usize) -> usize {
     let message = status::last_error();
     if !buffer.is_null() && buffer_len > 0 {
         let n = message.len().min(buffer_len - 1);
@@ -129,7 +126,5 @@ pub extern "C" fn circuit_reason_name(reason: u32) -> *const c_char {
 /// becomes `CIRCUIT_ERR_PANIC` and leaves the library usable. Always returns `CIRCUIT_ERR_PANIC`.
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_test_panic() -> circuit_status {
-    status::guard("circuit_test_panic", || {
-        panic!("deliberate panic for testing")
-    })
+    status::guard("circuit_test_panic", || panic!("deliberate panic for testing"))
 }

@@ -58,16 +58,11 @@ pub(crate) fn fail(status: circuit_status, message: impl Into<String>) -> circui
 }
 
 pub(crate) fn last_error() -> String {
-    LAST_ERROR
-        .try_with(|cell| cell.borrow().clone())
-        .unwrap_or_default()
+    LAST_ERROR.try_with(|cell| cell.borrow().clone()).unwrap_or_default()
 }
 
 /// Runs an exported function's body, turning a panic into `CIRCUIT_ERR_PANIC`.
-pub(crate) fn guard(
-    function: &'static str,
-    body: impl FnOnce() -> circuit_status,
-) -> circuit_status {
+pub(crate) fn guard(function: &'static str, body: impl FnOnce() -> circuit_status) -> circuit_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(status) => status,
         Err(payload) => {
@@ -76,10 +71,7 @@ pub(crate) fn guard(
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            fail(
-                CIRCUIT_ERR_PANIC,
-                format!("{function}: internal panic caught: {detail}"),
-            )
+            fail(CIRCUIT_ERR_PANIC, format!("{function}: internal panic caught: {detail}"))
         }
     }
 }

@@ -20,27 +20,14 @@ fn header_is_fresh() {
 
 #[test]
 fn names_match_the_engine_spellings() {
-    let text =
-        |p: *const std::ffi::c_char| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned();
+    let text = |p: *const std::ffi::c_char| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned();
     for state in engine::State::ALL {
-        assert_eq!(
-            text(circuit_state_name(u32::from(state.code()))),
-            state.as_str()
-        );
-        assert_eq!(
-            circuit_breaker_state::from(*state) as u32,
-            u32::from(state.code())
-        );
+        assert_eq!(text(circuit_state_name(u32::from(state.code()))), state.as_str());
+        assert_eq!(circuit_breaker_state::from(*state) as u32, u32::from(state.code()));
     }
     for reason in engine::Reason::ALL {
-        assert_eq!(
-            text(circuit_reason_name(u32::from(reason.code()))),
-            reason.as_str()
-        );
-        assert_eq!(
-            circuit_reason::from(*reason) as u32,
-            u32::from(reason.code())
-        );
+        assert_eq!(text(circuit_reason_name(u32::from(reason.code()))), reason.as_str());
+        assert_eq!(circuit_reason::from(*reason) as u32, u32::from(reason.code()));
     }
     assert!(circuit_state_name(99).is_null());
     assert!(circuit_reason_name(99).is_null());
@@ -60,28 +47,16 @@ fn panic_is_caught_and_reported() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create {
-        threshold: u32,
-        manual: bool,
-    },
+    Create { threshold: u32, manual: bool },
     Destroy(usize),
     Allow(usize),
-    Record {
-        permit: usize,
-        handle: usize,
-        outcome: u8,
-    },
+    Record { permit: usize, handle: usize, outcome: u8 },
     State(usize),
     Metrics(usize),
     Manual(usize, u8),
     Advance(u64),
     ForgeHandle(u64),
-    ForgePermit {
-        handle: usize,
-        generation: u64,
-        ticket: u32,
-        flags: u32,
-    },
+    ForgePermit { handle: usize, generation: u64, ticket: u32, flags: u32 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -89,24 +64,18 @@ fn op() -> impl Strategy<Value = Op> {
         (0u32..4, any::<bool>()).prop_map(|(threshold, manual)| Op::Create { threshold, manual }),
         (0usize..8).prop_map(Op::Destroy),
         (0usize..8).prop_map(Op::Allow),
-        (0usize..16, 0usize..8, 0u8..3).prop_map(|(permit, handle, outcome)| Op::Record {
-            permit,
-            handle,
-            outcome
-        }),
+        (0usize..16, 0usize..8, 0u8..3).prop_map(|(permit, handle, outcome)| Op::Record { permit, handle, outcome }),
         (0usize..8).prop_map(Op::State),
         (0usize..8).prop_map(Op::Metrics),
         (0usize..8, 0u8..3).prop_map(|(h, m)| Op::Manual(h, m)),
         (0u64..3_000_000_000).prop_map(Op::Advance),
         any::<u64>().prop_map(Op::ForgeHandle),
-        (0usize..8, 0u64..6, any::<u32>(), 0u32..4).prop_map(
-            |(handle, generation, ticket, flags)| Op::ForgePermit {
-                handle,
-                generation,
-                ticket,
-                flags
-            }
-        ),
+        (0usize..8, 0u64..6, any::<u32>(), 0u32..4).prop_map(|(handle, generation, ticket, flags)| Op::ForgePermit {
+            handle,
+            generation,
+            ticket,
+            flags
+        }),
     ]
 }
 
