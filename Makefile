@@ -10,14 +10,14 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c lib header bench demo clean
+.PHONY: help test test-rust-static test-rust test-loom test-c test-install lib header install bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 test: ## run every suite (fmt, clippy, Rust unit/conformance/proptest/stress, loom) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
-	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c || true
+	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install || true
 	@scripts/summary
 
 test-rust-static: ## cargo fmt --check and clippy -D warnings
@@ -38,6 +38,13 @@ header: ## regenerate include/circuit.h with the pinned cbindgen
 
 test-c: lib ## C and C++ tests: ASan+UBSan, valgrind, threads, conformance through the C ABI
 	@scripts/suite tap c tests/c/run
+
+test-install: lib ## install into a temporary prefix; build with pkg-config and with CMake find_package
+	@scripts/suite tap install tests/install/run
+
+PREFIX ?= /usr/local
+install: lib ## install the C library, header, pkg-config and CMake files (PREFIX=/usr/local, DESTDIR honoured)
+	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install
 
 test-loom: ## loom model checks of the engine's concurrency (LOOM_MAX_PREEMPTIONS=2)
 	@scripts/suite cargo rust-loom env $(LOOM_ENV) $(CARGO) test -p circuit-core --release --test loom
