@@ -1,0 +1,342 @@
+// Package circuit is a circuit breaker for Go, built on the circuit C library (one Rust engine
+// shared with the C, Python and Node bindings; behaviour in docs/semantics.md).
+//
+//	b, err := circuit.New(circuit.Config{Name: "inventory", FailureThreshold: circuit.Of(5)})
+//	if err != nil { ... }
+//	defer b.Close()
+//	err = b.Execute(func() error { return callInventory(ctx) })
+//	if errors.Is(err, circuit.ErrOpen) { serve the fallback }
+package circuit
+
+/*
+#cgo noescape circuit_allow
+#cgo noescape circuit_record_success
+#cgo noescape circuit_record_failure
+#cgo noescape circuit_record_ignored
+#cgo noescape circuit_state
+#cgo noescape circuit_metrics
+#include <stdlib.h>
+#include "circuit.h"
+circuit_status circuit_go_create(const circuit_config *config, circuit_breaker *out, char *message, size_t len);
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"runtime/cgo"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State is a breaker state, spelled as in every circuit binding.
+type State string
+
+// The states (docs/semantics.md "States").
+const (
+	StateClosed     State = "closed"
+	StateOpen       State = "open"
+	StateHalfOpen   State = "half_open"
+	StateForcedOpen State = "forced_open"
+	StateDisabled   State = "disabled"
+)
+
+func stateOf(code C.circuit_breaker_state) State {
+	return State(C.GoString(C.circuit_state_name(C.uint32_t(code))))
+}
+
+// Breaker is a circuit breaker. Safe for concurrent use. Close it when done (a finalizer closes
+// a forgotten one).
+type Breaker struct {
+	h         C.circuit_breaker
+	name      string
+	isIgnored func(error) bool
+	closed    atomic.Bool
+	mu        sync.Mutex
+	listeners map[uint64]cgo.Handle
+}
+
+// New creates a breaker. An invalid option returns a *ConfigError naming it; nothing is created.
+func New(config Config) (*Breaker, error) {
+	cfg := C.circuit_config_new()
+	if cfg == nil {
+		return nil, errors.New("circuit: out of memory")
+	}
+	defer C.circuit_config_free(cfg)
+	if err := config.apply(cfg); err != nil {
+		return nil, err
+	}
+	var h C.circuit_breaker
+	var message [512]C.char
+	if st := C.circuit_go_create(cfg, &h, &message[0], C.size_t(len(message))); st != C.CIRCUIT_OK {
+		text := strings.TrimPrefix(C.GoString(&message[0]), "circuit_create: ")
+		if st == C.CIRCUIT_ERR_INVALID_CONFIG {
+			option := ""
+			if parts := strings.SplitN(text, "`", 3); len(parts) == 3 {
+				option = parts[1]
+			}
+			return nil, &ConfigError{Option: option, Message: text}
+		}
+		return nil, errorFor(st, text)
+	}
+	runtime.KeepAlive(config.Clock)
+	b := &Breaker{h: h, name: config.Name, isIgnored: config.IsIgnored, listeners: map[uint64]cgo.Handle{}}
+	runtime.SetFinalizer(b, (*Breaker).Close)
+	return b, nil
+}
+
+// Name returns the breaker's name.
+func (b *Breaker) Name() string { return b.name }
+
+// Permit is an admitted call: record its outcome once with RecordSuccess, RecordFailure or
+// RecordIgnored. Copies of a Permit share its "recorded" flag. A half-open probe permit that is
+// garbage-collected unrecorded is recorded as ignored, which returns its probe slot.
+type Permit struct {
+	p *permit
+}
+
+type permit struct {
+	b     *Breaker
+	mu    sync.Mutex
+	c     C.circuit_permit
+	spent bool
+}
+
+// IsProbe reports whether the permit is a half-open probe.
+func (p Permit) IsProbe() bool { return p.p != nil && p.p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 }
+
+// Generation returns the breaker generation the permit was admitted in.
+func (p Permit) Generation() uint64 {
+	if p.p == nil {
+		return 0
+	}
+	return uint64(p.p.c.generation)
+}
+
+func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
+	e := &RejectedError{Name: b.name}
+	switch st {
+	case C.CIRCUIT_REJECTED_OPEN:
+		e.State, e.Reason = StateOpen, "open"
+	case C.CIRCUIT_REJECTED_HALF_OPEN_FULL:
+		e.State, e.Reason = StateHalfOpen, "half_open_full"
+	case C.CIRCUIT_REJECTED_FORCED_OPEN:
+		e.State, e.Reason = StateForcedOpen, "forced_open"
+	default:
+		return errorFor(st, "")
+	}
+	if uint64(retry) != uint64(C.CIRCUIT_NO_TIME) {
+		d := nanosToDuration(uint64(retry))
+		e.RetryAfter = &d
+	}
+	return e
+}
+
+// Allow asks to make a call. It returns a Permit, or a *RejectedError (errors.Is(err, ErrOpen)).
+func (b *Breaker) Allow() (Permit, error) {
+	p := &permit{b: b}
+	var retry C.uint64_t
+	st := C.circuit_allow(b.h, &p.c, &retry)
+	runtime.KeepAlive(b)
+	if st != C.CIRCUIT_OK {
+		return Permit{}, b.rejection(st, retry)
+	}
+	if p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
+		runtime.SetFinalizer(p, func(p *permit) { _, _ = p.b.record(p, recordIgnored) })
+	}
+	return Permit{p: p}, nil
+}
+
+type recordFunc func(C.circuit_breaker, *C.circuit_permit) C.circuit_status
+
+func (b *Breaker) record(p *permit, f recordFunc) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.spent {
+		return false, ErrAlreadyRecorded
+	}
+	st := f(b.h, &p.c)
+	runtime.KeepAlive(b)
+	switch st {
+	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
+		p.spent = true
+		runtime.SetFinalizer(p, nil)
+		return st == C.CIRCUIT_OK, nil
+	default:
+		return false, errorFor(st, "")
+	}
+}
+
+func (b *Breaker) recordPermit(p Permit, f recordFunc) (bool, error) {
+	if p.p == nil {
+		return false, ErrInvalidPermit
+	}
+	if p.p.b != b {
+		return false, ErrForeignPermit
+	}
+	return b.record(p.p, f)
+}
+
+func recordSuccess(h C.circuit_breaker, p *C.circuit_permit) C.circuit_status {
+	return C.circuit_record_success(h, p)
+}
+func recordFailure(h C.circuit_breaker, p *C.circuit_permit) C.circuit_status {
+	return C.circuit_record_failure(h, p)
+}
+func recordIgnored(h C.circuit_breaker, p *C.circuit_permit) C.circuit_status {
+	return C.circuit_record_ignored(h, p)
+}
+
+// RecordSuccess records a success. counted is false when the permit was stale (admitted before
+// the last state change): the outcome then changed nothing. A second record returns
+// ErrAlreadyRecorded.
+func (b *Breaker) RecordSuccess(p Permit) (counted bool, err error) {
+	return b.recordPermit(p, recordSuccess)
+}
+
+// RecordFailure records a failure. See RecordSuccess.
+func (b *Breaker) RecordFailure(p Permit) (counted bool, err error) {
+	return b.recordPermit(p, recordFailure)
+}
+
+// RecordIgnored records a neutral outcome (it enters no window and returns a probe's slot).
+func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
+	return b.recordPermit(p, recordIgnored)
+}
+
+// Execute runs fn if the breaker admits the call and records its outcome: nil is a success, an
+// error for which Config.IsIgnored returns true (default: context.Canceled) is ignored, any other
+// error is a failure. It returns fn's error, or a *RejectedError without calling fn. If fn
+// panics, the call is recorded as a failure and the panic continues.
+func (b *Breaker) Execute(fn func() error) error {
+	var p C.circuit_permit
+	var retry C.uint64_t
+	if st := C.circuit_allow(b.h, &p, &retry); st != C.CIRCUIT_OK {
+		runtime.KeepAlive(b)
+		return b.rejection(st, retry)
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			C.circuit_record_failure(b.h, &p)
+			runtime.KeepAlive(b)
+		}
+	}()
+	err := fn()
+	finished = true
+	switch {
+	case err == nil:
+		C.circuit_record_success(b.h, &p)
+	case b.ignored(err):
+		C.circuit_record_ignored(b.h, &p)
+	default:
+		C.circuit_record_failure(b.h, &p)
+	}
+	runtime.KeepAlive(b)
+	return err
+}
+
+func (b *Breaker) ignored(err error) bool {
+	if b.isIgnored != nil {
+		return b.isIgnored(err)
+	}
+	return errors.Is(err, context.Canceled)
+}
+
+// State returns the current state (due time-driven transitions applied first), or "" after Close.
+func (b *Breaker) State() State {
+	var s C.circuit_breaker_state
+	st := C.circuit_state(b.h, &s)
+	runtime.KeepAlive(b)
+	if st != C.CIRCUIT_OK {
+		return ""
+	}
+	return stateOf(s)
+}
+
+// Metrics is a snapshot of a breaker's counters (docs/semantics.md "Observability").
+type Metrics struct {
+	State               State
+	Generation          uint64
+	ConsecutiveFailures uint64
+	WindowCalls         uint64
+	WindowFailures      uint64
+	WindowSlow          uint64
+	FailureRate         float64
+	SlowRate            float64
+	Admitted            uint64
+	Rejected            uint64
+	Successes           uint64
+	Failures            uint64
+	Ignored             uint64
+	Slow                uint64
+	Stale               uint64
+	Opened              uint64
+	TimeInState         time.Duration
+	// RetryAfter is the time until a probe may be admitted when open; nil otherwise.
+	RetryAfter *time.Duration
+}
+
+// Metrics returns a snapshot, or ErrClosed after Close.
+func (b *Breaker) Metrics() (Metrics, error) {
+	var m C.circuit_metrics_snapshot
+	st := C.circuit_metrics(b.h, &m)
+	runtime.KeepAlive(b)
+	if st != C.CIRCUIT_OK {
+		return Metrics{}, errorFor(st, "")
+	}
+	out := Metrics{
+		State: stateOf(m.state), Generation: uint64(m.generation), ConsecutiveFailures: uint64(m.consecutive_failures),
+		WindowCalls: uint64(m.window_calls), WindowFailures: uint64(m.window_failures), WindowSlow: uint64(m.window_slow),
+		FailureRate: float64(m.failure_rate), SlowRate: float64(m.slow_rate),
+		Admitted: uint64(m.admitted), Rejected: uint64(m.rejected), Successes: uint64(m.successes),
+		Failures: uint64(m.failures), Ignored: uint64(m.ignored), Slow: uint64(m.slow), Stale: uint64(m.stale),
+		Opened: uint64(m.opened), TimeInState: nanosToDuration(uint64(m.time_in_state_ns)),
+	}
+	if uint64(m.retry_after_ns) != uint64(C.CIRCUIT_NO_TIME) {
+		d := nanosToDuration(uint64(m.retry_after_ns))
+		out.RetryAfter = &d
+	}
+	return out, nil
+}
+
+func (b *Breaker) manual(f func(C.circuit_breaker) C.circuit_status) error {
+	st := f(b.h)
+	runtime.KeepAlive(b)
+	return errorFor(st, "")
+}
+
+// Reset closes the breaker from any state (new generation, empty window, backoff reset).
+func (b *Breaker) Reset() error {
+	return b.manual(func(h C.circuit_breaker) C.circuit_status { return C.circuit_reset(h) })
+}
+
+// ForceOpen rejects every call until Reset or Disable.
+func (b *Breaker) ForceOpen() error {
+	return b.manual(func(h C.circuit_breaker) C.circuit_status { return C.circuit_force_open(h) })
+}
+
+// Disable admits every call and never trips, until Reset or ForceOpen.
+func (b *Breaker) Disable() error {
+	return b.manual(func(h C.circuit_breaker) C.circuit_status { return C.circuit_disable(h) })
+}
+
+// Close destroys the breaker. It is idempotent and safe to call concurrently with other methods,
+// which then return ErrClosed (or complete normally if they started first).
+func (b *Breaker) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	C.circuit_destroy(b.h)
+	runtime.SetFinalizer(b, nil)
+	b.mu.Lock()
+	for id, h := range b.listeners {
+		h.Delete()
+		delete(b.listeners, id)
+	}
+	b.mu.Unlock()
+	return nil
+}

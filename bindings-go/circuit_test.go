@@ -1,0 +1,289 @@
+package circuit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func newBreaker(t *testing.T, c Config) *Breaker {
+	t.Helper()
+	b, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func manualClock(t *testing.T) *ManualClock {
+	t.Helper()
+	c, err := NewManualClock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestRejectionErrorsMatchWithErrorsIsAndAs(t *testing.T) {
+	clock := manualClock(t)
+	b := newBreaker(t, Config{Name: "payments", FailureThreshold: Of(1), ResetTimeout: Of(2 * time.Second), Clock: clock})
+	if err := b.Execute(func() error { return errors.New("boom") }); err == nil || errors.Is(err, ErrOpen) {
+		t.Fatalf("the function's own error must come back, got %v", err)
+	}
+	err := b.Execute(func() error { t.Fatal("must not run while open"); return nil })
+	if !errors.Is(err, ErrOpen) || errors.Is(err, ErrForcedOpen) || errors.Is(err, ErrHalfOpenFull) {
+		t.Fatalf("errors.Is mismatch: %v", err)
+	}
+	var re *RejectedError
+	if !errors.As(err, &re) || re.Name != "payments" || re.State != StateOpen || re.Reason != "open" || re.RetryAfter == nil || *re.RetryAfter != 2*time.Second {
+		t.Fatalf("rejection details: %+v", re)
+	}
+	if got := err.Error(); got != `circuit "payments" rejected the call (open); retry after 2s` {
+		t.Fatalf("message %q", got)
+	}
+	if err := b.ForceOpen(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Allow()
+	if !errors.Is(err, ErrForcedOpen) || !errors.Is(err, ErrOpen) {
+		t.Fatalf("forced open: %v", err)
+	}
+	if errors.As(err, &re); re.RetryAfter != nil {
+		t.Fatal("forced open has no retry-after")
+	}
+}
+
+func TestHalfOpenFullAndProbe(t *testing.T) {
+	clock := manualClock(t)
+	b := newBreaker(t, Config{FailureThreshold: Of(1), ResetTimeout: Of(time.Second), Clock: clock})
+	_ = b.Execute(func() error { return errors.New("down") })
+	clock.Advance(time.Second)
+	p, err := b.Allow()
+	if err != nil || !p.IsProbe() {
+		t.Fatalf("probe: %v %v", err, p.IsProbe())
+	}
+	if _, err := b.Allow(); !errors.Is(err, ErrHalfOpenFull) {
+		t.Fatalf("expected half-open full, got %v", err)
+	}
+	counted, err := b.RecordSuccess(p)
+	if !counted || err != nil {
+		t.Fatal(counted, err)
+	}
+	if _, err := b.RecordSuccess(p); !errors.Is(err, ErrAlreadyRecorded) {
+		t.Fatalf("double record: %v", err)
+	}
+	copyOfPermit := p
+	if _, err := b.RecordFailure(copyOfPermit); !errors.Is(err, ErrAlreadyRecorded) {
+		t.Fatalf("a copy shares the recorded flag: %v", err)
+	}
+	if b.State() != StateClosed {
+		t.Fatal(b.State())
+	}
+}
+
+func TestPermitErrors(t *testing.T) {
+	a := newBreaker(t, Config{})
+	b := newBreaker(t, Config{})
+	p, _ := a.Allow()
+	if _, err := b.RecordSuccess(p); !errors.Is(err, ErrForeignPermit) {
+		t.Fatalf("foreign permit: %v", err)
+	}
+	if _, err := b.RecordSuccess(Permit{}); !errors.Is(err, ErrInvalidPermit) {
+		t.Fatalf("zero permit: %v", err)
+	}
+	old, _ := a.Allow()
+	_ = a.Reset()
+	counted, err := a.RecordFailure(old)
+	if counted || err != nil {
+		t.Fatalf("stale permit: counted=%v err=%v", counted, err)
+	}
+	m, _ := a.Metrics()
+	if m.Stale != 1 || m.Failures != 0 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+func TestExecutePanicCountsAsFailureAndRepanics(t *testing.T) {
+	b := newBreaker(t, Config{FailureThreshold: Of(1)})
+	func() {
+		defer func() {
+			if r := recover(); r != "kaboom" {
+				t.Fatalf("the panic must continue, got %v", r)
+			}
+		}()
+		_ = b.Execute(func() error { panic("kaboom") })
+	}()
+	m, _ := b.Metrics()
+	if m.Failures != 1 || m.State != StateOpen {
+		t.Fatalf("panic recorded as failure: %+v", m)
+	}
+}
+
+func TestExecuteIgnoresCancellation(t *testing.T) {
+	b := newBreaker(t, Config{FailureThreshold: Of(1)})
+	err := b.Execute(func() error { return fmt.Errorf("wrapped: %w", context.Canceled) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	custom := newBreaker(t, Config{FailureThreshold: Of(1), IsIgnored: func(err error) bool { return err.Error() == "not found" }})
+	_ = custom.Execute(func() error { return errors.New("not found") })
+	m1, _ := b.Metrics()
+	m2, _ := custom.Metrics()
+	if m1.Ignored != 1 || m1.State != StateClosed || m2.Ignored != 1 || m2.State != StateClosed {
+		t.Fatalf("%+v %+v", m1, m2)
+	}
+}
+
+func TestConfigErrorsNameTheOption(t *testing.T) {
+	cases := map[string]Config{
+		"failure_rate_threshold": {FailureRateThreshold: Of(1.5)},
+		"success_threshold":      {HalfOpenMaxCalls: Of(2), SuccessThreshold: Of(3)},
+		"reset_timeout":          {ResetTimeout: Of(-time.Second)},
+		"window_size":            {FailureRateThreshold: Of(0.5), WindowSize: Of(-1)},
+		"backoff_multiplier":     {BackoffMultiplier: Of(0.5)},
+		"name":                   {Name: "a\x00b"},
+	}
+	for option, config := range cases {
+		b, err := New(config)
+		var ce *ConfigError
+		if b != nil || !errors.As(err, &ce) || ce.Option != option {
+			t.Errorf("%s: got %v (%T)", option, err, err)
+		}
+	}
+}
+
+func TestListenersOrderReentrancyAndPanics(t *testing.T) {
+	clock := manualClock(t)
+	b := newBreaker(t, Config{FailureThreshold: Of(1), ResetTimeout: Of(time.Second), Clock: clock})
+	var got []string
+	_, _ = b.OnStateChange(func(tr Transition) { panic("listener bug") })
+	remove, err := b.OnStateChange(func(tr Transition) {
+		got = append(got, fmt.Sprintf("%s->%s:%s@%v", tr.From, tr.To, tr.Reason, tr.At))
+		_ = b.State() // calling back into the breaker from a listener is allowed
+		if tr.To == StateOpen && tr.Reason == "failure_threshold" {
+			_ = b.Reset()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Execute(func() error { return errors.New("x") })
+	want := []string{"closed->open:failure_threshold@0s", "open->closed:reset@0s"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v", got)
+	}
+	remove()
+	_ = b.ForceOpen()
+	if len(got) != 2 {
+		t.Fatal("removed listener was called")
+	}
+}
+
+func TestCloseIsIdempotentAndSafe(t *testing.T) {
+	b, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 1000; j++ {
+				err := b.Execute(func() error { return nil })
+				if err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("unexpected %v", err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Millisecond)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Close()
+	wg.Wait()
+	if _, err := b.Allow(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if _, err := b.Metrics(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if b.State() != "" || !errors.Is(b.Reset(), ErrClosed) {
+		t.Fatal("methods after Close")
+	}
+}
+
+func TestConcurrentUseCountsEveryCall(t *testing.T) {
+	b := newBreaker(t, Config{FailureThreshold: Of(1000000)})
+	const goroutines, calls = 8, 5000
+	var failures atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < calls; i++ {
+				err := b.Execute(func() error {
+					if (i+g)%10 == 0 {
+						return errors.New("x")
+					}
+					return nil
+				})
+				if err != nil {
+					failures.Add(1)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	m, _ := b.Metrics()
+	if m.Admitted != goroutines*calls || m.Successes+m.Failures != goroutines*calls || int64(m.Failures) != failures.Load() {
+		t.Fatalf("%+v (failures seen %d)", m, failures.Load())
+	}
+}
+
+func TestProbeSlotReturnedByFinalizer(t *testing.T) {
+	clock := manualClock(t)
+	b := newBreaker(t, Config{FailureThreshold: Of(1), ResetTimeout: Of(time.Second), Clock: clock})
+	_ = b.Execute(func() error { return errors.New("x") })
+	clock.Advance(time.Second)
+	func() {
+		p, err := b.Allow()
+		if err != nil || !p.IsProbe() {
+			t.Fatal(err)
+		}
+	}() // the probe permit is dropped unrecorded
+	for i := 0; i < 20; i++ {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+		if p, err := b.Allow(); err == nil {
+			_, _ = b.RecordSuccess(p)
+			return
+		}
+	}
+	t.Fatal("the dropped probe's slot was never returned")
+}
+
+func TestManualClock(t *testing.T) {
+	c := manualClock(t)
+	if c.Now() != 0 || c.Advance(1500*time.Millisecond) != 1500*time.Millisecond {
+		t.Fatal("advance")
+	}
+	if c.Advance(-time.Second) != 1500*time.Millisecond {
+		t.Fatal("negative advance must be refused")
+	}
+	_ = c.Close()
+	_ = c.Close()
+	if _, err := New(Config{Clock: c}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed clock: %v", err)
+	}
+}

@@ -1,0 +1,6 @@
+//go:build circuit_pkgconfig
+
+package circuit
+
+// #cgo pkg-config: circuit
+import "C"
