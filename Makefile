@@ -10,14 +10,14 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c test-install lib header install bench demo clean
+.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go lib header install bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 test: ## run every suite (fmt, clippy, Rust unit/conformance/proptest/stress, loom) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
-	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install || true
+	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-go || true
 	@scripts/summary
 
 test-rust-static: ## cargo fmt --check and clippy -D warnings
@@ -42,6 +42,11 @@ test-c: lib ## C and C++ tests: ASan+UBSan, valgrind, threads, conformance throu
 test-install: lib ## install into a temporary prefix; build with pkg-config and with CMake find_package
 	@scripts/suite tap install tests/install/run
 
+GO_ENV := GOTOOLCHAIN=local GOFLAGS=-mod=mod
+test-go: lib ## Go package: go vet, go test -race (conformance vectors, concurrency), against libcircuit.a
+	@cd bindings-go && $(GO_ENV) ../scripts/suite check go-vet go vet ./...
+	@cd bindings-go && $(GO_ENV) ../scripts/suite go go go test -race -count=1 -v ./...
+
 PREFIX ?= /usr/local
 install: lib ## install the C library, header, pkg-config and CMake files (PREFIX=/usr/local, DESTDIR honoured)
 	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install
@@ -49,9 +54,10 @@ install: lib ## install the C library, header, pkg-config and CMake files (PREFI
 test-loom: ## loom model checks of the engine's concurrency (LOOM_MAX_PREEMPTIONS=2)
 	@scripts/suite cargo rust-loom env $(LOOM_ENV) $(CARGO) test -p circuit-core --release --test loom
 
-bench: ## run the Rust benchmarks against failsafe and recloser (writes target/criterion)
+bench: lib ## benchmarks, peers side by side: core vs failsafe/recloser, C ABI vs core, Go vs gobreaker -> BENCHMARKS.md
 	$(CARGO) bench -p circuit-core --bench closed_path
 	scripts/bench-report
+	scripts/bench-abi
 
 demo: ## run the demo
 	$(CARGO) run -q -p circuit-core --example timeline

@@ -9,15 +9,8 @@
 package circuit
 
 /*
-#cgo noescape circuit_allow
-#cgo noescape circuit_record_success
-#cgo noescape circuit_record_failure
-#cgo noescape circuit_record_ignored
-#cgo noescape circuit_state
-#cgo noescape circuit_metrics
 #include <stdlib.h>
-#include "circuit.h"
-circuit_status circuit_go_create(const circuit_config *config, circuit_breaker *out, char *message, size_t len);
+#include "helpers.h"
 */
 import "C"
 
@@ -129,36 +122,40 @@ func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
 		return errorFor(st, "")
 	}
 	if uint64(retry) != uint64(C.CIRCUIT_NO_TIME) {
-		d := nanosToDuration(uint64(retry))
-		e.RetryAfter = &d
+		e.retryAfter = nanosToDuration(uint64(retry))
+		e.RetryAfter = &e.retryAfter
 	}
 	return e
 }
 
 // Allow asks to make a call. It returns a Permit, or a *RejectedError (errors.Is(err, ErrOpen)).
 func (b *Breaker) Allow() (Permit, error) {
-	p := &permit{b: b}
-	var retry C.uint64_t
-	st := C.circuit_allow(b.h, &p.c, &retry)
+	r := C.circuit_go_allow(b.h)
 	runtime.KeepAlive(b)
-	if st != C.CIRCUIT_OK {
-		return Permit{}, b.rejection(st, retry)
+	if r.status != C.CIRCUIT_OK {
+		return Permit{}, b.rejection(r.status, r.retry_after_ns)
 	}
+	p := &permit{b: b, c: r.permit}
 	if p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
-		runtime.SetFinalizer(p, func(p *permit) { _, _ = p.b.record(p, recordIgnored) })
+		runtime.SetFinalizer(p, func(p *permit) { _, _ = p.b.record(p, outcomeIgnored) })
 	}
 	return Permit{p: p}, nil
 }
 
-type recordFunc func(C.circuit_breaker, *C.circuit_permit) C.circuit_status
+// Outcome codes of circuit_go_record.
+const (
+	outcomeSuccess C.int = 0
+	outcomeFailure C.int = 1
+	outcomeIgnored C.int = 2
+)
 
-func (b *Breaker) record(p *permit, f recordFunc) (bool, error) {
+func (b *Breaker) record(p *permit, outcome C.int) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.spent {
 		return false, ErrAlreadyRecorded
 	}
-	st := f(b.h, &p.c)
+	st := C.circuit_go_record(b.h, p.c, outcome)
 	runtime.KeepAlive(b)
 	switch st {
 	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
@@ -170,41 +167,31 @@ func (b *Breaker) record(p *permit, f recordFunc) (bool, error) {
 	}
 }
 
-func (b *Breaker) recordPermit(p Permit, f recordFunc) (bool, error) {
+func (b *Breaker) recordPermit(p Permit, outcome C.int) (bool, error) {
 	if p.p == nil {
 		return false, ErrInvalidPermit
 	}
 	if p.p.b != b {
 		return false, ErrForeignPermit
 	}
-	return b.record(p.p, f)
-}
-
-func recordSuccess(h C.circuit_breaker, p *C.circuit_permit) C.circuit_status {
-	return C.circuit_record_success(h, p)
-}
-func recordFailure(h C.circuit_breaker, p *C.circuit_permit) C.circuit_status {
-	return C.circuit_record_failure(h, p)
-}
-func recordIgnored(h C.circuit_breaker, p *C.circuit_permit) C.circuit_status {
-	return C.circuit_record_ignored(h, p)
+	return b.record(p.p, outcome)
 }
 
 // RecordSuccess records a success. counted is false when the permit was stale (admitted before
 // the last state change): the outcome then changed nothing. A second record returns
 // ErrAlreadyRecorded.
 func (b *Breaker) RecordSuccess(p Permit) (counted bool, err error) {
-	return b.recordPermit(p, recordSuccess)
+	return b.recordPermit(p, outcomeSuccess)
 }
 
 // RecordFailure records a failure. See RecordSuccess.
 func (b *Breaker) RecordFailure(p Permit) (counted bool, err error) {
-	return b.recordPermit(p, recordFailure)
+	return b.recordPermit(p, outcomeFailure)
 }
 
 // RecordIgnored records a neutral outcome (it enters no window and returns a probe's slot).
 func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
-	return b.recordPermit(p, recordIgnored)
+	return b.recordPermit(p, outcomeIgnored)
 }
 
 // Execute runs fn if the breaker admits the call and records its outcome: nil is a success, an
@@ -212,29 +199,28 @@ func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
 // error is a failure. It returns fn's error, or a *RejectedError without calling fn. If fn
 // panics, the call is recorded as a failure and the panic continues.
 func (b *Breaker) Execute(fn func() error) error {
-	var p C.circuit_permit
-	var retry C.uint64_t
-	if st := C.circuit_allow(b.h, &p, &retry); st != C.CIRCUIT_OK {
+	r := C.circuit_go_allow(b.h)
+	if r.status != C.CIRCUIT_OK {
 		runtime.KeepAlive(b)
-		return b.rejection(st, retry)
+		return b.rejection(r.status, r.retry_after_ns)
 	}
 	finished := false
 	defer func() {
 		if !finished {
-			C.circuit_record_failure(b.h, &p)
+			C.circuit_go_record(b.h, r.permit, outcomeFailure)
 			runtime.KeepAlive(b)
 		}
 	}()
 	err := fn()
 	finished = true
-	switch {
-	case err == nil:
-		C.circuit_record_success(b.h, &p)
-	case b.ignored(err):
-		C.circuit_record_ignored(b.h, &p)
-	default:
-		C.circuit_record_failure(b.h, &p)
+	outcome := outcomeSuccess
+	if err != nil {
+		outcome = outcomeFailure
+		if b.ignored(err) {
+			outcome = outcomeIgnored
+		}
 	}
+	C.circuit_go_record(b.h, r.permit, outcome)
 	runtime.KeepAlive(b)
 	return err
 }
@@ -248,13 +234,12 @@ func (b *Breaker) ignored(err error) bool {
 
 // State returns the current state (due time-driven transitions applied first), or "" after Close.
 func (b *Breaker) State() State {
-	var s C.circuit_breaker_state
-	st := C.circuit_state(b.h, &s)
+	r := C.circuit_go_state(b.h)
 	runtime.KeepAlive(b)
-	if st != C.CIRCUIT_OK {
+	if r.status != C.CIRCUIT_OK {
 		return ""
 	}
-	return stateOf(s)
+	return stateOf(r.state)
 }
 
 // Metrics is a snapshot of a breaker's counters (docs/semantics.md "Observability").

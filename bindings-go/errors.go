@@ -37,6 +37,8 @@ type RejectedError struct {
 	// RetryAfter is the time until a probe may be admitted, when known (reason "open");
 	// nil for "half_open_full" and "forced_open".
 	RetryAfter *time.Duration
+
+	retryAfter time.Duration // storage for RetryAfter, so a rejection costs one allocation
 }
 
 func (e *RejectedError) Error() string {

@@ -2,4 +2,4 @@ module github.com/circuit-rs/circuit/bindings-go
 
 go 1.22.0
 
-require github.com/sony/gobreaker/v2 v2.4.0 // indirect
+require github.com/sony/gobreaker/v2 v2.4.0

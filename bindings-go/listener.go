@@ -1,9 +1,7 @@
 package circuit
 
 /*
-#include <stdint.h>
-#include "circuit.h"
-circuit_status circuit_go_on_transition(circuit_breaker breaker, uintptr_t handle, uint64_t *id);
+#include "helpers.h"
 */
 import "C"
 

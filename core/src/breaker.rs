@@ -47,7 +47,7 @@ use std::time::Duration;
 use crate::backoff::{Jitter, open_duration};
 use crate::clock::{Clock, ClockSource};
 use crate::config::Config;
-use crate::counters::{Counter, Counters};
+use crate::counters::{Counter, Counters, ThreadSlot};
 use crate::error::{PermitError, Rejected};
 use crate::events::{Events, ListenerId, Transition};
 use crate::metrics::Metrics;
@@ -239,13 +239,19 @@ impl CircuitBreaker {
     /// Like [`Self::allow`], returning plain data with no drop behaviour (for foreign interfaces).
     #[inline(always)]
     pub fn allow_raw(&self) -> Result<RawPermit, Rejected> {
+        self.allow_raw_on(ThreadSlot::current())
+    }
+
+    /// [`Self::allow_raw`] with the calling thread's [`ThreadSlot`] already looked up.
+    #[inline(always)]
+    pub fn allow_raw_on(&self, slot: ThreadSlot) -> Result<RawPermit, Rejected> {
         let word = self.word.load(Ordering::Acquire);
         // The closed-state path is inlined into the caller. The slow path hands its permit back
         // as three scalars (not as a `Result` aggregate), so both paths merge in registers: a
         // merged aggregate made every fast-path caller pay a store-forwarding stall.
         let (generation, admitted_at, ticket) =
             if word & STATE_MASK == u64::from(State::Closed.code()) && !self.stamps_admission {
-                self.counters.bump(Counter::Admitted);
+                self.counters.bump_in(slot.get(), Counter::Admitted);
                 (word_generation(word), NO_TIME, NO_TICKET)
             } else {
                 let mut parts = (0, 0, 0);
@@ -370,6 +376,17 @@ impl CircuitBreaker {
     /// is refused with [`PermitError::AlreadyRecorded`].
     #[inline(always)]
     pub fn record_raw(&self, permit: RawPermit, outcome: Outcome) -> Result<Recorded, PermitError> {
+        self.record_raw_on(ThreadSlot::current(), permit, outcome)
+    }
+
+    /// [`Self::record_raw`] with the calling thread's [`ThreadSlot`] already looked up.
+    #[inline(always)]
+    pub fn record_raw_on(
+        &self,
+        slot: ThreadSlot,
+        permit: RawPermit,
+        outcome: Outcome,
+    ) -> Result<Recorded, PermitError> {
         // Inlined fast path: a current closed-state success in consecutive mode with an empty
         // failure run and no slow-call rule. Two shared reads, one private counter bump.
         if outcome == Outcome::Success && !self.windowed && !self.stamps_admission && permit.ticket == NO_TICKET {
@@ -377,7 +394,7 @@ impl CircuitBreaker {
             if word == pack_word(permit.generation, State::Closed)
                 && self.run.load(Ordering::Acquire) == pack_run(permit.generation, 0)
             {
-                self.counters.bump(Counter::Successes);
+                self.counters.bump_in(slot.get(), Counter::Successes);
                 return Ok(Recorded::Counted);
             }
         }

@@ -54,7 +54,13 @@ impl Counters {
 
     #[inline(always)]
     pub(crate) fn bump(&self, counter: Counter) {
-        match exclusive_slot() {
+        self.bump_in(exclusive_slot(), counter);
+    }
+
+    /// Like `bump`, with the calling thread's slot already looked up.
+    #[inline(always)]
+    pub(crate) fn bump_in(&self, slot: Option<usize>, counter: Counter) {
+        match slot {
             Some(slot) => {
                 let cell = &self.stripes[slot].values[counter as usize];
                 cell.store(cell.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
@@ -80,5 +86,29 @@ impl Counters {
             slow: self.total(Counter::Slow),
             stale: self.total(Counter::Stale),
         }
+    }
+}
+
+/// The calling thread's counter stripe, looked up once. Bindings that already keep per-thread
+/// state (the C ABI's handle cache) pass it to [`crate::CircuitBreaker::allow_raw_on`] and
+/// [`crate::CircuitBreaker::record_raw_on`] to save a thread-local lookup per call, which costs a
+/// function call (`__tls_get_addr`) inside a shared library. Not `Send`: it is only valid on the
+/// thread that obtained it.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadSlot {
+    slot: Option<usize>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl ThreadSlot {
+    /// The calling thread's slot.
+    #[inline]
+    pub fn current() -> Self {
+        Self { slot: exclusive_slot(), _not_send: std::marker::PhantomData }
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(self) -> Option<usize> {
+        self.slot
     }
 }

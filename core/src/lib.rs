@@ -69,6 +69,7 @@ mod window;
 pub use breaker::CircuitBreaker;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, ConfigBuilder, Window, count_from_i64, duration_from_f64};
+pub use counters::ThreadSlot;
 pub use error::{ConfigError, Error, PermitError, Rejected};
 pub use events::{ListenerId, Transition};
 pub use metrics::Metrics;

@@ -2,7 +2,7 @@
 
 use std::ffi::c_void;
 
-use engine::{CircuitBreaker, Outcome, PermitError, RawPermit, Recorded, RejectReason};
+use engine::{CircuitBreaker, Outcome, PermitError, RawPermit, Recorded, RejectReason, ThreadSlot};
 
 use crate::config::circuit_config;
 use crate::handle::{Cache, Table, evict, with_object};
@@ -29,7 +29,18 @@ fn with_breaker(
     breaker: circuit_breaker,
     f: impl FnOnce(&CircuitBreaker) -> circuit_status,
 ) -> circuit_status {
-    with_object(&BREAKERS, &CACHE, breaker, |entry| f(&entry.breaker)).unwrap_or_else(|| invalid(function, breaker))
+    with_object(&BREAKERS, &CACHE, breaker, |entry, _| f(&entry.breaker)).unwrap_or_else(|| invalid(function, breaker))
+}
+
+/// Like `with_breaker`, also handing over the thread's engine counter slot (hot paths).
+#[inline(always)]
+fn with_breaker_on(
+    function: &'static str,
+    breaker: circuit_breaker,
+    f: impl FnOnce(&CircuitBreaker, ThreadSlot) -> circuit_status,
+) -> circuit_status {
+    with_object(&BREAKERS, &CACHE, breaker, |entry, slot| f(&entry.breaker, slot))
+        .unwrap_or_else(|| invalid(function, breaker))
 }
 
 /// Creates a breaker from `config` (which is not consumed and may be reused or freed afterwards)
@@ -102,7 +113,7 @@ pub unsafe extern "C" fn circuit_allow(
 ) -> circuit_status {
     guard("circuit_allow", || {
         non_null!("circuit_allow", out_permit);
-        with_breaker("circuit_allow", breaker, |b| match b.allow_raw() {
+        with_breaker_on("circuit_allow", breaker, |b, slot| match b.allow_raw_on(slot) {
             Ok(raw) => {
                 let (generation, admitted_at_ns, ticket) = raw.to_parts();
                 let flags = if raw.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
@@ -144,9 +155,14 @@ fn record(
                 format!("{function}: the permit was issued by breaker {}, not {breaker}", permit.breaker),
             );
         }
+        // Field by field, 8 bytes at a time: the caller wrote the struct with separate stores,
+        // and a merged 16-byte load of them stalls on store forwarding (~10 ns).
+        // SAFETY: plain reads of fields of a valid, exclusively borrowed struct.
+        let (generation, admitted_at) =
+            unsafe { (std::ptr::read_volatile(&permit.generation), std::ptr::read_volatile(&permit.admitted_at_ns)) };
         let ticket = if permit.flags & CIRCUIT_PERMIT_PROBE != 0 { permit.ticket } else { u32::MAX };
-        let raw = RawPermit::from_parts(permit.generation, permit.admitted_at_ns, ticket);
-        with_breaker(function, breaker, |b| match b.record_raw(raw, outcome) {
+        let raw = RawPermit::from_parts(generation, admitted_at, ticket);
+        with_breaker_on(function, breaker, |b, slot| match b.record_raw_on(slot, raw, outcome) {
             Ok(recorded) => {
                 permit.flags |= CIRCUIT_PERMIT_SPENT;
                 match recorded {

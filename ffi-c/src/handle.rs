@@ -25,6 +25,8 @@ use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use engine::ThreadSlot;
+
 const INDEX_BITS: u32 = 24;
 const CHUNK_BITS: u32 = 12;
 const CHUNK_SIZE: usize = 1 << CHUNK_BITS;
@@ -67,6 +69,12 @@ impl<T> Table<T> {
         self.chunks.get_or_init(|| (0..CHUNKS).map(|_| OnceLock::new()).collect())
     }
 
+    /// The slot's sequence word, for the per-thread cache (slots are never freed).
+    fn sequence_of(&'static self, handle: u64) -> Option<&'static AtomicU64> {
+        let (index, _) = split(handle);
+        self.slot(index).map(|s| &s.sequence)
+    }
+
     fn slot(&self, index: usize) -> Option<&Slot<T>> {
         self.chunks().get(index >> CHUNK_BITS)?.get().map(|chunk| &chunk[index & (CHUNK_SIZE - 1)])
     }
@@ -93,13 +101,6 @@ impl<T> Table<T> {
         *guard = Some(object);
         slot.sequence.store(sequence, Ordering::Release);
         Some((sequence << INDEX_BITS) | index as u64)
-    }
-
-    /// Whether `handle` names a live object right now (one shared read, no lock).
-    #[inline]
-    pub(crate) fn is_live(&self, handle: u64) -> bool {
-        let (index, sequence) = split(handle);
-        sequence != 0 && self.slot(index).is_some_and(|s| s.sequence.load(Ordering::Acquire) == sequence)
     }
 
     /// A counted reference to the live object named by `handle`.
@@ -136,7 +137,10 @@ impl<T> Table<T> {
 /// Per-thread cache of recently used objects (see the module documentation).
 pub(crate) struct Cache<T: 'static> {
     depth: Cell<u32>,
+    /// The engine's counter stripe for this thread, looked up once.
+    slot: Cell<Option<ThreadSlot>>,
     keys: [Cell<u64>; WAYS],
+    sequences: [Cell<Option<&'static AtomicU64>>; WAYS],
     values: [UnsafeCell<Option<Arc<T>>>; WAYS],
 }
 
@@ -146,59 +150,80 @@ impl<T> Cache<T> {
     pub(crate) const fn new() -> Self {
         Self {
             depth: Cell::new(0),
+            slot: Cell::new(None),
             keys: [const { Cell::new(0) }; WAYS],
+            sequences: [const { Cell::new(None) }; WAYS],
             values: [const { UnsafeCell::new(None) }; WAYS],
         }
     }
 }
 
 /// Runs `f` on the live object named by `handle`, or returns `None` if the handle is not live.
+/// One thread-local access on the fast path (in a shared library each access is a call to
+/// `__tls_get_addr`, so they are counted).
+#[inline(always)]
 pub(crate) fn with_object<T: 'static, R>(
     table: &'static Table<T>,
     cache: &'static std::thread::LocalKey<Cache<T>>,
     handle: u64,
-    f: impl FnOnce(&T) -> R,
+    f: impl FnOnce(&T, ThreadSlot) -> R,
 ) -> Option<R> {
-    if !table.is_live(handle) {
-        evict(cache, handle);
-        return None;
-    }
-    let cached: Option<*const T> = cache
-        .try_with(|c| {
-            if c.depth.get() != 0 {
+    let sequence = handle >> INDEX_BITS;
+    let mut f = Some(f);
+    let outcome = cache.try_with(|c| {
+        if c.depth.get() != 0 {
+            return None;
+        }
+        let way = (handle as usize) % WAYS;
+        if c.keys[way].get() == handle {
+            // Hit: one shared read tells whether another thread destroyed the object.
+            if c.sequences[way].get().is_none_or(|s| s.load(Ordering::Acquire) != sequence) {
                 return None;
             }
-            let way = (handle as usize) % WAYS;
-            if c.keys[way].get() != handle {
-                let object = table.get(handle)?;
-                c.keys[way].set(0);
-                // SAFETY: depth is 0, so no library call on this thread holds a pointer into this
-                // way; the cell is only ever accessed from this thread.
-                unsafe { *c.values[way].get() = Some(object) };
-                c.keys[way].set(handle);
+        } else {
+            let object = table.get(handle)?;
+            c.keys[way].set(0);
+            // SAFETY: depth is 0, so no library call on this thread holds a pointer into this
+            // way; the cell is only ever accessed from this thread.
+            unsafe { *c.values[way].get() = Some(object) };
+            c.sequences[way].set(table.sequence_of(handle));
+            c.keys[way].set(handle);
+        }
+        // SAFETY: as above; the Arc stays in the cell while depth is 1, because only depth-0
+        // code writes the cache and thread-local destructors cannot run during this call.
+        let object: &T = unsafe { (*c.values[way].get()).as_deref() }?;
+        struct Leave<'a>(&'a Cell<u32>);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.set(0);
             }
-            // SAFETY: as above; the Arc stays in the cell until depth returns to 0.
-            let object = unsafe { (*c.values[way].get()).as_deref() }?;
-            c.depth.set(1);
-            Some(object as *const T)
-        })
-        .ok()
-        .flatten();
-    match cached {
-        Some(object) => {
-            struct Leave<T: 'static>(&'static std::thread::LocalKey<Cache<T>>);
-            impl<T> Drop for Leave<T> {
-                fn drop(&mut self) {
-                    let _ = self.0.try_with(|c| c.depth.set(0));
+        }
+        let slot = match c.slot.get() {
+            Some(slot) => slot,
+            None => {
+                let slot = ThreadSlot::current();
+                c.slot.set(Some(slot));
+                slot
+            }
+        };
+        c.depth.set(1);
+        let _leave = Leave(&c.depth);
+        f.take().map(|f| f(object, slot))
+    });
+    match outcome {
+        Ok(Some(result)) => Some(result),
+        // Re-entrant call (from a listener), thread teardown, not live, or destroyed meanwhile:
+        // the slow path validates under the slot's lock.
+        _ => {
+            let f = f.take()?;
+            match table.get(handle) {
+                Some(object) => Some(f(&object, ThreadSlot::current())),
+                None => {
+                    evict(cache, handle);
+                    None
                 }
             }
-            let _leave = Leave(cache);
-            // SAFETY: the cache entry holding this Arc cannot be replaced or dropped while depth
-            // is 1 (only depth-0 code writes the cache, and thread-local destructors do not run
-            // while this thread is inside a call).
-            Some(f(unsafe { &*object }))
         }
-        None => table.get(handle).map(|object| f(&object)),
     }
 }
 
@@ -208,6 +233,7 @@ pub(crate) fn evict<T: 'static>(cache: &'static std::thread::LocalKey<Cache<T>>,
         let way = (handle as usize) % WAYS;
         if c.depth.get() == 0 && c.keys[way].get() == handle {
             c.keys[way].set(0);
+            c.sequences[way].set(None);
             // SAFETY: depth is 0, so nothing on this thread points into this way.
             let old = unsafe { (*c.values[way].get()).take() };
             drop(old);

@@ -62,10 +62,19 @@ pub(crate) fn last_error() -> String {
 }
 
 /// Runs an exported function's body, turning a panic into `CIRCUIT_ERR_PANIC`.
+#[inline(always)]
 pub(crate) fn guard(function: &'static str, body: impl FnOnce() -> circuit_status) -> circuit_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(status) => status,
-        Err(payload) => {
+        Err(payload) => panicked(function, payload),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn panicked(function: &'static str, payload: Box<dyn std::any::Any + Send>) -> circuit_status {
+    {
+        {
             let detail = payload
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())

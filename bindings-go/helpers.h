@@ -1,0 +1,23 @@
+// Declarations of the C helpers in helpers.c (shared by the Go files' preambles).
+#ifndef CIRCUIT_GO_HELPERS_H
+#define CIRCUIT_GO_HELPERS_H
+#include <stdint.h>
+#include "circuit.h"
+
+typedef struct {
+    circuit_status status;
+    circuit_permit permit;
+    uint64_t retry_after_ns;
+} circuit_go_allow_result;
+
+typedef struct {
+    circuit_status status;
+    circuit_breaker_state state;
+} circuit_go_state_result;
+
+circuit_status circuit_go_on_transition(circuit_breaker breaker, uintptr_t handle, uint64_t *id);
+circuit_status circuit_go_create(const circuit_config *config, circuit_breaker *out, char *message, size_t len);
+circuit_go_allow_result circuit_go_allow(circuit_breaker breaker);
+circuit_status circuit_go_record(circuit_breaker breaker, circuit_permit permit, int outcome);
+circuit_go_state_result circuit_go_state(circuit_breaker breaker);
+#endif
