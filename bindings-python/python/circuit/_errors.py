@@ -1,0 +1,59 @@
+"""Exception classes (registered with the native module so it raises them)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = ["CircuitError", "CircuitOpenError", "CircuitConfigError", "PermitAlreadyRecordedError"]
+
+
+class CircuitError(Exception):
+    """Base class of every error raised by circuit."""
+
+
+class CircuitOpenError(CircuitError):
+    """The breaker refused the call.
+
+    Attributes:
+        name: the breaker's name (or None).
+        state: the breaker's state: "open", "half_open" or "forced_open".
+        reason: "open", "half_open_full" or "forced_open".
+        retry_after: seconds until a probe may be admitted, or None when unknown
+            ("half_open_full") or never by itself ("forced_open").
+    """
+
+    name: Optional[str]
+    state: str
+    reason: str
+    retry_after: Optional[float]
+
+    def __init__(self, name: Optional[str], state: str, reason: str, retry_after: Optional[float]) -> None:
+        self.name = name
+        self.state = state
+        self.reason = reason
+        self.retry_after = retry_after
+        who = f"circuit {name!r}" if name else "circuit"
+        message = f"{who} rejected the call ({reason})"
+        if retry_after is not None:
+            message += f"; retry after {retry_after:.3f}s"
+        super().__init__(message)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.name, self.state, self.reason, self.retry_after))
+
+
+class CircuitConfigError(CircuitError, ValueError):
+    """An option was refused; nothing was created. `option` names it (snake_case)."""
+
+    option: str
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(message)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.option, str(self)))
+
+
+class PermitAlreadyRecordedError(CircuitError, ValueError):
+    """A permit was recorded a second time; nothing changed."""

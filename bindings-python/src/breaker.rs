@@ -1,0 +1,363 @@
+//! The native breaker: `circuit._circuit.Breaker`, subclassed by `circuit.CircuitBreaker`.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::classify::Ignore;
+use crate::clock::ManualClock;
+use crate::errors::{open_error, recorded_error, type_error};
+use crate::options::{Options, duration};
+use crate::permit::Permit;
+
+#[pyclass(frozen, subclass, module = "circuit._circuit")]
+pub(crate) struct Breaker {
+    pub(crate) inner: Arc<engine::CircuitBreaker>,
+    pub(crate) ignore: Ignore,
+    fallback: Option<Py<PyAny>>,
+    timeout: Option<f64>,
+    clock: Option<Py<ManualClock>>,
+}
+
+/// A metrics snapshot; durations in seconds.
+#[pyclass(frozen, get_all, module = "circuit._circuit")]
+pub(crate) struct Metrics {
+    state: &'static str,
+    generation: u64,
+    consecutive_failures: u64,
+    window_calls: u64,
+    window_failures: u64,
+    window_slow: u64,
+    failure_rate: f64,
+    slow_rate: f64,
+    admitted: u64,
+    rejected: u64,
+    successes: u64,
+    failures: u64,
+    ignored: u64,
+    slow: u64,
+    stale: u64,
+    opened: u64,
+    time_in_state: f64,
+    retry_after: Option<f64>,
+}
+
+#[pymethods]
+impl Metrics {
+    fn __repr__(&self) -> String {
+        format!(
+            "Metrics(state='{}', generation={}, consecutive_failures={}, window_calls={}, window_failures={}, \
+             window_slow={}, failure_rate={}, slow_rate={}, admitted={}, rejected={}, successes={}, failures={}, \
+             ignored={}, slow={}, stale={}, opened={}, time_in_state={}, retry_after={})",
+            self.state,
+            self.generation,
+            self.consecutive_failures,
+            self.window_calls,
+            self.window_failures,
+            self.window_slow,
+            self.failure_rate,
+            self.slow_rate,
+            self.admitted,
+            self.rejected,
+            self.successes,
+            self.failures,
+            self.ignored,
+            self.slow,
+            self.stale,
+            self.opened,
+            self.time_in_state,
+            self.retry_after.map_or("None".to_owned(), |r| r.to_string())
+        )
+    }
+}
+
+/// One transition, as handed to the Python-level listener wrapper.
+#[pyclass(frozen, get_all, module = "circuit._circuit")]
+pub(crate) struct StateChange {
+    from_state: &'static str,
+    to_state: &'static str,
+    reason: &'static str,
+    at: f64,
+    generation: u64,
+}
+
+#[pymethods]
+impl Breaker {
+    #[new]
+    #[pyo3(signature = (
+        name = None, *, failure_threshold = None, failure_rate_threshold = None, slow_call_duration = None,
+        slow_call_rate_threshold = None, minimum_calls = None, window_size = None, window_duration = None,
+        window_buckets = None, reset_timeout = None, backoff_multiplier = None, max_reset_timeout = None,
+        jitter = None, jitter_seed = None, half_open_max_calls = None, success_threshold = None,
+        half_open_max_wait = None, ignore = None, fallback = None, timeout = None, clock = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new<'py>(
+        py: Python<'py>,
+        name: Option<&Bound<'py, PyAny>>,
+        failure_threshold: Option<&Bound<'py, PyAny>>,
+        failure_rate_threshold: Option<&Bound<'py, PyAny>>,
+        slow_call_duration: Option<&Bound<'py, PyAny>>,
+        slow_call_rate_threshold: Option<&Bound<'py, PyAny>>,
+        minimum_calls: Option<&Bound<'py, PyAny>>,
+        window_size: Option<&Bound<'py, PyAny>>,
+        window_duration: Option<&Bound<'py, PyAny>>,
+        window_buckets: Option<&Bound<'py, PyAny>>,
+        reset_timeout: Option<&Bound<'py, PyAny>>,
+        backoff_multiplier: Option<&Bound<'py, PyAny>>,
+        max_reset_timeout: Option<&Bound<'py, PyAny>>,
+        jitter: Option<&Bound<'py, PyAny>>,
+        jitter_seed: Option<&Bound<'py, PyAny>>,
+        half_open_max_calls: Option<&Bound<'py, PyAny>>,
+        success_threshold: Option<&Bound<'py, PyAny>>,
+        half_open_max_wait: Option<&Bound<'py, PyAny>>,
+        ignore: Option<&Bound<'py, PyAny>>,
+        fallback: Option<&Bound<'py, PyAny>>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        clock: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        use engine::ConfigBuilder as B;
+        let mut o = Options::new(py);
+        fn present<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+            v.filter(|v| !v.is_none())
+        }
+        if let Some(name) = present(name) {
+            let text: String = name.extract().map_err(|_| type_error("name", "a str", name))?;
+            o.builder = std::mem::take(&mut o.builder).name(text);
+        }
+        o.count("failure_threshold", present(failure_threshold), B::failure_threshold)?;
+        o.ratio("failure_rate_threshold", present(failure_rate_threshold), B::failure_rate_threshold)?;
+        o.seconds("slow_call_duration", present(slow_call_duration), B::slow_call_duration)?;
+        o.ratio("slow_call_rate_threshold", present(slow_call_rate_threshold), B::slow_call_rate_threshold)?;
+        o.count("minimum_calls", present(minimum_calls), B::minimum_calls)?;
+        o.count("window_size", present(window_size), B::window_size)?;
+        o.seconds("window_duration", present(window_duration), B::window_duration)?;
+        o.count("window_buckets", present(window_buckets), B::window_buckets)?;
+        o.seconds("reset_timeout", present(reset_timeout), B::reset_timeout)?;
+        o.ratio("backoff_multiplier", present(backoff_multiplier), B::backoff_multiplier)?;
+        o.seconds("max_reset_timeout", present(max_reset_timeout), B::max_reset_timeout)?;
+        o.ratio("jitter", present(jitter), B::jitter)?;
+        if let Some(seed) = present(jitter_seed) {
+            if seed.is_instance_of::<pyo3::types::PyBool>() || !seed.is_instance_of::<pyo3::types::PyInt>() {
+                return Err(type_error("jitter_seed", "an int", seed));
+            }
+            let value: u64 = seed.extract().map_err(|_| {
+                crate::errors::config_error(py, "jitter_seed", "invalid option `jitter_seed`: must be between 0 and 2**64-1".into())
+            })?;
+            o.builder = std::mem::take(&mut o.builder).jitter_seed(value);
+        }
+        o.count("half_open_max_calls", present(half_open_max_calls), B::half_open_max_calls)?;
+        o.count("success_threshold", present(success_threshold), B::success_threshold)?;
+        o.seconds("half_open_max_wait", present(half_open_max_wait), B::half_open_max_wait)?;
+        let ignore = Ignore::parse(present(ignore))?;
+        let fallback = match present(fallback) {
+            Some(f) if f.is_callable() => Some(f.clone().unbind()),
+            Some(f) => return Err(type_error("fallback", "a callable", f)),
+            None => None,
+        };
+        let timeout = match present(timeout) {
+            Some(t) => {
+                let d = duration(py, "timeout", t)?;
+                if d.is_zero() {
+                    return Err(crate::errors::config_error(
+                        py,
+                        "timeout",
+                        "invalid option `timeout`: must be greater than zero".into(),
+                    ));
+                }
+                Some(d.as_secs_f64())
+            }
+            None => None,
+        };
+        let clock = match present(clock) {
+            Some(c) => Some(c.cast::<ManualClock>().map_err(|_| type_error("clock", "a circuit.ManualClock", c))?.clone().unbind()),
+            None => None,
+        };
+        let config = o.builder.build().map_err(|e| crate::errors::config_error(py, e.option(), e.to_string()))?;
+        let inner = match &clock {
+            Some(c) => engine::CircuitBreaker::with_clock(config, c.get().inner.clone()),
+            None => engine::CircuitBreaker::new(config),
+        };
+        Ok(Self { inner: Arc::new(inner), ignore, fallback, timeout, clock })
+    }
+
+    /// The breaker's name, or None.
+    #[getter]
+    fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
+
+    /// The state as a string (the Python class exposes it as `circuit.State`).
+    #[getter]
+    fn _state(&self) -> &'static str {
+        self.inner.state().as_str()
+    }
+
+    /// The async call timeout in seconds, or None.
+    #[getter]
+    fn timeout(&self) -> Option<f64> {
+        self.timeout
+    }
+
+    /// The fallback callable, or None.
+    #[getter]
+    fn fallback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.fallback.as_ref().map(|f| f.clone_ref(py))
+    }
+
+    /// The manual clock, or None.
+    #[getter]
+    fn clock(&self, py: Python<'_>) -> Option<Py<ManualClock>> {
+        self.clock.as_ref().map(|c| c.clone_ref(py))
+    }
+
+    /// Asks to make a call: a `Permit`, or raises `CircuitOpenError`.
+    fn allow(slf: &Bound<'_, Self>) -> PyResult<Permit> {
+        let breaker = slf.get();
+        match breaker.inner.allow_owned() {
+            Ok(permit) => Ok(Permit::new(permit, slf.clone().unbind())),
+            Err(rejected) => Err(open_error(slf.py(), &rejected)),
+        }
+    }
+
+    /// Records a success; True if it counted, False if the permit was stale.
+    fn record_success(&self, py: Python<'_>, permit: &Permit) -> PyResult<bool> {
+        self.record(py, permit, engine::Outcome::Success)
+    }
+
+    /// Records a failure; True if it counted, False if the permit was stale.
+    fn record_failure(&self, py: Python<'_>, permit: &Permit) -> PyResult<bool> {
+        self.record(py, permit, engine::Outcome::Failure)
+    }
+
+    /// Records a neutral outcome; True if it counted, False if the permit was stale.
+    fn record_ignored(&self, py: Python<'_>, permit: &Permit) -> PyResult<bool> {
+        self.record(py, permit, engine::Outcome::Ignored)
+    }
+
+    /// Records the outcome of an exception (or of None: success), as the decorator would.
+    fn _record_exception(&self, py: Python<'_>, permit: &Permit, exception: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let outcome = match exception {
+            None => engine::Outcome::Success,
+            Some(e) if e.is_none() => engine::Outcome::Success,
+            Some(e) => self.ignore.outcome_of(py, &PyErr::from_value(e.clone())),
+        };
+        self.record(py, permit, outcome)
+    }
+
+    /// Calls `func(*args, **kwargs)` through the breaker (the sync decorator's path).
+    #[pyo3(signature = (func, /, *args, **kwargs))]
+    fn call(&self, py: Python<'_>, func: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        self.protect(py, func, args, kwargs)
+    }
+
+    /// Goes to `closed` (new generation, empty window, backoff reset).
+    fn reset(&self) {
+        self.inner.reset();
+    }
+
+    /// Rejects every call until `reset()` or `disable()`.
+    fn force_open(&self) {
+        self.inner.force_open();
+    }
+
+    /// Admits every call and never trips, until `reset()` or `force_open()`.
+    fn disable(&self) {
+        self.inner.disable();
+    }
+
+    /// A metrics snapshot.
+    fn metrics(&self) -> Metrics {
+        let m = self.inner.metrics();
+        Metrics {
+            state: m.state.as_str(),
+            generation: m.generation,
+            consecutive_failures: m.consecutive_failures,
+            window_calls: m.window_calls,
+            window_failures: m.window_failures,
+            window_slow: m.window_slow,
+            failure_rate: m.failure_rate,
+            slow_rate: m.slow_rate,
+            admitted: m.admitted,
+            rejected: m.rejected,
+            successes: m.successes,
+            failures: m.failures,
+            ignored: m.ignored,
+            slow: m.slow,
+            stale: m.stale,
+            opened: m.opened,
+            time_in_state: m.time_in_state.as_secs_f64(),
+            retry_after: m.retry_after.map(|d| d.as_secs_f64()),
+        }
+    }
+
+    /// Registers `callback(StateChange)` for every transition; returns an id for
+    /// `_remove_listener`. Errors raised by the callback are reported as unraisable.
+    fn _on_transition(&self, callback: Py<PyAny>) -> u64 {
+        self.inner
+            .on_transition(move |t| {
+                Python::attach(|py| {
+                    let event = StateChange {
+                        from_state: t.from.as_str(),
+                        to_state: t.to.as_str(),
+                        reason: t.reason.as_str(),
+                        at: t.at.as_secs_f64(),
+                        generation: t.generation,
+                    };
+                    if let Err(problem) = callback.call1(py, (event,)) {
+                        problem.write_unraisable(py, Some(callback.bind(py)));
+                    }
+                })
+            })
+            .as_raw()
+    }
+
+    fn _remove_listener(&self, id: u64) -> bool {
+        self.inner.remove_listener(engine::ListenerId::from_raw(id))
+    }
+
+    /// Wraps a sync function so that calls go through the breaker (native, for speed).
+    fn _guard(slf: &Bound<'_, Self>, func: Py<PyAny>) -> crate::guard::Guarded {
+        crate::guard::Guarded::new(slf.clone().unbind(), func)
+    }
+}
+
+impl Breaker {
+    fn record(&self, py: Python<'_>, permit: &Permit, outcome: engine::Outcome) -> PyResult<bool> {
+        if !Arc::ptr_eq(permit.inner.breaker(), &self.inner) {
+            return Err(PyValueError::new_err("the permit was issued by a different circuit breaker"));
+        }
+        match permit.inner.record(outcome) {
+            Ok(recorded) => Ok(recorded.counted()),
+            Err(e) => Err(recorded_error(py, e)),
+        }
+    }
+
+    /// Admission, call, classification, record: the whole protected call, in native code.
+    pub(crate) fn protect(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let permit = match self.inner.allow_raw() {
+            Ok(permit) => permit,
+            Err(rejected) => {
+                return match &self.fallback {
+                    Some(fallback) => fallback.bind(py).call(args, kwargs).map(Bound::unbind),
+                    None => Err(open_error(py, &rejected)),
+                };
+            }
+        };
+        let result = func.call(args, kwargs);
+        let outcome = match &result {
+            Ok(_) => engine::Outcome::Success,
+            Err(error) => self.ignore.outcome_of(py, error),
+        };
+        let _ = self.inner.record_raw(permit, outcome);
+        result.map(Bound::unbind)
+    }
+}

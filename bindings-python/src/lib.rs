@@ -1,0 +1,27 @@
+//! The native half of the Python package `circuit` (`circuit._circuit`). The public, documented
+//! API lives in `python/circuit/__init__.py`; this module holds everything on the hot path:
+//! admission and recording, the sync decorator's call wrapper, outcome classification, and the
+//! bridge to the engine's listeners. All state logic is the Rust engine's.
+
+mod breaker;
+mod classify;
+mod clock;
+mod errors;
+mod guard;
+mod options;
+mod permit;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _circuit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<clock::ManualClock>()?;
+    m.add_class::<breaker::Breaker>()?;
+    m.add_class::<permit::Permit>()?;
+    m.add_class::<guard::Guarded>()?;
+    m.add_class::<breaker::Metrics>()?;
+    m.add_class::<breaker::StateChange>()?;
+    m.add_function(wrap_pyfunction!(errors::register, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
