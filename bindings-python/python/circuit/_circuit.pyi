@@ -1,11 +1,15 @@
 # Type stubs of the native module circuit._circuit (checked against the built module by
 # mypy.stubtest in `make test`).
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union, final
 
+from typing_extensions import disjoint_base
+
+__all__ = ["Breaker", "Guarded", "ManualClock", "Metrics", "Permit", "StateChange", "__version__", "register"]
 __version__: str
 
 def register(open_error: type, config_error: type, recorded_error: type) -> None: ...
 
+@final
 class ManualClock:
     """A clock that starts at 0 and moves only when advanced; shareable by many breakers."""
 
@@ -14,6 +18,7 @@ class ManualClock:
     def now(self) -> float: ...
     def now_ns(self) -> int: ...
 
+@final
 class Permit:
     """An admitted call; record it once. Also a context manager."""
 
@@ -26,6 +31,7 @@ class Permit:
     def __enter__(self) -> Permit: ...
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
 
+@final
 class Metrics:
     """A metrics snapshot; durations in seconds."""
 
@@ -66,6 +72,7 @@ class Metrics:
     @property
     def retry_after(self) -> Optional[float]: ...
 
+@final
 class StateChange:
     @property
     def from_state(self) -> str: ...
@@ -78,12 +85,14 @@ class StateChange:
     @property
     def generation(self) -> int: ...
 
+@final
 class Guarded:
     @property
     def breaker(self) -> Breaker: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-    def __get__(self, instance: Any, owner: Any = None) -> Any: ...
+    def __get__(self, instance: Any, owner: Any = None, /) -> Any: ...
 
+@disjoint_base
 class Breaker:
     def __new__(
         cls,
