@@ -144,7 +144,11 @@ impl Breaker {
                 return Err(type_error("jitter_seed", "an int", seed));
             }
             let value: u64 = seed.extract().map_err(|_| {
-                crate::errors::config_error(py, "jitter_seed", "invalid option `jitter_seed`: must be between 0 and 2**64-1".into())
+                crate::errors::config_error(
+                    py,
+                    "jitter_seed",
+                    "invalid option `jitter_seed`: must be between 0 and 2**64-1".into(),
+                )
             })?;
             o.builder = std::mem::take(&mut o.builder).jitter_seed(value);
         }
@@ -172,7 +176,9 @@ impl Breaker {
             None => None,
         };
         let clock = match present(clock) {
-            Some(c) => Some(c.cast::<ManualClock>().map_err(|_| type_error("clock", "a circuit.ManualClock", c))?.clone().unbind()),
+            Some(c) => Some(
+                c.cast::<ManualClock>().map_err(|_| type_error("clock", "a circuit.ManualClock", c))?.clone().unbind(),
+            ),
             None => None,
         };
         let config = o.builder.build().map_err(|e| crate::errors::config_error(py, e.option(), e.to_string()))?;
@@ -222,6 +228,40 @@ impl Breaker {
         }
     }
 
+    /// Fast admission for the async decorator: a plain int (the generation) for a closed-state
+    /// permit that needs no bookkeeping, else a `Permit`. Raises `CircuitOpenError`.
+    fn _admit(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let breaker = slf.get();
+        match breaker.inner.allow_raw() {
+            Ok(raw) if !raw.is_probe() && raw.admitted_at().is_none() => {
+                Ok(raw.generation().into_pyobject(py)?.into_any().unbind())
+            }
+            Ok(raw) => {
+                // Re-issue as an owned permit so a dropped probe returns its slot.
+                let owned = engine::OwnedPermit::from_raw(Arc::clone(&breaker.inner), raw);
+                Ok(Py::new(py, Permit::new(owned, slf.clone().unbind()))?.into_any())
+            }
+            Err(rejected) => Err(open_error(py, &rejected)),
+        }
+    }
+
+    /// Records the outcome for a token from `_admit`: success when `exception` is None, else
+    /// classified like the decorator does.
+    fn _done(&self, py: Python<'_>, token: &Bound<'_, PyAny>, exception: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let outcome = match exception {
+            None => engine::Outcome::Success,
+            Some(e) if e.is_none() => engine::Outcome::Success,
+            Some(e) => self.ignore.outcome_of(py, &PyErr::from_value(e.clone())),
+        };
+        if let Ok(permit) = token.cast::<Permit>() {
+            return self.record(py, permit.get(), outcome);
+        }
+        let generation: u64 = token.extract()?;
+        let raw = engine::RawPermit::from_parts(generation, u64::MAX, u32::MAX);
+        Ok(self.inner.record_raw(raw, outcome).map(|r| r.counted()).unwrap_or(false))
+    }
+
     /// Records a success; True if it counted, False if the permit was stale.
     fn record_success(&self, py: Python<'_>, permit: &Permit) -> PyResult<bool> {
         self.record(py, permit, engine::Outcome::Success)
@@ -238,7 +278,12 @@ impl Breaker {
     }
 
     /// Records the outcome of an exception (or of None: success), as the decorator would.
-    fn _record_exception(&self, py: Python<'_>, permit: &Permit, exception: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    fn _record_exception(
+        &self,
+        py: Python<'_>,
+        permit: &Permit,
+        exception: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         let outcome = match exception {
             None => engine::Outcome::Success,
             Some(e) if e.is_none() => engine::Outcome::Success,
@@ -249,7 +294,13 @@ impl Breaker {
 
     /// Calls `func(*args, **kwargs)` through the breaker (the sync decorator's path).
     #[pyo3(signature = (func, /, *args, **kwargs))]
-    fn call(&self, py: Python<'_>, func: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn call(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         self.protect(py, func, args, kwargs)
     }
 

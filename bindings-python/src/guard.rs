@@ -26,11 +26,21 @@ static METHOD_TYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 #[pymethods]
 impl Guarded {
     #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         self.breaker.get().protect(py, self.func.bind(py), args, kwargs)
     }
 
-    fn __get__(slf: Py<Self>, py: Python<'_>, instance: Option<Py<PyAny>>, _owner: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    fn __get__(
+        slf: Py<Self>,
+        py: Python<'_>,
+        instance: Option<Py<PyAny>>,
+        _owner: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         match instance {
             None => Ok(slf.into_any()),
             Some(instance) if instance.is_none(py) => Ok(slf.into_any()),

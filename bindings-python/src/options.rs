@@ -38,7 +38,9 @@ impl<'a, 'py> Options<'a, 'py> {
         if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
             return Err(type_error(option, "an int", value));
         }
-        let raw: i64 = value.extract().map_err(|_| config_error(self.py, option, format!("invalid option `{option}`: out of range")))?;
+        let raw: i64 = value
+            .extract()
+            .map_err(|_| config_error(self.py, option, format!("invalid option `{option}`: out of range")))?;
         let count = engine::count_from_i64(option, raw).map_err(|e| config_error(self.py, option, e.to_string()))?;
         let builder = self.take();
         self.builder = set(builder, count);

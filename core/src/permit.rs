@@ -114,6 +114,12 @@ pub struct OwnedPermit {
 }
 
 impl OwnedPermit {
+    /// Adopts a [`RawPermit`] issued by `breaker`, giving it drop-as-ignored behaviour and a
+    /// spent flag (for bindings that admit through the raw path first).
+    pub fn from_raw(breaker: Arc<CircuitBreaker>, raw: RawPermit) -> Self {
+        Self { breaker, raw, spent: AtomicBool::new(false) }
+    }
+
     /// The permit's data.
     pub fn raw(&self) -> RawPermit {
         self.raw

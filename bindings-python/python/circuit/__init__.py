@@ -22,7 +22,7 @@ import inspect
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional, Tuple, TypeVar, Union, overload
+from typing import Any, Awaitable, Callable, Literal, Optional, Tuple, TypeVar, Union, overload
 
 from . import _circuit
 from ._circuit import ManualClock, Metrics, Permit
@@ -146,14 +146,37 @@ class CircuitBreaker(_circuit.Breaker):
             return self._wrap_async(func)
         guarded = self._guard(func)
         functools.update_wrapper(guarded, func)
-        return guarded  # type: ignore[no-any-return]
+        return guarded
 
     def _wrap_async(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        breaker = self
+        if self.timeout is not None:
+            call_async = self.call_async
+
+            @functools.wraps(func)
+            async def with_timeout(*args: P.args, **kwargs: P.kwargs) -> R:
+                return await call_async(func, *args, **kwargs)
+
+            with_timeout.breaker = self  # type: ignore[attr-defined]
+            return with_timeout
+
+        admit, done, fallback = self._admit, self._done, self.fallback
 
         @functools.wraps(func)
         async def protected(*args: P.args, **kwargs: P.kwargs) -> R:
-            return await breaker.call_async(func, *args, **kwargs)
+            try:
+                token = admit()
+            except CircuitOpenError:
+                if fallback is None:
+                    raise
+                value = fallback(*args, **kwargs)
+                return (await value) if inspect.isawaitable(value) else value  # type: ignore[no-any-return]
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException as error:
+                done(token, error)
+                raise
+            done(token, None)
+            return result
 
         protected.breaker = self  # type: ignore[attr-defined]
         return protected
@@ -197,7 +220,7 @@ class CircuitBreaker(_circuit.Breaker):
         self._permits.set(self._permits.get() + (permit,))
         return permit
 
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> Literal[False]:
         stack = self._permits.get()
         self._permits.set(stack[:-1])
         self._record_exception(stack[-1], exc)
@@ -206,7 +229,7 @@ class CircuitBreaker(_circuit.Breaker):
     async def __aenter__(self) -> Permit:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> bool:
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> Literal[False]:
         return self.__exit__(exc_type, exc, tb)
 
     # -- display -----------------------------------------------------------------------------
