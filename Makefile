@@ -10,14 +10,14 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go lib header install bench demo clean
+.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go test-python python-env bench-python lib header install bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 test: ## run every suite (fmt, clippy, Rust unit/conformance/proptest/stress, loom) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
-	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-go || true
+	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-go test-python || true
 	@scripts/summary
 
 test-rust-static: ## cargo fmt --check and clippy -D warnings
@@ -46,6 +46,24 @@ GO_ENV := GOTOOLCHAIN=local GOFLAGS=-mod=mod
 test-go: lib ## Go package: go vet, go test -race (conformance vectors, concurrency), against libcircuit.a
 	@cd bindings-go && $(GO_ENV) ../scripts/suite check go-vet go vet ./...
 	@cd bindings-go && $(GO_ENV) ../scripts/suite go go go test -race -count=1 -v ./...
+
+PYTHON ?= python3
+VENV := $(CURDIR)/target/pyenv
+PY := $(VENV)/bin/python
+python-env: ## a project-local venv (target/pyenv) with the package installed from ./bindings-python
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" "typing_extensions>=4.12"
+	@$(PY) -m pip install -q --disable-pip-version-check ./bindings-python
+
+test-python: ## Python: pytest (conformance, threads, asyncio, options, docs), mypy --strict, stubtest
+	@$(MAKE) --no-print-directory python-env || { echo "!!! python: could not build the venv"; echo "0 1" > $(RESULTS_DIR)/python.result; exit 0; }
+	@cd bindings-python && ../scripts/suite pytest python $(PY) -m pytest -p no:cacheprovider -v tests
+	@cd bindings-python && ../scripts/suite check python-mypy $(PY) -m mypy --strict tests python/circuit ../docs/examples/python
+	@cd bindings-python && ../scripts/suite check python-stubtest $(PY) -m mypy.stubtest circuit._circuit
+
+bench-python: python-env ## Python benchmarks against pybreaker, circuitbreaker, aiobreaker, purgatory -> BENCHMARKS.md
+	@$(PY) -m pip install -q --disable-pip-version-check pybreaker circuitbreaker aiobreaker purgatory
+	@cd bindings-python && $(PY) bench/run.py --write ../BENCHMARKS.md
 
 PREFIX ?= /usr/local
 install: lib ## install the C library, header, pkg-config and CMake files (PREFIX=/usr/local, DESTDIR honoured)

@@ -111,7 +111,8 @@ def test_one_thousand_concurrent_tasks() -> None:
         return i
 
     async def main() -> List[object]:
-        return await asyncio.gather(*(work(i) for i in range(1000)), return_exceptions=True)
+        results: List[object] = await asyncio.gather(*(work(i) for i in range(1000)), return_exceptions=True)
+        return results
 
     results = asyncio.run(main())
     failures = [r for r in results if isinstance(r, RuntimeError)]

@@ -22,7 +22,7 @@ import inspect
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Literal, Optional, Tuple, TypeVar, Union, overload
+from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, Tuple, TypeVar, Union, overload
 
 from . import _circuit
 from ._circuit import ManualClock, Metrics, Permit
@@ -135,7 +135,7 @@ class CircuitBreaker(_circuit.Breaker):
     # -- wrapping ----------------------------------------------------------------------------
 
     @overload
-    def __call__(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]: ...
 
     @overload
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]: ...
@@ -148,7 +148,7 @@ class CircuitBreaker(_circuit.Breaker):
         functools.update_wrapper(guarded, func)
         return guarded
 
-    def _wrap_async(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    def _wrap_async(self, func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
         if self.timeout is not None:
             call_async = self.call_async
 
