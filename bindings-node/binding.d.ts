@@ -9,77 +9,47 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** The breaker (`CircuitBreaker` in `index.js`). */
+/** The owner of a breaker id; dropping it (when the JS object is collected) frees the breaker. */
 export declare class NativeBreaker {
-  /**
-   * Asks to make a call (the `execute` path). Returns `slot << 1 | events` when admitted, or
-   * `-1` when rejected (details in `take_rejection`).
-   */
-  allow(): number
-  /**
-   * Records the outcome of the call admitted in `slot` (0 success, 1 failure, 2 ignored).
-   * Returns `counted << 1 | events`.
-   */
-  record(slot: number, outcome: number): number
-  /**
-   * Asks to make a call (the two-step API): a `Permit`, or `null` when rejected (details in
-   * `take_rejection`).
-   */
-  allowPermit(): Permit | null
-  /**
-   * Records a `Permit`. Returns `counted << 1 | events`, `-2` if it was already recorded or
-   * `-4` if another breaker issued it (nothing changes then).
-   */
-  recordPermit(permit: Permit, outcome: number): number
-  /** The last rejection of `allow`/`allow_permit`. */
+  /** The id the fast-path functions take. */
+  get id(): number
+  /** The last rejection of `fastAllow`. */
   takeRejection(): NativeRejection | null
-  /** The state code, with due transitions applied: `code << 1 | events`. */
-  state(): number
-  /** Whether transitions wait to be drained. */
-  hasEvents(): boolean
-  /** The queued transitions, flattened as `[from, to, reason, at_ms, ...]` (codes), oldest first. */
+  /**
+   * The queued transitions, flattened as `[from, to, reason, at_ms, ...]` (codes), oldest
+   * first; empty when none is queued.
+   */
   drain(): Array<number>
   /**
-   * The metrics snapshot, flattened in the order of `METRICS` in `index.js`; durations in
-   * milliseconds, `-1` for an absent `retry_after`.
+   * The metrics snapshot, flattened in the order of `METRIC_FIELDS` in `index.js`; the state
+   * as its code, durations in milliseconds, `-1` for an absent `retry_after`.
    */
   metrics(): Array<number>
   /** When the next time-driven transition is due (ms on the breaker's clock), or `null`. */
   nextTransitionAt(): number | null
   /** The current instant on the breaker's clock, in milliseconds. */
   now(): number
-  /** To `closed`, new generation, empty window. */
+  /** To `closed`: new generation, empty window, zero failure run, backoff reset. */
   reset(): void
   /** To `forced_open`. */
   forceOpen(): void
   /** To `disabled`. */
   disable(): void
-  /** Calls in flight through `execute` and the slab's capacity (for the memory test). */
-  slabSize(): Array<number>
-}
-
-/** A manual clock (`ManualClock` in `index.js`); clones share one time line. */
-export declare class NativeClock {
-  constructor()
-  /** Moves the clock forward by `ms` milliseconds; returns the new instant in milliseconds. */
-  advance(msValue: number): number
-  /** The current instant in milliseconds. */
-  now(): number
 }
 
 /**
- * A permit of the two-step API (`allow()`), holding the core's `OwnedPermit`. A permit that is
- * garbage-collected unrecorded is recorded as ignored by the core (its probe slot is returned).
+ * A manual clock (`ManualClock` in `index.js`); every breaker created with it shares its time
+ * line.
  */
-export declare class Permit {
-  /** The breaker generation the permit was admitted in. */
-  get generation(): number
-  /** Whether the permit is a half-open probe. */
-  get isProbe(): boolean
-  /** Admission instant on the breaker's clock in milliseconds, when the clock was read. */
-  get admittedAt(): number | null
-  /** Whether an outcome was recorded with this permit. */
-  get recorded(): boolean
+export declare class NativeClock {
+  constructor()
+  /**
+   * Moves the clock forward by `by` milliseconds; returns the new instant in milliseconds.
+   * A negative, NaN or infinite value throws and leaves the clock alone.
+   */
+  advance(by: number): number
+  /** The current instant in milliseconds. */
+  now(): number
 }
 
 /** Why an option was refused: the core's snake_case option name and the reason. */
@@ -91,8 +61,11 @@ export interface ConfigProblem {
 /** Creates a breaker, or says which option is invalid (nothing is created then). */
 export declare function createBreaker(options: NativeOptions, clock?: NativeClock | undefined | null): NativeBreaker | ConfigProblem
 
+/** Live breakers of this thread (for the memory test). */
+export declare function liveBreakers(): number
+
 /**
- * The engine options, already type-checked by `index.js` (numbers are numbers, the seed is a
+ * The engine options, already type-checked by `index.js` (numbers are numbers, the seed is the
  * decimal string of an unsigned 64-bit integer). Ranges are checked here and by the core.
  */
 export interface NativeOptions {
@@ -121,10 +94,6 @@ export interface NativeRejection {
   reason: string
   retryAfter?: number
 }
-
-export declare function probeNoop(x: number): number
-
-export declare function probeNoopCu(x: number, y: number): number
 
 /** The core's spellings, so `index.js` never hard-codes them. */
 export declare function vocabulary(): Vocabulary

@@ -1,29 +1,47 @@
 //! Node binding of the circuit engine (napi-rs).
 //!
-//! This module is the private native layer (`binding.js`); the public API is the hand-written
+//! This crate is the private native layer (`binding.js`); the public API is the hand-written
 //! `index.js`, which validates types, names options in camelCase, builds the error classes and
 //! turns queued transitions into `EventEmitter` events. Every state decision is the core's: this
-//! file only converts values and hands permits back and forth.
+//! file converts values and hands permits back and forth, nothing more.
 //!
-//! Conventions of the native layer:
-//! * Durations cross as `f64` milliseconds; the core converts them with `duration_from_f64`.
-//! * The hot path (`execute`) keeps its permits in a slab owned by the breaker and passes slot
-//!   numbers, so an admitted call costs two napi calls with number arguments and no object.
-//! * Transitions are queued by a core listener (called synchronously on the JS thread that caused
-//!   them) and drained by `index.js` right after the call that reports them; every call that can
-//!   cause one returns an "events pending" bit, so no extra call is made when nothing happened.
+//! * **Two tiers of entry points.** Construction, metrics, manual control and event draining are
+//!   ordinary `#[napi]` items. The four calls on the hot path (`fastAllow`, `fastRecord`,
+//!   `fastRecordParts`, `fastState`) are plain N-API callbacks registered by
+//!   [`register_fast_path`]: napi-rs 3.16 wraps every generated callback in per-call borrow
+//!   tracking that allocates (about 100 ns for a no-op function, 270 ns for a method on this
+//!   machine), which would be most of the cost of `breaker.execute`. The raw callbacks take and
+//!   return numbers only, and each runs its body under `catch_unwind`.
+//! * **Breakers by id.** A breaker lives in a per-thread registry ([`REGISTRY`]; each Node
+//!   worker is its own thread with its own breakers) and JavaScript refers to it by a small
+//!   integer. The `NativeBreaker` object owns the id and frees it when it is garbage-collected;
+//!   `index.js` keeps that object alive for as long as anything can still use the id.
+//! * **Permits are plain data.** `allow` returns the core's [`RawPermit`] as numbers: just the
+//!   generation for an ordinary closed-state permit, or `[generation, admitted_at high, admitted
+//!   low, ticket, events]` for a probe or a time-stamped permit. JavaScript hands them back to
+//!   `fastRecord`/`fastRecordParts`, which rebuild the permit with [`RawPermit::from_parts`] (a
+//!   forged value can only be reported stale or already recorded) and record it. The spent flag
+//!   lives on the JavaScript permit object.
+//! * **Events.** A core listener, called synchronously on the JS thread that caused the
+//!   transition, queues it; every call that can cause one reports an "events pending" bit and
+//!   `index.js` drains the queue right after the call returns.
 //! * Nothing here starts a thread, a timer or a threadsafe function: the addon never keeps the
 //!   event loop alive.
 
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use circuit::{
-    CircuitBreaker, Config, ConfigError, ManualClock, Outcome, OwnedPermit, RawPermit, Reason, Recorded, RejectReason,
+    CircuitBreaker, Config, ConfigError, ManualClock, Outcome, RawPermit, Reason, Recorded, RejectReason,
     Rejected, State, Transition, count_from_i64, duration_from_f64,
 };
 use napi::bindgen_prelude::*;
+use napi::{JsValue, sys};
 use napi_derive::napi;
 
 const NANOS_PER_MS: f64 = 1e6;
@@ -59,18 +77,12 @@ pub fn vocabulary() -> Vocabulary {
     }
 }
 
-fn outcome_from(code: u32) -> Result<Outcome> {
-    u8::try_from(code)
-        .ok()
-        .and_then(Outcome::from_code)
-        .ok_or_else(|| Error::new(Status::InvalidArg, format!("unknown outcome code {code}")))
-}
-
 // ------------------------------------------------------------------------------------------------
 // Clock
 // ------------------------------------------------------------------------------------------------
 
-/// A manual clock (`ManualClock` in `index.js`); clones share one time line.
+/// A manual clock (`ManualClock` in `index.js`); every breaker created with it shares its time
+/// line.
 #[napi]
 pub struct NativeClock {
     clock: ManualClock,
@@ -83,10 +95,12 @@ impl NativeClock {
         Self { clock: ManualClock::new() }
     }
 
-    /// Moves the clock forward by `ms` milliseconds; returns the new instant in milliseconds.
+    /// Moves the clock forward by `by` milliseconds; returns the new instant in milliseconds.
+    /// A negative, NaN or infinite value throws and leaves the clock alone.
     #[napi(catch_unwind)]
-    pub fn advance(&self, ms_value: f64) -> Result<f64> {
-        let by = duration_from_f64("ms", ms_value, NANOS_PER_MS).map_err(config_error)?;
+    pub fn advance(&self, by: f64) -> Result<f64> {
+        let by = duration_from_f64("ms", by, NANOS_PER_MS)
+            .map_err(|e| Error::new(Status::InvalidArg, e.reason().to_owned()))?;
         Ok(ms(self.clock.advance(by)))
     }
 
@@ -107,7 +121,7 @@ impl Default for NativeClock {
 // Configuration
 // ------------------------------------------------------------------------------------------------
 
-/// The engine options, already type-checked by `index.js` (numbers are numbers, the seed is a
+/// The engine options, already type-checked by `index.js` (numbers are numbers, the seed is the
 /// decimal string of an unsigned 64-bit integer). Ranges are checked here and by the core.
 #[napi(object)]
 pub struct NativeOptions {
@@ -143,22 +157,22 @@ impl From<ConfigError> for ConfigProblem {
     }
 }
 
-fn config_error(e: ConfigError) -> Error {
-    Error::new(Status::InvalidArg, e.to_string())
-}
+type Checked<T> = std::result::Result<T, ConfigProblem>;
 
-fn count(option: &'static str, value: f64) -> std::result::Result<u32, ConfigProblem> {
+/// A count option: a whole number, then the core's range check.
+fn count(option: &'static str, value: f64) -> Checked<u32> {
     if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e18 {
         return count_from_i64(option, value as i64).map_err(ConfigProblem::from);
     }
     Err(ConfigProblem { option: option.to_owned(), reason: format!("must be a whole number, got {value}") })
 }
 
-fn duration(option: &'static str, value: f64) -> std::result::Result<Duration, ConfigProblem> {
+/// A duration option in milliseconds, rounded to whole nanoseconds by the core.
+fn duration(option: &'static str, value: f64) -> Checked<Duration> {
     duration_from_f64(option, value, NANOS_PER_MS).map_err(ConfigProblem::from)
 }
 
-fn build_config(o: NativeOptions) -> std::result::Result<Config, ConfigProblem> {
+fn build_config(o: NativeOptions) -> Checked<Config> {
     let mut b = Config::builder();
     if let Some(v) = o.name {
         b = b.name(v);
@@ -218,55 +232,8 @@ fn build_config(o: NativeOptions) -> std::result::Result<Config, ConfigProblem> 
     b.build().map_err(ConfigProblem::from)
 }
 
-/// Creates a breaker, or says which option is invalid (nothing is created then).
-#[napi(catch_unwind)]
-pub fn create_breaker(options: NativeOptions, clock: Option<&NativeClock>) -> Either<NativeBreaker, ConfigProblem> {
-    match build_config(options) {
-        Ok(config) => Either::A(NativeBreaker::new(config, clock.map(|c| c.clock.clone()))),
-        Err(problem) => Either::B(problem),
-    }
-}
-
 // ------------------------------------------------------------------------------------------------
-// Permit
-// ------------------------------------------------------------------------------------------------
-
-/// A permit of the two-step API (`allow()`), holding the core's `OwnedPermit`. A permit that is
-/// garbage-collected unrecorded is recorded as ignored by the core (its probe slot is returned).
-#[napi]
-pub struct Permit {
-    permit: OwnedPermit,
-}
-
-#[napi]
-impl Permit {
-    /// The breaker generation the permit was admitted in.
-    #[napi(getter, catch_unwind)]
-    pub fn generation(&self) -> f64 {
-        self.permit.raw().generation() as f64
-    }
-
-    /// Whether the permit is a half-open probe.
-    #[napi(getter, catch_unwind)]
-    pub fn is_probe(&self) -> bool {
-        self.permit.raw().is_probe()
-    }
-
-    /// Admission instant on the breaker's clock in milliseconds, when the clock was read.
-    #[napi(getter, catch_unwind)]
-    pub fn admitted_at(&self) -> Option<f64> {
-        self.permit.raw().admitted_at().map(ms)
-    }
-
-    /// Whether an outcome was recorded with this permit.
-    #[napi(getter, catch_unwind)]
-    pub fn recorded(&self) -> bool {
-        self.permit.is_spent()
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Breaker
+// Registry
 // ------------------------------------------------------------------------------------------------
 
 /// Transitions queued by the core listener until `index.js` drains them.
@@ -288,15 +255,90 @@ impl Queue {
     }
 }
 
-/// Result bits shared by the native calls: bit 0 says transitions are waiting to be drained.
-const EVENTS: i32 = 1;
-/// `record*` bit 1: the outcome counted (it was not stale).
-const COUNTED: i32 = 2;
-/// `recordPermit` errors (negative, nothing changed).
-const ALREADY_RECORDED: i32 = -2;
-const FOREIGN_PERMIT: i32 = -4;
-/// `allow` could not admit: the rejection waits in `take_rejection`.
-const REJECTED: i32 = -1;
+struct Entry {
+    breaker: Arc<CircuitBreaker>,
+    queue: Arc<Queue>,
+    /// The last rejection, read by `takeRejection` right after a rejected `fastAllow`.
+    rejection: Option<Rejected>,
+}
+
+#[derive(Default)]
+struct Registry {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+}
+
+thread_local! {
+    /// The breakers of this JS thread, by id.
+    static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
+}
+
+/// Runs `f` on the breaker `id`. The core never calls back into this module except through the
+/// transition listener, which only touches its own queue, so the borrow is never re-entered.
+fn with_entry<R>(id: u32, f: impl FnOnce(&mut Entry) -> R) -> std::result::Result<R, &'static CStr> {
+    REGISTRY.with(|registry| {
+        let mut registry = registry.try_borrow_mut().map_err(|_| c"circuit: re-entrant native call")?;
+        match registry.entries.get_mut(id as usize) {
+            Some(Some(entry)) => Ok(f(entry)),
+            _ => Err(c"circuit: unknown breaker id"),
+        }
+    })
+}
+
+fn with_entry_napi<R>(id: u32, f: impl FnOnce(&mut Entry) -> R) -> Result<R> {
+    with_entry(id, f).map_err(|e| Error::new(Status::GenericFailure, e.to_string_lossy().into_owned()))
+}
+
+/// The owner of a breaker id; dropping it (when the JS object is collected) frees the breaker.
+#[napi]
+pub struct NativeBreaker {
+    id: u32,
+}
+
+impl Drop for NativeBreaker {
+    fn drop(&mut self) {
+        // A thread-local is gone only at thread exit, when there is nothing left to free.
+        let _ = REGISTRY.try_with(|registry| {
+            if let Ok(mut registry) = registry.try_borrow_mut()
+                && let Some(slot) = registry.entries.get_mut(self.id as usize)
+                && slot.take().is_some()
+            {
+                registry.free.push(self.id);
+            }
+        });
+    }
+}
+
+/// Creates a breaker, or says which option is invalid (nothing is created then).
+#[napi(catch_unwind)]
+pub fn create_breaker(options: NativeOptions, clock: Option<&NativeClock>) -> Either<NativeBreaker, ConfigProblem> {
+    let config = match build_config(options) {
+        Ok(config) => config,
+        Err(problem) => return Either::B(problem),
+    };
+    let breaker = Arc::new(match clock {
+        Some(clock) => CircuitBreaker::with_clock(config, clock.clock.clone()),
+        None => CircuitBreaker::new(config),
+    });
+    let queue = Arc::new(Queue::default());
+    let sink = Arc::clone(&queue);
+    breaker.on_transition(move |t| sink.push(t));
+    let entry = Entry { breaker, queue, rejection: None };
+    let id = REGISTRY.with(|registry| {
+        let mut registry = registry.borrow_mut();
+        match registry.free.pop() {
+            Some(id) => {
+                registry.entries[id as usize] = Some(entry);
+                id
+            }
+            None => {
+                registry.entries.push(Some(entry));
+                (registry.entries.len() - 1) as u32
+            }
+        }
+    });
+    Either::A(NativeBreaker { id })
+}
 
 /// A rejection, for `CircuitOpenError`.
 #[napi(object)]
@@ -306,148 +348,48 @@ pub struct NativeRejection {
     pub retry_after: Option<f64>,
 }
 
-/// The breaker (`CircuitBreaker` in `index.js`).
-#[napi]
-pub struct NativeBreaker {
-    breaker: Arc<CircuitBreaker>,
-    queue: Arc<Queue>,
-    /// Permits of calls in flight through `execute`, by slot; `None` marks a free slot.
-    slots: Vec<Option<RawPermit>>,
-    free: Vec<u32>,
-    rejection: Option<Rejected>,
-}
-
-impl NativeBreaker {
-    fn new(config: Config, clock: Option<ManualClock>) -> Self {
-        let breaker = Arc::new(match clock {
-            Some(clock) => CircuitBreaker::with_clock(config, clock),
-            None => CircuitBreaker::new(config),
-        });
-        let queue = Arc::new(Queue::default());
-        let sink = Arc::clone(&queue);
-        breaker.on_transition(move |t| sink.push(t));
-        Self { breaker, queue, slots: Vec::new(), free: Vec::new(), rejection: None }
-    }
-
-    fn admitted(&mut self, raw: RawPermit) -> i32 {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(raw);
-                slot
-            }
-            None => {
-                self.slots.push(Some(raw));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        ((slot as i32) << 1) | self.queue.pending_bit()
-    }
-
-    fn recorded(&self, result: Recorded) -> i32 {
-        (if result.counted() { COUNTED } else { 0 }) | self.queue.pending_bit()
-    }
-}
-
 #[napi]
 impl NativeBreaker {
-    /// Asks to make a call (the `execute` path). Returns `slot << 1 | events` when admitted, or
-    /// `-1` when rejected (details in `take_rejection`).
-    #[napi(catch_unwind)]
-    pub fn allow(&mut self) -> i32 {
-        match self.breaker.allow_raw() {
-            Ok(raw) => self.admitted(raw),
-            Err(rejected) => {
-                self.rejection = Some(rejected);
-                REJECTED
-            }
-        }
+    /// The id the fast-path functions take.
+    #[napi(getter, catch_unwind)]
+    pub fn id(&self) -> u32 {
+        self.id
     }
 
-    /// Records the outcome of the call admitted in `slot` (0 success, 1 failure, 2 ignored).
-    /// Returns `counted << 1 | events`.
+    /// The last rejection of `fastAllow`.
     #[napi(catch_unwind)]
-    pub fn record(&mut self, slot: u32, outcome: u32) -> Result<i32> {
-        let outcome = outcome_from(outcome)?;
-        let raw = self
-            .slots
-            .get_mut(slot as usize)
-            .and_then(Option::take)
-            .ok_or_else(|| Error::new(Status::InvalidArg, format!("no call in flight in slot {slot}")))?;
-        self.free.push(slot);
-        let result =
-            self.breaker.record_raw(raw, outcome).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
-        Ok(self.recorded(result))
-    }
-
-    /// Asks to make a call (the two-step API): a `Permit`, or `null` when rejected (details in
-    /// `take_rejection`).
-    #[napi(catch_unwind)]
-    pub fn allow_permit(&mut self) -> Option<Permit> {
-        match self.breaker.allow_owned() {
-            Ok(permit) => Some(Permit { permit }),
-            Err(rejected) => {
-                self.rejection = Some(rejected);
-                None
-            }
-        }
-    }
-
-    /// Records a `Permit`. Returns `counted << 1 | events`, `-2` if it was already recorded or
-    /// `-4` if another breaker issued it (nothing changes then).
-    #[napi(catch_unwind)]
-    pub fn record_permit(&self, permit: &Permit, outcome: u32) -> Result<i32> {
-        let outcome = outcome_from(outcome)?;
-        if !Arc::ptr_eq(permit.permit.breaker(), &self.breaker) {
-            return Ok(FOREIGN_PERMIT);
-        }
-        Ok(match permit.permit.record(outcome) {
-            Ok(result) => self.recorded(result),
-            Err(_) => ALREADY_RECORDED,
+    pub fn take_rejection(&self) -> Result<Option<NativeRejection>> {
+        with_entry_napi(self.id, |e| {
+            e.rejection.take().map(|r| NativeRejection {
+                state: r.state().as_str().to_owned(),
+                reason: r.reason().as_str().to_owned(),
+                retry_after: r.retry_after().map(ms),
+            })
         })
     }
 
-    /// The last rejection of `allow`/`allow_permit`.
+    /// The queued transitions, flattened as `[from, to, reason, at_ms, ...]` (codes), oldest
+    /// first; empty when none is queued.
     #[napi(catch_unwind)]
-    pub fn take_rejection(&mut self) -> Option<NativeRejection> {
-        self.rejection.take().map(|r| NativeRejection {
-            state: r.state().as_str().to_owned(),
-            reason: r.reason().as_str().to_owned(),
-            retry_after: r.retry_after().map(ms),
-        })
-    }
-
-    /// The state code, with due transitions applied: `code << 1 | events`.
-    #[napi(catch_unwind)]
-    pub fn state(&self) -> i32 {
-        (i32::from(self.breaker.state().code()) << 1) | self.queue.pending_bit()
-    }
-
-    /// Whether transitions wait to be drained.
-    #[napi(catch_unwind)]
-    pub fn has_events(&self) -> bool {
-        self.queue.pending.load(Ordering::Acquire)
-    }
-
-    /// The queued transitions, flattened as `[from, to, reason, at_ms, ...]` (codes), oldest first.
-    #[napi(catch_unwind)]
-    pub fn drain(&self) -> Vec<f64> {
-        if !self.queue.pending.swap(false, Ordering::AcqRel) {
-            return Vec::new();
+    pub fn drain(&self) -> Result<Vec<f64>> {
+        let queue = with_entry_napi(self.id, |e| Arc::clone(&e.queue))?;
+        if !queue.pending.swap(false, Ordering::AcqRel) {
+            return Ok(Vec::new());
         }
-        let taken = std::mem::take(&mut *self.queue.transitions.lock().unwrap_or_else(PoisonError::into_inner));
+        let taken = std::mem::take(&mut *queue.transitions.lock().unwrap_or_else(PoisonError::into_inner));
         let mut out = Vec::with_capacity(taken.len() * 4);
         for t in taken {
             out.extend([f64::from(t.from.code()), f64::from(t.to.code()), f64::from(t.reason.code()), ms(t.at)]);
         }
-        out
+        Ok(out)
     }
 
-    /// The metrics snapshot, flattened in the order of `METRICS` in `index.js`; durations in
-    /// milliseconds, `-1` for an absent `retry_after`.
+    /// The metrics snapshot, flattened in the order of `METRIC_FIELDS` in `index.js`; the state
+    /// as its code, durations in milliseconds, `-1` for an absent `retry_after`.
     #[napi(catch_unwind)]
-    pub fn metrics(&self) -> Vec<f64> {
-        let m = self.breaker.metrics();
-        vec![
+    pub fn metrics(&self) -> Result<Vec<f64>> {
+        let m = with_entry_napi(self.id, |e| e.breaker.metrics())?;
+        Ok(vec![
             f64::from(m.state.code()),
             m.generation as f64,
             m.consecutive_failures as f64,
@@ -466,52 +408,263 @@ impl NativeBreaker {
             m.opened as f64,
             ms(m.time_in_state),
             m.retry_after.map_or(-1.0, ms),
-        ]
+        ])
     }
 
     /// When the next time-driven transition is due (ms on the breaker's clock), or `null`.
     #[napi(catch_unwind)]
-    pub fn next_transition_at(&self) -> Option<f64> {
-        self.breaker.next_transition_at().map(ms)
+    pub fn next_transition_at(&self) -> Result<Option<f64>> {
+        with_entry_napi(self.id, |e| e.breaker.next_transition_at().map(ms))
     }
 
     /// The current instant on the breaker's clock, in milliseconds.
     #[napi(catch_unwind)]
-    pub fn now(&self) -> f64 {
-        ms(self.breaker.now())
+    pub fn now(&self) -> Result<f64> {
+        with_entry_napi(self.id, |e| ms(e.breaker.now()))
     }
 
-    /// To `closed`, new generation, empty window.
+    /// To `closed`: new generation, empty window, zero failure run, backoff reset.
     #[napi(catch_unwind)]
-    pub fn reset(&self) {
-        self.breaker.reset();
+    pub fn reset(&self) -> Result<()> {
+        with_entry_napi(self.id, |e| e.breaker.reset())
     }
 
     /// To `forced_open`.
     #[napi(catch_unwind)]
-    pub fn force_open(&self) {
-        self.breaker.force_open();
+    pub fn force_open(&self) -> Result<()> {
+        with_entry_napi(self.id, |e| e.breaker.force_open())
     }
 
     /// To `disabled`.
     #[napi(catch_unwind)]
-    pub fn disable(&self) {
-        self.breaker.disable();
-    }
-
-    /// Calls in flight through `execute` and the slab's capacity (for the memory test).
-    #[napi(catch_unwind)]
-    pub fn slab_size(&self) -> Vec<u32> {
-        vec![(self.slots.len() - self.free.len()) as u32, self.slots.len() as u32]
+    pub fn disable(&self) -> Result<()> {
+        with_entry_napi(self.id, |e| e.breaker.disable())
     }
 }
 
-#[napi]
-pub fn probe_noop(x: u32) -> i32 {
-    x as i32
-}
-
+/// Live breakers of this thread (for the memory test).
 #[napi(catch_unwind)]
-pub fn probe_noop_cu(x: u32, y: u32) -> i32 {
-    (x + y) as i32
+pub fn live_breakers() -> u32 {
+    REGISTRY.with(|r| r.borrow().entries.iter().filter(|e| e.is_some()).count() as u32)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Fast path: raw N-API callbacks
+// ------------------------------------------------------------------------------------------------
+
+/// Result bit 1 of `fastRecord*`: the outcome counted (it was not stale).
+const COUNTED: i32 = 2;
+/// `fastRecord*`: the permit was already recorded (nothing changed).
+const ALREADY_RECORDED: i32 = -2;
+const NO_TIME: u64 = u64::MAX;
+const NO_TICKET: u32 = u32::MAX;
+
+type Raw = sys::napi_value;
+type Failure = &'static CStr;
+
+/// Runs a callback body; an error or a panic becomes a thrown JS `Error` (and a null return).
+fn guard(env: sys::napi_env, body: impl FnOnce() -> std::result::Result<Raw, Failure>) -> Raw {
+    let message = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => return value,
+        Ok(Err(message)) => message,
+        Err(_) => c"circuit: panic in native code",
+    };
+    // SAFETY: `env` is the live environment of the current callback; both strings are
+    // NUL-terminated and outlive the call.
+    unsafe { sys::napi_throw_error(env, c"ERR_CIRCUIT_NATIVE".as_ptr(), message.as_ptr()) };
+    ptr::null_mut()
+}
+
+/// The first `N` arguments (missing ones are `undefined`, which fails the number checks).
+fn args<const N: usize>(env: sys::napi_env, info: sys::napi_callback_info) -> std::result::Result<[Raw; N], Failure> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
+    // SAFETY: `argv` holds `argc` slots, as N-API requires.
+    let status = unsafe {
+        sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut())
+    };
+    if status != sys::Status::napi_ok || argc < N {
+        return Err(c"circuit: missing argument");
+    }
+    Ok(argv)
+}
+
+fn get_u32(env: sys::napi_env, value: Raw) -> std::result::Result<u32, Failure> {
+    let mut out = 0;
+    // SAFETY: `value` is an argument handle of the current callback.
+    match unsafe { sys::napi_get_value_uint32(env, value, &mut out) } {
+        sys::Status::napi_ok => Ok(out),
+        _ => Err(c"circuit: expected a number"),
+    }
+}
+
+fn get_f64(env: sys::napi_env, value: Raw) -> std::result::Result<f64, Failure> {
+    let mut out = 0.0;
+    // SAFETY: as in `get_u32`.
+    match unsafe { sys::napi_get_value_double(env, value, &mut out) } {
+        sys::Status::napi_ok => Ok(out),
+        _ => Err(c"circuit: expected a number"),
+    }
+}
+
+fn int32(env: sys::napi_env, value: i32) -> std::result::Result<Raw, Failure> {
+    let mut out = ptr::null_mut();
+    // SAFETY: `out` receives a handle valid for the rest of the callback.
+    match unsafe { sys::napi_create_int32(env, value, &mut out) } {
+        sys::Status::napi_ok => Ok(out),
+        _ => Err(c"circuit: cannot create a number"),
+    }
+}
+
+fn double(env: sys::napi_env, value: f64) -> std::result::Result<Raw, Failure> {
+    let mut out = ptr::null_mut();
+    // SAFETY: as in `int32`.
+    match unsafe { sys::napi_create_double(env, value, &mut out) } {
+        sys::Status::napi_ok => Ok(out),
+        _ => Err(c"circuit: cannot create a number"),
+    }
+}
+
+fn array(env: sys::napi_env, values: &[f64]) -> std::result::Result<Raw, Failure> {
+    let mut out = ptr::null_mut();
+    // SAFETY: as in `int32`; every element handle is created in the same scope.
+    unsafe {
+        if sys::napi_create_array_with_length(env, values.len(), &mut out) != sys::Status::napi_ok {
+            return Err(c"circuit: cannot create an array");
+        }
+        for (i, v) in values.iter().enumerate() {
+            let element = double(env, *v)?;
+            if sys::napi_set_element(env, out, i as u32, element) != sys::Status::napi_ok {
+                return Err(c"circuit: cannot create an array");
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn outcome(code: u32) -> std::result::Result<Outcome, Failure> {
+    u8::try_from(code).ok().and_then(Outcome::from_code).ok_or(c"circuit: unknown outcome")
+}
+
+/// `fastAllow(id)`: asks to make a call.
+/// * `generation * 2 + events` (a number >= 0): admitted, an ordinary closed-state permit;
+/// * `[generation, admittedHigh, admittedLow, ticket, events]`: admitted, a probe or a permit
+///   stamped with its admission time (halves of `u32::MAX` mean "no time", `u32::MAX` "no ticket");
+/// * `-1 - events`: rejected; `takeRejection()` has the details.
+extern "C" fn fast_allow(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
+    guard(env, || {
+        let [id] = args::<1>(env, info)?;
+        let id = get_u32(env, id)?;
+        let (result, events) = with_entry(id, |e| {
+            let result = e.breaker.allow_raw();
+            let events = e.queue.pending_bit();
+            match result {
+                Ok(permit) => (Ok(permit), events),
+                Err(rejected) => {
+                    e.rejection = Some(rejected);
+                    (Err(()), events)
+                }
+            }
+        })?;
+        match result {
+            Err(()) => int32(env, -1 - events),
+            Ok(permit) => {
+                let (generation, admitted_at, ticket) = permit.to_parts();
+                if admitted_at == NO_TIME && ticket == NO_TICKET && generation < (1 << 52) {
+                    double(env, (generation * 2 + events as u64) as f64)
+                } else {
+                    array(
+                        env,
+                        &[
+                            generation as f64,
+                            f64::from((admitted_at >> 32) as u32),
+                            f64::from(admitted_at as u32),
+                            f64::from(ticket),
+                            f64::from(events),
+                        ],
+                    )
+                }
+            }
+        }
+    })
+}
+
+fn record(id: u32, outcome: Outcome, permit: RawPermit) -> std::result::Result<i32, Failure> {
+    with_entry(id, |e| match e.breaker.record_raw(permit, outcome) {
+        Ok(Recorded::Counted) => COUNTED | e.queue.pending_bit(),
+        Ok(Recorded::Stale) => e.queue.pending_bit(),
+        Err(_) => ALREADY_RECORDED,
+    })
+}
+
+/// `fastRecord(id, outcome, generation)`: records an ordinary closed-state permit.
+/// Returns `counted << 1 | events`, or `-2` when refused as already recorded.
+extern "C" fn fast_record(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
+    guard(env, || {
+        let [id, code, generation] = args::<3>(env, info)?;
+        let id = get_u32(env, id)?;
+        let outcome = outcome(get_u32(env, code)?)?;
+        let generation = get_f64(env, generation)? as u64;
+        int32(env, record(id, outcome, RawPermit::from_parts(generation, NO_TIME, NO_TICKET))?)
+    })
+}
+
+/// `fastRecordParts(id, outcome, generation, admittedHigh, admittedLow, ticket)`: records any
+/// permit, as returned in array form by `fastAllow`. Same result as `fastRecord`.
+extern "C" fn fast_record_parts(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
+    guard(env, || {
+        let [id, code, generation, high, low, ticket] = args::<6>(env, info)?;
+        let id = get_u32(env, id)?;
+        let outcome = outcome(get_u32(env, code)?)?;
+        let generation = get_f64(env, generation)? as u64;
+        let admitted_at = (u64::from(get_u32(env, high)?) << 32) | u64::from(get_u32(env, low)?);
+        let ticket = get_u32(env, ticket)?;
+        int32(env, record(id, outcome, RawPermit::from_parts(generation, admitted_at, ticket))?)
+    })
+}
+
+/// `fastState(id)`: the state code with due transitions applied, `code << 1 | events`.
+extern "C" fn fast_state(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
+    guard(env, || {
+        let [id] = args::<1>(env, info)?;
+        let id = get_u32(env, id)?;
+        let value = with_entry(id, |e| (i32::from(e.breaker.state().code()) << 1) | e.queue.pending_bit())?;
+        int32(env, value)
+    })
+}
+
+/// Adds the raw fast-path callbacks to the module's exports.
+#[napi(module_exports)]
+pub fn register_fast_path(exports: Object, env: Env) -> Result<()> {
+    type Callback = extern "C" fn(sys::napi_env, sys::napi_callback_info) -> Raw;
+    let functions: [(&CStr, Callback); 4] = [
+        (c"fastAllow", fast_allow),
+        (c"fastRecord", fast_record),
+        (c"fastRecordParts", fast_record_parts),
+        (c"fastState", fast_state),
+    ];
+    for (name, callback) in functions {
+        let mut function = ptr::null_mut();
+        // SAFETY: `env` and `exports` are live for the module initialisation; `name` is
+        // NUL-terminated (length -1 = NAPI_AUTO_LENGTH); the callback has the N-API signature.
+        let status = unsafe {
+            let created = sys::napi_create_function(
+                env.raw(),
+                name.as_ptr(),
+                -1,
+                Some(callback),
+                ptr::null_mut(),
+                &mut function,
+            );
+            if created == sys::Status::napi_ok {
+                sys::napi_set_named_property(env.raw(), exports.raw(), name.as_ptr() as *const c_char, function)
+            } else {
+                created
+            }
+        };
+        if status != sys::Status::napi_ok {
+            return Err(Error::new(Status::GenericFailure, format!("cannot register {}", name.to_string_lossy())));
+        }
+    }
+    Ok(())
 }
