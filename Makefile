@@ -77,8 +77,10 @@ bench: lib ## benchmarks, peers side by side: core vs failsafe/recloser, C ABI v
 	scripts/bench-report
 	scripts/bench-abi
 
-demo: ## run the demo
-	$(CARGO) run -q -p circuit-core --example timeline
+ARGS ?=
+demo: ## the outage demo: a real dependency failing, with and without circuit (ARGS="--seed 7 --duration 30")
+	@$(MAKE) --no-print-directory python-env
+	@$(PY) demo/outage.py $(ARGS)
 
 clean: ## remove build outputs
 	$(CARGO) clean

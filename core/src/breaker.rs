@@ -296,6 +296,9 @@ impl CircuitBreaker {
     fn allow_slow(&self) -> Result<RawPermit, Rejected> {
         let now = self.clock.now();
         let mut inner = self.inner.lock();
+        // The clock was read before the lock: another thread may have made a transition dated
+        // later since. The operation takes effect now, under the lock, so never before that.
+        let now = now.max(inner.entered_at);
         let moved = self.advance_time(&mut inner, now);
         let result = match inner.state {
             State::Closed | State::Disabled => {
@@ -500,6 +503,9 @@ impl CircuitBreaker {
     fn trip(&self, generation: u64, reason: Reason) {
         let now = self.clock.now();
         let mut inner = self.inner.lock();
+        // The clock was read before the lock: another thread may have made a transition dated
+        // later since. The operation takes effect now, under the lock, so never before that.
+        let now = now.max(inner.entered_at);
         let moved = inner.generation == generation && inner.state == State::Closed;
         if moved {
             self.transition(&mut inner, State::Open, reason, now);
@@ -520,6 +526,10 @@ impl CircuitBreaker {
             || !matches!(word_state(word), State::Closed | State::Disabled);
         let mut now = LazyNow { clock: &self.clock, value: needs_time.then(|| self.clock.now()) };
         let mut inner = self.inner.lock();
+        if let Some(read) = now.value {
+            // Read before the lock: never date anything before the current state's entry.
+            now.value = Some(read.max(inner.entered_at));
+        }
         let mut moved =
             matches!(inner.state, State::Open | State::HalfOpen) && self.advance_time(&mut inner, now.get());
         let result = if inner.generation != permit.generation {
@@ -693,6 +703,9 @@ impl CircuitBreaker {
     fn manual(&self, to: State, reason: Reason) {
         let now = self.clock.now();
         let mut inner = self.inner.lock();
+        // The clock was read before the lock: another thread may have made a transition dated
+        // later since. The operation takes effect now, under the lock, so never before that.
+        let now = now.max(inner.entered_at);
         let mut moved = self.advance_time(&mut inner, now);
         if reason == Reason::Reset || inner.state != to {
             self.transition(&mut inner, to, reason, now);
@@ -729,6 +742,9 @@ impl CircuitBreaker {
     fn observe(&self) -> MutexGuard<'_, Inner> {
         let now = self.clock.now();
         let mut inner = self.inner.lock();
+        // The clock was read before the lock: another thread may have made a transition dated
+        // later since. The operation takes effect now, under the lock, so never before that.
+        let now = now.max(inner.entered_at);
         if self.advance_time(&mut inner, now) {
             drop(inner);
             self.events.dispatch();
