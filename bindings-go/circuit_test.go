@@ -262,9 +262,9 @@ func TestProbeSlotReturnedByFinalizer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}() // the probe permit is dropped unrecorded
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 200; i++ {
 		runtime.GC()
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 		if p, err := b.Allow(); err == nil {
 			_, _ = b.RecordSuccess(p)
 			return
