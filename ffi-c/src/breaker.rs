@@ -5,12 +5,23 @@ use std::ffi::c_void;
 use engine::{CircuitBreaker, Outcome, PermitError, RawPermit, Recorded, RejectReason, ThreadSlot};
 
 use crate::config::circuit_config;
-use crate::handle::{Cache, Table, evict, with_object};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::handle::{Alive, Cache, Table, evict, with_object};
 use crate::status::*;
 use crate::types::*;
 
 pub(crate) struct Entry {
     pub(crate) breaker: CircuitBreaker,
+    /// Cleared by `circuit_destroy`; checked by every call that finds the entry in its cache.
+    alive: AtomicBool,
+}
+
+impl Alive for Entry {
+    #[inline(always)]
+    fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
 }
 
 pub(crate) static BREAKERS: Table<Entry> = Table::new();
@@ -68,7 +79,7 @@ pub unsafe extern "C" fn circuit_create(
             Some(clock) => CircuitBreaker::with_clock(built, clock.clone()),
             None => CircuitBreaker::new(built),
         };
-        match BREAKERS.insert(std::sync::Arc::new(Entry { breaker })) {
+        match BREAKERS.insert(std::sync::Arc::new(Entry { breaker, alive: AtomicBool::new(true) })) {
             Some(handle) => {
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_breaker.write(handle) };
@@ -87,6 +98,7 @@ pub unsafe extern "C" fn circuit_create(
 pub extern "C" fn circuit_destroy(breaker: circuit_breaker) -> circuit_status {
     guard("circuit_destroy", || match BREAKERS.remove(breaker) {
         Some(entry) => {
+            entry.alive.store(false, Ordering::Release);
             evict(&CACHE, breaker);
             drop(entry);
             CIRCUIT_OK

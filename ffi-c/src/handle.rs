@@ -13,8 +13,9 @@
 //!
 //! **Hot path.** Cloning an `Arc` costs two contended atomic read-modify-writes per call, more
 //! than the engine's whole closed-state path. So each thread keeps a small cache of the breakers
-//! it used recently (handle plus `Arc`). A call then costs one shared *read* of the slot's
-//! sequence (to see a destroy from another thread) and a thread-local lookup. The cache is only
+//! it used recently (handle plus `Arc`). A call then costs a thread-local lookup and one shared
+//! *read* of the object's `alive` flag (cleared by a destroy on any thread; it sits next to the
+//! breaker the call reads anyway). The cache is only
 //! touched by the outermost library call of a thread (a listener calling back into the library
 //! takes the slow, locked path), so an entry cannot be evicted while a call is using it. A
 //! destroyed breaker's memory is released when the destroying thread returns from
@@ -67,12 +68,6 @@ impl<T> Table<T> {
 
     fn chunks(&self) -> &[Chunk<T>] {
         self.chunks.get_or_init(|| (0..CHUNKS).map(|_| OnceLock::new()).collect())
-    }
-
-    /// The slot's sequence word, for the per-thread cache (slots are never freed).
-    fn sequence_of(&'static self, handle: u64) -> Option<&'static AtomicU64> {
-        let (index, _) = split(handle);
-        self.slot(index).map(|s| &s.sequence)
     }
 
     fn slot(&self, index: usize) -> Option<&Slot<T>> {
@@ -134,13 +129,18 @@ impl<T> Table<T> {
     }
 }
 
+/// Objects that can say whether they were destroyed (read on the cache's hit path: one load
+/// from memory the call touches anyway).
+pub(crate) trait Alive {
+    fn is_alive(&self) -> bool;
+}
+
 /// Per-thread cache of recently used objects (see the module documentation).
 pub(crate) struct Cache<T: 'static> {
     depth: Cell<u32>,
     /// The engine's counter stripe for this thread, looked up once.
     slot: Cell<Option<ThreadSlot>>,
     keys: [Cell<u64>; WAYS],
-    sequences: [Cell<Option<&'static AtomicU64>>; WAYS],
     values: [UnsafeCell<Option<Arc<T>>>; WAYS],
 }
 
@@ -152,7 +152,6 @@ impl<T> Cache<T> {
             depth: Cell::new(0),
             slot: Cell::new(None),
             keys: [const { Cell::new(0) }; WAYS],
-            sequences: [const { Cell::new(None) }; WAYS],
             values: [const { UnsafeCell::new(None) }; WAYS],
         }
     }
@@ -162,36 +161,33 @@ impl<T> Cache<T> {
 /// One thread-local access on the fast path (in a shared library each access is a call to
 /// `__tls_get_addr`, so they are counted).
 #[inline(always)]
-pub(crate) fn with_object<T: 'static, R>(
+pub(crate) fn with_object<T: Alive + 'static, R>(
     table: &'static Table<T>,
     cache: &'static std::thread::LocalKey<Cache<T>>,
     handle: u64,
     f: impl FnOnce(&T, ThreadSlot) -> R,
 ) -> Option<R> {
-    let sequence = handle >> INDEX_BITS;
     let mut f = Some(f);
     let outcome = cache.try_with(|c| {
         if c.depth.get() != 0 {
             return None;
         }
         let way = (handle as usize) % WAYS;
-        if c.keys[way].get() == handle {
-            // Hit: one shared read tells whether another thread destroyed the object.
-            if c.sequences[way].get().is_none_or(|s| s.load(Ordering::Acquire) != sequence) {
-                return None;
-            }
-        } else {
+        if c.keys[way].get() != handle {
             let object = table.get(handle)?;
             c.keys[way].set(0);
             // SAFETY: depth is 0, so no library call on this thread holds a pointer into this
             // way; the cell is only ever accessed from this thread.
             unsafe { *c.values[way].get() = Some(object) };
-            c.sequences[way].set(table.sequence_of(handle));
             c.keys[way].set(handle);
         }
         // SAFETY: as above; the Arc stays in the cell while depth is 1, because only depth-0
         // code writes the cache and thread-local destructors cannot run during this call.
         let object: &T = unsafe { (*c.values[way].get()).as_deref() }?;
+        // Destroyed by another thread since it was cached: the slow path reports it.
+        if !object.is_alive() {
+            return None;
+        }
         struct Leave<'a>(&'a Cell<u32>);
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
@@ -233,7 +229,6 @@ pub(crate) fn evict<T: 'static>(cache: &'static std::thread::LocalKey<Cache<T>>,
         let way = (handle as usize) % WAYS;
         if c.depth.get() == 0 && c.keys[way].get() == handle {
             c.keys[way].set(0);
-            c.sequences[way].set(None);
             // SAFETY: depth is 0, so nothing on this thread points into this way.
             let old = unsafe { (*c.values[way].get()).take() };
             drop(old);
