@@ -10,14 +10,14 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go test-python python-env bench-python lib header install bench demo clean
+.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go test-python test-node python-env bench-python bench-node lib header install bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 test: ## run every suite (fmt, clippy, Rust unit/conformance/proptest/stress, loom) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
-	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-go test-python || true
+	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-go test-python test-node || true
 	@scripts/summary
 
 test-rust-static: ## cargo fmt --check and clippy -D warnings
@@ -65,6 +65,12 @@ bench-python: python-env ## Python benchmarks against pybreaker, circuitbreaker,
 	@$(PY) -m pip install -q --disable-pip-version-check pybreaker circuitbreaker aiobreaker purgatory
 	@cd bindings-python && $(PY) bench/run.py --write ../BENCHMARKS.md
 
+test-node: ## Node binding: npm ci, napi build --release, tsc --noEmit, node --test (TAP)
+	@scripts/suite node node bindings-node/test.sh
+
+bench-node: ## Node benchmarks against opossum and cockatiel -> BENCHMARKS.md
+	@bindings-node/bench/run.sh
+
 PREFIX ?= /usr/local
 install: lib ## install the C library, header, pkg-config and CMake files (PREFIX=/usr/local, DESTDIR honoured)
 	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install
@@ -72,10 +78,11 @@ install: lib ## install the C library, header, pkg-config and CMake files (PREFI
 test-loom: ## loom model checks of the engine's concurrency (LOOM_MAX_PREEMPTIONS=2)
 	@scripts/suite cargo rust-loom env $(LOOM_ENV) $(CARGO) test -p circuit-core --release --test loom
 
-bench: lib ## benchmarks, peers side by side: core vs failsafe/recloser, C ABI vs core, Go vs gobreaker -> BENCHMARKS.md
+bench: lib ## every benchmark, peers side by side (core, C ABI, Go, Python, Node) -> BENCHMARKS.md
 	$(CARGO) bench -p circuit-core --bench closed_path
 	scripts/bench-report
 	scripts/bench-abi
+	@$(MAKE) --no-print-directory bench-python bench-node
 
 ARGS ?=
 demo: ## the outage demo: a real dependency failing, with and without circuit (ARGS="--seed 7 --duration 30")

@@ -9,11 +9,16 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** The owner of a breaker id; dropping it (when the JS object is collected) frees the breaker. */
+/** The owner of a breaker id; when the JS object is collected, the breaker is freed. */
 export declare class NativeBreaker {
   /** The id the fast-path functions take. */
   get id(): number
-  /** The last rejection of `fastAllow`. */
+  /**
+   * Whether successes of ordinary closed-state permits may be recorded late (`settle`): true
+   * in consecutive-failure mode without a slow-call rule.
+   */
+  get deferrable(): boolean
+  /** The last rejection of `allow`. */
   takeRejection(): NativeRejection | null
   /**
    * The queued transitions, flattened as `[from, to, reason, at_ms, ...]` (codes), oldest
@@ -21,8 +26,8 @@ export declare class NativeBreaker {
    */
   drain(): Array<number>
   /**
-   * The metrics snapshot, flattened in the order of `METRIC_FIELDS` in `index.js`; the state
-   * as its code, durations in milliseconds, `-1` for an absent `retry_after`.
+   * The metrics snapshot, flattened in the order of `metrics()` in `index.js`; the state as
+   * its code, durations in milliseconds, `-1` for an absent `retry_after`.
    */
   metrics(): Array<number>
   /** When the next time-driven transition is due (ms on the breaker's clock), or `null`. */
@@ -61,7 +66,7 @@ export interface ConfigProblem {
 /** Creates a breaker, or says which option is invalid (nothing is created then). */
 export declare function createBreaker(options: NativeOptions, clock?: NativeClock | undefined | null): NativeBreaker | ConfigProblem
 
-/** Live breakers of this thread (for the memory test). */
+/** Breakers of this thread not freed yet (for the memory test). */
 export declare function liveBreakers(): number
 
 /**

@@ -6,30 +6,30 @@
 //! file converts values and hands permits back and forth, nothing more.
 //!
 //! * **Two tiers of entry points.** Construction, metrics, manual control and event draining are
-//!   ordinary `#[napi]` items. The four calls on the hot path (`fastAllow`, `fastRecord`,
-//!   `fastRecordParts`, `fastState`) are plain N-API callbacks registered by
-//!   [`register_fast_path`]: napi-rs 3.16 wraps every generated callback in per-call borrow
-//!   tracking that allocates (about 100 ns for a no-op function, 270 ns for a method on this
-//!   machine), which would be most of the cost of `breaker.execute`. The raw callbacks take and
-//!   return numbers only, and each runs its body under `catch_unwind`.
-//! * **Breakers by id.** A breaker lives in a per-thread registry ([`REGISTRY`]; each Node
-//!   worker is its own thread with its own breakers) and JavaScript refers to it by a small
-//!   integer. The `NativeBreaker` object owns the id and frees it when it is garbage-collected;
+//!   ordinary `#[napi]` items. The calls on the hot path (`fastAllow`, `fastRecord`, ...) are plain
+//!   N-API functions registered by [`register_fast_path`], taking and returning numbers only:
+//!   napi-rs 3.16 wraps every generated callback in per-call borrow tracking that allocates (about
+//!   100 ns for a no-op function and 270 ns for a method on this machine), which would be more than
+//!   the rest of `breaker.execute`. Each runs its body under `catch_unwind`.
+//! * **Breakers by id.** A breaker lives in a per-thread registry ([`LOCAL`]; each Node worker is
+//!   its own thread with its own breakers) and JavaScript refers to it by a small integer. The
+//!   `NativeBreaker` object owns the id and frees the breaker when it is garbage-collected;
 //!   `index.js` keeps that object alive for as long as anything can still use the id.
 //! * **Permits are plain data.** `allow` returns the core's [`RawPermit`] as numbers: just the
 //!   generation for an ordinary closed-state permit, or `[generation, admitted_at high, admitted
 //!   low, ticket, events]` for a probe or a time-stamped permit. JavaScript hands them back to
-//!   `fastRecord`/`fastRecordParts`, which rebuild the permit with [`RawPermit::from_parts`] (a
-//!   forged value can only be reported stale or already recorded) and record it. The spent flag
-//!   lives on the JavaScript permit object.
+//!   `fastRecord`/`fastRecordParts`, which rebuild the permit with [`RawPermit::from_parts`] (the core never
+//!   trusts such a value to free a probe slot it does not hold) and record it. An admitted call
+//!   therefore allocates nothing here. The spent flag lives on the JavaScript permit object, and
+//!   `index.js` records a garbage-collected unrecorded probe permit as ignored.
 //! * **Events.** A core listener, called synchronously on the JS thread that caused the
 //!   transition, queues it; every call that can cause one reports an "events pending" bit and
 //!   `index.js` drains the queue right after the call returns.
 //! * Nothing here starts a thread, a timer or a threadsafe function: the addon never keeps the
 //!   event loop alive.
 
-use std::cell::RefCell;
-use std::ffi::{CStr, c_char};
+use std::cell::{Cell, RefCell};
+use std::ffi::{CStr, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,8 +37,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use circuit::{
-    CircuitBreaker, Config, ConfigError, ManualClock, Outcome, RawPermit, Reason, Recorded, RejectReason,
-    Rejected, State, Transition, count_from_i64, duration_from_f64,
+    CircuitBreaker, Config, ConfigError, ManualClock, Outcome, RawPermit, Reason, Recorded, RejectReason, Rejected,
+    State, ThreadSlot, Transition, count_from_i64, duration_from_f64,
 };
 use napi::bindgen_prelude::*;
 use napi::{JsValue, sys};
@@ -255,51 +255,79 @@ impl Queue {
     }
 }
 
+/// One breaker as the binding holds it.
 struct Entry {
     breaker: Arc<CircuitBreaker>,
     queue: Arc<Queue>,
-    /// The last rejection, read by `takeRejection` right after a rejected `fastAllow`.
+    /// The last rejection, read by `takeRejection` right after a rejected `allow`.
     rejection: Option<Rejected>,
 }
 
-#[derive(Default)]
 struct Registry {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
 }
 
-thread_local! {
-    /// The breakers of this JS thread, by id.
-    static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
+/// The state of one JS thread: its breakers, by id, and its counter stripe.
+struct Local {
+    registry: RefCell<Registry>,
+    /// The thread's counter stripe, looked up once (saves a thread-local access per call).
+    slot: Cell<Option<ThreadSlot>>,
 }
 
-/// Runs `f` on the breaker `id`. The core never calls back into this module except through the
-/// transition listener, which only touches its own queue, so the borrow is never re-entered.
-fn with_entry<R>(id: u32, f: impl FnOnce(&mut Entry) -> R) -> std::result::Result<R, &'static CStr> {
-    REGISTRY.with(|registry| {
-        let mut registry = registry.try_borrow_mut().map_err(|_| c"circuit: re-entrant native call")?;
+thread_local! {
+    /// Each JS thread (the main thread, each worker) has its own breakers. The fast-path
+    /// functions receive the address of their thread's `Local` as callback data, so they do not
+    /// look it up per call.
+    static LOCAL: Local = const {
+        Local {
+            registry: RefCell::new(Registry { entries: Vec::new(), free: Vec::new() }),
+            slot: Cell::new(None),
+        }
+    };
+}
+
+impl Local {
+    /// Runs `f` on the breaker `id` with this thread's counter stripe. The core never calls back
+    /// into this module except through the transition listener, which only touches its own queue,
+    /// so the borrow is never re-entered.
+    #[inline]
+    fn with<R>(&self, id: u32, f: impl FnOnce(&mut Entry, ThreadSlot) -> R) -> std::result::Result<R, Failure> {
+        let mut registry = self.registry.try_borrow_mut().map_err(|_| c"circuit: re-entrant native call")?;
+        let slot = match self.slot.get() {
+            Some(slot) => slot,
+            None => {
+                let slot = ThreadSlot::current();
+                self.slot.set(Some(slot));
+                slot
+            }
+        };
         match registry.entries.get_mut(id as usize) {
-            Some(Some(entry)) => Ok(f(entry)),
+            Some(Some(entry)) => Ok(f(entry, slot)),
             _ => Err(c"circuit: unknown breaker id"),
         }
-    })
+    }
 }
 
-fn with_entry_napi<R>(id: u32, f: impl FnOnce(&mut Entry) -> R) -> Result<R> {
-    with_entry(id, f).map_err(|e| Error::new(Status::GenericFailure, e.to_string_lossy().into_owned()))
+/// Runs `f` on the breaker `id` (the slow path: metrics, control, events).
+fn with_entry<R>(id: u32, f: impl FnOnce(&mut Entry) -> R) -> Result<R> {
+    LOCAL
+        .with(|local| local.with(id, |entry, _| f(entry)))
+        .map_err(|e| Error::new(Status::GenericFailure, e.to_string_lossy().into_owned()))
 }
 
-/// The owner of a breaker id; dropping it (when the JS object is collected) frees the breaker.
+/// The owner of a breaker id; when the JS object is collected, the breaker is freed.
 #[napi]
 pub struct NativeBreaker {
     id: u32,
+    deferrable: bool,
 }
 
 impl Drop for NativeBreaker {
     fn drop(&mut self) {
         // A thread-local is gone only at thread exit, when there is nothing left to free.
-        let _ = REGISTRY.try_with(|registry| {
-            if let Ok(mut registry) = registry.try_borrow_mut()
+        let _ = LOCAL.try_with(|local| {
+            if let Ok(mut registry) = local.registry.try_borrow_mut()
                 && let Some(slot) = registry.entries.get_mut(self.id as usize)
                 && slot.take().is_some()
             {
@@ -316,6 +344,11 @@ pub fn create_breaker(options: NativeOptions, clock: Option<&NativeClock>) -> Ei
         Ok(config) => config,
         Err(problem) => return Either::B(problem),
     };
+    // A success can trip nothing and reads no clock when there is no rate rule and no slow-call
+    // rule: only then may `index.js` defer recording successes (see `settle`).
+    let deferrable = config.failure_rate_threshold().is_none()
+        && config.slow_call_rate_threshold().is_none()
+        && config.slow_call_duration().is_none();
     let breaker = Arc::new(match clock {
         Some(clock) => CircuitBreaker::with_clock(config, clock.clock.clone()),
         None => CircuitBreaker::new(config),
@@ -324,8 +357,8 @@ pub fn create_breaker(options: NativeOptions, clock: Option<&NativeClock>) -> Ei
     let sink = Arc::clone(&queue);
     breaker.on_transition(move |t| sink.push(t));
     let entry = Entry { breaker, queue, rejection: None };
-    let id = REGISTRY.with(|registry| {
-        let mut registry = registry.borrow_mut();
+    let id = LOCAL.with(|local| {
+        let mut registry = local.registry.borrow_mut();
         match registry.free.pop() {
             Some(id) => {
                 registry.entries[id as usize] = Some(entry);
@@ -337,7 +370,7 @@ pub fn create_breaker(options: NativeOptions, clock: Option<&NativeClock>) -> Ei
             }
         }
     });
-    Either::A(NativeBreaker { id })
+    Either::A(NativeBreaker { id, deferrable })
 }
 
 /// A rejection, for `CircuitOpenError`.
@@ -356,10 +389,17 @@ impl NativeBreaker {
         self.id
     }
 
-    /// The last rejection of `fastAllow`.
+    /// Whether successes of ordinary closed-state permits may be recorded late (`settle`): true
+    /// in consecutive-failure mode without a slow-call rule.
+    #[napi(getter, catch_unwind)]
+    pub fn deferrable(&self) -> bool {
+        self.deferrable
+    }
+
+    /// The last rejection of `allow`.
     #[napi(catch_unwind)]
     pub fn take_rejection(&self) -> Result<Option<NativeRejection>> {
-        with_entry_napi(self.id, |e| {
+        with_entry(self.id, |e| {
             e.rejection.take().map(|r| NativeRejection {
                 state: r.state().as_str().to_owned(),
                 reason: r.reason().as_str().to_owned(),
@@ -372,7 +412,7 @@ impl NativeBreaker {
     /// first; empty when none is queued.
     #[napi(catch_unwind)]
     pub fn drain(&self) -> Result<Vec<f64>> {
-        let queue = with_entry_napi(self.id, |e| Arc::clone(&e.queue))?;
+        let queue = with_entry(self.id, |e| Arc::clone(&e.queue))?;
         if !queue.pending.swap(false, Ordering::AcqRel) {
             return Ok(Vec::new());
         }
@@ -384,11 +424,11 @@ impl NativeBreaker {
         Ok(out)
     }
 
-    /// The metrics snapshot, flattened in the order of `METRIC_FIELDS` in `index.js`; the state
-    /// as its code, durations in milliseconds, `-1` for an absent `retry_after`.
+    /// The metrics snapshot, flattened in the order of `metrics()` in `index.js`; the state as
+    /// its code, durations in milliseconds, `-1` for an absent `retry_after`.
     #[napi(catch_unwind)]
     pub fn metrics(&self) -> Result<Vec<f64>> {
-        let m = with_entry_napi(self.id, |e| e.breaker.metrics())?;
+        let m = with_entry(self.id, |e| e.breaker.metrics())?;
         Ok(vec![
             f64::from(m.state.code()),
             m.generation as f64,
@@ -414,50 +454,52 @@ impl NativeBreaker {
     /// When the next time-driven transition is due (ms on the breaker's clock), or `null`.
     #[napi(catch_unwind)]
     pub fn next_transition_at(&self) -> Result<Option<f64>> {
-        with_entry_napi(self.id, |e| e.breaker.next_transition_at().map(ms))
+        with_entry(self.id, |e| e.breaker.next_transition_at().map(ms))
     }
 
     /// The current instant on the breaker's clock, in milliseconds.
     #[napi(catch_unwind)]
     pub fn now(&self) -> Result<f64> {
-        with_entry_napi(self.id, |e| ms(e.breaker.now()))
+        with_entry(self.id, |e| ms(e.breaker.now()))
     }
 
     /// To `closed`: new generation, empty window, zero failure run, backoff reset.
     #[napi(catch_unwind)]
     pub fn reset(&self) -> Result<()> {
-        with_entry_napi(self.id, |e| e.breaker.reset())
+        with_entry(self.id, |e| e.breaker.reset())
     }
 
     /// To `forced_open`.
     #[napi(catch_unwind)]
     pub fn force_open(&self) -> Result<()> {
-        with_entry_napi(self.id, |e| e.breaker.force_open())
+        with_entry(self.id, |e| e.breaker.force_open())
     }
 
     /// To `disabled`.
     #[napi(catch_unwind)]
     pub fn disable(&self) -> Result<()> {
-        with_entry_napi(self.id, |e| e.breaker.disable())
+        with_entry(self.id, |e| e.breaker.disable())
     }
 }
 
-/// Live breakers of this thread (for the memory test).
+/// Breakers of this thread not freed yet (for the memory test).
 #[napi(catch_unwind)]
 pub fn live_breakers() -> u32 {
-    REGISTRY.with(|r| r.borrow().entries.iter().filter(|e| e.is_some()).count() as u32)
+    LOCAL.with(|local| local.registry.borrow().entries.iter().filter(|e| e.is_some()).count() as u32)
 }
 
 // ------------------------------------------------------------------------------------------------
-// Fast path: raw N-API callbacks
+// Fast path: raw N-API functions
 // ------------------------------------------------------------------------------------------------
 
-/// Result bit 1 of `fastRecord*`: the outcome counted (it was not stale).
+/// Result bit 1 of `fastRecord`/`fastRecordParts`: the outcome counted (it was not stale).
 const COUNTED: i32 = 2;
 /// `fastRecord*`: the permit was already recorded (nothing changed).
 const ALREADY_RECORDED: i32 = -2;
 const NO_TIME: u64 = u64::MAX;
 const NO_TICKET: u32 = u32::MAX;
+/// `fastSettle`/`fastSettleAllow` pack `successes * 2^30 + generation` into one number.
+const PACK: u64 = 1 << 30;
 
 type Raw = sys::napi_value;
 type Failure = &'static CStr;
@@ -475,18 +517,25 @@ fn guard(env: sys::napi_env, body: impl FnOnce() -> std::result::Result<Raw, Fai
     ptr::null_mut()
 }
 
-/// The first `N` arguments (missing ones are `undefined`, which fails the number checks).
-fn args<const N: usize>(env: sys::napi_env, info: sys::napi_callback_info) -> std::result::Result<[Raw; N], Failure> {
+/// The first `N` arguments (missing ones fail the number checks), the breaker id (the first
+/// argument) and the thread's `Local`, which every fast-path function receives as callback data.
+fn args<'a, const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> std::result::Result<([Raw; N], u32, &'a Local), Failure> {
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
+    let mut data = ptr::null_mut();
     // SAFETY: `argv` holds `argc` slots, as N-API requires.
-    let status = unsafe {
-        sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut())
-    };
-    if status != sys::Status::napi_ok || argc < N {
+    let status = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) };
+    if status != sys::Status::napi_ok || argc < N || data.is_null() {
         return Err(c"circuit: missing argument");
     }
-    Ok(argv)
+    let id = get_u32(env, argv[0])?;
+    // SAFETY: `data` is the address of the `LOCAL` of the thread that created the function
+    // (`register_fast_path`). A JS function runs only on the thread of its environment, and a
+    // thread-local lives until its thread exits, after its environment is torn down.
+    Ok((argv, id, unsafe { &*(data as *const Local) }))
 }
 
 fn get_u32(env: sys::napi_env, value: Raw) -> std::result::Result<u32, Failure> {
@@ -498,12 +547,15 @@ fn get_u32(env: sys::napi_env, value: Raw) -> std::result::Result<u32, Failure> 
     }
 }
 
-fn get_f64(env: sys::napi_env, value: Raw) -> std::result::Result<f64, Failure> {
+/// A whole number in [0, 2^53), passed as a JS number.
+fn get_whole(env: sys::napi_env, value: Raw) -> std::result::Result<u64, Failure> {
     let mut out = 0.0;
     // SAFETY: as in `get_u32`.
     match unsafe { sys::napi_get_value_double(env, value, &mut out) } {
-        sys::Status::napi_ok => Ok(out),
-        _ => Err(c"circuit: expected a number"),
+        sys::Status::napi_ok if (0.0..9_007_199_254_740_992.0).contains(&out) && (out as u64) as f64 == out => {
+            Ok(out as u64)
+        }
+        _ => Err(c"circuit: expected a whole number"),
     }
 }
 
@@ -542,7 +594,7 @@ fn array(env: sys::napi_env, values: &[f64]) -> std::result::Result<Raw, Failure
     Ok(out)
 }
 
-fn outcome(code: u32) -> std::result::Result<Outcome, Failure> {
+fn outcome(code: u64) -> std::result::Result<Outcome, Failure> {
     u8::try_from(code).ok().and_then(Outcome::from_code).ok_or(c"circuit: unknown outcome")
 }
 
@@ -553,59 +605,97 @@ fn outcome(code: u32) -> std::result::Result<Outcome, Failure> {
 /// * `-1 - events`: rejected; `takeRejection()` has the details.
 extern "C" fn fast_allow(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
     guard(env, || {
-        let [id] = args::<1>(env, info)?;
-        let id = get_u32(env, id)?;
-        let (result, events) = with_entry(id, |e| {
-            let result = e.breaker.allow_raw();
-            let events = e.queue.pending_bit();
-            match result {
-                Ok(permit) => (Ok(permit), events),
-                Err(rejected) => {
-                    e.rejection = Some(rejected);
-                    (Err(()), events)
-                }
-            }
-        })?;
-        match result {
-            Err(()) => int32(env, -1 - events),
-            Ok(permit) => {
-                let (generation, admitted_at, ticket) = permit.to_parts();
-                if admitted_at == NO_TIME && ticket == NO_TICKET && generation < (1 << 52) {
-                    double(env, (generation * 2 + events as u64) as f64)
-                } else {
-                    array(
-                        env,
-                        &[
-                            generation as f64,
-                            f64::from((admitted_at >> 32) as u32),
-                            f64::from(admitted_at as u32),
-                            f64::from(ticket),
-                            f64::from(events),
-                        ],
-                    )
-                }
-            }
-        }
+        let (_, id, local) = args::<1>(env, info)?;
+        allow(env, local, id)
     })
 }
 
-fn record(id: u32, outcome: Outcome, permit: RawPermit) -> std::result::Result<i32, Failure> {
-    with_entry(id, |e| match e.breaker.record_raw(permit, outcome) {
+/// `fastSettleAllow(id, successes * 2^30 + generation)`: `fastSettle` then `fastAllow`, in one
+/// call.
+extern "C" fn fast_settle_allow(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
+    guard(env, || {
+        let ([_, packed], id, local) = args::<2>(env, info)?;
+        settle(local, id, get_whole(env, packed)?)?;
+        allow(env, local, id)
+    })
+}
+
+/// `fastSettle(id, successes * 2^30 + generation)`: records `successes` successes of ordinary
+/// closed-state permits of `generation`, whose recording `index.js` deferred (see the comment of
+/// `CircuitBreaker` there: only in consecutive-failure mode without a slow-call rule, while no
+/// transition happened since the admission, where a success can neither trip the breaker nor
+/// depend on when it is recorded). Returns the events bit.
+extern "C" fn fast_settle(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
+    guard(env, || {
+        let ([_, packed], id, local) = args::<2>(env, info)?;
+        let events = settle(local, id, get_whole(env, packed)?)?;
+        int32(env, events)
+    })
+}
+
+fn settle(local: &Local, id: u32, packed: u64) -> std::result::Result<i32, Failure> {
+    let permit = RawPermit::from_parts(packed % PACK, NO_TIME, NO_TICKET);
+    local.with(id, |e, slot| {
+        for _ in 0..packed / PACK {
+            let _ = e.breaker.record_raw_on(slot, permit, Outcome::Success);
+        }
+        e.queue.pending_bit()
+    })
+}
+
+fn allow(env: sys::napi_env, local: &Local, id: u32) -> std::result::Result<Raw, Failure> {
+    let (result, events) = local.with(id, |e, slot| {
+        let result = e.breaker.allow_raw_on(slot);
+        let events = e.queue.pending_bit();
+        match result {
+            Ok(permit) => (Ok(permit), events),
+            Err(rejected) => {
+                e.rejection = Some(rejected);
+                (Err(()), events)
+            }
+        }
+    })?;
+    let Ok(permit) = result else {
+        return int32(env, -1 - events);
+    };
+    let (generation, admitted_at, ticket) = permit.to_parts();
+    if admitted_at == NO_TIME && ticket == NO_TICKET {
+        if generation < (1 << 30) {
+            return int32(env, (generation as i32) << 1 | events);
+        }
+        if generation < (1 << 52) {
+            return double(env, (generation * 2 + events as u64) as f64);
+        }
+    }
+    array(
+        env,
+        &[
+            generation as f64,
+            f64::from((admitted_at >> 32) as u32),
+            f64::from(admitted_at as u32),
+            f64::from(ticket),
+            f64::from(events),
+        ],
+    )
+}
+
+#[inline]
+fn record(local: &Local, id: u32, outcome: Outcome, permit: RawPermit) -> std::result::Result<i32, Failure> {
+    local.with(id, |e, slot| match e.breaker.record_raw_on(slot, permit, outcome) {
         Ok(Recorded::Counted) => COUNTED | e.queue.pending_bit(),
         Ok(Recorded::Stale) => e.queue.pending_bit(),
         Err(_) => ALREADY_RECORDED,
     })
 }
 
-/// `fastRecord(id, outcome, generation)`: records an ordinary closed-state permit.
-/// Returns `counted << 1 | events`, or `-2` when refused as already recorded.
+/// `fastRecord(id, generation * 4 + outcome)`: records an ordinary closed-state permit. Returns
+/// `counted << 1 | events`, or `-2` when refused as already recorded.
 extern "C" fn fast_record(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
     guard(env, || {
-        let [id, code, generation] = args::<3>(env, info)?;
-        let id = get_u32(env, id)?;
-        let outcome = outcome(get_u32(env, code)?)?;
-        let generation = get_f64(env, generation)? as u64;
-        int32(env, record(id, outcome, RawPermit::from_parts(generation, NO_TIME, NO_TICKET))?)
+        let ([_, token], id, local) = args::<2>(env, info)?;
+        let token = get_whole(env, token)?;
+        let permit = RawPermit::from_parts(token / 4, NO_TIME, NO_TICKET);
+        int32(env, record(local, id, outcome(token % 4)?, permit)?)
     })
 }
 
@@ -613,49 +703,47 @@ extern "C" fn fast_record(env: sys::napi_env, info: sys::napi_callback_info) -> 
 /// permit, as returned in array form by `fastAllow`. Same result as `fastRecord`.
 extern "C" fn fast_record_parts(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
     guard(env, || {
-        let [id, code, generation, high, low, ticket] = args::<6>(env, info)?;
-        let id = get_u32(env, id)?;
-        let outcome = outcome(get_u32(env, code)?)?;
-        let generation = get_f64(env, generation)? as u64;
+        let ([_, code, generation, high, low, ticket], id, local) = args::<6>(env, info)?;
+        let outcome = outcome(get_whole(env, code)?)?;
+        let generation = get_whole(env, generation)?;
         let admitted_at = (u64::from(get_u32(env, high)?) << 32) | u64::from(get_u32(env, low)?);
         let ticket = get_u32(env, ticket)?;
-        int32(env, record(id, outcome, RawPermit::from_parts(generation, admitted_at, ticket))?)
+        int32(env, record(local, id, outcome, RawPermit::from_parts(generation, admitted_at, ticket))?)
     })
 }
 
 /// `fastState(id)`: the state code with due transitions applied, `code << 1 | events`.
 extern "C" fn fast_state(env: sys::napi_env, info: sys::napi_callback_info) -> Raw {
     guard(env, || {
-        let [id] = args::<1>(env, info)?;
-        let id = get_u32(env, id)?;
-        let value = with_entry(id, |e| (i32::from(e.breaker.state().code()) << 1) | e.queue.pending_bit())?;
+        let (_, id, local) = args::<1>(env, info)?;
+        let value = local.with(id, |e, _| (i32::from(e.breaker.state().code()) << 1) | e.queue.pending_bit())?;
         int32(env, value)
     })
 }
 
-/// Adds the raw fast-path callbacks to the module's exports.
+/// Adds the raw fast-path functions to the module's exports. They are plain N-API callbacks taking
+/// and returning numbers only: napi-rs 3.16's generated callbacks track borrows per call, which
+/// costs about 100 ns for a no-op function and 270 ns for a method on this machine, more than the
+/// rest of `breaker.execute`. Module-level functions (rather than functions bound to each breaker)
+/// keep every call site in `index.js` monomorphic, whatever the number of breakers.
 #[napi(module_exports)]
 pub fn register_fast_path(exports: Object, env: Env) -> Result<()> {
     type Callback = extern "C" fn(sys::napi_env, sys::napi_callback_info) -> Raw;
-    let functions: [(&CStr, Callback); 4] = [
+    let functions: [(&CStr, Callback); 6] = [
         (c"fastAllow", fast_allow),
+        (c"fastSettleAllow", fast_settle_allow),
+        (c"fastSettle", fast_settle),
         (c"fastRecord", fast_record),
         (c"fastRecordParts", fast_record_parts),
         (c"fastState", fast_state),
     ];
+    let local = LOCAL.with(|local| local as *const Local as *mut c_void);
     for (name, callback) in functions {
         let mut function = ptr::null_mut();
         // SAFETY: `env` and `exports` are live for the module initialisation; `name` is
         // NUL-terminated (length -1 = NAPI_AUTO_LENGTH); the callback has the N-API signature.
         let status = unsafe {
-            let created = sys::napi_create_function(
-                env.raw(),
-                name.as_ptr(),
-                -1,
-                Some(callback),
-                ptr::null_mut(),
-                &mut function,
-            );
+            let created = sys::napi_create_function(env.raw(), name.as_ptr(), -1, Some(callback), local, &mut function);
             if created == sys::Status::napi_ok {
                 sys::napi_set_named_property(env.raw(), exports.raw(), name.as_ptr() as *const c_char, function)
             } else {

@@ -1,0 +1,259 @@
+'use strict';
+// Every conformance vector of tests/conformance, through the public JS API, three times: with the
+// two-step API (`allow` + `record*`), with `executeSync` and with `execute` doing the `call`
+// steps. Config keys are mapped to the JS options; an invalid config must throw a RangeError whose
+// `option` (camelCase) converts back to the vector's `invalid_option`.
+
+const { describe, test, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { CircuitBreaker, CircuitOpenError, ManualClock, PermitError } = require('..');
+
+const VECTOR_DIR = path.join(__dirname, '..', '..', 'tests', 'conformance');
+const MIN_VECTORS = 40;
+
+/** Vector config key -> JS option. Durations are `_ms` keys; JS options are milliseconds too. */
+const OPTION = {
+  name: 'name',
+  failure_threshold: 'failureThreshold',
+  failure_rate_threshold: 'failureRateThreshold',
+  slow_call_duration_ms: 'slowCallDuration',
+  slow_call_rate_threshold: 'slowCallRateThreshold',
+  minimum_calls: 'minimumCalls',
+  window_size: 'windowSize',
+  window_duration_ms: 'windowDuration',
+  window_buckets: 'windowBuckets',
+  reset_timeout_ms: 'resetTimeout',
+  backoff_multiplier: 'backoffMultiplier',
+  max_reset_timeout_ms: 'maxResetTimeout',
+  jitter: 'jitter',
+  jitter_seed: 'jitterSeed',
+  half_open_max_calls: 'halfOpenMaxCalls',
+  success_threshold: 'successThreshold',
+  half_open_max_wait_ms: 'halfOpenMaxWait',
+};
+
+/** Metrics field of the vectors -> field of `metrics()`. */
+const METRIC = {
+  state: 'state',
+  generation: 'generation',
+  consecutive_failures: 'consecutiveFailures',
+  window_calls: 'windowCalls',
+  window_failures: 'windowFailures',
+  window_slow: 'windowSlow',
+  failure_rate: 'failureRate',
+  slow_rate: 'slowRate',
+  admitted: 'admitted',
+  rejected: 'rejected',
+  successes: 'successes',
+  failures: 'failures',
+  ignored: 'ignored',
+  slow: 'slow',
+  stale: 'stale',
+  opened: 'opened',
+  time_in_state_ms: 'timeInState',
+  retry_after_ms: 'retryAfter',
+};
+
+const snake = (camel) => camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function near(expected, actual, what) {
+  if (expected === null) {
+    assert.equal(actual, undefined, `${what}: expected absent, got ${actual}`);
+    return;
+  }
+  if (typeof expected === 'string') {
+    assert.equal(actual, expected, what);
+    return;
+  }
+  assert.equal(typeof actual, 'number', `${what}: expected a number, got ${actual}`);
+  const scale = Math.max(Math.abs(expected), 1);
+  assert.ok(Math.abs(expected - actual) <= 1e-6 * scale, `${what}: expected ${expected}, got ${actual}`);
+}
+
+function loadVectors() {
+  const files = fs.readdirSync(VECTOR_DIR).filter((f) => f.endsWith('.json')).sort();
+  const vectors = [];
+  for (const file of files) {
+    for (const vector of JSON.parse(fs.readFileSync(path.join(VECTOR_DIR, file), 'utf8')).vectors) {
+      vectors.push({ file, ...vector });
+    }
+  }
+  return vectors;
+}
+
+function options(config, clock, extra = {}) {
+  const out = { clock, ...extra };
+  for (const [key, value] of Object.entries(config)) {
+    assert.ok(Object.hasOwn(OPTION, key), `unknown config key ${key}`);
+    out[OPTION[key]] = value;
+  }
+  return out;
+}
+
+/** A marker error for `call` steps whose outcome is `ignored` (see `isFailure`). */
+class Neutral extends Error {}
+
+/**
+ * Runs the `call` step of `mode` once: admit (must), advance by `duration`, record `outcome`
+ * (must count). `executeSync`/`execute` cannot report "counted", so the step checks that the
+ * `stale` tally did not move instead.
+ */
+async function call(mode, breaker, clock, outcome, duration) {
+  if (mode === 'two-step') {
+    const permit = breaker.allow();
+    clock.advance(duration);
+    const counted =
+      outcome === 'success'
+        ? breaker.recordSuccess(permit)
+        : outcome === 'failure'
+          ? breaker.recordFailure(permit)
+          : breaker.recordIgnored(permit);
+    assert.equal(counted, true, `call ${outcome} must count`);
+    return;
+  }
+  const stale = breaker.metrics().stale;
+  const body = () => {
+    clock.advance(duration);
+    if (outcome === 'failure') throw new Error('dependency failed');
+    if (outcome === 'ignored') throw new Neutral('neutral');
+    return 'ok';
+  };
+  if (mode === 'executeSync') {
+    if (outcome === 'success') assert.equal(breaker.executeSync(body), 'ok');
+    else assert.throws(() => breaker.executeSync(body), outcome === 'failure' ? /dependency failed/ : Neutral);
+  } else if (outcome === 'success') {
+    assert.equal(await breaker.execute(async () => body()), 'ok');
+  } else {
+    await assert.rejects(breaker.execute(async () => body()), outcome === 'failure' ? /dependency failed/ : Neutral);
+  }
+  assert.equal(breaker.metrics().stale, stale, `call ${outcome} must count`);
+}
+
+async function runVector(vector, mode) {
+  const clock = new ManualClock();
+  if (vector.invalid_option !== undefined) {
+    assert.throws(
+      () => new CircuitBreaker(options(vector.config, clock)),
+      (err) => {
+        assert.ok(err instanceof RangeError, `expected a RangeError, got ${err}`);
+        assert.equal(err.code, 'ERR_OUT_OF_RANGE');
+        assert.equal(snake(err.option), vector.invalid_option);
+        assert.match(err.message, new RegExp(`\`${err.option}\``));
+        return true;
+      },
+    );
+    return;
+  }
+  const breaker = new CircuitBreaker(options(vector.config, clock, { isFailure: (err) => !(err instanceof Neutral) }));
+  const events = [];
+  breaker.on('stateChange', (t) => events.push(t));
+  const permits = new Map();
+  for (const [index, step] of (vector.steps ?? []).entries()) {
+    const where = `step ${index} (${step.op})`;
+    switch (step.op) {
+      case 'allow': {
+        if (step.expect === 'rejected') {
+          assert.throws(
+            () => breaker.allow(),
+            (err) => {
+              assert.ok(err instanceof CircuitOpenError, `${where}: expected CircuitOpenError, got ${err}`);
+              assert.equal(err.code, 'ECIRCUITOPEN');
+              if (step.reason !== undefined) assert.equal(err.reason, step.reason, `${where}: reason`);
+              if ('retry_after_ms' in step) near(step.retry_after_ms, err.retryAfter, `${where}: retryAfter`);
+              return true;
+            },
+          );
+          break;
+        }
+        const permit = breaker.allow();
+        if (step.probe !== undefined) assert.equal(permit.isProbe, step.probe, `${where}: probe`);
+        if (step.permit !== undefined) permits.set(step.permit, permit);
+        else breaker.recordIgnored(permit);
+        break;
+      }
+      case 'record': {
+        const permit = permits.get(step.permit);
+        assert.ok(permit, `${where}: no permit ${step.permit}`);
+        const record = () =>
+          step.outcome === 'success'
+            ? breaker.recordSuccess(permit)
+            : step.outcome === 'failure'
+              ? breaker.recordFailure(permit)
+              : breaker.recordIgnored(permit);
+        if (step.expect === 'already_recorded') {
+          assert.throws(record, (err) => err instanceof PermitError && err.code === 'EALREADYRECORDED');
+        } else {
+          assert.equal(record(), step.expect === 'counted', `${where}: expected ${step.expect}`);
+        }
+        break;
+      }
+      case 'call':
+        for (let i = 0; i < (step.repeat ?? 1); i++) {
+          await call(mode, breaker, clock, step.outcome, step.duration_ms ?? 0);
+        }
+        break;
+      case 'advance':
+        clock.advance(step.ms);
+        break;
+      case 'state':
+        assert.equal(breaker.state, step.expect, where);
+        break;
+      case 'metrics': {
+        const metrics = breaker.metrics();
+        for (const [field, expected] of Object.entries(step.expect)) {
+          assert.ok(Object.hasOwn(METRIC, field), `${where}: unknown metric ${field}`);
+          near(expected, metrics[METRIC[field]], `${where}: ${field}`);
+        }
+        break;
+      }
+      case 'reset':
+        breaker.reset();
+        break;
+      case 'force_open':
+        breaker.forceOpen();
+        break;
+      case 'disable':
+        breaker.disable();
+        break;
+      case 'events': {
+        const got = events.splice(0).map((t) => ({ from: t.from, to: t.to, reason: t.reason, at_ms: t.at }));
+        assert.equal(got.length, step.expect.length, `${where}: ${JSON.stringify(got)}`);
+        step.expect.forEach((e, i) => {
+          assert.equal(got[i].from, e.from, `${where}[${i}].from`);
+          assert.equal(got[i].to, e.to, `${where}[${i}].to`);
+          assert.equal(got[i].reason, e.reason, `${where}[${i}].reason`);
+          near(e.at_ms, got[i].at_ms, `${where}[${i}].at`);
+        });
+        break;
+      }
+      default:
+        assert.fail(`${where}: unknown op`);
+    }
+  }
+}
+
+const vectors = loadVectors();
+const ran = new Set();
+
+describe('conformance vectors', () => {
+  test(`at least ${MIN_VECTORS} vectors found`, () => {
+    assert.ok(vectors.length >= MIN_VECTORS, `only ${vectors.length} vectors in ${VECTOR_DIR}`);
+    assert.equal(new Set(vectors.map((v) => v.name)).size, vectors.length, 'vector names are unique');
+  });
+  for (const vector of vectors) {
+    test(`${vector.name} (${vector.file})`, async (t) => {
+      const modes = vector.invalid_option !== undefined ? ['two-step'] : ['two-step', 'executeSync', 'execute'];
+      for (const mode of modes) {
+        await t.test(mode, () => runVector(vector, mode));
+      }
+      ran.add(vector.name);
+    });
+  }
+  after(() => {
+    // The count check: every vector found ran and passed (a missing file or glob cannot pass).
+    assert.ok(ran.size >= MIN_VECTORS, `only ${ran.size} vectors ran`);
+    console.log(`# conformance: ${ran.size} of ${vectors.length} vectors passed through the JS API`);
+  });
+});

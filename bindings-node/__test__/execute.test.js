@@ -1,0 +1,389 @@
+'use strict';
+// execute / executeSync / wrap with synchronous, asynchronous, throwing and rejecting functions;
+// isFailure and the default classification; fallback.
+
+const { describe, test } = require('node:test');
+const assert = require('node:assert/strict');
+const { CircuitBreaker, CircuitOpenError, ManualClock } = require('..');
+
+const delay = (ms, value) => new Promise((resolve) => setTimeout(resolve, ms, value));
+
+function breaker(extra = {}) {
+  return new CircuitBreaker({ failureThreshold: 2, resetTimeout: 1000, clock: new ManualClock(), ...extra });
+}
+
+function counts(b) {
+  const m = b.metrics();
+  return { successes: m.successes, failures: m.failures, ignored: m.ignored, admitted: m.admitted, rejected: m.rejected };
+}
+
+describe('execute', () => {
+  test('returns a promise for a synchronous function and records a success', async () => {
+    const b = breaker();
+    const result = b.execute((a, c) => a + c, 2, 3);
+    assert.ok(result instanceof Promise);
+    assert.equal(await result, 5);
+    assert.deepEqual(counts(b), { successes: 1, failures: 0, ignored: 0, admitted: 1, rejected: 0 });
+  });
+
+  test('resolves with an async function result', async () => {
+    const b = breaker();
+    assert.equal(await b.execute(async (x) => delay(5, x * 2), 21), 42);
+    assert.equal(b.metrics().successes, 1);
+  });
+
+  test('a synchronous throw becomes a rejection and a failure', async () => {
+    const b = breaker();
+    const boom = new Error('boom');
+    const result = b.execute(() => {
+      throw boom;
+    });
+    assert.ok(result instanceof Promise);
+    await assert.rejects(result, (err) => err === boom);
+    assert.equal(b.metrics().failures, 1);
+  });
+
+  test('a rejection is passed through and recorded as a failure', async () => {
+    const b = breaker();
+    await assert.rejects(
+      b.execute(async () => {
+        await delay(1);
+        throw new TypeError('bad');
+      }),
+      TypeError,
+    );
+    assert.deepEqual(counts(b), { successes: 0, failures: 1, ignored: 0, admitted: 1, rejected: 0 });
+  });
+
+  test('non-Error thrown values are failures too', async () => {
+    const b = breaker();
+    await assert.rejects(b.execute(() => Promise.reject('text')), (err) => err === 'text');
+    assert.throws(
+      () =>
+        b.executeSync(() => {
+          throw 42;
+        }),
+      (err) => err === 42,
+    );
+    assert.equal(b.state, 'open');
+  });
+
+  test('thenables are awaited', async () => {
+    const b = breaker();
+    const thenable = { then: (resolve) => setTimeout(() => resolve('later'), 1) };
+    assert.equal(await b.execute(() => thenable), 'later');
+    const failing = { then: (_resolve, reject) => reject(new Error('no')) };
+    await assert.rejects(b.execute(() => failing), /no/);
+    assert.deepEqual(counts(b), { successes: 1, failures: 1, ignored: 0, admitted: 2, rejected: 0 });
+  });
+
+  test('rejects with CircuitOpenError once open, without calling fn', async () => {
+    const b = breaker({ name: 'inventory' });
+    for (let i = 0; i < 2; i++) await assert.rejects(b.execute(() => Promise.reject(new Error('x'))));
+    let called = false;
+    await assert.rejects(
+      b.execute(() => {
+        called = true;
+      }),
+      (err) => {
+        assert.ok(err instanceof CircuitOpenError);
+        assert.ok(err instanceof Error);
+        assert.equal(err.name, 'CircuitOpenError');
+        assert.equal(err.code, 'ECIRCUITOPEN');
+        assert.equal(err.breakerName, 'inventory');
+        assert.equal(err.state, 'open');
+        assert.equal(err.reason, 'open');
+        assert.equal(err.retryAfter, 1000);
+        assert.match(err.message, /circuit `inventory` rejected the call \(open\); retry after 1000 ms/);
+        return true;
+      },
+    );
+    assert.equal(called, false);
+    assert.equal(b.metrics().rejected, 1);
+  });
+
+  test('retryAfter is undefined when forced open or when half-open is full', async () => {
+    const clock = new ManualClock();
+    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 10, clock });
+    b.forceOpen();
+    await assert.rejects(b.execute(() => 1), (err) => err.reason === 'forced_open' && err.retryAfter === undefined);
+    b.reset();
+    await assert.rejects(b.execute(() => Promise.reject(new Error('x'))));
+    clock.advance(10);
+    const probe = b.execute(() => delay(5, 'probe'));
+    await assert.rejects(
+      b.execute(() => 1),
+      (err) => err.reason === 'half_open_full' && err.state === 'half_open' && err.retryAfter === undefined,
+    );
+    assert.equal(await probe, 'probe');
+    assert.equal(b.state, 'closed');
+  });
+
+  test('a fn that is not a function rejects with a TypeError', async () => {
+    const b = breaker();
+    await assert.rejects(b.execute('nope'), (err) => err instanceof TypeError && err.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => b.executeSync(null), TypeError);
+    assert.throws(() => b.wrap(42), TypeError);
+    assert.equal(b.metrics().admitted, 0);
+  });
+
+  test('a slow call is measured from admission to settlement', async () => {
+    const clock = new ManualClock();
+    const b = new CircuitBreaker({ slowCallDuration: 100, clock });
+    await b.execute(async () => {
+      await delay(1);
+      clock.advance(150);
+      return 1;
+    });
+    await b.execute(async () => clock.advance(50));
+    const m = b.metrics();
+    assert.equal(m.slow, 1);
+    assert.equal(m.successes, 2);
+  });
+});
+
+describe('executeSync', () => {
+  test('returns the value and records a success', () => {
+    const b = breaker();
+    assert.equal(
+      b.executeSync((x) => x + 1, 1),
+      2,
+    );
+    assert.equal(b.metrics().successes, 1);
+  });
+
+  test('rethrows and records a failure', () => {
+    const b = breaker();
+    assert.throws(() =>
+      b.executeSync(() => {
+        throw new RangeError('r');
+      }),
+    );
+    assert.equal(b.metrics().failures, 1);
+  });
+
+  test('throws CircuitOpenError synchronously when open', () => {
+    const b = breaker();
+    b.forceOpen();
+    assert.throws(() => b.executeSync(() => 1), CircuitOpenError);
+  });
+
+  test('refuses a function that returns a promise (recorded as ignored)', () => {
+    const b = breaker();
+    const pending = Promise.resolve(1);
+    assert.throws(
+      () => b.executeSync(() => pending),
+      (err) => err instanceof TypeError && /use execute\(\)/.test(err.message),
+    );
+    assert.deepEqual(counts(b), { successes: 0, failures: 0, ignored: 1, admitted: 1, rejected: 0 });
+  });
+});
+
+describe('wrap', () => {
+  test('returns a function with the same parameters, name and this', async () => {
+    const b = breaker();
+    const service = {
+      factor: 3,
+      async scale(x, y) {
+        return (x + y) * this.factor;
+      },
+    };
+    service.scale = b.wrap(service.scale);
+    assert.equal(service.scale.name, 'scale');
+    assert.equal(service.scale.length, 2);
+    assert.equal(await service.scale(1, 2), 9);
+    assert.equal(b.metrics().successes, 1);
+  });
+
+  test('wrapped sync, throwing and rejecting functions', async () => {
+    const b = breaker({ failureThreshold: 10 });
+    const sync = b.wrap((x) => x);
+    const throwing = b.wrap(() => {
+      throw new Error('t');
+    });
+    const rejecting = b.wrap(async () => {
+      throw new Error('r');
+    });
+    assert.equal(await sync('v'), 'v');
+    await assert.rejects(throwing(), /t/);
+    await assert.rejects(rejecting(), /r/);
+    assert.deepEqual(counts(b), { successes: 1, failures: 2, ignored: 0, admitted: 3, rejected: 0 });
+  });
+});
+
+describe('failure classification', () => {
+  test('isFailure decides failure vs ignored', async () => {
+    const b = breaker({ isFailure: (err) => !(err instanceof RangeError) });
+    await assert.rejects(b.execute(() => Promise.reject(new RangeError('client error'))));
+    await assert.rejects(b.execute(() => Promise.reject(new RangeError('client error'))));
+    assert.equal(b.state, 'closed');
+    assert.deepEqual(counts(b), { successes: 0, failures: 0, ignored: 2, admitted: 2, rejected: 0 });
+    await assert.rejects(b.execute(() => Promise.reject(new Error('server error'))));
+    assert.equal(b.metrics().failures, 1);
+  });
+
+  test('an isFailure that throws counts the call as a failure and warns', async () => {
+    const b = breaker({
+      isFailure: () => {
+        throw new Error('classifier bug');
+      },
+    });
+    const warned = new Promise((resolve) => process.once('warning', resolve));
+    await assert.rejects(b.execute(() => Promise.reject(new Error('x'))), /x/);
+    assert.equal(b.metrics().failures, 1);
+    const warning = await warned;
+    assert.equal(warning.code, 'ECIRCUITLISTENER');
+  });
+
+  test("an AbortError caused by the caller's own signal is ignored", async () => {
+    const b = breaker({ failureThreshold: 1 });
+    const controller = new AbortController();
+    const call = (signal) =>
+      new Promise((_resolve, reject) => {
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+    const pending = b.execute(call, controller.signal);
+    controller.abort();
+    await assert.rejects(pending, { name: 'AbortError' });
+    assert.equal(b.state, 'closed');
+    assert.deepEqual(counts(b), { successes: 0, failures: 0, ignored: 1, admitted: 1, rejected: 0 });
+
+    // The same through an options object: fetch-style `{ signal }`.
+    const second = new AbortController();
+    const fetchLike = (_url, { signal }) =>
+      new Promise((_resolve, reject) => {
+        signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true });
+      });
+    const pendingFetch = b.execute(fetchLike, 'http://x', { signal: second.signal });
+    second.abort();
+    await assert.rejects(pendingFetch, { name: 'AbortError' });
+    assert.equal(b.metrics().ignored, 2);
+  });
+
+  test('an AbortError without an aborted caller signal is a failure', async () => {
+    const b = breaker({ failureThreshold: 1 });
+    const live = new AbortController();
+    await assert.rejects(
+      b.execute(() => Promise.reject(new DOMException('upstream aborted', 'AbortError')), live.signal),
+      { name: 'AbortError' },
+    );
+    assert.equal(b.state, 'open');
+  });
+
+  test('any other error after the caller aborted is still a failure', async () => {
+    const b = breaker({ failureThreshold: 1 });
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(
+      b.execute(() => Promise.reject(new Error('unrelated')), controller.signal),
+      /unrelated/,
+    );
+    assert.equal(b.metrics().failures, 1);
+  });
+});
+
+describe('fallback', () => {
+  test('is called with the same arguments plus the CircuitOpenError when rejected', async () => {
+    const seen = [];
+    const b = breaker({
+      fallback: (a, c, err) => {
+        seen.push([a, c, err]);
+        return `cached ${a}`;
+      },
+    });
+    b.forceOpen();
+    assert.equal(await b.execute(async () => 'live', 'k', 7), 'cached k');
+    assert.equal(b.executeSync(() => 'live', 'j', 8), 'cached j');
+    assert.equal(await b.wrap(async (x) => x)('w'), 'cached w');
+    assert.equal(seen.length, 3);
+    assert.deepEqual(seen[0].slice(0, 2), ['k', 7]);
+    assert.ok(seen[0][2] instanceof CircuitOpenError);
+    assert.equal(seen[0][2].reason, 'forced_open');
+  });
+
+  test('is not called for failures, and an async fallback is awaited', async () => {
+    let calls = 0;
+    const b = breaker({
+      fallback: async () => {
+        calls++;
+        return 'fallback';
+      },
+    });
+    await assert.rejects(b.execute(() => Promise.reject(new Error('f'))), /f/);
+    assert.equal(calls, 0);
+    b.forceOpen();
+    assert.equal(await b.execute(() => 'live'), 'fallback');
+    assert.equal(calls, 1);
+  });
+
+  test('a throwing fallback rejects with its error', async () => {
+    const b = breaker({
+      fallback: () => {
+        throw new Error('no fallback either');
+      },
+    });
+    b.forceOpen();
+    await assert.rejects(b.execute(() => 1), /no fallback either/);
+  });
+});
+
+describe('successes recorded with the next engine call', () => {
+  // In consecutive-failure mode `execute` hands a success to the engine with the next native
+  // call of the breaker (see the comment of CircuitBreaker in index.js). Nothing may tell.
+  test('a success between two failures still ends the failure run', async () => {
+    const b = breaker({ failureThreshold: 2 });
+    await assert.rejects(b.execute(() => Promise.reject(new Error('1'))));
+    await b.execute(async () => 'ok');
+    await assert.rejects(b.execute(() => Promise.reject(new Error('2'))));
+    assert.equal(b.state, 'closed');
+    assert.equal(b.metrics().consecutiveFailures, 1);
+    b.executeSync(() => 'ok');
+    assert.throws(() => b.executeSync(() => { throw new Error('3'); }));
+    assert.equal(b.state, 'closed');
+  });
+
+  test('every observation sees every success', async () => {
+    const b = breaker();
+    await Promise.all(Array.from({ length: 100 }, (_, i) => b.execute(async () => i)));
+    assert.equal(b.metrics().successes, 100);
+    await b.execute(async () => 1);
+    b.reset();
+    const m = b.metrics();
+    assert.equal(m.successes, 101);
+    assert.equal(m.admitted, 101);
+    for (let i = 0; i < 10; i++) b.executeSync(() => i);
+    assert.equal(b.metrics().successes, 111);
+  });
+
+  test('a success after a transition is recorded at once (stale here)', async () => {
+    const b = breaker();
+    let release;
+    const pending = b.execute(() => new Promise((resolve) => (release = resolve)));
+    b.forceOpen();
+    b.reset();
+    release('late');
+    assert.equal(await pending, 'late');
+    const m = b.metrics();
+    assert.equal(m.stale, 1);
+    assert.equal(m.successes, 0);
+  });
+
+  test('successes before and after a reset are both counted, in their generations', async () => {
+    const b = breaker();
+    await b.execute(async () => 1);
+    b.reset();
+    await b.execute(async () => 2);
+    b.disable();
+    await b.execute(async () => 3);
+    const m = b.metrics();
+    assert.equal(m.successes, 3);
+    assert.equal(m.stale, 0);
+  });
+
+  test('rate and slow-call breakers record every success at once', async () => {
+    const b = breaker({ failureRateThreshold: 0.5, minimumCalls: 2, windowSize: 2 });
+    await b.execute(async () => 1);
+    await assert.rejects(b.execute(() => Promise.reject(new Error('x'))));
+    assert.equal(b.state, 'open', 'one success and one failure: 50%');
+  });
+});

@@ -1,0 +1,112 @@
+'use strict';
+// The package surface: CommonJS and ESM entries export the same objects, every runtime export is
+// declared in index.d.ts, package.json says what the issue requires, and the private native layer
+// refuses garbage instead of crashing.
+
+const { describe, test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const circuit = require('..');
+const native = require('../binding.js');
+
+const ROOT = path.join(__dirname, '..');
+const EXPORTS = ['CircuitBreaker', 'CircuitOpenError', 'ManualClock', 'Permit', 'PermitError', 'TimeoutError'];
+
+describe('package', () => {
+  test('CommonJS exports', () => {
+    assert.deepEqual(Object.keys(circuit).sort(), EXPORTS);
+    assert.equal(require('circuit'), circuit, 'self-reference through package.json "exports"');
+  });
+
+  test('the ESM entry re-exports the same objects', async () => {
+    const esm = await import('circuit');
+    for (const name of EXPORTS) assert.equal(esm[name], circuit[name], name);
+    assert.equal(esm.default, circuit);
+  });
+
+  test('index.d.ts declares every export', () => {
+    const dts = fs.readFileSync(path.join(ROOT, 'index.d.ts'), 'utf8');
+    for (const name of EXPORTS) assert.match(dts, new RegExp(`^export class ${name}\\b`, 'm'), name);
+  });
+
+  test('package.json: name, license, engines, entry points, install script, files', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    assert.equal(pkg.name, 'circuit');
+    assert.equal(pkg.license, 'MIT OR Apache-2.0');
+    assert.equal(pkg.engines.node, '>=20');
+    assert.equal(pkg.main, 'index.js');
+    assert.equal(pkg.types, 'index.d.ts');
+    assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', import: './index.mjs', require: './index.js' });
+    assert.match(pkg.scripts.install, /scripts\/install\.js/);
+    assert.ok(pkg.dependencies['@napi-rs/cli'], '@napi-rs/cli is a regular dependency (the install script needs it)');
+    for (const file of pkg.files.filter((f) => !f.includes('*') && !f.endsWith('/'))) {
+      assert.ok(fs.existsSync(path.join(ROOT, file)), `${file} is listed in "files" and exists`);
+    }
+    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+    assert.equal(lock.packages[''].name, 'circuit');
+    assert.deepEqual(lock.packages[''].dependencies, pkg.dependencies, 'package-lock.json matches package.json');
+    assert.deepEqual(lock.packages[''].devDependencies, pkg.devDependencies, 'package-lock.json matches package.json');
+  });
+
+  test('the generated loader and types are present', () => {
+    const dts = fs.readFileSync(path.join(ROOT, 'binding.d.ts'), 'utf8');
+    for (const name of ['NativeBreaker', 'NativeClock', 'createBreaker', 'vocabulary', 'liveBreakers']) {
+      assert.match(dts, new RegExp(`\\b${name}\\b`), name);
+      assert.ok(native[name], `${name} is exported by the addon`);
+    }
+    for (const name of ['fastAllow', 'fastSettleAllow', 'fastSettle', 'fastRecord', 'fastRecordParts', 'fastState']) {
+      assert.equal(typeof native[name], 'function', name);
+    }
+  });
+});
+
+describe('native layer', () => {
+  test('vocabulary matches the core spellings', () => {
+    const v = native.vocabulary();
+    assert.deepEqual(v.states, ['closed', 'open', 'half_open', 'forced_open', 'disabled']);
+    assert.deepEqual(v.rejectReasons, ['open', 'half_open_full', 'forced_open']);
+    assert.deepEqual(v.outcomes, ['success', 'failure', 'ignored']);
+    assert.equal(v.reasons.length, 10);
+  });
+
+  test('bad ids, outcomes and arguments throw instead of crashing', () => {
+    const err = (e) => e instanceof Error && e.code === 'ERR_CIRCUIT_NATIVE';
+    const { id } = native.createBreaker({}, null);
+    assert.throws(() => native.fastAllow(1_000_000), err, 'unknown id');
+    assert.throws(() => native.fastAllow(), err, 'missing id');
+    assert.throws(() => native.fastAllow('x'), err, 'not a number');
+    assert.throws(() => native.fastState(1_000_000), err);
+    assert.equal(native.fastAllow(id), 0, 'generation 0, no events');
+    assert.throws(() => native.fastRecord(id, 3), err, 'outcome 3 does not exist');
+    assert.throws(() => native.fastRecord(id), err, 'missing token');
+    assert.throws(() => native.fastRecord(id, -4), err, 'negative token');
+    assert.throws(() => native.fastRecord(id, 0.5), err, 'fractional token');
+    assert.throws(() => native.fastRecordParts(id, 0, 0, 0, 0), err, 'missing ticket');
+    assert.throws(() => native.fastSettle(id, 'x'), err);
+    assert.throws(() => native.fastSettleAllow(id), err);
+    assert.equal(native.fastState(id), 0, 'closed, no events');
+  });
+
+  test('forged permits are stale or refused, never trusted', () => {
+    const { id } = native.createBreaker({ failureThreshold: 1, resetTimeout: 0 }, null);
+    assert.equal(native.fastRecord(id, (native.fastAllow(id) >> 1) * 4 + 1) & 2, 2, 'a counted failure trips it');
+    assert.equal(native.fastState(id) >> 1, 2, 'half_open (reset timeout 0)');
+    // A probe ticket that was never issued is refused as already recorded (-2).
+    assert.equal(native.fastRecordParts(id, 0, 2, 0, 0, 12345), -2);
+    // A permit of a past generation is stale: neither counted (bit 1) nor an error.
+    assert.equal(native.fastRecord(id, 0) & 2, 0);
+  });
+
+  test('fastSettle records deferred successes; fastSettleAllow then admits', () => {
+    const { id } = native.createBreaker({}, null);
+    assert.equal(native.fastSettle(id, 3 * 2 ** 30 + 0), 0);
+    assert.equal(native.fastSettleAllow(id, 2 * 2 ** 30 + 0), 0, 'admitted in generation 0');
+  });
+
+  test('createBreaker reports an invalid option with the core name', () => {
+    const problem = native.createBreaker({ failureRateThreshold: 2 }, null);
+    assert.equal(problem.option, 'failure_rate_threshold');
+    assert.match(problem.reason, /\(0, 1\]/);
+  });
+});

@@ -1,0 +1,135 @@
+'use strict';
+// The two-step API: allow() / recordSuccess / recordFailure / recordIgnored, permits' fields,
+// double recording, foreign permits, stale permits.
+
+const { describe, test } = require('node:test');
+const assert = require('node:assert/strict');
+const { CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError } = require('..');
+
+function setup(extra = {}) {
+  const clock = new ManualClock();
+  return { clock, breaker: new CircuitBreaker({ failureThreshold: 1, resetTimeout: 100, clock, ...extra }) };
+}
+
+describe('two-step API', () => {
+  test('allow returns a Permit; record* return true when counted', () => {
+    const { breaker } = setup({ failureThreshold: 3 });
+    const permit = breaker.allow();
+    assert.ok(permit instanceof Permit);
+    assert.equal(permit.generation, 0);
+    assert.equal(permit.isProbe, false);
+    assert.equal(permit.admittedAt, undefined, 'no clock read without a slow-call rule');
+    assert.equal(permit.recorded, false);
+    assert.equal(breaker.recordSuccess(permit), true);
+    assert.equal(permit.recorded, true);
+    assert.equal(breaker.recordFailure(breaker.allow()), true);
+    assert.equal(breaker.recordIgnored(breaker.allow()), true);
+    const m = breaker.metrics();
+    assert.deepEqual([m.successes, m.failures, m.ignored, m.consecutiveFailures], [1, 1, 1, 1]);
+  });
+
+  test('allow throws CircuitOpenError when open', () => {
+    const { breaker } = setup();
+    breaker.recordFailure(breaker.allow());
+    assert.throws(() => breaker.allow(), (err) => err instanceof CircuitOpenError && err.retryAfter === 100);
+  });
+
+  test('recording a permit twice throws and changes nothing', () => {
+    const { breaker } = setup({ failureThreshold: 2 });
+    const permit = breaker.allow();
+    assert.equal(breaker.recordFailure(permit), true);
+    const before = breaker.metrics();
+    for (const record of ['recordSuccess', 'recordFailure', 'recordIgnored']) {
+      assert.throws(
+        () => breaker[record](permit),
+        (err) => err instanceof PermitError && err.code === 'EALREADYRECORDED' && err.name === 'PermitError',
+      );
+    }
+    assert.deepEqual(breaker.metrics(), before);
+    assert.equal(breaker.state, 'closed');
+  });
+
+  test('a permit of another breaker is refused and stays usable', () => {
+    const { breaker } = setup();
+    const other = new CircuitBreaker();
+    const permit = other.allow();
+    assert.throws(() => breaker.recordSuccess(permit), (err) => err instanceof PermitError && err.code === 'EFOREIGNPERMIT');
+    assert.equal(permit.recorded, false);
+    assert.equal(other.recordSuccess(permit), true);
+  });
+
+  test('a permit from before a transition is stale: false, and only the stale tally moves', () => {
+    const { breaker } = setup({ failureThreshold: 2 });
+    const old = breaker.allow();
+    breaker.reset();
+    assert.equal(breaker.recordFailure(old), false);
+    const m = breaker.metrics();
+    assert.equal(m.stale, 1);
+    assert.equal(m.failures, 0);
+    assert.equal(m.consecutiveFailures, 0);
+  });
+
+  test('probes carry their admission time; a probe recorded ignored frees its slot', () => {
+    const { clock, breaker } = setup({ halfOpenMaxCalls: 1 });
+    breaker.recordFailure(breaker.allow());
+    clock.advance(100);
+    const probe = breaker.allow();
+    assert.equal(probe.isProbe, true);
+    assert.equal(probe.admittedAt, 100);
+    assert.throws(() => breaker.allow(), (err) => err.reason === 'half_open_full');
+    assert.equal(breaker.recordIgnored(probe), true);
+    const next = breaker.allow();
+    assert.equal(next.isProbe, true);
+    assert.equal(breaker.recordSuccess(next), true);
+    assert.equal(breaker.state, 'closed');
+  });
+
+  test('slow-call breakers stamp closed-state permits with their admission time', () => {
+    const { clock, breaker } = setup({ slowCallDuration: 10 });
+    clock.advance(5);
+    const permit = breaker.allow();
+    assert.equal(permit.admittedAt, 5);
+    clock.advance(11);
+    assert.equal(breaker.recordSuccess(permit), true);
+    assert.equal(breaker.metrics().slow, 1);
+  });
+
+  test('record* refuse anything but a Permit', () => {
+    const { breaker } = setup();
+    for (const bad of [undefined, null, {}, 1, { generation: 0 }]) {
+      assert.throws(() => breaker.recordSuccess(bad), (err) => err instanceof TypeError && err.code === 'ERR_INVALID_ARG_TYPE');
+    }
+    assert.equal(breaker.metrics().successes, 0);
+  });
+
+  test('Permit cannot be constructed by hand', () => {
+    assert.throws(() => new Permit(), TypeError);
+  });
+
+  test('permit fields are read-only', () => {
+    const { breaker } = setup();
+    const permit = breaker.allow();
+    assert.throws(() => {
+      'use strict';
+      permit.recorded = true;
+    }, TypeError);
+    assert.equal(permit.recorded, false);
+    breaker.recordIgnored(permit);
+  });
+
+  test('successes, deferred or not, always report true and are always counted', () => {
+    const { breaker } = setup({ failureThreshold: 2 });
+    const permits = Array.from({ length: 5 }, () => breaker.allow());
+    assert.deepEqual(permits.map((p) => breaker.recordSuccess(p)), [true, true, true, true, true]);
+    assert.equal(breaker.recordFailure(breaker.allow()), true);
+    assert.equal(breaker.recordSuccess(breaker.allow()), true);
+    assert.equal(breaker.recordFailure(breaker.allow()), true);
+    assert.equal(breaker.state, 'closed', 'the success between the failures ended the run');
+    const m = breaker.metrics();
+    assert.deepEqual([m.successes, m.failures, m.consecutiveFailures, m.admitted], [6, 2, 1, 8]);
+    const old = breaker.allow();
+    breaker.reset();
+    assert.equal(breaker.recordSuccess(old), false, 'stale after a transition');
+    assert.equal(breaker.metrics().stale, 1);
+  });
+});

@@ -1,0 +1,127 @@
+// A typed usage file: `tsc -p __test__/tsconfig.json` must accept it (strict mode). The
+// `@ts-expect-error` lines must be rejected, so the declarations are not just `any`.
+import { CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } from 'circuit';
+import type { CallOptions, CircuitBreakerOptions, Metrics, State, Transition } from 'circuit';
+
+const clock = new ManualClock();
+const advanced: number = clock.advance(10);
+const now: number = clock.now();
+
+const options: CircuitBreakerOptions = {
+  name: 'typed',
+  failureThreshold: 3,
+  failureRateThreshold: 0.5,
+  slowCallDuration: 100,
+  slowCallRateThreshold: 0.8,
+  minimumCalls: 10,
+  windowDuration: 1000,
+  windowBuckets: 10,
+  resetTimeout: 1000,
+  backoffMultiplier: 2,
+  maxResetTimeout: 60_000,
+  jitter: 0.1,
+  jitterSeed: 42n,
+  halfOpenMaxCalls: 2,
+  successThreshold: 1,
+  halfOpenMaxWait: 5000,
+  timeout: 250,
+  isFailure: (err: unknown) => !(err instanceof RangeError),
+  fallback: (_sku: string, err: CircuitOpenError) => `cached (${err.reason})`,
+  clock,
+};
+const breaker = new CircuitBreaker(options);
+new CircuitBreaker();
+
+// @ts-expect-error: durations are numbers
+new CircuitBreaker({ resetTimeout: '1s' });
+// @ts-expect-error: unknown option
+new CircuitBreaker({ failureTreshold: 3 });
+// @ts-expect-error: the clock must be a ManualClock
+new CircuitBreaker({ clock: Date });
+
+const state: State = breaker.state;
+// @ts-expect-error: state is read-only
+breaker.state = 'open';
+// @ts-expect-error: not a state
+const wrongState: State = 'half-open';
+
+async function getStock(sku: string, count: number): Promise<{ sku: string; count: number }> {
+  return { sku, count };
+}
+async function fetchUser(id: number, { signal }: CallOptions): Promise<{ id: number; aborted: boolean }> {
+  return { id, aborted: signal.aborted };
+}
+
+async function main(): Promise<void> {
+  const stock: { sku: string; count: number } = await breaker.execute(getStock, 'apple', 3);
+  // @ts-expect-error: wrong argument type
+  await breaker.execute(getStock, 'apple', '3');
+  // @ts-expect-error: missing argument
+  await breaker.execute(getStock, 'apple');
+
+  const sync: number = await breaker.execute((a: number, b: number) => a + b, 1, 2);
+  const user: { id: number; aborted: boolean } = await breaker.execute(fetchUser, 7);
+
+  const direct: number = breaker.executeSync((x: number) => x * 2, 21);
+  // @ts-expect-error: the result is a number
+  const directWrong: string = breaker.executeSync((x: number) => x * 2, 21);
+
+  const wrapped: (sku: string, count: number) => Promise<{ sku: string; count: number }> = breaker.wrap(getStock);
+  const wrappedUser: (id: number) => Promise<{ id: number; aborted: boolean }> = breaker.wrap(fetchUser);
+  await wrapped('pear', 1);
+  await wrappedUser(1);
+  // @ts-expect-error: wrong parameter type
+  await wrapped(1, 1);
+
+  const permit: Permit = breaker.allow();
+  const generation: number = permit.generation;
+  const probe: boolean = permit.isProbe;
+  const admittedAt: number | undefined = permit.admittedAt;
+  const counted: boolean = breaker.recordSuccess(permit) || breaker.recordFailure(permit) || breaker.recordIgnored(permit);
+  // @ts-expect-error: permits are issued by allow()
+  new Permit();
+
+  const m: Metrics = breaker.metrics();
+  const rate: number = m.failureRate + m.slowRate + m.consecutiveFailures + m.windowCalls + m.timeInState;
+  const retryAfter: number | undefined = m.retryAfter;
+  breaker.reset();
+  breaker.forceOpen();
+  breaker.disable();
+  const next: number | undefined = breaker.nextTransitionAt();
+
+  breaker.on('stateChange', (t: Transition) => {
+    const from: State = t.from;
+    const reason: string = t.reason;
+    const at: number = t.at;
+    void [from, reason, at];
+  });
+  breaker.on('open', (t) => void t.to);
+  breaker.once('reject', (err) => {
+    const code: 'ECIRCUITOPEN' = err.code;
+    const after: number | undefined = err.retryAfter;
+    void [code, after];
+  });
+  breaker.on('timeout', (err) => void err.timeout);
+  breaker.on('success', (result) => void result);
+  breaker.on('failure', (error) => void error);
+  // @ts-expect-error: a stateChange listener receives a Transition
+  breaker.on('stateChange', (t: number) => void t);
+
+  try {
+    await breaker.execute(getStock, 'x', 1);
+  } catch (err) {
+    if (err instanceof CircuitOpenError) {
+      const reason: 'open' | 'half_open_full' | 'forced_open' = err.reason;
+      const name: string | undefined = err.breakerName;
+      void [reason, name, err.state, err.code, err.retryAfter];
+    } else if (err instanceof TimeoutError) {
+      const code: 'ETIMEDOUT' = err.code;
+      void code;
+    } else if (err instanceof PermitError) {
+      void err.code;
+    }
+  }
+  void [advanced, now, state, wrongState, stock, sync, user, direct, directWrong, generation, probe, admittedAt, counted, rate, retryAfter, next];
+}
+
+void main;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the npm dependencies (opossum and cockatiel are dev dependencies), builds the addon,
+# runs bench/run.js and writes its section of ../BENCHMARKS.md.
+#   bindings-node/bench/run.sh [--calls N] [--rounds R]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd .. && pwd)/target/napi}"
+if ! { [ -x node_modules/.bin/napi ] && cmp -s package-lock.json node_modules/.circuit-lock; }; then
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+    cp package-lock.json node_modules/.circuit-lock
+fi
+node_modules/.bin/napi build --platform --release --js binding.js --dts binding.d.ts >/dev/null 2>&1
+node bench/run.js --write ../BENCHMARKS.md "$@"

@@ -1,0 +1,237 @@
+// Type declarations of the `circuit` package (hand-written; checked by `tsc --noEmit` against
+// `__test__/usage.ts`). Durations are milliseconds.
+
+import { EventEmitter } from 'node:events';
+
+/** The states of a breaker, spelled as in every circuit binding. */
+export type State = 'closed' | 'open' | 'half_open' | 'forced_open' | 'disabled';
+
+/** Why `allow` refused a call. */
+export type RejectReason = 'open' | 'half_open_full' | 'forced_open';
+
+/** Why a transition happened. */
+export type TransitionReason =
+  | 'failure_threshold'
+  | 'failure_rate'
+  | 'slow_call_rate'
+  | 'open_elapsed'
+  | 'probe_failure'
+  | 'half_open_max_wait'
+  | 'probe_success'
+  | 'reset'
+  | 'force_open'
+  | 'disable';
+
+/** A state change, as emitted with 'stateChange' (and 'open', 'halfOpen', 'close'). */
+export interface Transition {
+  readonly from: State;
+  readonly to: State;
+  readonly reason: TransitionReason;
+  /** When, in ms on the breaker's clock (for a lazy transition: the instant it became due). */
+  readonly at: number;
+}
+
+/** The last argument of every call made by a breaker configured with `timeout`. */
+export interface CallOptions {
+  /** This call's own signal, aborted with a `TimeoutError` if the call times out. */
+  readonly signal: AbortSignal;
+}
+
+export interface CircuitBreakerOptions {
+  /** Carried by rejections and errors. */
+  name?: string;
+  /** Consecutive failures that trip the breaker; 0 turns the rule off. Default 5 (0 when a rate rule is set). */
+  failureThreshold?: number;
+  /** Trip when failures / calls in the window >= this, in (0, 1]. Default: off. */
+  failureRateThreshold?: number;
+  /** A call that took strictly longer than this (ms) is slow. Default: off. */
+  slowCallDuration?: number;
+  /** Trip when slow calls / calls in the window >= this, in (0, 1]; needs `slowCallDuration`. */
+  slowCallRateThreshold?: number;
+  /** Outcomes the window needs before a rate rule may trip. Default 20 (at most `windowSize`). */
+  minimumCalls?: number;
+  /** Count window: the last `windowSize` outcomes. Default 100. */
+  windowSize?: number;
+  /** Time window over this many ms (instead of a count window). */
+  windowDuration?: number;
+  /** Buckets of the time window. Default 10. */
+  windowBuckets?: number;
+  /** First open duration, ms. Default 30000. */
+  resetTimeout?: number;
+  /** Open-duration growth per re-opening from half-open, >= 1. Default 1. */
+  backoffMultiplier?: number;
+  /** Cap of the open duration, ms. Default max(resetTimeout, 300000). */
+  maxResetTimeout?: number;
+  /** Random reduction of each open duration, in [0, 1). Default 0. */
+  jitter?: number;
+  /** Seed of the jitter sequence (a 64-bit integer), for reproducible runs. Default: random per breaker. */
+  jitterSeed?: number | bigint;
+  /** Probes admitted per half-open period. Default 1. */
+  halfOpenMaxCalls?: number;
+  /** Probe successes that close the breaker, in 1..halfOpenMaxCalls. Default halfOpenMaxCalls. */
+  successThreshold?: number;
+  /** Re-open if the first probe gets no verdict within this many ms; 0 = off (default). */
+  halfOpenMaxWait?: number;
+  /**
+   * Per-call timeout (ms) for `execute`/`wrap`: the call receives `{ signal }` as its last
+   * argument, is aborted, recorded as a failure and rejected with a `TimeoutError` when it runs
+   * longer. Default: none.
+   */
+  timeout?: number;
+  /**
+   * Decides whether a thrown value counts as a failure (`true`) or is ignored (`false`).
+   * Default: every thrown value is a failure, except an `AbortError` caused by an aborted
+   * `AbortSignal` the caller passed among the arguments (directly or as `{ signal }`).
+   */
+  isFailure?: (error: unknown) => boolean;
+  /** Called with the call's arguments plus the `CircuitOpenError` when the breaker rejects a call; its result is returned instead. */
+  fallback?: (...args: any[]) => unknown;
+  /** A `ManualClock` to run on (tests); default: the monotonic clock. */
+  clock?: ManualClock;
+}
+
+/** A metrics snapshot; durations in ms. */
+export interface Metrics {
+  state: State;
+  /** Starts at 0, +1 per transition. */
+  generation: number;
+  consecutiveFailures: number;
+  windowCalls: number;
+  windowFailures: number;
+  windowSlow: number;
+  failureRate: number;
+  slowRate: number;
+  admitted: number;
+  rejected: number;
+  successes: number;
+  failures: number;
+  ignored: number;
+  slow: number;
+  stale: number;
+  opened: number;
+  /** Time since the current state was entered. */
+  timeInState: number;
+  /** Time until a probe may be admitted, when open. */
+  retryAfter: number | undefined;
+}
+
+/** Thrown (or used to reject) when the breaker refuses a call. `err.name === 'CircuitOpenError'`. */
+export class CircuitOpenError extends Error {
+  readonly name: 'CircuitOpenError';
+  readonly code: 'ECIRCUITOPEN';
+  /** The breaker's `name` option, if it has one. */
+  readonly breakerName: string | undefined;
+  readonly state: 'open' | 'half_open' | 'forced_open';
+  readonly reason: RejectReason;
+  /** Ms until a probe may be admitted (`reason === 'open'`), otherwise `undefined`. */
+  readonly retryAfter: number | undefined;
+  constructor(breakerName: string | undefined, state: CircuitOpenError['state'], reason: RejectReason, retryAfter?: number);
+}
+
+/** Rejects a call that ran longer than the breaker's `timeout`. */
+export class TimeoutError extends Error {
+  readonly name: 'TimeoutError';
+  readonly code: 'ETIMEDOUT';
+  readonly breakerName: string | undefined;
+  /** The timeout, ms. */
+  readonly timeout: number;
+  constructor(breakerName: string | undefined, timeout: number);
+}
+
+/** A permit was recorded twice or handed to a breaker that did not issue it. */
+export class PermitError extends Error {
+  readonly name: 'PermitError';
+  readonly code: 'EALREADYRECORDED' | 'EFOREIGNPERMIT';
+  constructor(code: 'EALREADYRECORDED' | 'EFOREIGNPERMIT', message: string);
+}
+
+/** A clock that moves only when told to, starting at 0 ms; share one between many breakers. */
+export class ManualClock {
+  constructor();
+  /** Moves the clock forward by `ms` (>= 0) and returns the new instant. */
+  advance(ms: number): number;
+  /** The current instant, ms. */
+  now(): number;
+}
+
+/** An admitted call of the two-step API; record it exactly once. */
+export class Permit {
+  private constructor();
+  /** The breaker generation the permit was admitted in. */
+  readonly generation: number;
+  /** Whether this permit is a half-open probe. */
+  readonly isProbe: boolean;
+  /** Admission instant on the breaker's clock (ms), when the clock was read. */
+  readonly admittedAt: number | undefined;
+  /** Whether an outcome was recorded with this permit. */
+  readonly recorded: boolean;
+}
+
+/** The events of a breaker and their argument. */
+export interface CircuitBreakerEvents {
+  stateChange: [transition: Transition];
+  open: [transition: Transition];
+  halfOpen: [transition: Transition];
+  close: [transition: Transition];
+  reject: [error: CircuitOpenError];
+  success: [result: unknown];
+  failure: [error: unknown];
+  timeout: [error: TimeoutError];
+}
+
+type Listener<E extends keyof CircuitBreakerEvents> = (...args: CircuitBreakerEvents[E]) => void;
+
+export class CircuitBreaker extends EventEmitter {
+  /** Throws a `TypeError` (wrong type, unknown option) or a `RangeError` (invalid value) naming the option. */
+  constructor(options?: CircuitBreakerOptions);
+
+  /** The breaker's name, or `undefined`. */
+  readonly name: string | undefined;
+  /** The current state (due time-driven transitions applied first). */
+  readonly state: State;
+
+  /**
+   * Runs `fn(...args)` if admitted (with `timeout`: `fn(...args, { signal })`) and records the
+   * outcome. Resolves with its result; rejects with its error, a `CircuitOpenError` (unless a
+   * `fallback` is set) or a `TimeoutError`.
+   */
+  execute<A extends unknown[], R>(fn: (...args: [...A, CallOptions]) => R | PromiseLike<R>, ...args: A): Promise<R>;
+  execute<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>, ...args: A): Promise<R>;
+
+  /** Runs synchronous `fn(...args)` if admitted, records the outcome and returns its result (`timeout` does not apply). */
+  executeSync<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): R;
+
+  /** A function with `fn`'s parameters (minus the trailing `CallOptions`) that runs `fn` through `execute`. */
+  wrap<A extends unknown[], R>(fn: (...args: [...A, CallOptions]) => R | PromiseLike<R>): (...args: A) => Promise<R>;
+  wrap<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>): (...args: A) => Promise<R>;
+
+  /** Asks to make a call: a `Permit`, or throws `CircuitOpenError`. */
+  allow(): Permit;
+  /** Records a success: `true` if it counted, `false` if the permit was stale. Throws `PermitError` if recorded before. */
+  recordSuccess(permit: Permit): boolean;
+  /** Records a failure: `true` if it counted, `false` if the permit was stale. */
+  recordFailure(permit: Permit): boolean;
+  /** Records a neutral outcome (a probe's slot is returned): `true` if current, `false` if stale. */
+  recordIgnored(permit: Permit): boolean;
+
+  /** To `closed` from any state: new generation, empty window, backoff reset. */
+  reset(): void;
+  /** To `forced_open`: rejects everything until `reset()` or `disable()`. */
+  forceOpen(): void;
+  /** To `disabled`: admits everything, only counts, until `reset()` or `forceOpen()`. */
+  disable(): void;
+  /** A metrics snapshot. */
+  metrics(): Metrics;
+  /** When the next time-driven transition is due (ms on the breaker's clock), if one is scheduled. */
+  nextTransitionAt(): number | undefined;
+  /** The current instant on the breaker's clock, ms. */
+  now(): number;
+
+  on<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
+  once<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
+  addListener<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
+  prependListener<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
+  prependOnceListener<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
+  off<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
+  removeListener<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
+}

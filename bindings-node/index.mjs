@@ -1,0 +1,6 @@
+// ESM entry: the same objects as the CommonJS entry (`index.js`), so `instanceof` agrees
+// between `import` and `require`. The default export is the CommonJS module object.
+import circuit from './index.js';
+
+export const { CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } = circuit;
+export default circuit;
