@@ -11,10 +11,12 @@ use crate::handle::{Alive, Cache, Table, evict, with_object};
 use crate::status::*;
 use crate::types::*;
 
+#[repr(C)]
 pub(crate) struct Entry {
-    pub(crate) breaker: CircuitBreaker,
     /// Cleared by `circuit_destroy`; checked by every call that finds the entry in its cache.
+    /// First, so that it shares a cache line with the start of the breaker.
     alive: AtomicBool,
+    pub(crate) breaker: CircuitBreaker,
 }
 
 impl Alive for Entry {
