@@ -147,3 +147,29 @@ fn stale_failure_racing_reset_never_reaches_the_new_generation() {
         assert_eq!(recorded.counted(), m.failures == 1);
     });
 }
+
+#[test]
+fn transitions_are_dated_in_order_when_the_clock_was_read_before_the_lock() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let config = Config::builder().failure_threshold(5).build().unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, clock.clone()));
+        let seen = record_events(&breaker);
+        let forcer = {
+            let b = breaker.clone();
+            thread::spawn(move || b.force_open())
+        };
+        let resetter = {
+            let b = breaker.clone();
+            thread::spawn(move || {
+                clock.advance_nanos(5);
+                b.reset();
+            })
+        };
+        forcer.join().unwrap();
+        resetter.join().unwrap();
+        let events = seen.lock().unwrap().clone();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(events[0].at <= events[1].at, "out of order: {events:?}");
+    });
+}
