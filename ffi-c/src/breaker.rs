@@ -29,6 +29,21 @@ impl Alive for Entry {
 pub(crate) static BREAKERS: Table<Entry> = Table::new();
 thread_local! {
     static CACHE: Cache<Entry> = const { Cache::new() };
+    static CACHE_RELEASE: CacheRelease = const { CacheRelease };
+}
+
+/// Releases this thread's cached breakers when the thread exits.
+struct CacheRelease;
+
+impl Drop for CacheRelease {
+    fn drop(&mut self) {
+        let _ = CACHE.try_with(Cache::release_all);
+    }
+}
+
+/// Makes sure the release guard is registered; false while the thread is being torn down.
+fn register_release() -> bool {
+    CACHE_RELEASE.try_with(|_| ()).is_ok()
 }
 
 fn invalid(function: &str, breaker: circuit_breaker) -> circuit_status {
@@ -42,7 +57,8 @@ fn with_breaker(
     breaker: circuit_breaker,
     f: impl FnOnce(&CircuitBreaker) -> circuit_status,
 ) -> circuit_status {
-    with_object(&BREAKERS, &CACHE, breaker, |entry, _| f(&entry.breaker)).unwrap_or_else(|| invalid(function, breaker))
+    with_object(&BREAKERS, &CACHE, register_release, breaker, |entry, _| f(&entry.breaker))
+        .unwrap_or_else(|| invalid(function, breaker))
 }
 
 /// Like `with_breaker`, also handing over the thread's engine counter slot (hot paths).
@@ -52,7 +68,7 @@ fn with_breaker_on(
     breaker: circuit_breaker,
     f: impl FnOnce(&CircuitBreaker, ThreadSlot) -> circuit_status,
 ) -> circuit_status {
-    with_object(&BREAKERS, &CACHE, breaker, |entry, slot| f(&entry.breaker, slot))
+    with_object(&BREAKERS, &CACHE, register_release, breaker, |entry, slot| f(&entry.breaker, slot))
         .unwrap_or_else(|| invalid(function, breaker))
 }
 

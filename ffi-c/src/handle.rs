@@ -22,7 +22,7 @@
 //! `circuit_destroy`, or, if other threads cached it, when they next use that handle, use another
 //! handle in the same cache way, or exit.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -136,12 +136,17 @@ pub(crate) trait Alive {
 }
 
 /// Per-thread cache of recently used objects (see the module documentation).
+///
+/// It has no destructor of its own, so that a thread-local access is a plain load with no
+/// "initialised / destroyed" check (that check is measurable on a 10 ns path). Each non-null
+/// `values` entry owns one strong count (`Arc::into_raw`); a separate thread-local guard, registered
+/// before the first entry is stored, releases them when the thread exits (`Cache::release_all`).
 pub(crate) struct Cache<T: 'static> {
     depth: Cell<u32>,
     /// The engine's counter stripe for this thread, looked up once.
     slot: Cell<Option<ThreadSlot>>,
     keys: [Cell<u64>; WAYS],
-    values: [UnsafeCell<Option<Arc<T>>>; WAYS],
+    values: [Cell<*const T>; WAYS],
 }
 
 const WAYS: usize = 8;
@@ -152,7 +157,28 @@ impl<T> Cache<T> {
             depth: Cell::new(0),
             slot: Cell::new(None),
             keys: [const { Cell::new(0) }; WAYS],
-            values: [const { UnsafeCell::new(None) }; WAYS],
+            values: [const { Cell::new(std::ptr::null()) }; WAYS],
+        }
+    }
+
+    /// Replaces the object cached in `way` (dropping the previous one's count). Depth must be 0.
+    fn store(&self, way: usize, key: u64, object: Option<Arc<T>>) {
+        self.keys[way].set(0);
+        let old = self.values[way].replace(object.map_or(std::ptr::null(), Arc::into_raw));
+        if !old.is_null() {
+            // SAFETY: a non-null entry owns one strong count taken by Arc::into_raw above, and
+            // depth is 0, so no call on this thread is using the object.
+            drop(unsafe { Arc::from_raw(old) });
+        }
+        self.keys[way].set(key);
+    }
+
+    /// Releases every cached object (thread exit).
+    pub(crate) fn release_all(&self) {
+        if self.depth.get() == 0 {
+            for way in 0..WAYS {
+                self.store(way, 0, None);
+            }
         }
     }
 }
@@ -164,6 +190,7 @@ impl<T> Cache<T> {
 pub(crate) fn with_object<T: Alive + 'static, R>(
     table: &'static Table<T>,
     cache: &'static std::thread::LocalKey<Cache<T>>,
+    register_release: fn() -> bool,
     handle: u64,
     f: impl FnOnce(&T, ThreadSlot) -> R,
 ) -> Option<R> {
@@ -175,15 +202,19 @@ pub(crate) fn with_object<T: Alive + 'static, R>(
         let way = (handle as usize) % WAYS;
         if c.keys[way].get() != handle {
             let object = table.get(handle)?;
-            c.keys[way].set(0);
-            // SAFETY: depth is 0, so no library call on this thread holds a pointer into this
-            // way; the cell is only ever accessed from this thread.
-            unsafe { *c.values[way].get() = Some(object) };
-            c.keys[way].set(handle);
+            if !register_release() {
+                return None; // the thread is exiting: do not cache
+            }
+            c.store(way, handle, Some(object));
         }
-        // SAFETY: as above; the Arc stays in the cell while depth is 1, because only depth-0
-        // code writes the cache and thread-local destructors cannot run during this call.
-        let object: &T = unsafe { (*c.values[way].get()).as_deref() }?;
+        let pointer = c.values[way].get();
+        if pointer.is_null() {
+            return None;
+        }
+        // SAFETY: the entry owns a strong count, and it stays in the cell while depth is 1,
+        // because only depth-0 code writes the cache and thread-local destructors cannot run
+        // during this call.
+        let object: &T = unsafe { &*pointer };
         // Destroyed by another thread since it was cached: the slow path reports it.
         if !object.is_alive() {
             return None;
@@ -228,10 +259,7 @@ pub(crate) fn evict<T: 'static>(cache: &'static std::thread::LocalKey<Cache<T>>,
     let _ = cache.try_with(|c| {
         let way = (handle as usize) % WAYS;
         if c.depth.get() == 0 && c.keys[way].get() == handle {
-            c.keys[way].set(0);
-            // SAFETY: depth is 0, so nothing on this thread points into this way.
-            let old = unsafe { (*c.values[way].get()).take() };
-            drop(old);
+            c.store(way, 0, None);
         }
     });
 }
