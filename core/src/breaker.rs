@@ -23,7 +23,9 @@
 //!
 //! Everything else (half-open admission and verdicts, the rate windows, lazy time-driven
 //! transitions, manual control, metrics) runs under `inner`, a mutex held for a few instructions
-//! with no user code and no allocation inside.
+//! with no user code inside. Nothing allocates on the record path; a transition queues its event
+//! (which may grow the queue), and probe bookkeeping grows only beyond 64 concurrent probes. A
+//! rejection of a named breaker clones the name's `Arc` (one atomic increment).
 //!
 //! # Invariants
 //!
@@ -313,8 +315,13 @@ impl CircuitBreaker {
             State::HalfOpen => {
                 let taken = inner.outstanding.len() as u64 + u64::from(inner.probe_successes);
                 if taken < u64::from(self.config.half_open_max_calls) {
-                    let ticket = inner.next_ticket;
-                    inner.next_ticket = inner.next_ticket.wrapping_add(1) % NO_TICKET;
+                    // Tickets count up; after 2^32 - 1 admissions in one generation they wrap, so
+                    // skip any still outstanding (at most half_open_max_calls of them).
+                    let mut ticket = inner.next_ticket;
+                    while inner.outstanding.contains(&ticket) {
+                        ticket = ticket.wrapping_add(1) % NO_TICKET;
+                    }
+                    inner.next_ticket = ticket.wrapping_add(1) % NO_TICKET;
                     inner.outstanding.push(ticket);
                     inner.first_probe_at.get_or_insert(now);
                     Ok(RawPermit { generation: inner.generation, admitted_at: now, ticket })
@@ -739,25 +746,28 @@ impl CircuitBreaker {
     // Observation
     // ----------------------------------------------------------------------------------------
 
-    fn observe(&self) -> MutexGuard<'_, Inner> {
+    /// Locks `inner` with every due time-driven transition applied; returns the guard and the
+    /// instant used (so a snapshot is taken at one instant).
+    fn observe(&self) -> (MutexGuard<'_, Inner>, u64) {
         let now = self.clock.now();
         let mut inner = self.inner.lock();
         // The clock was read before the lock: another thread may have made a transition dated
         // later since. The operation takes effect now, under the lock, so never before that.
-        let now = now.max(inner.entered_at);
+        let mut now = now.max(inner.entered_at);
         if self.advance_time(&mut inner, now) {
             drop(inner);
             self.events.dispatch();
             inner = self.inner.lock();
             // Time may have moved on again while listeners ran; apply what became due since.
-            let later = self.clock.now();
-            if self.advance_time(&mut inner, later) {
+            now = self.clock.now().max(inner.entered_at);
+            if self.advance_time(&mut inner, now) {
                 drop(inner);
                 self.events.dispatch();
                 inner = self.inner.lock();
+                now = now.max(inner.entered_at);
             }
         }
-        inner
+        (inner, now)
     }
 
     /// The current state, with any due time-driven transition applied first.
@@ -773,13 +783,13 @@ impl CircuitBreaker {
             State::HalfOpen => self.config.half_open_max_wait == 0,
             _ => true,
         };
-        if settled { state } else { self.observe().state }
+        if settled { state } else { self.observe().0.state }
     }
 
     /// The instant of the next time-driven transition, if one is scheduled: the end of the open
     /// duration, or the half-open max wait once a probe is out. Hosts may schedule a check then.
     pub fn next_transition_at(&self) -> Option<Duration> {
-        let inner = self.observe();
+        let (inner, _) = self.observe();
         let at = match inner.state {
             State::Open => Some(inner.open_until),
             State::HalfOpen if self.config.half_open_max_wait > 0 => {
@@ -792,8 +802,7 @@ impl CircuitBreaker {
 
     /// A metrics snapshot (SEMANTICS.md §8), with due transitions applied first.
     pub fn metrics(&self) -> Metrics {
-        let mut inner = self.observe();
-        let now = self.clock.now().max(inner.entered_at);
+        let (mut inner, now) = self.observe();
         let tally = inner.window.tally(now);
         let run = self.run.load(Ordering::Acquire);
         let consecutive_failures = if run >> 32 == run_tag(inner.generation) { run & 0xFFFF_FFFF } else { 0 };

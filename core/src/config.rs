@@ -8,9 +8,9 @@
 //! | `slow_call_duration` | off | > 0; a call strictly longer is slow |
 //! | `slow_call_rate_threshold` | off | in (0, 1]; needs `slow_call_duration` |
 //! | `minimum_calls` | 20 (capped at `window_size`) | >= 1, <= `window_size` for a count window |
-//! | `window_size` | 100 (count window) | >= 1; not with `window_duration` |
+//! | `window_size` | 100 (count window) | 1..=1,000,000; not with `window_duration` |
 //! | `window_duration` | off (count window) | > 0; makes the window time-based |
-//! | `window_buckets` | 10 | >= 1; must divide `window_duration` in whole nanoseconds |
+//! | `window_buckets` | 10 | 1..=10,000; must divide `window_duration` in whole nanoseconds |
 //! | `reset_timeout` | 30 s | the first open duration |
 //! | `backoff_multiplier` | 1 (constant) | finite, >= 1 |
 //! | `max_reset_timeout` | max(`reset_timeout`, 5 min) | >= `reset_timeout` |
@@ -30,6 +30,10 @@ const DEFAULT_WINDOW_SIZE: u32 = 100;
 const DEFAULT_WINDOW_BUCKETS: u32 = 10;
 const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_RESET_TIMEOUT_FLOOR: Duration = Duration::from_secs(300);
+/// Largest count window (one byte per outcome).
+pub const MAX_WINDOW_SIZE: u32 = 1_000_000;
+/// Most buckets of a time window.
+pub const MAX_WINDOW_BUCKETS: u32 = 10_000;
 
 /// The sliding window used by the rate rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +269,16 @@ impl ConfigBuilder {
 
         at_least_one("window_size", self.window_size)?;
         at_least_one("window_buckets", self.window_buckets)?;
+        // The window is allocated when the breaker is built: bound it, so that no configuration
+        // can exhaust memory (an allocation failure aborts the host process).
+        let at_most = |option: &'static str, value: Option<u32>, limit: u32| -> Result<(), ConfigError> {
+            match value {
+                Some(v) if v > limit => Err(ConfigError::new(option, format!("must be at most {limit}, got {v}"))),
+                _ => Ok(()),
+            }
+        };
+        at_most("window_size", self.window_size, MAX_WINDOW_SIZE)?;
+        at_most("window_buckets", self.window_buckets, MAX_WINDOW_BUCKETS)?;
         at_least_one("minimum_calls", self.minimum_calls)?;
         at_least_one("half_open_max_calls", self.half_open_max_calls)?;
         if self.window_size.is_some() && self.window_duration.is_some() {

@@ -174,27 +174,35 @@ fn record(
 ) -> circuit_status {
     guard(function, || {
         non_null!("circuit_record_*", permit);
-        // SAFETY: non-null, caller-owned and not shared with another thread during the call.
-        let permit = unsafe { &mut *permit };
-        if permit.flags & CIRCUIT_PERMIT_SPENT != 0 {
+        // Read the fields through the raw pointer, one at a time (no reference is kept across the
+        // engine call, during which listeners run and could legally touch the same struct), and
+        // 8 bytes at a time (a merged 16-byte load of fields the caller stored separately stalls
+        // on store forwarding).
+        // SAFETY: non-null and points to a valid permit per the contract.
+        let (flags, issuer, generation, admitted_at, ticket) = unsafe {
+            (
+                std::ptr::read_volatile(&raw const (*permit).flags),
+                std::ptr::read_volatile(&raw const (*permit).breaker),
+                std::ptr::read_volatile(&raw const (*permit).generation),
+                std::ptr::read_volatile(&raw const (*permit).admitted_at_ns),
+                std::ptr::read_volatile(&raw const (*permit).ticket),
+            )
+        };
+        if flags & CIRCUIT_PERMIT_SPENT != 0 {
             return fail(CIRCUIT_ERR_ALREADY_RECORDED, format!("{function}: the permit was already recorded"));
         }
-        if permit.breaker != breaker {
+        if issuer != breaker {
             return fail(
                 CIRCUIT_ERR_FOREIGN_PERMIT,
-                format!("{function}: the permit was issued by breaker {}, not {breaker}", permit.breaker),
+                format!("{function}: the permit was issued by breaker {issuer}, not {breaker}"),
             );
         }
-        // Field by field, 8 bytes at a time: the caller wrote the struct with separate stores,
-        // and a merged 16-byte load of them stalls on store forwarding (~10 ns).
-        // SAFETY: plain reads of fields of a valid, exclusively borrowed struct.
-        let (generation, admitted_at) =
-            unsafe { (std::ptr::read_volatile(&permit.generation), std::ptr::read_volatile(&permit.admitted_at_ns)) };
-        let ticket = if permit.flags & CIRCUIT_PERMIT_PROBE != 0 { permit.ticket } else { u32::MAX };
+        let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { u32::MAX };
         let raw = RawPermit::from_parts(generation, admitted_at, ticket);
         with_breaker_on(function, breaker, |b, slot| match b.record_raw_on(slot, raw, outcome) {
             Ok(recorded) => {
-                permit.flags |= CIRCUIT_PERMIT_SPENT;
+                // SAFETY: non-null and valid per the contract; written through the raw pointer.
+                unsafe { (*permit).flags |= CIRCUIT_PERMIT_SPENT };
                 match recorded {
                     Recorded::Counted => CIRCUIT_OK,
                     Recorded::Stale => CIRCUIT_STALE,

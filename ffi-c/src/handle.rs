@@ -150,6 +150,8 @@ pub(crate) struct Cache<T: 'static> {
 }
 
 const WAYS: usize = 8;
+/// `depth` value of a cache whose thread is exiting: never used again.
+const CLOSED: u32 = u32::MAX;
 
 impl<T> Cache<T> {
     pub(crate) const fn new() -> Self {
@@ -173,12 +175,17 @@ impl<T> Cache<T> {
         self.keys[way].set(key);
     }
 
-    /// Releases every cached object (thread exit).
+    /// Releases every cached object and closes the cache for the rest of the thread's life
+    /// (thread exit): later calls from other thread-local destructors take the slow path, which
+    /// looks up the engine's counter slot afresh instead of using a cached one that the engine
+    /// may already have handed back.
     pub(crate) fn release_all(&self) {
         if self.depth.get() == 0 {
             for way in 0..WAYS {
                 self.store(way, 0, None);
             }
+            self.depth.set(CLOSED);
+            self.slot.set(None);
         }
     }
 }
