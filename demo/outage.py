@@ -47,13 +47,12 @@ def phase_at(fraction: float) -> str:
 
 
 class Dependency:
-    """A tiny HTTP server whose behaviour follows PHASES. Counts the requests it receives."""
+    """A tiny HTTP server whose behaviour follows PHASES."""
 
     def __init__(self, start: float, duration: float, rng: random.Random) -> None:
         self.start, self.duration, self.rng = start, duration, rng
         self.server: Optional[asyncio.AbstractServer] = None
         self.port = 0
-        self.received: List[float] = []  # arrival times (seconds since start)
 
     def phase(self) -> str:
         return phase_at((time.monotonic() - self.start) / self.duration)
@@ -61,7 +60,6 @@ class Dependency:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
-            self.received.append(time.monotonic() - self.start)
             phase = self.phase()
             if phase == "slow":
                 await asyncio.sleep(self.rng.uniform(1.5, 3.0))

@@ -246,14 +246,10 @@ impl Breaker {
         }
     }
 
-    /// Records the outcome for a token from `_admit`: success when `exception` is None, else
-    /// classified like the decorator does.
+    /// Records the outcome for a token from `_admit` (or any `Permit`): success when `exception`
+    /// is None, else classified like the decorator does.
     fn _done(&self, py: Python<'_>, token: &Bound<'_, PyAny>, exception: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-        let outcome = match exception {
-            None => engine::Outcome::Success,
-            Some(e) if e.is_none() => engine::Outcome::Success,
-            Some(e) => self.ignore.outcome_of(py, &PyErr::from_value(e.clone())),
-        };
+        let outcome = self.ignore.outcome_of_exception(py, exception);
         if let Ok(permit) = token.cast::<Permit>() {
             return self.record(py, permit.get(), outcome);
         }
@@ -275,21 +271,6 @@ impl Breaker {
     /// Records a neutral outcome; True if it counted, False if the permit was stale.
     fn record_ignored(&self, py: Python<'_>, permit: &Permit) -> PyResult<bool> {
         self.record(py, permit, engine::Outcome::Ignored)
-    }
-
-    /// Records the outcome of an exception (or of None: success), as the decorator would.
-    fn _record_exception(
-        &self,
-        py: Python<'_>,
-        permit: &Permit,
-        exception: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<bool> {
-        let outcome = match exception {
-            None => engine::Outcome::Success,
-            Some(e) if e.is_none() => engine::Outcome::Success,
-            Some(e) => self.ignore.outcome_of(py, &PyErr::from_value(e.clone())),
-        };
-        self.record(py, permit, outcome)
     }
 
     /// Calls `func(*args, **kwargs)` through the breaker (the sync decorator's path).

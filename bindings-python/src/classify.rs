@@ -45,6 +45,14 @@ impl Ignore {
         Err(type_error("ignore", "an exception class, a tuple of them, or a predicate", value))
     }
 
+    /// The outcome of a finished call: success without an exception (None), else as `outcome_of`.
+    pub(crate) fn outcome_of_exception(&self, py: Python<'_>, exception: Option<&Bound<'_, PyAny>>) -> engine::Outcome {
+        match exception {
+            Some(e) if !e.is_none() => self.outcome_of(py, &PyErr::from_value(e.clone())),
+            _ => engine::Outcome::Success,
+        }
+    }
+
     pub(crate) fn outcome_of(&self, py: Python<'_>, error: &PyErr) -> engine::Outcome {
         if !error.is_instance_of::<PyException>(py) {
             return engine::Outcome::Ignored;

@@ -50,12 +50,7 @@ impl Permit {
         _tb: &Bound<'_, PyAny>,
     ) -> PyResult<bool> {
         if !self.inner.is_spent() {
-            let breaker = self.breaker.get();
-            let outcome = if exc.is_none() {
-                engine::Outcome::Success
-            } else {
-                breaker.ignore.outcome_of(py, &PyErr::from_value(exc.clone()))
-            };
+            let outcome = self.breaker.get().ignore.outcome_of_exception(py, Some(exc));
             let _ = self.inner.record(outcome);
         }
         Ok(false)

@@ -87,7 +87,8 @@ fn pack_run(generation: u64, failures: u32) -> u64 {
     (run_tag(generation) << 32) | u64::from(failures)
 }
 
-/// The current instant, read from the clock at most once and only if needed.
+/// The current instant, read from the clock at most once and only if needed (a read made under
+/// the lock cannot precede the current state's entry).
 struct LazyNow<'a> {
     clock: &'a ClockSource,
     value: Option<u64>,
@@ -296,11 +297,7 @@ impl CircuitBreaker {
 
     #[cold]
     fn allow_slow(&self) -> Result<RawPermit, Rejected> {
-        let now = self.clock.now();
-        let mut inner = self.inner.lock();
-        // The clock was read before the lock: another thread may have made a transition dated
-        // later since. The operation takes effect now, under the lock, so never before that.
-        let now = now.max(inner.entered_at);
+        let (mut inner, now) = self.lock_now();
         let moved = self.advance_time(&mut inner, now);
         let result = match inner.state {
             State::Closed | State::Disabled => {
@@ -508,11 +505,7 @@ impl CircuitBreaker {
 
     #[cold]
     fn trip(&self, generation: u64, reason: Reason) {
-        let now = self.clock.now();
-        let mut inner = self.inner.lock();
-        // The clock was read before the lock: another thread may have made a transition dated
-        // later since. The operation takes effect now, under the lock, so never before that.
-        let now = now.max(inner.entered_at);
+        let (mut inner, now) = self.lock_now();
         let moved = inner.generation == generation && inner.state == State::Closed;
         if moved {
             self.transition(&mut inner, State::Open, reason, now);
@@ -531,12 +524,12 @@ impl CircuitBreaker {
             || self.time_window
             || permit.ticket != NO_TICKET
             || !matches!(word_state(word), State::Closed | State::Disabled);
-        let mut now = LazyNow { clock: &self.clock, value: needs_time.then(|| self.clock.now()) };
-        let mut inner = self.inner.lock();
-        if let Some(read) = now.value {
-            // Read before the lock: never date anything before the current state's entry.
-            now.value = Some(read.max(inner.entered_at));
-        }
+        let (mut inner, mut now) = if needs_time {
+            let (inner, now) = self.lock_now();
+            (inner, LazyNow { clock: &self.clock, value: Some(now) })
+        } else {
+            (self.inner.lock(), LazyNow { clock: &self.clock, value: None })
+        };
         let mut moved =
             matches!(inner.state, State::Open | State::HalfOpen) && self.advance_time(&mut inner, now.get());
         let result = if inner.generation != permit.generation {
@@ -708,11 +701,7 @@ impl CircuitBreaker {
     }
 
     fn manual(&self, to: State, reason: Reason) {
-        let now = self.clock.now();
-        let mut inner = self.inner.lock();
-        // The clock was read before the lock: another thread may have made a transition dated
-        // later since. The operation takes effect now, under the lock, so never before that.
-        let now = now.max(inner.entered_at);
+        let (mut inner, now) = self.lock_now();
         let mut moved = self.advance_time(&mut inner, now);
         if reason == Reason::Reset || inner.state != to {
             self.transition(&mut inner, to, reason, now);
@@ -746,26 +735,32 @@ impl CircuitBreaker {
     // Observation
     // ----------------------------------------------------------------------------------------
 
+    /// Reads the clock (outside the lock, to keep the critical section short), then locks
+    /// `inner`. Another thread may have made a transition dated later than that reading in
+    /// between; the operation takes effect under the lock, so its instant is never earlier than
+    /// the current state's entry.
+    fn lock_now(&self) -> (MutexGuard<'_, Inner>, u64) {
+        let read = self.clock.now();
+        let inner = self.inner.lock();
+        let now = read.max(inner.entered_at);
+        (inner, now)
+    }
+
     /// Locks `inner` with every due time-driven transition applied; returns the guard and the
     /// instant used (so a snapshot is taken at one instant).
     fn observe(&self) -> (MutexGuard<'_, Inner>, u64) {
-        let now = self.clock.now();
-        let mut inner = self.inner.lock();
-        // The clock was read before the lock: another thread may have made a transition dated
-        // later since. The operation takes effect now, under the lock, so never before that.
-        let mut now = now.max(inner.entered_at);
-        if self.advance_time(&mut inner, now) {
+        let (mut inner, mut now) = self.lock_now();
+        // Listeners run with the lock released and time may move meanwhile, so what became due
+        // since is applied once more; the snapshot instant is that of the last application.
+        for round in 0..2 {
+            if !self.advance_time(&mut inner, now) {
+                break;
+            }
             drop(inner);
             self.events.dispatch();
-            inner = self.inner.lock();
-            // Time may have moved on again while listeners ran; apply what became due since.
-            now = self.clock.now().max(inner.entered_at);
-            if self.advance_time(&mut inner, now) {
-                drop(inner);
-                self.events.dispatch();
-                inner = self.inner.lock();
-                now = now.max(inner.entered_at);
-            }
+            let (relocked, fresh) = self.lock_now();
+            inner = relocked;
+            now = if round == 0 { fresh } else { now.max(inner.entered_at) };
         }
         (inner, now)
     }

@@ -91,9 +91,7 @@ impl<'a> Permit<'a> {
     #[inline(always)]
     pub(crate) fn spend(self) -> (&'a CircuitBreaker, RawPermit) {
         let this = std::mem::ManuallyDrop::new(self);
-        let raw =
-            RawPermit { generation: this.raw.generation, admitted_at: this.raw.admitted_at, ticket: this.raw.ticket };
-        (this.breaker, raw)
+        (this.breaker, this.raw)
     }
 }
 

@@ -57,8 +57,7 @@ fn with_breaker(
     breaker: circuit_breaker,
     f: impl FnOnce(&CircuitBreaker) -> circuit_status,
 ) -> circuit_status {
-    with_object(&BREAKERS, &CACHE, register_release, breaker, |entry, _| f(&entry.breaker))
-        .unwrap_or_else(|| invalid(function, breaker))
+    with_breaker_on(function, breaker, |b, _| f(b))
 }
 
 /// Like `with_breaker`, also handing over the thread's engine counter slot (hot paths).

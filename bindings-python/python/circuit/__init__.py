@@ -208,7 +208,7 @@ class CircuitBreaker(_circuit.Breaker):
                     ) from error
         except BaseException as error:
             if not permit.recorded:
-                self._record_exception(permit, error)
+                self._done(permit, error)
             raise
         self.record_success(permit)
         return value
@@ -223,7 +223,7 @@ class CircuitBreaker(_circuit.Breaker):
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> Literal[False]:
         stack = self._permits.get()
         self._permits.set(stack[:-1])
-        self._record_exception(stack[-1], exc)
+        self._done(stack[-1], exc)
         return False
 
     async def __aenter__(self) -> Permit:
