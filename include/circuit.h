@@ -350,9 +350,10 @@ typedef struct {
 /**
  * A transition listener: called with the `userdata` given at registration, the breaker handle
  * and the transition (valid only during the call). Called once per transition, in order, with
- * no library lock held, on whichever thread caused the transition; it may call any library
- * function, including on the same breaker. It must return normally (no longjmp, no C++
- * exception).
+ * no library lock held; it may call any library function, including on the same breaker. It
+ * runs on the thread that caused the transition, or on another thread already delivering this
+ * breaker's earlier events (then possibly after the causing call returned), never on two
+ * threads at once. It must return normally (no longjmp, no C++ exception).
  */
 typedef void (*circuit_listener)(void *userdata,
                                  circuit_breaker breaker,
@@ -539,8 +540,12 @@ circuit_status circuit_on_transition(circuit_breaker breaker,
 
 /**
  * Unregisters a listener. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_ARGUMENT` (no such
- * listener) or `CIRCUIT_ERR_INVALID_HANDLE`. A delivery already in progress on another thread
- * may still complete.
+ * listener) or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * Once it returns `CIRCUIT_OK` the listener is never called again, not even for an event whose
+ * delivery is under way, so its `userdata` may be freed at once. If the listener is running on
+ * another thread at that moment, this waits until that call returns (do not call it while
+ * holding a lock the listener takes); called from a listener it never waits.
  */
 circuit_status circuit_remove_listener(circuit_breaker breaker, uint64_t listener_id);
 

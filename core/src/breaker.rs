@@ -48,12 +48,13 @@ use std::time::Duration;
 
 use crate::backoff::{Jitter, open_duration};
 use crate::clock::{Clock, ClockSource};
-use crate::config::Config;
+use crate::config::{Config, MaxWait};
 use crate::counters::{Counter, Counters, ThreadSlot};
 use crate::error::{PermitError, Rejected};
 use crate::events::{Events, ListenerId, Transition};
 use crate::metrics::Metrics;
 use crate::permit::{NO_TICKET, NO_TIME, OwnedPermit, Permit, RawPermit};
+use crate::probes::Probes;
 use crate::state::{Outcome, Reason, Recorded, RejectReason, State};
 use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::window::{SlidingWindow, Tally};
@@ -153,8 +154,9 @@ struct Inner {
     open_until: u64,
     attempt: u32,
     opened: u64,
-    outstanding: Vec<u32>,
-    next_ticket: u32,
+    probes: Probes,
+    /// The open duration that preceded the current half-open state.
+    open_duration: u64,
     probe_successes: u32,
     first_probe_at: Option<u64>,
     window: SlidingWindow,
@@ -187,8 +189,8 @@ impl CircuitBreaker {
             open_until: 0,
             attempt: 0,
             opened: 0,
-            outstanding: Vec::with_capacity(capacity),
-            next_ticket: 0,
+            probes: Probes::with_capacity(capacity),
+            open_duration: 0,
             probe_successes: 0,
             first_probe_at: None,
             window: SlidingWindow::new(config.window),
@@ -310,16 +312,9 @@ impl CircuitBreaker {
             }
             State::ForcedOpen => Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None)),
             State::HalfOpen => {
-                let taken = inner.outstanding.len() as u64 + u64::from(inner.probe_successes);
+                let taken = u64::from(inner.probes.outstanding()) + u64::from(inner.probe_successes);
                 if taken < u64::from(self.config.half_open_max_calls) {
-                    // Tickets count up; after 2^32 - 1 admissions in one generation they wrap, so
-                    // skip any still outstanding (at most half_open_max_calls of them).
-                    let mut ticket = inner.next_ticket;
-                    while inner.outstanding.contains(&ticket) {
-                        ticket = ticket.wrapping_add(1) % NO_TICKET;
-                    }
-                    inner.next_ticket = ticket.wrapping_add(1) % NO_TICKET;
-                    inner.outstanding.push(ticket);
+                    let ticket = inner.probes.admit();
                     inner.first_probe_at.get_or_insert(now);
                     Ok(RawPermit { generation: inner.generation, admitted_at: now, ticket })
                 } else {
@@ -444,51 +439,45 @@ impl CircuitBreaker {
     }
 
     /// Closed or disabled, consecutive-failure mode, not a probe: no lock.
+    ///
+    /// Each outcome is linearized at one operation on `run`: its successful CAS, or (for an
+    /// ignored outcome or an empty run) the load that found the tag current. Once a failure's CAS
+    /// has made the run reach `failure_threshold` in `closed`, the generation's trip is decided
+    /// though not yet applied under the lock: every outcome that finds the run at the threshold
+    /// comes after the trip, so it helps apply it and reports stale. Hence exactly
+    /// `failure_threshold` failures are counted in a generation that trips, and no success or
+    /// ignored outcome is counted in it after the deciding failure.
     #[inline]
     fn record_unlocked(&self, permit: RawPermit, outcome: Outcome, state: State) -> Recorded {
         let tag = run_tag(permit.generation);
-        let failures = match outcome {
-            Outcome::Ignored => {
-                self.counters.bump(Counter::Ignored);
-                return Recorded::Counted;
+        let threshold = if state == State::Closed { self.config.failure_threshold } else { 0 };
+        let mut run = self.run.load(Ordering::Acquire);
+        let failures = loop {
+            if run >> 32 != tag {
+                return self.stale();
             }
-            Outcome::Success => {
-                let mut run = self.run.load(Ordering::Acquire);
-                loop {
-                    if run >> 32 != tag {
-                        return self.stale();
-                    }
-                    if run & 0xFFFF_FFFF == 0 {
-                        break 0;
-                    }
-                    match self.run.compare_exchange_weak(
-                        run,
-                        pack_run(permit.generation, 0),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => break 0,
-                        Err(actual) => run = actual,
-                    }
-                }
+            let count = (run & 0xFFFF_FFFF) as u32;
+            if threshold > 0 && count >= threshold {
+                self.trip(permit.generation, Reason::FailureThreshold);
+                return self.stale();
             }
-            Outcome::Failure => {
-                let mut run = self.run.load(Ordering::Acquire);
-                loop {
-                    if run >> 32 != tag {
-                        return self.stale();
-                    }
-                    let next = ((run & 0xFFFF_FFFF) as u32).saturating_add(1);
-                    match self.run.compare_exchange_weak(
-                        run,
-                        pack_run(permit.generation, next),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => break next,
-                        Err(actual) => run = actual,
-                    }
+            let next = match outcome {
+                Outcome::Ignored => {
+                    self.counters.bump(Counter::Ignored);
+                    return Recorded::Counted;
                 }
+                Outcome::Success if count == 0 => break 0,
+                Outcome::Success => 0,
+                Outcome::Failure => count.saturating_add(1),
+            };
+            match self.run.compare_exchange_weak(
+                run,
+                pack_run(permit.generation, next),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break next,
+                Err(actual) => run = actual,
             }
         };
         let slow = self.stamps_admission && self.is_slow(&permit, self.clock.now());
@@ -496,8 +485,7 @@ impl CircuitBreaker {
         if slow {
             self.counters.bump(Counter::Slow);
         }
-        let threshold = self.config.failure_threshold;
-        if state == State::Closed && threshold > 0 && failures >= threshold {
+        if threshold > 0 && failures >= threshold {
             self.trip(permit.generation, Reason::FailureThreshold);
         }
         Recorded::Counted
@@ -541,14 +529,14 @@ impl CircuitBreaker {
                     moved |= self.apply_closed(&mut inner, outcome, slow, &mut now);
                     Ok(Recorded::Counted)
                 }
-                State::HalfOpen => match inner.outstanding.iter().position(|&t| t == permit.ticket) {
-                    Some(index) => {
-                        inner.outstanding.swap_remove(index);
+                State::HalfOpen => {
+                    if inner.probes.release(permit.ticket) {
                         moved |= self.apply_probe(&mut inner, outcome, now.get());
                         Ok(Recorded::Counted)
+                    } else {
+                        Err(PermitError::AlreadyRecorded)
                     }
-                    None => Err(PermitError::AlreadyRecorded),
-                },
+                }
                 // No permit is ever issued in these generations: the permit is forged.
                 _ => Err(PermitError::AlreadyRecorded),
             }
@@ -655,11 +643,10 @@ impl CircuitBreaker {
                     let at = inner.open_until;
                     self.transition(inner, State::HalfOpen, Reason::OpenElapsed, at);
                 }
-                State::HalfOpen if self.config.half_open_max_wait > 0 => {
-                    let Some(first) = inner.first_probe_at else {
+                State::HalfOpen => {
+                    let Some(due) = self.max_wait_due(inner) else {
                         break;
                     };
-                    let due = first.saturating_add(self.config.half_open_max_wait);
                     if now < due {
                         break;
                     }
@@ -672,6 +659,16 @@ impl CircuitBreaker {
         moved
     }
 
+    /// When the current half-open generation re-opens for want of a verdict, if it will.
+    fn max_wait_due(&self, inner: &Inner) -> Option<u64> {
+        let wait = match self.config.half_open_max_wait {
+            MaxWait::Off => return None,
+            MaxWait::Fixed(wait) => wait,
+            MaxWait::OpenDuration => inner.open_duration,
+        };
+        inner.first_probe_at.map(|first| first.saturating_add(wait))
+    }
+
     /// The one place a transition happens (invariant 2). Caller holds `inner`.
     fn transition(&self, inner: &mut Inner, to: State, reason: Reason, at: u64) {
         let from = inner.state;
@@ -679,8 +676,7 @@ impl CircuitBreaker {
         inner.generation = generation;
         inner.state = to;
         inner.entered_at = at;
-        inner.outstanding.clear();
-        inner.next_ticket = 0;
+        inner.probes.clear();
         inner.probe_successes = 0;
         inner.first_probe_at = None;
         inner.window.clear();
@@ -688,6 +684,7 @@ impl CircuitBreaker {
             State::Open => {
                 inner.attempt = if from == State::HalfOpen { inner.attempt.saturating_add(1) } else { 0 };
                 let duration = open_duration(&self.config, inner.attempt, &mut inner.jitter);
+                inner.open_duration = duration;
                 inner.open_until = at.saturating_add(duration);
                 inner.opened = inner.opened.saturating_add(1);
                 self.open_until.store(inner.open_until, Ordering::Release);
@@ -775,7 +772,7 @@ impl CircuitBreaker {
                 let (coarse, lag) = self.clock.coarse();
                 coarse.saturating_add(lag) < self.open_until.load(Ordering::Acquire)
             }
-            State::HalfOpen => self.config.half_open_max_wait == 0,
+            State::HalfOpen => self.config.half_open_max_wait == MaxWait::Off,
             _ => true,
         };
         if settled { state } else { self.observe().0.state }
@@ -787,9 +784,7 @@ impl CircuitBreaker {
         let (inner, _) = self.observe();
         let at = match inner.state {
             State::Open => Some(inner.open_until),
-            State::HalfOpen if self.config.half_open_max_wait > 0 => {
-                inner.first_probe_at.map(|first| first.saturating_add(self.config.half_open_max_wait))
-            }
+            State::HalfOpen => self.max_wait_due(&inner),
             _ => None,
         };
         at.map(Duration::from_nanos)
@@ -831,13 +826,36 @@ impl CircuitBreaker {
 
     /// Registers a listener for every transition. It is called once per transition, in order,
     /// with no lock held (it may call back into this breaker); a panic inside it is caught.
-    /// Delivery happens on the thread that caused the transition, or on the thread already
-    /// delivering earlier events of this breaker.
+    ///
+    /// Delivery thread: the thread that caused the transition delivers it, unless another thread
+    /// is already delivering this breaker's earlier events; then that thread delivers it too, in
+    /// order, possibly after the causing call has returned. So a listener can run on any thread
+    /// that uses the breaker, and never on two threads at once.
     pub fn on_transition(&self, listener: impl Fn(&Transition) + Send + Sync + 'static) -> ListenerId {
-        self.events.add(Arc::new(listener))
+        self.events.add(Box::new(listener))
+    }
+
+    /// Frees what this breaker holds beyond its fixed size: the rate window's storage, the probe
+    /// table and every listener. For a host that must keep a reference to a breaker it is done
+    /// with (the C ABI's per-thread caches after `circuit_destroy`). The breaker stays safe to
+    /// call; afterwards it keeps no window (no rate rule can trip it) and notifies no one.
+    pub fn retire(&self) {
+        {
+            let mut inner = self.inner.lock();
+            inner.window = SlidingWindow::new(crate::config::Window::None);
+            inner.probes = Probes::with_capacity(0);
+        }
+        self.events.clear();
     }
 
     /// Unregisters a listener; returns whether it was registered.
+    ///
+    /// Once this returns, the listener is never called again, not even for an event whose
+    /// delivery is under way (a listener that removes another listener prevents that listener's
+    /// call for the same event). If the listener is running on another thread at that moment,
+    /// this waits until that call returns, so whatever the listener uses may be freed right
+    /// after; do not call it while holding a lock that the listener takes. Called from a listener
+    /// (on the delivering thread) it never waits.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
         self.events.remove(id)
     }

@@ -18,7 +18,8 @@
 //! | `jitter_seed` | random per breaker | any `u64`; fixes the jitter sequence |
 //! | `half_open_max_calls` | 1 | >= 1 |
 //! | `success_threshold` | `half_open_max_calls` | in 1..=`half_open_max_calls` |
-//! | `half_open_max_wait` | 0 (off) | re-opens if no verdict that long after the first probe |
+//! | `half_open_max_wait` | the open duration that preceded | re-opens if no verdict that long after the first probe; 0 = off |
+//! | `half_open_max_calls` bound | | at most 10,000 |
 
 use std::time::Duration;
 
@@ -34,6 +35,19 @@ const DEFAULT_MAX_RESET_TIMEOUT_FLOOR: Duration = Duration::from_secs(300);
 pub const MAX_WINDOW_SIZE: u32 = 1_000_000;
 /// Most buckets of a time window.
 pub const MAX_WINDOW_BUCKETS: u32 = 10_000;
+/// Most probes per half-open generation (each holds a slot in a table sized by it).
+pub const MAX_HALF_OPEN_MAX_CALLS: u32 = 10_000;
+
+/// How long a half-open generation waits for a verdict after its first probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MaxWait {
+    /// Never re-open for want of a verdict (set explicitly as zero).
+    Off,
+    /// A fixed number of nanoseconds.
+    Fixed(u64),
+    /// As long as the open duration that preceded this half-open state (the default).
+    OpenDuration,
+}
 
 /// The sliding window used by the rate rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +85,7 @@ pub struct Config {
     pub(crate) jitter_seed: Option<u64>,
     pub(crate) half_open_max_calls: u32,
     pub(crate) success_threshold: u32,
-    pub(crate) half_open_max_wait: u64,
+    pub(crate) half_open_max_wait: MaxWait,
 }
 
 impl Default for Config {
@@ -143,9 +157,14 @@ impl Config {
     pub fn success_threshold(&self) -> u32 {
         self.success_threshold
     }
-    /// Longest wait for a probe verdict (zero = off).
-    pub fn half_open_max_wait(&self) -> Duration {
-        Duration::from_nanos(self.half_open_max_wait)
+    /// Longest wait for a probe verdict: `Some(ZERO)` = off, `Some(d)` = fixed, `None` = the open
+    /// duration that preceded the half-open state (the default).
+    pub fn half_open_max_wait(&self) -> Option<Duration> {
+        match self.half_open_max_wait {
+            MaxWait::Off => Some(Duration::ZERO),
+            MaxWait::Fixed(n) => Some(Duration::from_nanos(n)),
+            MaxWait::OpenDuration => None,
+        }
     }
 
     /// `true` when a rate rule needs the window.
@@ -222,7 +241,9 @@ impl ConfigBuilder {
         half_open_max_calls: u32,
         /// Probe successes that close the breaker.
         success_threshold: u32,
-        /// Re-open if the first probe of a half-open generation gets no verdict within this; zero = off.
+        /// Re-open if the first probe of a half-open generation gets no verdict within this; zero
+        /// turns it off. Default: the open duration that preceded the half-open state, so a probe
+        /// that never reports (hung, lost, forgotten) cannot wedge the breaker.
         half_open_max_wait: Duration,
     }
 
@@ -281,6 +302,7 @@ impl ConfigBuilder {
         at_most("window_buckets", self.window_buckets, MAX_WINDOW_BUCKETS)?;
         at_least_one("minimum_calls", self.minimum_calls)?;
         at_least_one("half_open_max_calls", self.half_open_max_calls)?;
+        at_most("half_open_max_calls", self.half_open_max_calls, MAX_HALF_OPEN_MAX_CALLS)?;
         if self.window_size.is_some() && self.window_duration.is_some() {
             return Err(ConfigError::new(
                 "window_duration",
@@ -372,7 +394,11 @@ impl ConfigBuilder {
             jitter_seed: self.jitter_seed,
             half_open_max_calls,
             success_threshold,
-            half_open_max_wait: self.half_open_max_wait.map_or(0, nanos),
+            half_open_max_wait: match self.half_open_max_wait.map(nanos) {
+                None => MaxWait::OpenDuration,
+                Some(0) => MaxWait::Off,
+                Some(n) => MaxWait::Fixed(n),
+            },
         })
     }
 }

@@ -2,16 +2,24 @@
 //!
 //! Invariants kept here:
 //! * **Once, in order.** Transitions are appended to `pending` while the engine still holds its
-//!   state lock, so the queue order is the transition order. One thread at a time (the holder of
-//!   the `dispatching` flag) pops and delivers, so listeners see events in that order, each once.
+//!   state lock, so the queue order is the transition order. One thread at a time (the thread
+//!   recorded as `dispatcher`) pops and delivers, so listeners see events in that order, each once.
 //! * **No lock held.** A listener is called after `pending`'s guard is dropped and with no engine
 //!   lock held, so it may call back into the same breaker. A transition it causes is queued and
 //!   delivered by the same dispatching loop after the listener returns (never re-entrantly).
-//! * **No lost event.** The queue and the `dispatching` flag live under one mutex, and the
-//!   dispatcher clears the flag in the same critical section in which it finds the queue empty, so
+//! * **No lost event.** The queue and the `dispatcher` mark live under one mutex, and the
+//!   dispatcher clears the mark in the same critical section in which it finds the queue empty, so
 //!   an event queued by a thread that found the flag taken is always delivered by the dispatcher.
 //! * **A failing listener breaks nothing.** Each call runs under `catch_unwind`; a panic is
 //!   swallowed and the next listener still runs.
+//! * **Removed means never called again.** Each registration carries a `removed` flag and a
+//!   `calling` mutex that the dispatcher holds around the call, checking the flag under it. `remove`
+//!   sets the flag; on any thread but the one delivering this breaker's events it then takes
+//!   `calling` once, so it returns only after a call already in progress on another thread has
+//!   finished. After `remove` returns, the listener is never called again: not for a later event,
+//!   and not for the event being delivered (a listener that removes another listener prevents
+//!   that listener's call for the same event). On the delivering thread itself `remove` never
+//!   waits (a listener may remove itself or another).
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -19,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::state::{Reason, State};
-use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, ThreadId, current_thread_id};
 
 /// One state transition, as seen by listeners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,11 +59,20 @@ impl ListenerId {
     }
 }
 
-type Listener = Arc<dyn Fn(&Transition) + Send + Sync>;
+type Listener = Box<dyn Fn(&Transition) + Send + Sync>;
+
+/// One registration.
+struct Entry {
+    id: u64,
+    listener: Listener,
+    removed: AtomicBool,
+    /// Held by the dispatcher while `listener` runs.
+    calling: Mutex<()>,
+}
 
 #[derive(Default)]
 pub(crate) struct Events {
-    listeners: Mutex<Vec<(u64, Listener)>>,
+    listeners: Mutex<Vec<Arc<Entry>>>,
     next_id: AtomicU64,
     queue: Mutex<Queue>,
 }
@@ -63,7 +80,8 @@ pub(crate) struct Events {
 #[derive(Default)]
 struct Queue {
     pending: VecDeque<Transition>,
-    dispatching: bool,
+    /// The thread delivering events, if one is.
+    dispatcher: Option<ThreadId>,
 }
 
 impl std::fmt::Debug for Events {
@@ -75,15 +93,36 @@ impl std::fmt::Debug for Events {
 impl Events {
     pub(crate) fn add(&self, listener: Listener) -> ListenerId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.listeners.lock().push((id, listener));
+        let entry = Entry { id, listener, removed: AtomicBool::new(false), calling: Mutex::new(()) };
+        self.listeners.lock().push(Arc::new(entry));
         ListenerId(id)
     }
 
+    /// Unregisters; when it returns the listener is never called again (see the module docs).
     pub(crate) fn remove(&self, id: ListenerId) -> bool {
-        let mut listeners = self.listeners.lock();
-        let before = listeners.len();
-        listeners.retain(|(each, _)| *each != id.0);
-        listeners.len() != before
+        let entry = {
+            let mut listeners = self.listeners.lock();
+            match listeners.iter().position(|entry| entry.id == id.0) {
+                Some(index) => listeners.remove(index),
+                None => return false,
+            }
+        };
+        entry.removed.store(true, Ordering::SeqCst);
+        let delivering_here = self.queue.lock().dispatcher == Some(current_thread_id());
+        if !delivering_here {
+            // Waits out a call in progress on the delivering thread; any later check of the flag
+            // by the dispatcher happens after this and sees it set.
+            drop(entry.calling.lock());
+        }
+        true
+    }
+
+    /// Unregisters every listener (without waiting for a delivery in progress).
+    pub(crate) fn clear(&self) {
+        let removed = std::mem::take(&mut *self.listeners.lock());
+        for entry in &removed {
+            entry.removed.store(true, Ordering::SeqCst);
+        }
     }
 
     /// Queues a transition. Call with the engine's state lock held, in transition order.
@@ -96,10 +135,10 @@ impl Events {
     pub(crate) fn dispatch(&self) {
         {
             let mut queue = self.queue.lock();
-            if queue.dispatching || queue.pending.is_empty() {
+            if queue.dispatcher.is_some() || queue.pending.is_empty() {
                 return;
             }
-            queue.dispatching = true;
+            queue.dispatcher = Some(current_thread_id());
         }
         loop {
             let transition = {
@@ -107,14 +146,18 @@ impl Events {
                 match queue.pending.pop_front() {
                     Some(transition) => transition,
                     None => {
-                        queue.dispatching = false;
+                        queue.dispatcher = None;
                         return;
                     }
                 }
             };
-            let listeners: Vec<Listener> = self.listeners.lock().iter().map(|(_, l)| Arc::clone(l)).collect();
-            for listener in listeners {
-                let _ = catch_unwind(AssertUnwindSafe(|| listener(&transition)));
+            let entries: Vec<Arc<Entry>> = self.listeners.lock().iter().map(Arc::clone).collect();
+            for entry in entries {
+                let _calling = entry.calling.lock();
+                if entry.removed.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let _ = catch_unwind(AssertUnwindSafe(|| (entry.listener)(&transition)));
             }
         }
     }

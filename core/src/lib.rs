@@ -62,6 +62,7 @@ mod error;
 mod events;
 mod metrics;
 mod permit;
+mod probes;
 mod state;
 mod sync;
 mod window;

@@ -11,6 +11,30 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+#[cfg(loom)]
+pub(crate) use loom::thread::ThreadId;
+/// Identifies a live thread (a loom thread under loom).
+#[cfg(not(loom))]
+pub(crate) type ThreadId = usize;
+#[cfg(loom)]
+pub(crate) use loom::thread::ThreadId;
+
+/// The calling thread's id: the address of a thread-local byte, unique among live threads. Unlike
+/// `std::thread::current()` it allocates nothing and works in thread-local destructors.
+#[cfg(not(loom))]
+pub(crate) fn current_thread_id() -> ThreadId {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.with(|mark| std::ptr::from_ref(mark) as usize)
+}
+
+/// The calling loom thread's id.
+#[cfg(loom)]
+pub(crate) fn current_thread_id() -> ThreadId {
+    loom::thread::current().id()
+}
+
 /// A mutual-exclusion lock that ignores poisoning.
 ///
 /// No user code ever runs while one of the engine's locks is held (listeners are called after the

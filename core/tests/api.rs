@@ -167,6 +167,123 @@ fn removed_listener_is_not_called() {
 }
 
 #[test]
+fn listener_removed_by_another_listener_is_not_called_for_the_same_event() {
+    let breaker = Arc::new(CircuitBreaker::with_clock(Config::default(), ManualClock::new()));
+    let calls: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let victim: Arc<Mutex<Option<circuit::ListenerId>>> = Arc::default();
+    let (b, c, v) = (Arc::downgrade(&breaker), Arc::clone(&calls), Arc::clone(&victim));
+    // Registered first, so it runs first and removes the second one.
+    breaker.on_transition(move |_| {
+        c.lock().unwrap().push("remover");
+        if let (Some(b), Some(id)) = (b.upgrade(), v.lock().unwrap().take()) {
+            assert!(b.remove_listener(id));
+        }
+    });
+    let c = Arc::clone(&calls);
+    let id = breaker.on_transition(move |_| c.lock().unwrap().push("removed"));
+    *victim.lock().unwrap() = Some(id);
+    breaker.force_open();
+    breaker.reset();
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["remover", "remover"],
+        "the removed listener ran after remove_listener returned"
+    );
+}
+
+#[test]
+fn listener_may_remove_itself_without_waiting() {
+    let breaker = Arc::new(CircuitBreaker::with_clock(Config::default(), ManualClock::new()));
+    let calls = Arc::new(Mutex::new(0));
+    let me: Arc<Mutex<Option<circuit::ListenerId>>> = Arc::default();
+    let (b, c, m) = (Arc::downgrade(&breaker), Arc::clone(&calls), Arc::clone(&me));
+    let id = breaker.on_transition(move |_| {
+        *c.lock().unwrap() += 1;
+        if let (Some(b), Some(id)) = (b.upgrade(), *m.lock().unwrap()) {
+            assert!(b.remove_listener(id));
+        }
+    });
+    *me.lock().unwrap() = Some(id);
+    breaker.force_open();
+    breaker.reset();
+    assert_eq!(*calls.lock().unwrap(), 1);
+}
+
+#[test]
+fn remove_listener_waits_for_its_call_in_progress_on_another_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    let breaker = Arc::new(CircuitBreaker::with_clock(Config::default(), ManualClock::new()));
+    let finished = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let started_tx = Mutex::new(started_tx);
+    let f = Arc::clone(&finished);
+    let id = breaker.on_transition(move |_| {
+        let _ = started_tx.lock().unwrap().send(());
+        // Long enough that the remover certainly calls remove_listener while this runs.
+        std::thread::sleep(Duration::from_millis(200));
+        f.store(true, Ordering::SeqCst);
+    });
+    let b = Arc::clone(&breaker);
+    let deliverer = std::thread::spawn(move || b.force_open());
+    started_rx.recv().unwrap();
+    assert!(breaker.remove_listener(id));
+    // What the listener uses may be freed now: its call has returned.
+    assert!(finished.load(Ordering::SeqCst), "remove_listener returned while the listener was still running");
+    deliverer.join().unwrap();
+}
+
+#[test]
+fn retired_breaker_stays_safe_and_notifies_no_one() {
+    let clock = ManualClock::new();
+    let config = Config::builder().failure_rate_threshold(0.5).minimum_calls(2).window_size(1_000_000).build().unwrap();
+    let breaker = CircuitBreaker::with_clock(config, clock);
+    let calls = Arc::new(Mutex::new(0));
+    let c = Arc::clone(&calls);
+    breaker.on_transition(move |_| *c.lock().unwrap() += 1);
+    breaker.retire();
+    for _ in 0..4 {
+        let p = breaker.allow().unwrap();
+        assert!(breaker.record_failure(p).unwrap().counted());
+    }
+    breaker.force_open();
+    assert_eq!(breaker.state(), State::ForcedOpen);
+    assert_eq!(*calls.lock().unwrap(), 0);
+    assert_eq!(breaker.metrics().failures, 4);
+}
+
+#[test]
+fn half_open_bookkeeping_handles_the_largest_probe_cap() {
+    let clock = ManualClock::new();
+    let config = Config::builder()
+        .failure_threshold(1)
+        .half_open_max_calls(10_000)
+        .success_threshold(10_000)
+        .reset_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let breaker = tripped(&clock, config);
+    clock.advance(Duration::from_secs(1));
+    let probes: Vec<RawPermit> = (0..10_000).map(|_| breaker.allow_raw().unwrap()).collect();
+    assert_eq!(breaker.allow_raw().unwrap_err().reason(), RejectReason::HalfOpenFull);
+    // Return half the slots, take them again, then record every probe: each ticket once.
+    for p in &probes[..5_000] {
+        assert!(breaker.record_raw(*p, Outcome::Ignored).unwrap().counted());
+        assert_eq!(breaker.record_raw(*p, Outcome::Ignored), Err(PermitError::AlreadyRecorded));
+    }
+    let again: Vec<RawPermit> = (0..5_000).map(|_| breaker.allow_raw().unwrap()).collect();
+    for p in &probes[..5_000] {
+        assert_eq!(breaker.record_raw(*p, Outcome::Success), Err(PermitError::AlreadyRecorded));
+    }
+    for p in probes[5_000..].iter().chain(&again) {
+        assert!(breaker.record_raw(*p, Outcome::Success).unwrap().counted());
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    let err = Config::builder().half_open_max_calls(10_001).build().unwrap_err();
+    assert_eq!(err.option(), "half_open_max_calls");
+}
+
+#[test]
 fn one_manual_clock_drives_many_breakers() {
     let clock = ManualClock::new();
     let a = tripped(&clock, one_failure_trips());
@@ -305,7 +422,7 @@ fn defaults_are_documented_values() {
     assert_eq!(c.half_open_max_calls(), 1);
     assert_eq!(c.success_threshold(), 1);
     assert_eq!(c.max_reset_timeout(), Duration::from_secs(300));
-    assert_eq!(c.half_open_max_wait(), Duration::ZERO);
+    assert_eq!(c.half_open_max_wait(), None, "defaults to the open duration that preceded half-open");
     let rate = Config::builder().failure_rate_threshold(0.5).build().unwrap();
     assert_eq!(rate.failure_threshold(), 0);
     assert_eq!(rate.minimum_calls(), 20);

@@ -188,7 +188,8 @@ struct ModelConfig {
     jitter_seed: u64,
     half_open_max_calls: u64,
     success_threshold: u64,
-    half_open_max_wait: u64,
+    /// `None`: as long as the open duration that preceded half-open (the default); `Some(0)`: off.
+    half_open_max_wait: Option<u64>,
 }
 
 impl ModelConfig {
@@ -224,7 +225,7 @@ impl ModelConfig {
             jitter_seed: spec.jitter_seed,
             half_open_max_calls,
             success_threshold: spec.success_threshold.map_or(half_open_max_calls, u64::from),
-            half_open_max_wait: spec.half_open_max_wait.unwrap_or(0),
+            half_open_max_wait: spec.half_open_max_wait,
         }
     }
 }
@@ -267,6 +268,7 @@ struct Model {
     attempt: u32,
     /// When `open` ends (meaningful in `open` only).
     open_until: u64,
+    last_open_duration: u64,
     probes_out: u64,
     probe_successes: u64,
     first_probe_at: Option<u64>,
@@ -295,6 +297,7 @@ impl Model {
             window: VecDeque::new(),
             attempt: 0,
             open_until: 0,
+            last_open_duration: 0,
             probes_out: 0,
             probe_successes: 0,
             first_probe_at: None,
@@ -351,6 +354,7 @@ impl Model {
             State::Open => {
                 self.opened += 1;
                 let duration = self.open_duration();
+                self.last_open_duration = duration;
                 self.open_until = at.saturating_add(duration);
             }
             State::Closed => self.attempt = 0,
@@ -362,9 +366,11 @@ impl Model {
     /// The half-open max-wait deadline, once a probe was admitted in this half-open generation.
     fn max_wait_deadline(&self) -> Option<u64> {
         match (self.state, self.first_probe_at) {
-            (State::HalfOpen, Some(first)) if self.cfg.half_open_max_wait > 0 => {
-                Some(first.saturating_add(self.cfg.half_open_max_wait))
-            }
+            (State::HalfOpen, Some(first)) => match self.cfg.half_open_max_wait {
+                Some(0) => None,
+                Some(wait) => Some(first.saturating_add(wait)),
+                None => Some(first.saturating_add(self.last_open_duration)),
+            },
             _ => None,
         }
     }
@@ -659,7 +665,7 @@ fn advance_amount(model: &Model, base: Base, multiple: u8, delta: i8) -> u64 {
         Base::Nano => 1,
         Base::ResetTimeout => cfg.reset_timeout,
         Base::MaxResetTimeout => cfg.max_reset_timeout,
-        Base::MaxWait => cfg.half_open_max_wait,
+        Base::MaxWait => cfg.half_open_max_wait.unwrap_or(model.last_open_duration),
         Base::SlowCall => cfg.slow_call_duration.unwrap_or(0),
         Base::BucketWidth => match cfg.window {
             ModelWindow::Time { width, .. } => width,

@@ -132,3 +132,50 @@ fn many_threads_many_transitions_counters_add_up() {
         m.stale
     );
 }
+
+/// SEMANTICS.md §10: N threads recording failures at once against `failure_threshold = T` count
+/// exactly T; the rest are stale, and a success or ignored outcome racing the trip is never
+/// counted after the deciding failure.
+#[test]
+fn racing_failures_count_exactly_the_threshold() {
+    const THREADS: usize = 64;
+    const THRESHOLD: u32 = 10;
+    for round in 0..200 {
+        // Odd rounds mix in successes and ignored outcomes.
+        let mixed = round % 2 == 1;
+        let config = Config::builder().failure_threshold(THRESHOLD).build().unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, ManualClock::new()));
+        let permits: Vec<_> = (0..THREADS).map(|_| breaker.allow_raw().unwrap()).collect();
+        let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+        let handles: Vec<_> = permits
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (b, barrier) = (Arc::clone(&breaker), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    // In mixed rounds every eighth thread records a success or an ignored outcome.
+                    let outcome = match i % 16 {
+                        7 if mixed => Outcome::Success,
+                        15 if mixed => Outcome::Ignored,
+                        _ => Outcome::Failure,
+                    };
+                    barrier.wait();
+                    (outcome, b.record_raw(p, outcome).unwrap())
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let counted = |o: Outcome| results.iter().filter(|(x, r)| *x == o && r.counted()).count() as u64;
+        let m = breaker.metrics();
+        assert_eq!(m.state, State::Open, "round {round}");
+        // A counted success resets the run, so failures before it do not count toward the trip.
+        let expected = if mixed { m.failures } else { u64::from(THRESHOLD) };
+        assert!(m.failures >= u64::from(THRESHOLD) && m.failures <= u64::from(THRESHOLD) * (m.successes + 1));
+        assert_eq!(counted(Outcome::Failure), expected, "round {round}: {m:?}");
+        assert_eq!(m.failures, counted(Outcome::Failure), "round {round}: {m:?}");
+        assert_eq!(m.successes, counted(Outcome::Success), "round {round}");
+        assert_eq!(m.ignored, counted(Outcome::Ignored), "round {round}");
+        assert_eq!(m.failures + m.successes + m.ignored + m.stale, THREADS as u64, "round {round}: {m:?}");
+        assert_eq!(m.opened, 1);
+    }
+}

@@ -116,6 +116,9 @@ pub extern "C" fn circuit_destroy(breaker: circuit_breaker) -> circuit_status {
     guard("circuit_destroy", || match BREAKERS.remove(breaker) {
         Some(entry) => {
             entry.alive.store(false, Ordering::Release);
+            // Other threads' caches may keep the entry until they next touch that cache way:
+            // free its heavy parts (a count window can take a megabyte) now.
+            entry.breaker.retire();
             evict(&CACHE, breaker);
             drop(entry);
             CIRCUIT_OK
@@ -350,9 +353,10 @@ pub extern "C" fn circuit_disable(breaker: circuit_breaker) -> circuit_status {
 
 /// A transition listener: called with the `userdata` given at registration, the breaker handle
 /// and the transition (valid only during the call). Called once per transition, in order, with
-/// no library lock held, on whichever thread caused the transition; it may call any library
-/// function, including on the same breaker. It must return normally (no longjmp, no C++
-/// exception).
+/// no library lock held; it may call any library function, including on the same breaker. It
+/// runs on the thread that caused the transition, or on another thread already delivering this
+/// breaker's earlier events (then possibly after the causing call returned), never on two
+/// threads at once. It must return normally (no longjmp, no C++ exception).
 #[allow(non_camel_case_types)]
 pub type circuit_listener = Option<
     unsafe extern "C" fn(userdata: *mut c_void, breaker: circuit_breaker, transition: *const circuit_transition),
@@ -410,8 +414,12 @@ pub unsafe extern "C" fn circuit_on_transition(
 }
 
 /// Unregisters a listener. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_ARGUMENT` (no such
-/// listener) or `CIRCUIT_ERR_INVALID_HANDLE`. A delivery already in progress on another thread
-/// may still complete.
+/// listener) or `CIRCUIT_ERR_INVALID_HANDLE`.
+///
+/// Once it returns `CIRCUIT_OK` the listener is never called again, not even for an event whose
+/// delivery is under way, so its `userdata` may be freed at once. If the listener is running on
+/// another thread at that moment, this waits until that call returns (do not call it while
+/// holding a lock the listener takes); called from a listener it never waits.
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_remove_listener(breaker: circuit_breaker, listener_id: u64) -> circuit_status {
     guard("circuit_remove_listener", || {

@@ -20,7 +20,9 @@
 //! takes the slow, locked path), so an entry cannot be evicted while a call is using it. A
 //! destroyed breaker's memory is released when the destroying thread returns from
 //! `circuit_destroy`, or, if other threads cached it, when they next use that handle, use another
-//! handle in the same cache way, or exit.
+//! handle in the same cache way, or exit; until then such a cache holds only the breaker's fixed
+//! part (a few hundred bytes): `circuit_destroy` frees its window, probe table and listeners at
+//! once (`CircuitBreaker::retire`).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};

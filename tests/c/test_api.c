@@ -2,6 +2,7 @@
  * re-entrant ones), clocks, metrics, version macros and the panic boundary. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "circuit.h"
@@ -201,6 +202,45 @@ static void test_listeners(void) {
     circuit_clock_destroy(clock);
 }
 
+/* Listener A removes listener B and frees B's userdata during the same transition: B must not run
+ * for that event (AddressSanitizer reports a heap-use-after-free if it does). */
+typedef struct {
+    uint64_t victim_id;
+    int *victim_data;
+    int calls;
+} remover_state;
+
+static void remover(void *userdata, circuit_breaker b, const circuit_transition *t) {
+    (void)t;
+    remover_state *state = (remover_state *)userdata;
+    state->calls++;
+    if (state->victim_data) {
+        if (circuit_remove_listener(b, state->victim_id) == CIRCUIT_OK) {
+            free(state->victim_data);
+            state->victim_data = NULL;
+        }
+    }
+}
+
+static void victim(void *userdata, circuit_breaker b, const circuit_transition *t) {
+    (void)b;
+    (void)t;
+    int *calls = (int *)userdata;
+    (*calls)++;
+}
+
+static void test_listener_removed_by_another_listener(void) {
+    circuit_breaker b = make(0, 1, SECOND);
+    remover_state state = {0, malloc(sizeof(int)), 0};
+    *state.victim_data = 0;
+    CHECK(circuit_on_transition(b, remover, &state, NULL) == CIRCUIT_OK, "remover registered first");
+    CHECK(circuit_on_transition(b, victim, state.victim_data, &state.victim_id) == CIRCUIT_OK, "victim registered");
+    fail_once(b);
+    circuit_reset(b);
+    CHECK(state.calls == 2 && state.victim_data == NULL, "remover ran for both transitions and freed the victim's data");
+    circuit_destroy(b);
+}
+
 static void test_clock(void) {
     circuit_clock clock;
     uint64_t now = 1;
@@ -241,6 +281,7 @@ int main(void) {
     test_config_errors();
     test_permits_and_rejection();
     test_listeners();
+    test_listener_removed_by_another_listener();
     test_clock();
     test_panic_boundary();
     return tap_done();

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "circuit.h"
 #include "tap.h"
@@ -14,6 +15,9 @@
 #define ITERATIONS 20000
 #endif
 #define THREADS 4
+#ifndef RACE_ROUNDS
+#define RACE_ROUNDS 50
+#endif
 
 static circuit_breaker make(circuit_clock clock, uint32_t threshold, uint32_t probes) {
     circuit_config *config = circuit_config_new();
@@ -180,11 +184,99 @@ static void test_listeners_from_many_threads(void) {
     circuit_destroy(b);
 }
 
+/* A listener running on another thread while it is removed: circuit_remove_listener returns only
+ * after that call has returned, so the remover may free the userdata at once (AddressSanitizer
+ * reports a heap-use-after-free otherwise). */
+typedef struct {
+    atomic_int started;
+    int writes;
+} slow_state;
+
+static void slow_listener(void *userdata, circuit_breaker b, const circuit_transition *t) {
+    (void)b;
+    (void)t;
+    slow_state *state = (slow_state *)userdata;
+    atomic_store(&state->started, 1);
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    state->writes++;
+}
+
+static void *force_open_breaker(void *arg) {
+    circuit_force_open(*(circuit_breaker *)arg);
+    return NULL;
+}
+
+static void test_remove_waits_for_a_call_in_progress(void) {
+    circuit_breaker b = make(0, 5, 1);
+    slow_state *state = calloc(1, sizeof *state);
+    uint64_t id = 0;
+    circuit_on_transition(b, slow_listener, state, &id);
+    pthread_t deliverer;
+    pthread_create(&deliverer, NULL, force_open_breaker, &b);
+    while (!atomic_load(&state->started)) {
+        struct timespec pause = {0, 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    CHECK(circuit_remove_listener(b, id) == CIRCUIT_OK, "listener removed while it runs on another thread");
+    CHECK(state->writes == 1, "remove returned after the call in progress finished");
+    free(state);
+    pthread_join(deliverer, NULL);
+    circuit_destroy(b);
+}
+
+/* SEMANTICS.md 10: 64 threads recording failures at once against failure_threshold = 10 count
+ * exactly 10; the rest are stale. */
+#define RACERS 64
+typedef struct {
+    circuit_breaker breaker;
+    circuit_permit permit;
+    pthread_barrier_t *barrier;
+    circuit_status status;
+} racer;
+
+static void *record_failure_racing(void *arg) {
+    racer *r = (racer *)arg;
+    pthread_barrier_wait(r->barrier);
+    r->status = circuit_record_failure(r->breaker, &r->permit);
+    return NULL;
+}
+
+static void test_racing_failures_count_exactly_the_threshold(void) {
+    int wrong = 0;
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        circuit_breaker b = make(0, 10, 1);
+        pthread_barrier_t barrier;
+        pthread_barrier_init(&barrier, NULL, RACERS);
+        racer racers[RACERS];
+        pthread_t threads[RACERS];
+        for (int i = 0; i < RACERS; i++) {
+            racers[i] = (racer){b, {0}, &barrier, -1};
+            circuit_allow(b, &racers[i].permit, NULL);
+        }
+        for (int i = 0; i < RACERS; i++) pthread_create(&threads[i], NULL, record_failure_racing, &racers[i]);
+        int counted = 0, stale = 0;
+        for (int i = 0; i < RACERS; i++) {
+            pthread_join(threads[i], NULL);
+            if (racers[i].status == CIRCUIT_OK) counted++;
+            else if (racers[i].status == CIRCUIT_STALE) stale++;
+        }
+        circuit_metrics_snapshot m;
+        circuit_metrics(b, &m);
+        if (counted != 10 || stale != RACERS - 10 || m.failures != 10 || m.opened != 1) wrong++;
+        pthread_barrier_destroy(&barrier);
+        circuit_destroy(b);
+    }
+    CHECK(wrong == 0, "exactly failure_threshold failures counted in every round (%d rounds wrong)", wrong);
+}
+
 int main(void) {
     test_counters_under_contention();
     test_probe_cap(1);
     test_probe_cap(2);
     test_destroy_racing_calls();
     test_listeners_from_many_threads();
+    test_remove_waits_for_a_call_in_progress();
+    test_racing_failures_count_exactly_the_threshold();
     return tap_done();
 }
