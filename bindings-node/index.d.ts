@@ -64,7 +64,10 @@ export interface CircuitBreakerOptions {
   maxResetTimeout?: number;
   /** Random reduction of each open duration, in [0, 1). Default 0. */
   jitter?: number;
-  /** Seed of the jitter sequence (a 64-bit integer), for reproducible runs. Default: random per breaker. */
+  /**
+   * Seed of the jitter sequence, for reproducible runs: a whole number in [0, 2^64 - 1] (a bigint
+   * above 2^53 - 1); anything else throws a `RangeError`. Default: random per breaker.
+   */
   jitterSeed?: number | bigint;
   /** Probes admitted per half-open period. Default 1. */
   halfOpenMaxCalls?: number;
@@ -80,8 +83,10 @@ export interface CircuitBreakerOptions {
   timeout?: number;
   /**
    * Decides whether a thrown value counts as a failure (`true`) or is ignored (`false`).
-   * Default: every thrown value is a failure, except an `AbortError` caused by an aborted
-   * `AbortSignal` the caller passed among the arguments (directly or as `{ signal }`).
+   * Default: every thrown value is a failure, except an `AbortError` caused by an explicit abort
+   * (`controller.abort()`) of an `AbortSignal` the caller passed among the arguments (directly or
+   * as `{ signal }`). A timeout is a failure: a signal aborted with a `TimeoutError`
+   * (`AbortSignal.timeout(ms)`), or an error named `TimeoutError` (what `fetch` rejects with then).
    */
   isFailure?: (error: unknown) => boolean;
   /** Called with the call's arguments plus the `CircuitOpenError` when the breaker rejects a call; its result is returned instead. */

@@ -127,19 +127,18 @@ const SNAKE_NAMES = new RegExp(
 
 const U64 = 2n ** 64n;
 
+/** `jitterSeed`: a whole number in [0, 2^64 - 1], as a safe-integer number or a bigint (the
+ * decimal string the native layer parses). Negative, fractional, NaN, infinite, unsafe and
+ * too-large values are refused, as by the other bindings: none is silently wrapped or rounded. */
 function parseSeed(value) {
+  const range = 'must be a whole number in [0, 2^64 - 1] (a bigint above 2^53 - 1)';
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) {
-      throw rangeError('jitterSeed', `must be a whole number (a bigint beyond 2^53), got ${value}`);
-    }
-    value = BigInt(value);
-  } else if (typeof value !== 'bigint') {
-    throw typeError('jitterSeed', 'a number or a bigint', value);
+    if (!Number.isSafeInteger(value) || value < 0) throw rangeError('jitterSeed', `${range}, got ${value}`);
+    return String(value === 0 ? 0 : value); // -0 is 0
   }
-  if (value < -(2n ** 63n) || value >= U64) {
-    throw rangeError('jitterSeed', `must fit in 64 bits, got ${value}`);
-  }
-  return BigInt.asUintN(64, value).toString();
+  if (typeof value !== 'bigint') throw typeError('jitterSeed', 'a number or a bigint', value);
+  if (value < 0n || value >= U64) throw rangeError('jitterSeed', `${range}, got ${value}n`);
+  return value.toString();
 }
 
 function parseOptions(options) {
@@ -377,13 +376,27 @@ function isAbortError(err) {
   return err !== null && typeof err === 'object' && (err.name === 'AbortError' || err.code === 'ABORT_ERR');
 }
 
-/** Default classification: an abort caused by an aborted `AbortSignal` the caller passed in. */
+/** A timeout: what `AbortSignal.timeout()` aborts with (a `DOMException` named `TimeoutError`),
+ * what `fetch` then rejects with, and this package's own `TimeoutError`. */
+function isTimeout(value) {
+  return value !== null && typeof value === 'object' && value.name === 'TimeoutError';
+}
+
+/**
+ * Default classification: `true` (ignored) only for an abort the caller asked for, i.e. an
+ * `AbortSignal` the caller passed in (as an argument or as `{ signal }`) aborted for a reason that
+ * is not a timeout, and `err` is that reason or an `AbortError` not caused by a timeout. A timeout
+ * (`AbortSignal.timeout()`, `AbortSignal.any()` with one that fired, `controller.abort(reason)`
+ * with a `TimeoutError`) means the dependency did not answer in time: a failure.
+ */
 function abortedByCaller(err, args) {
+  if (isTimeout(err) || (isAbortError(err) && isTimeout(err.cause))) return false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === null || typeof arg !== 'object') continue;
     const signal = arg instanceof AbortSignal ? arg : arg.signal instanceof AbortSignal ? arg.signal : undefined;
-    if (signal !== undefined && signal.aborted && (err === signal.reason || isAbortError(err))) return true;
+    if (signal === undefined || !signal.aborted || isTimeout(signal.reason)) continue;
+    if (err === signal.reason || isAbortError(err)) return true;
   }
   return false;
 }
@@ -412,7 +425,10 @@ function warnListener(breaker, event, err) {
  *    enters no window and reads no clock: it resets the failure run and counts;
  *  - the permit is an ordinary closed-state (or disabled) permit, and no transition happened since
  *    it was admitted (`#epoch`), so the breaker is still in that state and generation, which has no
- *    time-driven transition;
+ *    time-driven transition. Every native call that can cause a transition reports it (the events
+ *    bit, or an unconditional `#flush`); `#flush` moves `#epoch` even when it cannot emit yet (a
+ *    listener is running), so a transition a listener causes makes earlier permits non-deferrable
+ *    at once, and `recordSuccess` then returns the engine's own answer (stale: `false`);
  *  - every other native call of this breaker settles the deferred successes first (they are
  *    recorded before anything that follows them, in order), and everything observable (state,
  *    metrics, events) goes through such a call.
@@ -428,7 +444,9 @@ class CircuitBreaker extends EventEmitter {
   #flushing = false;
   /** Whether successes may be deferred (see above). */
   #deferrable;
-  /** Counts batches of transitions emitted; a success is deferred only if it did not move. */
+  /** Moves on every transition the engine reported (drained in `#flush`, or caused while a
+   * listener runs and not drained yet), and on every call that may have caused one while a
+   * listener runs; a success is deferred only if it did not move since the admission. */
   #epoch = 0;
   /** Deferred successes, all of generation `#pendingGeneration`. */
   #pending = 0;
@@ -647,7 +665,11 @@ class CircuitBreaker extends EventEmitter {
       throw err;
     }
     if (isThenable(value)) {
-      this.#record(generation, parts, IGNORED);
+      // The promise is dropped: a rejection of it is not this call's to report (the TypeError
+      // is), so it must not surface as an unhandled rejection either.
+      if (value instanceof Promise) value.then(undefined, () => {});
+      const r = this.#record(generation, parts, IGNORED);
+      if ((r & 1) === 1) this.#flush();
       throw argumentError('fn', 'a synchronous function (it returned a promise: use execute())', fn);
     }
     this.#succeeded(generation, parts, value, epoch);
@@ -876,7 +898,13 @@ class CircuitBreaker extends EventEmitter {
    * emitted after that listener returns, by the loop already running.
    */
   #flush() {
-    if (this.#flushing) return;
+    if (this.#flushing) {
+      // Called from a listener, after a native call that did (or may have) changed the state:
+      // the transition is emitted by the loop below once the listener returns, but it happened
+      // now, so a success admitted before it may no longer be deferred (`#epoch` moves now).
+      this.#epoch++;
+      return;
+    }
     this.#flushing = true;
     try {
       for (let batch = this.#handle.drain(); batch.length !== 0; batch = this.#handle.drain()) {

@@ -177,6 +177,39 @@ describe('executeSync', () => {
     );
     assert.deepEqual(counts(b), { successes: 0, failures: 0, ignored: 1, admitted: 1, rejected: 0 });
   });
+
+  test('a transition caused by recording that refused promise is emitted before executeSync throws', () => {
+    const clock = new ManualClock();
+    const b = new CircuitBreaker({ failureThreshold: 1, resetTimeout: 100, halfOpenMaxWait: 50, clock });
+    assert.throws(() => b.executeSync(() => { throw new Error('down'); }), /down/);
+    clock.advance(100);
+    const seen = [];
+    b.on('stateChange', (t) => seen.push(`${t.from}->${t.to} ${t.reason} at ${t.at}`));
+    assert.throws(
+      () =>
+        b.executeSync(() => {
+          clock.advance(60); // the probe outlives halfOpenMaxWait: recording it re-opens the breaker
+          return Promise.resolve('late');
+        }),
+      (err) => err instanceof TypeError && /use execute\(\)/.test(err.message),
+    );
+    assert.deepEqual(seen, ['open->half_open open_elapsed at 100', 'half_open->open half_open_max_wait at 150']);
+  });
+
+  test('a rejected promise refused by executeSync is not left as an unhandled rejection', async () => {
+    const b = breaker();
+    const unhandled = [];
+    const onUnhandled = (reason) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      assert.throws(() => b.executeSync(() => Promise.reject(new Error('async failure'))), TypeError);
+      await delay(10);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    assert.deepEqual(unhandled, []);
+    assert.deepEqual(counts(b), { successes: 0, failures: 0, ignored: 1, admitted: 1, rejected: 0 });
+  });
 });
 
 describe('wrap', () => {
@@ -280,6 +313,106 @@ describe('failure classification', () => {
     );
     assert.equal(b.metrics().failures, 1);
   });
+});
+
+describe('failure classification of aborts: a timeout is a failure, the caller cancelling is not', () => {
+  /** Never settles, except by rejecting with the signal's reason when it aborts. */
+  const hang = (signal) =>
+    new Promise((_resolve, reject) => {
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  /** `AbortSignal.timeout`'s timer is unref'd: keep the event loop up while `body` waits on one. */
+  const alive = (body) => async () => {
+    const keep = setInterval(() => {}, 1_000);
+    try {
+      await body();
+    } finally {
+      clearInterval(keep);
+    }
+  };
+  const outcomes = (b) => {
+    const m = b.metrics();
+    return { failures: m.failures, ignored: m.ignored, state: m.state };
+  };
+
+  test('AbortSignal.timeout passed by the caller: the TimeoutError is a failure', alive(async () => {
+    const b = breaker({ failureThreshold: 2 });
+    await assert.rejects(b.execute(hang, AbortSignal.timeout(10)), { name: 'TimeoutError' });
+    // fetch-style `{ signal }`
+    await assert.rejects(
+      b.execute((_url, { signal }) => hang(signal), 'http://upstream', { signal: AbortSignal.timeout(10) }),
+      { name: 'TimeoutError' },
+    );
+    assert.deepEqual(outcomes(b), { failures: 2, ignored: 0, state: 'open' });
+  }));
+
+  test("Node's own AbortError caused by AbortSignal.timeout (timers/promises) is a failure", alive(async () => {
+    const { setTimeout: sleep } = require('node:timers/promises');
+    const b = breaker({ failureThreshold: 1 });
+    const wrapped = b.wrap((ms, options) => sleep(ms, 'late', options));
+    await assert.rejects(wrapped(60_000, { signal: AbortSignal.timeout(10) }), (err) => {
+      assert.equal(err.name, 'AbortError', 'Node rejects with an AbortError...');
+      assert.equal(err.cause?.name, 'TimeoutError', '...caused by the timeout');
+      return true;
+    });
+    assert.deepEqual(outcomes(b), { failures: 1, ignored: 0, state: 'open' });
+  }));
+
+  test('a caller abort whose reason is a timeout, or AbortSignal.any with a timeout, is a failure', alive(async () => {
+    const b = breaker({ failureThreshold: 5 });
+    const controller = new AbortController();
+    const pending = b.execute(hang, controller.signal);
+    controller.abort(new DOMException('deadline exceeded', 'TimeoutError'));
+    await assert.rejects(pending, { name: 'TimeoutError' });
+    const mine = new AbortController();
+    await assert.rejects(b.execute(hang, AbortSignal.any([mine.signal, AbortSignal.timeout(10)])), {
+      name: 'TimeoutError',
+    });
+    assert.deepEqual(outcomes(b), { failures: 2, ignored: 0, state: 'closed' });
+  }));
+
+  test('an explicit controller.abort() stays neutral (ignored), with or without a custom reason', alive(async () => {
+    const b = breaker({ failureThreshold: 1 });
+    const first = new AbortController();
+    const pending = b.execute(hang, first.signal);
+    first.abort();
+    await assert.rejects(pending, { name: 'AbortError' });
+    const second = new AbortController();
+    const custom = new Error('user navigated away');
+    const pendingCustom = b.execute(({ signal }) => hang(signal), { signal: second.signal });
+    second.abort(custom);
+    await assert.rejects(pendingCustom, (err) => err === custom);
+    // An explicit abort of a signal combined with a timeout that has not fired.
+    const third = new AbortController();
+    const pendingAny = b.execute(hang, AbortSignal.any([third.signal, AbortSignal.timeout(60_000)]));
+    third.abort();
+    await assert.rejects(pendingAny, { name: 'AbortError' });
+    assert.deepEqual(outcomes(b), { failures: 0, ignored: 3, state: 'closed' });
+  }));
+
+  test('fetch against a loopback server that hangs: AbortSignal.timeout trips the breaker, controller.abort() does not', alive(async () => {
+    const http = require('node:http');
+    const server = http.createServer(() => {}); // accepts requests and never answers
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${server.address().port}/`;
+    try {
+      const b = new CircuitBreaker({ failureThreshold: 2, resetTimeout: 60_000 });
+      const get = b.wrap((target, init) => fetch(target, init));
+      const controller = new AbortController();
+      const cancelled = get(url, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 20);
+      await assert.rejects(cancelled, { name: 'AbortError' });
+      assert.deepEqual(outcomes(b), { failures: 0, ignored: 1, state: 'closed' });
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(get(url, { signal: AbortSignal.timeout(30) }), { name: 'TimeoutError' });
+      }
+      assert.deepEqual(outcomes(b), { failures: 2, ignored: 1, state: 'open' });
+      await assert.rejects(get(url, { signal: AbortSignal.timeout(30) }), CircuitOpenError);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }));
 });
 
 describe('fallback', () => {

@@ -79,6 +79,14 @@ const OUT_OF_RANGE = [
   ['jitterSeed', 2 ** 60],
   ['jitterSeed', 2n ** 64n],
   ['jitterSeed', -(2n ** 63n) - 1n],
+  ['jitterSeed', -1],
+  ['jitterSeed', -1n],
+  ['jitterSeed', -(2n ** 63n)],
+  ['jitterSeed', -(2 ** 53 - 1)],
+  ['jitterSeed', Number.NaN],
+  ['jitterSeed', Infinity],
+  ['jitterSeed', -Infinity],
+  ['jitterSeed', 2 ** 53],
   ['halfOpenMaxCalls', 0],
   ['halfOpenMaxCalls', -1],
   ['successThreshold', 0],
@@ -194,9 +202,10 @@ describe('options', () => {
       { resetTimeout: 1000, maxResetTimeout: 1000, backoffMultiplier: 1 },
       { jitter: 0.999 },
       { jitterSeed: 0 },
-      { jitterSeed: -1 },
+      { jitterSeed: -0 },
+      { jitterSeed: 0n },
+      { jitterSeed: 2 ** 53 - 1 },
       { jitterSeed: 2n ** 64n - 1n },
-      { jitterSeed: -(2n ** 63n) },
       { halfOpenMaxCalls: 3, successThreshold: 1 },
       { halfOpenMaxWait: 0 },
       { timeout: 1 },
@@ -217,6 +226,20 @@ describe('options', () => {
     assert.equal(retryAfter(0.0015), 0.0015, '1.5 us');
     assert.equal(retryAfter(0.0000006), 0.000001, '0.6 ns rounds to 1 ns');
     assert.equal(retryAfter(0.0000004), 0, '0.4 ns rounds to 0 ns: half-open at once');
+  });
+
+  test('a negative jitterSeed is refused, not wrapped (as in the other bindings)', () => {
+    for (const bad of [-1, -1n, -(2n ** 63n), -42]) {
+      assert.throws(
+        () => new CircuitBreaker({ jitterSeed: bad }),
+        (err) =>
+          err instanceof RangeError &&
+          err.code === 'ERR_OUT_OF_RANGE' &&
+          err.option === 'jitterSeed' &&
+          /invalid option `jitterSeed`: must be a whole number in \[0, 2\^64 - 1\]/.test(err.message),
+        String(bad),
+      );
+    }
   });
 
   test('the same seed gives the same jittered open durations', () => {

@@ -133,3 +133,136 @@ describe('two-step API', () => {
     assert.equal(breaker.metrics().stale, 1);
   });
 });
+
+describe('recordSuccess from a re-entrant listener reports what the engine decided', () => {
+  // A listener may call back into the breaker (SEMANTICS.md §8). A transition it causes is
+  // emitted only after it returns, but a permit admitted before that transition is stale at once:
+  // recordSuccess must say so (false), as the engine's `stale` tally does.
+  const fail = () => {
+    throw new Error('down');
+  };
+  /** Transitions a listener can cause from closed. */
+  const CAUSES = {
+    'reset()': (b) => b.reset(),
+    'forceOpen()': (b) => b.forceOpen(),
+    'disable()': (b) => b.disable(),
+    'a tripping recordFailure()': (b) => assert.equal(b.recordFailure(b.allow()), true),
+    'a tripping executeSync()': (b) => assert.throws(() => b.executeSync(fail), /down/),
+  };
+
+  /** Runs `body` in a 'stateChange' listener (the reset out of `disabled`); returns its result. */
+  function inListener(breaker, body) {
+    breaker.disable();
+    let out;
+    let ran = false;
+    breaker.once('stateChange', () => {
+      ran = true;
+      out = body();
+    });
+    breaker.reset();
+    assert.ok(ran, 'the listener ran');
+    return out;
+  }
+
+  /** The answer of `record()`, checked against the engine's tallies (read outside any listener). */
+  function answerAgreesWithEngine(breaker, record) {
+    const before = breaker.metrics();
+    const answer = record();
+    const after = breaker.metrics();
+    const counted = after.successes - before.successes;
+    const stale = after.stale - before.stale;
+    assert.deepEqual({ counted, stale }, answer ? { counted: 1, stale: 0 } : { counted: 0, stale: 1 }, `answer ${answer}`);
+    return answer;
+  }
+
+  for (const [cause, transition] of Object.entries(CAUSES)) {
+    test(`allow(), ${cause}, recordSuccess(p) in a listener: false (stale)`, () => {
+      const { breaker } = setup({ failureThreshold: 1 });
+      const answer = answerAgreesWithEngine(breaker, () =>
+        inListener(breaker, () => {
+          const permit = breaker.allow();
+          transition(breaker);
+          return breaker.recordSuccess(permit);
+        }),
+      );
+      assert.equal(answer, false);
+    });
+
+    test(`allow() and ${cause} in a listener, recordSuccess(p) after it: false (stale)`, () => {
+      const { breaker } = setup({ failureThreshold: 1 });
+      const permit = inListener(breaker, () => {
+        const p = breaker.allow();
+        transition(breaker);
+        return p;
+      });
+      assert.equal(answerAgreesWithEngine(breaker, () => breaker.recordSuccess(permit)), false);
+    });
+  }
+
+  test('allow() and recordSuccess(p) in a listener with no transition between: true (counted)', () => {
+    const { breaker } = setup({ failureThreshold: 1 });
+    const answer = answerAgreesWithEngine(breaker, () =>
+      inListener(breaker, () => {
+        const permit = breaker.allow();
+        assert.equal(breaker.state, 'closed');
+        return breaker.recordSuccess(permit);
+      }),
+    );
+    assert.equal(answer, true);
+    // And admitted in the listener, recorded after it returned.
+    const permit = inListener(breaker, () => breaker.allow());
+    assert.equal(answerAgreesWithEngine(breaker, () => breaker.recordSuccess(permit)), true);
+  });
+
+  test('a permit from before the transition being emitted, recorded in its listener: false (stale)', () => {
+    const { breaker } = setup({ failureThreshold: 1 });
+    const permit = breaker.allow();
+    let answer;
+    breaker.once('stateChange', () => {
+      answer = breaker.recordSuccess(permit);
+    });
+    const before = breaker.metrics().stale;
+    breaker.reset();
+    assert.equal(answer, false);
+    assert.equal(breaker.metrics().stale, before + 1);
+  });
+
+  test('a transition in a nested listener (a listener of a transition a listener caused)', () => {
+    const { breaker } = setup({ failureThreshold: 1 });
+    let answer;
+    const returned = answerAgreesWithEngine(breaker, () => {
+      inListener(breaker, () => {
+        breaker.once('stateChange', (t) => {
+          // Emitted by the loop already running, after the outer listener returned.
+          assert.equal(t.reason, 'reset');
+          const permit = breaker.allow();
+          breaker.disable();
+          answer = breaker.recordSuccess(permit);
+        });
+        breaker.reset();
+      });
+      return answer;
+    });
+    assert.equal(returned, false);
+    assert.equal(breaker.state, 'disabled');
+  });
+
+  test('a probe admitted by allow() in a listener, then reset(): false (stale)', () => {
+    const { clock, breaker } = setup({ failureThreshold: 1 });
+    breaker.recordFailure(breaker.allow());
+    const before = breaker.metrics().stale;
+    clock.advance(100);
+    let answer;
+    breaker.once('stateChange', (t) => {
+      assert.equal(t.to, 'half_open');
+      const probe = breaker.allow();
+      assert.equal(probe.isProbe, true);
+      breaker.reset();
+      answer = breaker.recordSuccess(probe);
+    });
+    assert.equal(breaker.state, 'half_open', 'applies open -> half_open; the listener runs');
+    assert.equal(breaker.state, 'closed');
+    assert.equal(answer, false);
+    assert.equal(breaker.metrics().stale, before + 1);
+  });
+});

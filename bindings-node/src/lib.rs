@@ -22,9 +22,11 @@
 //!   trusts such a value to free a probe slot it does not hold) and record it. An admitted call
 //!   therefore allocates nothing here. The spent flag lives on the JavaScript permit object, and
 //!   `index.js` records a garbage-collected unrecorded probe permit as ignored.
-//! * **Events.** A core listener, called synchronously on the JS thread that caused the
-//!   transition, queues it; every call that can cause one reports an "events pending" bit and
-//!   `index.js` drains the queue right after the call returns.
+//! * **Events.** A core listener queues each transition, in order (the core delivers each once, in
+//!   order, with no lock held; all of a breaker's calls are on its own JS thread). Every call
+//!   that can cause one reports an "events pending" bit and `index.js` drains the queue right
+//!   after the call returns, or, for a call made from a JS listener, from the delivery loop
+//!   already running once that listener returns.
 //! * Nothing here starts a thread, a timer or a threadsafe function: the addon never keeps the
 //!   event loop alive.
 
