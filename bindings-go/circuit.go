@@ -18,11 +18,11 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"runtime/cgo"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 )
 
 // State is a breaker state, spelled as in every circuit binding.
@@ -41,15 +41,45 @@ func stateOf(code C.circuit_breaker_state) State {
 	return State(C.GoString(C.circuit_state_name(C.uint32_t(code))))
 }
 
-// Breaker is a circuit breaker. Safe for concurrent use. Close it when done (a finalizer closes
-// a forgotten one).
+// Breaker is a circuit breaker. Safe for concurrent use. Close it when done (a cleanup closes a
+// forgotten one once it is unreachable, even if its listeners refer to it).
 type Breaker struct {
-	h         C.circuit_breaker
+	in        *breaker
 	name      string
 	isIgnored func(error) bool
-	closed    atomic.Bool
-	mu        sync.Mutex
-	listeners map[uint64]cgo.Handle
+	// listeners is reachable (strongly) only from this Breaker; the C side reaches it through
+	// the weak pointer in.listeners, so listeners that refer to the Breaker keep nothing alive.
+	listeners *listenerSet
+	cleanup   runtime.Cleanup
+}
+
+// breaker is what the C library's listener and the cleanup of a Breaker hold. It never refers to
+// the Breaker or to any user value (listeners, IsIgnored), so that a Breaker stays collectable
+// while the C library, the dispatch table or a pending cleanup still holds this.
+type breaker struct {
+	h C.circuit_breaker
+	// mu serializes OnStateChange's registration of the C listener with close.
+	mu     sync.Mutex
+	closed atomic.Bool
+	// slot is this breaker's key in the dispatch table (0: no C listener registered yet).
+	slot      uintptr
+	listeners weak.Pointer[listenerSet]
+}
+
+// close destroys the C breaker and releases its dispatch slot; idempotent. It is the cleanup of
+// a Breaker, so it must not refer to one.
+func (in *breaker) close() {
+	in.mu.Lock()
+	if in.closed.Load() {
+		in.mu.Unlock()
+		return
+	}
+	in.closed.Store(true)
+	slot := in.slot
+	in.slot = 0
+	in.mu.Unlock()
+	C.circuit_destroy(in.h)
+	releaseSlot(slot)
 }
 
 // New creates a breaker. An invalid option returns a *ConfigError naming it; nothing is created.
@@ -76,8 +106,12 @@ func New(config Config) (*Breaker, error) {
 		return nil, errorFor(st, text)
 	}
 	runtime.KeepAlive(config.Clock)
-	b := &Breaker{h: h, name: config.Name, isIgnored: config.IsIgnored, listeners: map[uint64]cgo.Handle{}}
-	runtime.SetFinalizer(b, (*Breaker).Close)
+	in := &breaker{h: h}
+	b := &Breaker{in: in, name: config.Name, isIgnored: config.IsIgnored, listeners: &listenerSet{}}
+	in.listeners = weak.Make(b.listeners)
+	// A cleanup, not a finalizer: a finalizer never runs for an object on a cycle (a listener or
+	// IsIgnored closure that refers to its Breaker), a cleanup does.
+	b.cleanup = runtime.AddCleanup(b, (*breaker).close, in)
 	return b, nil
 }
 
@@ -92,11 +126,22 @@ type Permit struct {
 }
 
 type permit struct {
-	b     *Breaker
-	mu    sync.Mutex
-	c     C.circuit_permit
-	spent bool
+	b *Breaker
+	c C.circuit_permit
+	// spent is set before the C record call, not after: a listener that the record call runs
+	// (on this goroutine) and that records the same permit gets ErrAlreadyRecorded instead of
+	// waiting for this call to finish.
+	spent   atomic.Bool
+	cleanup runtime.Cleanup // probes only: records a dropped probe as ignored
 }
+
+// droppedProbe is what the cleanup of an unrecorded probe permit needs (never the permit itself).
+type droppedProbe struct {
+	in *breaker
+	c  C.circuit_permit
+}
+
+func recordDroppedProbe(d droppedProbe) { C.circuit_go_record(d.in.h, d.c, outcomeIgnored) }
 
 // IsProbe reports whether the permit is a half-open probe.
 func (p Permit) IsProbe() bool { return p.p != nil && p.p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 }
@@ -130,14 +175,14 @@ func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
 
 // Allow asks to make a call. It returns a Permit, or a *RejectedError (errors.Is(err, ErrOpen)).
 func (b *Breaker) Allow() (Permit, error) {
-	r := C.circuit_go_allow(b.h)
+	r := C.circuit_go_allow(b.in.h)
 	runtime.KeepAlive(b)
 	if r.status != C.CIRCUIT_OK {
 		return Permit{}, b.rejection(r.status, r.retry_after_ns)
 	}
 	p := &permit{b: b, c: r.permit}
 	if p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
-		runtime.SetFinalizer(p, func(p *permit) { _, _ = p.b.record(p, outcomeIgnored) })
+		p.cleanup = runtime.AddCleanup(p, recordDroppedProbe, droppedProbe{in: b.in, c: r.permit})
 	}
 	return Permit{p: p}, nil
 }
@@ -150,19 +195,20 @@ const (
 )
 
 func (b *Breaker) record(p *permit, outcome C.int) (bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.spent {
+	// No lock is held across the C call: it runs listeners synchronously, and a listener may
+	// record this same permit.
+	if !p.spent.CompareAndSwap(false, true) {
 		return false, ErrAlreadyRecorded
 	}
-	st := C.circuit_go_record(b.h, p.c, outcome)
+	st := C.circuit_go_record(b.in.h, p.c, outcome)
 	runtime.KeepAlive(b)
 	switch st {
 	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
-		p.spent = true
-		runtime.SetFinalizer(p, nil)
+		p.cleanup.Stop()
+		runtime.KeepAlive(p)
 		return st == C.CIRCUIT_OK, nil
 	default:
+		p.spent.Store(false) // nothing was recorded (the breaker is closed)
 		return false, errorFor(st, "")
 	}
 }
@@ -196,32 +242,30 @@ func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
 
 // Execute runs fn if the breaker admits the call and records its outcome: nil is a success, an
 // error for which Config.IsIgnored returns true (default: context.Canceled) is ignored, any other
-// error is a failure. It returns fn's error, or a *RejectedError without calling fn. If fn
-// panics, the call is recorded as a failure and the panic continues.
+// error is a failure. It returns fn's error, or a *RejectedError without calling fn. If fn or
+// IsIgnored panics (or fn calls runtime.Goexit), the call is recorded as a failure and the panic
+// continues: the permit is recorded on every path.
 func (b *Breaker) Execute(fn func() error) error {
-	r := C.circuit_go_allow(b.h)
+	h := b.in.h
+	r := C.circuit_go_allow(h)
 	if r.status != C.CIRCUIT_OK {
 		runtime.KeepAlive(b)
 		return b.rejection(r.status, r.retry_after_ns)
 	}
-	finished := false
+	// Failure until fn and the classifier have both returned; the deferred record runs on every
+	// way out (return, panic in fn or IsIgnored, runtime.Goexit).
+	outcome := outcomeFailure
 	defer func() {
-		if !finished {
-			C.circuit_go_record(b.h, r.permit, outcomeFailure)
-			runtime.KeepAlive(b)
-		}
+		C.circuit_go_record(h, r.permit, outcome)
+		runtime.KeepAlive(b)
 	}()
 	err := fn()
-	finished = true
-	outcome := outcomeSuccess
-	if err != nil {
-		outcome = outcomeFailure
-		if b.ignored(err) {
-			outcome = outcomeIgnored
-		}
+	switch {
+	case err == nil:
+		outcome = outcomeSuccess
+	case b.ignored(err):
+		outcome = outcomeIgnored
 	}
-	C.circuit_go_record(b.h, r.permit, outcome)
-	runtime.KeepAlive(b)
 	return err
 }
 
@@ -234,7 +278,7 @@ func (b *Breaker) ignored(err error) bool {
 
 // State returns the current state (due time-driven transitions applied first), or "" after Close.
 func (b *Breaker) State() State {
-	r := C.circuit_go_state(b.h)
+	r := C.circuit_go_state(b.in.h)
 	runtime.KeepAlive(b)
 	if r.status != C.CIRCUIT_OK {
 		return ""
@@ -268,7 +312,7 @@ type Metrics struct {
 // Metrics returns a snapshot, or ErrClosed after Close.
 func (b *Breaker) Metrics() (Metrics, error) {
 	var m C.circuit_metrics_snapshot
-	st := C.circuit_metrics(b.h, &m)
+	st := C.circuit_metrics(b.in.h, &m)
 	runtime.KeepAlive(b)
 	if st != C.CIRCUIT_OK {
 		return Metrics{}, errorFor(st, "")
@@ -289,7 +333,7 @@ func (b *Breaker) Metrics() (Metrics, error) {
 }
 
 func (b *Breaker) manual(f func(C.circuit_breaker) C.circuit_status) error {
-	st := f(b.h)
+	st := f(b.in.h)
 	runtime.KeepAlive(b)
 	return errorFor(st, "")
 }
@@ -312,16 +356,8 @@ func (b *Breaker) Disable() error {
 // Close destroys the breaker. It is idempotent and safe to call concurrently with other methods,
 // which then return ErrClosed (or complete normally if they started first).
 func (b *Breaker) Close() error {
-	if !b.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-	C.circuit_destroy(b.h)
-	runtime.SetFinalizer(b, nil)
-	b.mu.Lock()
-	for id, h := range b.listeners {
-		h.Delete()
-		delete(b.listeners, id)
-	}
-	b.mu.Unlock()
+	b.cleanup.Stop()
+	b.in.close()
+	runtime.KeepAlive(b)
 	return nil
 }

@@ -287,3 +287,57 @@ func TestManualClock(t *testing.T) {
 		t.Fatalf("closed clock: %v", err)
 	}
 }
+
+// However Execute ends (the function panics, the IsIgnored classifier panics, the function
+// calls runtime.Goexit), the half-open probe is recorded as a failure and its slot is not held.
+func TestExecuteRecordsTheProbeOnEveryAbnormalPath(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fn        func() error
+		isIgnored func(error) bool
+		panics    any
+	}{
+		"fn panics":         {fn: func() error { panic("fn bug") }, panics: "fn bug"},
+		"classifier panics": {fn: func() error { return errors.New("down") }, isIgnored: func(error) bool { panic("classifier bug") }, panics: "classifier bug"},
+		"fn exits":          {fn: func() error { runtime.Goexit(); return nil }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clock := manualClock(t)
+			b := newBreaker(t, Config{FailureThreshold: Of(1), ResetTimeout: Of(time.Second), Clock: clock, IsIgnored: tc.isIgnored})
+			p, _ := b.Allow()
+			_, _ = b.RecordFailure(p)
+			clock.Advance(time.Second)
+			var recovered any
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				defer func() { recovered = recover() }()
+				_ = b.Execute(tc.fn)
+			}()
+			<-done
+			if recovered != tc.panics {
+				t.Fatalf("the panic must continue: got %v, want %v", recovered, tc.panics)
+			}
+			m, _ := b.Metrics()
+			if m.State != StateOpen || m.Failures != 2 {
+				t.Fatalf("the probe must be recorded as a failure: %+v", m)
+			}
+			clock.Advance(time.Second)
+			probe, err := b.Allow()
+			if err != nil {
+				t.Fatalf("the probe slot leaked: %v", err)
+			}
+			_, _ = b.RecordSuccess(probe)
+		})
+	}
+}
+
+// docs/go.md: "Execute allocates nothing" (recording on every path must not change that).
+func TestExecuteAllocatesNothing(t *testing.T) {
+	b := newBreaker(t, Config{FailureThreshold: Of(1000000)})
+	fail := errors.New("x")
+	fn := func() error { return fail }
+	ok := func() error { return nil }
+	if n := testing.AllocsPerRun(1000, func() { _ = b.Execute(ok); _ = b.Execute(fn) }); n != 0 {
+		t.Fatalf("Execute allocates %v times per call", n)
+	}
+}

@@ -1,4 +1,5 @@
 // C helpers for the Go package (cgo compiles this file with the package).
+#include <pthread.h>
 #include "helpers.h"
 
 extern void goCircuitListener(void *userdata, circuit_breaker breaker, const circuit_transition *transition);
@@ -37,4 +38,9 @@ circuit_go_state_result circuit_go_state(circuit_breaker breaker) {
     r.state = CIRCUIT_STATE_CLOSED;
     r.status = circuit_state(breaker, &r.state);
     return r;
+}
+
+// The calling OS thread, as a number (listener removal: "am I the thread running it?").
+uintptr_t circuit_go_thread(void) {
+    return (uintptr_t)pthread_self();
 }

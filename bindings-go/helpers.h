@@ -20,4 +20,5 @@ circuit_status circuit_go_create(const circuit_config *config, circuit_breaker *
 circuit_go_allow_result circuit_go_allow(circuit_breaker breaker);
 circuit_status circuit_go_record(circuit_breaker breaker, circuit_permit permit, int outcome);
 circuit_go_state_result circuit_go_state(circuit_breaker breaker);
+uintptr_t circuit_go_thread(void);
 #endif
