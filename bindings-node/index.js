@@ -880,10 +880,17 @@ class CircuitBreaker extends EventEmitter {
 
   // --- events -------------------------------------------------------------------------------
 
-  /** Calls each listener of `event`; a throwing (or rejecting) listener is reported as a warning. */
+  /**
+   * Calls each listener of `event`; a throwing (or rejecting) listener is reported as a warning.
+   * Unlike a plain `EventEmitter.emit`, a listener removed while this event is being emitted (by
+   * an earlier listener) is not called for it (SEMANTICS.md §10: once removed, never called again).
+   */
   #emit(event, arg) {
     if (this._eventsCount === 0 || this.listenerCount(event) === 0) return;
-    for (const listener of this.rawListeners(event)) {
+    const listeners = this.rawListeners(event);
+    for (let i = 0; i < listeners.length; i++) {
+      const listener = listeners[i];
+      if (i > 0 && !this.rawListeners(event).includes(listener)) continue;
       try {
         const returned = listener.call(this, arg);
         if (isThenable(returned)) returned.then(undefined, (err) => warnListener(this, event, err));

@@ -188,4 +188,33 @@ describe('events', () => {
     breaker.disable();
     assert.deepEqual(seen, ['reset']);
   });
+
+  test('a listener removed by an earlier listener is not called for the same event', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, clock: new ManualClock() });
+    const calls = [];
+    const removed = () => calls.push('removed');
+    breaker.on('stateChange', () => {
+      calls.push('remover');
+      breaker.off('stateChange', removed);
+    });
+    breaker.on('stateChange', removed);
+    breaker.forceOpen();
+    breaker.reset();
+    assert.deepEqual(calls, ['remover', 'remover']);
+  });
+
+  test('a listener that removes itself, and once listeners, are called once', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, clock: new ManualClock() });
+    const calls = [];
+    const self = () => {
+      calls.push('self');
+      breaker.off('stateChange', self);
+    };
+    breaker.on('stateChange', self);
+    breaker.once('stateChange', () => calls.push('once'));
+    breaker.on('stateChange', () => calls.push('stays'));
+    breaker.forceOpen();
+    breaker.reset();
+    assert.deepEqual(calls, ['self', 'once', 'stays', 'stays']);
+  });
 });
