@@ -209,3 +209,69 @@ proptest! {
         prop_assert_eq!(circuit_clock_destroy(clock), CIRCUIT_OK);
     }
 }
+
+/// Counts the live heap blocks of one odd size (a count window of `ODD_WINDOW` outcomes is one
+/// such block), so the test below can see when a window is freed, whatever other tests allocate.
+mod window_blocks {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicIsize, Ordering};
+
+    pub(super) const ODD_WINDOW: u32 = 999_983;
+    pub(super) static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+    struct Counting;
+
+    // SAFETY: forwards every call to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if layout.size() == ODD_WINDOW as usize {
+                LIVE.fetch_add(1, Ordering::SeqCst);
+            }
+            // SAFETY: the caller's layout contract is passed on.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if layout.size() == ODD_WINDOW as usize {
+                LIVE.fetch_sub(1, Ordering::SeqCst);
+            }
+            // SAFETY: `ptr` came from `alloc` with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+}
+
+/// A breaker another (idle) thread still holds in its per-thread cache gives back its window at
+/// `circuit_destroy`, not when that thread next calls the library.
+#[test]
+fn destroy_frees_the_window_of_a_breaker_cached_by_another_thread() {
+    use window_blocks::{LIVE, ODD_WINDOW};
+    let config = circuit_config_new();
+    unsafe {
+        assert_eq!(circuit_config_set_failure_rate_threshold(config, 0.5), circuit_status::CIRCUIT_OK);
+        assert_eq!(circuit_config_set_window_size(config, ODD_WINDOW), circuit_status::CIRCUIT_OK);
+    }
+    let before = LIVE.load(std::sync::atomic::Ordering::SeqCst);
+    let mut handle = 0;
+    assert_eq!(unsafe { circuit_create(config, &mut handle) }, circuit_status::CIRCUIT_OK);
+    unsafe { circuit_config_free(config) };
+    assert_eq!(LIVE.load(std::sync::atomic::Ordering::SeqCst), before + 1, "the window is one block");
+
+    let (used_tx, used_rx) = std::sync::mpsc::channel();
+    let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+    let idle = std::thread::spawn(move || {
+        let mut permit = circuit_permit::default();
+        assert_eq!(unsafe { circuit_allow(handle, &mut permit, std::ptr::null_mut()) }, circuit_status::CIRCUIT_OK);
+        assert_eq!(unsafe { circuit_record_success(handle, &mut permit) }, circuit_status::CIRCUIT_OK);
+        used_tx.send(()).unwrap();
+        let _ = exit_rx.recv();
+    });
+    used_rx.recv().unwrap();
+    assert_eq!(circuit_destroy(handle), circuit_status::CIRCUIT_OK);
+    let after = LIVE.load(std::sync::atomic::Ordering::SeqCst);
+    exit_tx.send(()).unwrap();
+    idle.join().unwrap();
+    assert_eq!(after, before, "the window outlived circuit_destroy in the idle thread's cache");
+}
