@@ -231,18 +231,9 @@ impl Breaker {
     /// Fast admission for the async decorator: a plain int (the generation) for a closed-state
     /// permit that needs no bookkeeping, else a `Permit`. Raises `CircuitOpenError`.
     fn _admit(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        let breaker = slf.get();
-        match breaker.inner.allow_raw() {
-            Ok(raw) if !raw.is_probe() && raw.admitted_at().is_none() => {
-                Ok(raw.generation().into_pyobject(py)?.into_any().unbind())
-            }
-            Ok(raw) => {
-                // Re-issue as an owned permit so a dropped probe returns its slot.
-                let owned = engine::OwnedPermit::from_raw(Arc::clone(&breaker.inner), raw);
-                Ok(Py::new(py, Permit::new(owned, slf.clone().unbind()))?.into_any())
-            }
-            Err(rejected) => Err(open_error(py, &rejected)),
+        match slf.get().inner.allow_raw() {
+            Ok(raw) => token_of(slf, raw),
+            Err(rejected) => Err(open_error(slf.py(), &rejected)),
         }
     }
 
@@ -253,9 +244,16 @@ impl Breaker {
         if let Ok(permit) = token.cast::<Permit>() {
             return self.record(py, permit.get(), outcome);
         }
-        let generation: u64 = token.extract()?;
-        let raw = engine::RawPermit::from_parts(generation, u64::MAX, u32::MAX);
-        Ok(self.inner.record_raw(raw, outcome).map(|r| r.counted()).unwrap_or(false))
+        self.record_token(token, outcome)
+    }
+
+    /// Records a failure for a token from `_admit` (or any `Permit`), whatever `ignore` says: the
+    /// outcome of a call whose deadline expired.
+    fn _fail(&self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if let Ok(permit) = token.cast::<Permit>() {
+            return self.record(py, permit.get(), engine::Outcome::Failure);
+        }
+        self.record_token(token, engine::Outcome::Failure)
     }
 
     /// Records a success; True if it counted, False if the permit was stale.
@@ -274,15 +272,16 @@ impl Breaker {
     }
 
     /// Calls `func(*args, **kwargs)` through the breaker (the sync decorator's path).
+    /// A result that is awaitable (a coroutine, a future, anything with `__await__`) is not an
+    /// outcome yet: an awaitable is returned that awaits it and records what it gives.
     #[pyo3(signature = (func, /, *args, **kwargs))]
     fn call(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         func: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        self.protect(py, func, args, kwargs)
+        Self::protect(slf, func, args, kwargs)
     }
 
     /// Goes to `closed` (new generation, empty window, backoff reset).
@@ -346,8 +345,11 @@ impl Breaker {
             .as_raw()
     }
 
-    fn _remove_listener(&self, id: u64) -> bool {
-        self.inner.remove_listener(engine::ListenerId::from_raw(id))
+    /// Unregisters a listener. The engine may wait here for a delivery of it in progress on
+    /// another thread, and that delivery needs the GIL: so the GIL is released meanwhile.
+    fn _remove_listener(&self, py: Python<'_>, id: u64) -> bool {
+        let inner = Arc::clone(&self.inner);
+        py.detach(move || inner.remove_listener(engine::ListenerId::from_raw(id)))
     }
 
     /// Wraps a sync function so that calls go through the breaker (native, for speed).
@@ -367,18 +369,28 @@ impl Breaker {
         }
     }
 
-    /// Admission, call, classification, record: the whole protected call, in native code.
+    /// Records an outcome for an int token from `_admit`.
+    fn record_token(&self, token: &Bound<'_, PyAny>, outcome: engine::Outcome) -> PyResult<bool> {
+        let generation: u64 = token.extract()?;
+        let raw = engine::RawPermit::from_parts(generation, u64::MAX, u32::MAX);
+        Ok(self.inner.record_raw(raw, outcome).map(|r| r.counted()).unwrap_or(false))
+    }
+
+    /// Admission, call, classification, record: the whole protected call, in native code. An
+    /// awaitable result is handed, with its permit, to the Python side, which records the
+    /// outcome when it finishes.
     pub(crate) fn protect(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         func: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let permit = match self.inner.allow_raw() {
+        let py = slf.py();
+        let this = slf.get();
+        let permit = match this.inner.allow_raw() {
             Ok(permit) => permit,
             Err(rejected) => {
-                return match &self.fallback {
+                return match &this.fallback {
                     Some(fallback) => fallback.bind(py).call(args, kwargs).map(Bound::unbind),
                     None => Err(open_error(py, &rejected)),
                 };
@@ -386,10 +398,56 @@ impl Breaker {
         };
         let result = func.call(args, kwargs);
         let outcome = match &result {
+            Ok(value) if is_awaitable(value) => {
+                let token = token_of(slf, permit)?;
+                return crate::errors::protect_awaitable(py, slf, token, value);
+            }
             Ok(_) => engine::Outcome::Success,
-            Err(error) => self.ignore.outcome_of(py, error),
+            Err(error) => this.ignore.outcome_of(py, error),
         };
-        let _ = self.inner.record_raw(permit, outcome);
+        let _ = this.inner.record_raw(permit, outcome);
         result.map(Bound::unbind)
     }
+}
+
+/// A permit as a token for `_done`/`_fail`: the plain generation for a closed-state permit that
+/// needs no bookkeeping, else an owned `Permit` (so a dropped probe returns its slot).
+fn token_of(slf: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyResult<Py<PyAny>> {
+    let py = slf.py();
+    if !raw.is_probe() && raw.admitted_at().is_none() {
+        return Ok(raw.generation().into_pyobject(py)?.into_any().unbind());
+    }
+    let owned = engine::OwnedPermit::from_raw(Arc::clone(&slf.get().inner), raw);
+    Ok(Py::new(py, Permit::new(owned, slf.clone().unbind()))?.into_any())
+}
+
+/// Whether `value` can be awaited (its type implements `__await__`). Cheap for the usual results:
+/// exact builtin types are never awaitable, and for other types the type slot is read directly
+/// (Python 3.10+; on 3.9 only heap types allow that, static ones are asked for `__await__`).
+fn is_awaitable(value: &Bound<'_, PyAny>) -> bool {
+    use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString};
+    static ANY_TYPE_HAS_SLOTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if value.is_none()
+        || value.is_exact_instance_of::<PyInt>()
+        || value.is_exact_instance_of::<PyString>()
+        || value.is_exact_instance_of::<PyBool>()
+        || value.is_exact_instance_of::<PyFloat>()
+        || value.is_exact_instance_of::<PyDict>()
+        || value.is_exact_instance_of::<PyList>()
+        || value.is_exact_instance_of::<PyTuple>()
+        || value.is_exact_instance_of::<PyBytes>()
+    {
+        return false;
+    }
+    let py = value.py();
+    let ty = value.get_type();
+    let tp = ty.as_type_ptr();
+    // SAFETY: `tp` is a live type object (held by `ty`); both calls only read it.
+    let heap = unsafe { pyo3::ffi::PyType_GetFlags(tp) } & pyo3::ffi::Py_TPFLAGS_HEAPTYPE != 0;
+    if heap || *ANY_TYPE_HAS_SLOTS.get_or_init(|| py.version_info() >= (3, 10)) {
+        // SAFETY: as above; since 3.10 any type is accepted, before only heap types (checked).
+        let slot = unsafe { pyo3::ffi::PyType_GetSlot(tp, pyo3::ffi::Py_am_await) };
+        return !slot.is_null();
+    }
+    ty.hasattr(pyo3::intern!(py, "__await__")).unwrap_or(false)
 }

@@ -9,19 +9,37 @@ use pyo3::types::PyType;
 static OPEN_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONFIG_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static RECORDED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static PROTECT_AWAITABLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// Called by `circuit/__init__.py` with the exception classes.
+/// Called by `circuit/__init__.py` with the exception classes and
+/// `protect_awaitable(breaker, token, awaitable)`, which returns an awaitable that awaits
+/// `awaitable` and records its outcome for `token`.
 #[pyfunction]
 pub(crate) fn register(
     py: Python<'_>,
     open_error: Py<PyType>,
     config_error: Py<PyType>,
     recorded_error: Py<PyType>,
+    protect_awaitable: Py<PyAny>,
 ) -> PyResult<()> {
     let _ = OPEN_ERROR.set(py, open_error);
     let _ = CONFIG_ERROR.set(py, config_error);
     let _ = RECORDED_ERROR.set(py, recorded_error);
+    let _ = PROTECT_AWAITABLE.set(py, protect_awaitable);
     Ok(())
+}
+
+/// The awaitable that finishes a protected call whose function returned `awaitable`.
+pub(crate) fn protect_awaitable<'py>(
+    py: Python<'py>,
+    breaker: &Bound<'py, crate::breaker::Breaker>,
+    token: Py<PyAny>,
+    awaitable: &Bound<'py, PyAny>,
+) -> PyResult<Py<PyAny>> {
+    match PROTECT_AWAITABLE.get(py) {
+        Some(hook) => Ok(hook.bind(py).call1((breaker, token, awaitable))?.unbind()),
+        None => Err(PyRuntimeError::new_err("circuit._circuit used before circuit was imported")),
+    }
 }
 
 fn raise<'py, A: pyo3::call::PyCallArgs<'py>>(py: Python<'py>, class: &PyOnceLock<Py<PyType>>, args: A) -> PyErr {

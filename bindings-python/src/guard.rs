@@ -32,7 +32,7 @@ impl Guarded {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        self.breaker.get().protect(py, self.func.bind(py), args, kwargs)
+        Breaker::protect(self.breaker.bind(py), self.func.bind(py), args, kwargs)
     }
 
     fn __get__(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Dict, List
+import threading
+import time
+from typing import Callable, Dict, List
 
 import pytest
 
@@ -67,3 +69,52 @@ def test_unsubscribe() -> None:
     remove()
     breaker.reset()
     assert len(events) == 1
+
+
+def test_listener_removed_by_another_listener_is_not_called_for_the_same_event() -> None:
+    breaker = circuit.CircuitBreaker()
+    calls: List[str] = []
+    remove_b: List[Callable[[], None]] = []
+
+    def a(event: circuit.StateChange) -> None:
+        calls.append("a")
+        remove_b[0]()
+
+    def b(event: circuit.StateChange) -> None:
+        calls.append("b")
+
+    breaker.on_state_change(a)
+    remove_b.append(breaker.on_state_change(b))
+    breaker.force_open()
+    assert calls == ["a"]
+    breaker.reset()
+    assert calls == ["a", "a"]
+
+
+def test_unsubscribe_from_another_thread_while_the_listener_runs() -> None:
+    # Unsubscribing may wait for a delivery in progress on another thread; that delivery needs the
+    # GIL, so the unsubscribe must not hold it while waiting (this would deadlock otherwise).
+    breaker = circuit.CircuitBreaker()
+    running = threading.Event()
+    finished = threading.Event()
+    seen: List[str] = []
+
+    def slow(event: circuit.StateChange) -> None:
+        running.set()
+        for _ in range(20):
+            time.sleep(0.001)  # gives up and retakes the GIL
+        seen.append(str(event.to_state))
+        finished.set()
+
+    remove = breaker.on_state_change(slow)
+    deliverer = threading.Thread(target=breaker.force_open)
+    deliverer.start()
+    assert running.wait(10)
+    remover = threading.Thread(target=remove)
+    remover.start()
+    remover.join(10)
+    deliverer.join(10)
+    assert not remover.is_alive() and not deliverer.is_alive()
+    assert finished.is_set() and seen == ["forced_open"]
+    breaker.reset()
+    assert seen == ["forced_open"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+import gc
 import inspect
-from typing import Any, Dict, List
+import threading
+import weakref
+from typing import Any, AsyncIterator, Dict, Iterator, List
 
 import pytest
 
@@ -186,3 +190,87 @@ def test_manual_clock_rounds_to_nanoseconds() -> None:
     assert a.now_ns() == b.now_ns() == 1_000_000_000
     with pytest.raises(ValueError):
         a.advance(-1.0)
+
+
+def test_with_block_that_recorded_its_permit_keeps_the_real_exception() -> None:
+    breaker = circuit.CircuitBreaker(failure_threshold=5)
+    with pytest.raises(ConnectionError):
+        with breaker as permit:
+            breaker.record_failure(permit)
+            raise ConnectionError("the application's error")
+    with breaker as permit:
+        breaker.record_ignored(permit)  # recorded by hand, then the block ends normally
+    m = breaker.metrics()
+    assert (m.failures, m.ignored, m.successes) == (1, 1, 0)
+    with breaker:  # the per-context permit stack was unwound both times
+        pass
+    assert breaker.metrics().successes == 1
+
+
+def test_context_does_not_grow_per_breaker() -> None:
+    before = len(contextvars.copy_context())
+    for _ in range(10_000):
+        with circuit.CircuitBreaker():
+            pass
+    assert len(contextvars.copy_context()) <= before + 1
+
+
+def test_with_block_keeps_no_reference_to_the_breaker() -> None:
+    breaker = circuit.CircuitBreaker()
+    with breaker:
+        pass
+    ref = weakref.ref(breaker)
+    del breaker
+    gc.collect()
+    assert ref() is None
+
+
+def test_with_blocks_of_two_breakers_interleave_by_hand() -> None:
+    a, b = circuit.CircuitBreaker(), circuit.CircuitBreaker()
+    pa = a.__enter__()
+    pb = b.__enter__()
+    a.__exit__(ValueError, ValueError(), None)  # not nested: a's block ends first
+    b.__exit__(None, None, None)
+    assert pa.recorded and pb.recorded
+    assert (a.metrics().failures, b.metrics().successes) == (1, 1)
+
+
+def test_with_blocks_are_per_thread() -> None:
+    breaker = circuit.CircuitBreaker(failure_threshold=10**6)
+    barrier = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        for n in range(200):
+            try:
+                with breaker:
+                    if n == 0:
+                        barrier.wait()  # all eight threads inside a block of the same breaker
+                    if i % 2:
+                        raise ValueError
+            except ValueError:
+                pass
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    m = breaker.metrics()
+    assert (m.successes, m.failures) == (800, 800)
+
+
+def test_generator_functions_are_refused_by_the_decorator() -> None:
+    # Calling a generator function only creates the generator: counting that as the call's success
+    # would hide every failure that happens while it runs.
+    breaker = circuit.CircuitBreaker(failure_threshold=1)
+
+    def lines() -> Iterator[str]:
+        yield "a"
+
+    async def events() -> AsyncIterator[str]:
+        yield "a"
+
+    with pytest.raises(TypeError, match="generator function"):
+        breaker(lines)
+    with pytest.raises(TypeError, match="generator function"):
+        breaker(events)

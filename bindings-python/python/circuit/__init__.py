@@ -47,12 +47,150 @@ __all__ = [
 ]
 __version__: str = _circuit.__version__
 
-_circuit.register(CircuitOpenError, CircuitConfigError, PermitAlreadyRecordedError)
-
 logger = logging.getLogger("circuit")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+_Token = Union[int, Permit]
+
+# Task.cancelling() / Task.uncancel() (3.11+): how a cancellation that a deadline withdraws is told
+# apart from a plain `task.cancel()`.
+_CANCELLING = sys.version_info >= (3, 11)
+
+# The `with breaker:` blocks open in the current context, innermost last, as (breaker, permit)
+# pairs. One variable for every breaker, so the context does not grow per breaker; an immutable
+# tuple, so a context copied for a new task or thread never sees a later change of its origin.
+_open_blocks: contextvars.ContextVar[Tuple[Tuple[_circuit.Breaker, Permit], ...]] = contextvars.ContextVar(
+    "circuit_open_blocks", default=()
+)
+
+# Code of asyncio.TaskGroup's methods: a TaskGroup withdraws the cancel of its parent task when a
+# child failed, and that is not a deadline (see _settle_cancelled).
+_TASK_GROUP_CODE = frozenset(
+    f.__code__ for f in vars(getattr(asyncio, "TaskGroup", object)).values() if inspect.isfunction(f)
+)
+
+
+def _current_task() -> Optional["asyncio.Task[Any]"]:
+    """The running task where Task.cancelling() exists (3.11+), else None."""
+    if not _CANCELLING:
+        return None
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running event loop (a `with` block in a plain thread)
+        return None
+
+
+def _awaiting_in_task_group(task: "asyncio.Task[Any]") -> bool:
+    """Whether `task` is suspended inside a TaskGroup's own code (its `async with` exit)."""
+    awaited: Any = task.get_coro()
+    for _ in range(1000):
+        if awaited is None:
+            return False
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None and frame.f_code in _TASK_GROUP_CODE:
+            return True
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return False
+
+
+def _finish(breaker: _circuit.Breaker, token: _Token, error: Optional[BaseException]) -> None:
+    """Records the outcome of a finished call: success without `error`, else as classified."""
+    if isinstance(error, asyncio.CancelledError):
+        _cancelled(breaker, token, error)
+    else:
+        breaker._done(token, error)
+
+
+def _cancelled(breaker: _circuit.Breaker, token: _Token, error: BaseException) -> None:
+    """A CancelledError left the call: neutral, unless (3.11+) it is a deadline of the caller.
+
+    `asyncio.timeout()` (and `asyncio.wait_for` from 3.12, built on it) cancel the task when the
+    deadline expires and withdraw that cancel with `Task.uncancel()` as the CancelledError passes
+    through them, turning it into `TimeoutError`; a plain `task.cancel()` is never withdrawn. That
+    happens after the error has left this call, so the outcome is recorded one loop step later."""
+    task = _current_task()
+    if task is None:
+        breaker._done(token, error)
+        return
+    task.get_loop().call_soon(_settle_cancelled, breaker, token, error, task, task.cancelling())
+
+
+def _settle_cancelled(
+    breaker: _circuit.Breaker, token: _Token, error: BaseException, task: "asyncio.Task[Any]", pending: int
+) -> None:
+    if isinstance(token, Permit) and token.recorded:  # recorded by hand meanwhile
+        return
+    if task.cancelling() < pending and not _awaiting_in_task_group(task):
+        breaker._fail(token)
+    else:
+        breaker._done(token, error)
+
+
+class _Deadline:
+    """The breaker's `timeout` for one call in `task`: a loop timer that cancels the task. Unlike
+    asyncio.wait_for, it tells its own cancellation apart from any other one, and from a
+    TimeoutError raised by the call itself."""
+
+    __slots__ = ("_task", "_handle", "_fired", "_cancelling")
+
+    def __init__(self, task: "asyncio.Task[Any]", seconds: float) -> None:
+        self._task = task
+        self._fired = False
+        self._cancelling = task.cancelling() if _CANCELLING else 0
+        self._handle = task.get_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def close(self) -> bool:
+        """Disarms the timer (call exactly once). True if the deadline fired and no other
+        cancellation of the task is pending (3.9/3.10 cannot tell: True if it fired)."""
+        self._handle.cancel()
+        if not self._fired:
+            return False
+        if _CANCELLING:
+            return self._task.uncancel() <= self._cancelling
+        return True
+
+
+def _timeout_error(breaker: _circuit.Breaker, seconds: float) -> TimeoutError:
+    who = f"circuit {breaker.name!r}" if breaker.name else "circuit"
+    return TimeoutError(f"{who}: call did not finish within {seconds} s")
+
+
+async def _await_protected(breaker: _circuit.Breaker, token: _Token, awaitable: Awaitable[R]) -> R:
+    """Awaits `awaitable`, admitted as `token`, and records its outcome; applies `timeout`. Also
+    what the native sync path returns when the function's result is awaitable."""
+    timeout = breaker.timeout
+    if timeout is None:
+        try:
+            result = await awaitable
+        except BaseException as error:
+            _finish(breaker, token, error)
+            raise
+        breaker._done(token, None)
+        return result
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - asyncio always runs coroutines in a task
+        breaker._done(token, asyncio.CancelledError())  # neutral
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
+        raise RuntimeError("circuit: `timeout` needs an asyncio task")
+    deadline = _Deadline(task, timeout)
+    try:
+        result = await awaitable
+    except BaseException as error:
+        if deadline.close() and isinstance(error, asyncio.CancelledError):
+            breaker._fail(token)
+            raise _timeout_error(breaker, timeout) from error
+        _finish(breaker, token, error)
+        raise
+    deadline.close()
+    breaker._done(token, None)
+    return result
 
 
 class State(str, enum.Enum):
@@ -82,6 +220,8 @@ class StateChange:
 
 IgnoreSpec = Union[type, Tuple[type, ...], Callable[[BaseException], bool], None]
 
+_circuit.register(CircuitOpenError, CircuitConfigError, PermitAlreadyRecordedError, _await_protected)
+
 
 class CircuitBreaker(_circuit.Breaker):
     """A circuit breaker. Safe to share between threads and asyncio tasks.
@@ -96,10 +236,8 @@ class CircuitBreaker(_circuit.Breaker):
     """
 
     def __init__(self, name: Optional[str] = None, **options: Any) -> None:
-        # All options are parsed and validated by the native __new__.
-        self._permits: contextvars.ContextVar[Tuple[Permit, ...]] = contextvars.ContextVar(
-            f"circuit_permits_{id(self)}", default=()
-        )
+        # All options are parsed and validated by the native __new__; nothing is kept here.
+        pass
 
     # -- state -------------------------------------------------------------------------------
 
@@ -111,9 +249,16 @@ class CircuitBreaker(_circuit.Breaker):
     # -- listeners ---------------------------------------------------------------------------
 
     def on_state_change(self, callback: Callable[[StateChange], Any]) -> Callable[[], None]:
-        """Calls `callback(StateChange)` on every transition, once, in order, with no lock held
-        (it may use this breaker). An exception it raises is logged on the "circuit" logger and
-        never reaches the protected call. Returns a function that unregisters the callback."""
+        """Calls `callback(StateChange)` for every transition: once, in order, with no lock held
+        (it may use this breaker), on the thread that caused the transition or on another thread
+        that is already delivering this breaker's earlier events, possibly after the causing call
+        has returned. An exception it raises is logged on the "circuit" logger and never reaches
+        the protected call.
+
+        Returns `remove()`, which unregisters the callback: once `remove()` has returned, the
+        callback is never called again, not even for an event being delivered at that moment. If
+        another thread is running the callback, `remove()` waits (without holding the GIL) until
+        that call returns; called from inside a callback on the delivering thread, it never waits."""
 
         def deliver(event: Any) -> None:
             try:
@@ -141,8 +286,20 @@ class CircuitBreaker(_circuit.Breaker):
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]: ...
 
     def __call__(self, func: Callable[P, Any]) -> Callable[P, Any]:
-        """Decorator: calls of `func` go through the breaker; signature and metadata are kept."""
-        if inspect.iscoroutinefunction(func):
+        """Decorator: calls of `func` go through the breaker; signature and metadata are kept.
+
+        A coroutine function (or an object whose `__call__` is one) gets an async wrapper. For any
+        other callable, a call that returns an awaitable (a coroutine, a future, anything with
+        `__await__`) is not an outcome yet: it returns an awaitable that awaits that result and
+        records its outcome (and applies `timeout`) when it finishes. A generator function (sync
+        or async) is refused with `TypeError`: the call only creates the generator, so the
+        breaker would never see how the work ends; protect the calls made inside it instead."""
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"circuit: cannot protect the generator function {getattr(func, '__qualname__', func)!r}: "
+                "calling it only creates the generator; protect the calls made inside it instead"
+            )
+        if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None)):
             return self._wrap_async(func)
         guarded = self._guard(func)
         functools.update_wrapper(guarded, func)
@@ -159,7 +316,7 @@ class CircuitBreaker(_circuit.Breaker):
             with_timeout.breaker = self  # type: ignore[attr-defined]
             return with_timeout
 
-        admit, done, fallback = self._admit, self._done, self.fallback
+        admit, done, fallback, breaker = self._admit, self._done, self.fallback, self
 
         @functools.wraps(func)
         async def protected(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -173,7 +330,7 @@ class CircuitBreaker(_circuit.Breaker):
             try:
                 result = await func(*args, **kwargs)
             except BaseException as error:
-                done(token, error)
+                _finish(breaker, token, error)
                 raise
             done(token, None)
             return result
@@ -184,7 +341,7 @@ class CircuitBreaker(_circuit.Breaker):
     async def call_async(self, func: Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> R:
         """Awaits `func(*args, **kwargs)` through the breaker; applies `timeout` if set."""
         try:
-            permit = self.allow()
+            token = self._admit()
         except CircuitOpenError:
             fallback = self.fallback
             if fallback is None:
@@ -193,37 +350,31 @@ class CircuitBreaker(_circuit.Breaker):
             if inspect.isawaitable(result):
                 result = await result
             return result  # type: ignore[no-any-return]
-        timeout = self.timeout
         try:
-            if timeout is None:
-                value = await func(*args, **kwargs)
-            else:
-                try:
-                    value = await asyncio.wait_for(func(*args, **kwargs), timeout)
-                except asyncio.TimeoutError as error:
-                    self.record_failure(permit)
-                    raise TimeoutError(
-                        f"circuit {self.name!r}: call did not finish within {timeout} s" if self.name
-                        else f"circuit: call did not finish within {timeout} s"
-                    ) from error
+            awaitable = func(*args, **kwargs)
         except BaseException as error:
-            if not permit.recorded:
-                self._done(permit, error)
+            _finish(self, token, error)
             raise
-        self.record_success(permit)
-        return value
+        return await _await_protected(self, token, awaitable)
 
     # -- context managers ----------------------------------------------------------------------
 
     def __enter__(self) -> Permit:
         permit = self.allow()
-        self._permits.set(self._permits.get() + (permit,))
+        _open_blocks.set(_open_blocks.get() + ((self, permit),))
         return permit
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> Literal[False]:
-        stack = self._permits.get()
-        self._permits.set(stack[:-1])
-        self._done(stack[-1], exc)
+        blocks = _open_blocks.get()
+        index = len(blocks) - 1
+        while index >= 0 and blocks[index][0] is not self:
+            index -= 1
+        if index < 0:
+            raise RuntimeError("circuit: __exit__ without a matching __enter__ in this context")
+        permit = blocks[index][1]
+        _open_blocks.set(blocks[:index] + blocks[index + 1 :])
+        if not permit.recorded:  # the block may have recorded it by hand
+            _finish(self, permit, exc)
         return False
 
     async def __aenter__(self) -> Permit:
