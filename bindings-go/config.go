@@ -46,11 +46,12 @@ type Config struct {
 	Jitter *float64
 	// JitterSeed: fixes the jitter sequence (default random per breaker).
 	JitterSeed *uint64
-	// HalfOpenMaxCalls: probes admitted per half-open period (default 1).
+	// HalfOpenMaxCalls: probes admitted per half-open period, 1 to 10,000 (default 1).
 	HalfOpenMaxCalls *int
 	// SuccessThreshold: probe successes that close the breaker (default HalfOpenMaxCalls).
 	SuccessThreshold *int
-	// HalfOpenMaxWait: re-open when the first probe gets no verdict within this; 0 = off (default).
+	// HalfOpenMaxWait: re-open when the first probe gets no verdict within this; 0 = off. Default
+	// (nil): the open duration that preceded half-open, so a lost probe cannot wedge the breaker.
 	HalfOpenMaxWait *time.Duration
 	// Clock: run on this manual clock instead of the monotonic clock (tests, simulations).
 	Clock *ManualClock

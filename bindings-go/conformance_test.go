@@ -18,9 +18,9 @@ type vectorFile struct {
 }
 
 type vector struct {
-	Name          string                     `json:"name"`
-	Config        map[string]json.RawMessage `json:"config"`
-	InvalidOption string                     `json:"invalid_option"`
+	Name          string                       `json:"name"`
+	Config        map[string]json.RawMessage   `json:"config"`
+	InvalidOption string                       `json:"invalid_option"`
 	Steps         []map[string]json.RawMessage `json:"steps"`
 }
 

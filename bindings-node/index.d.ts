@@ -69,11 +69,12 @@ export interface CircuitBreakerOptions {
    * above 2^53 - 1); anything else throws a `RangeError`. Default: random per breaker.
    */
   jitterSeed?: number | bigint;
-  /** Probes admitted per half-open period. Default 1. */
+  /** Probes admitted per half-open period, 1..10000. Default 1. */
   halfOpenMaxCalls?: number;
   /** Probe successes that close the breaker, in 1..halfOpenMaxCalls. Default halfOpenMaxCalls. */
   successThreshold?: number;
-  /** Re-open if the first probe gets no verdict within this many ms; 0 = off (default). */
+  /** Re-open if the first probe gets no verdict within this many ms; 0 = off. Default: the open
+   * duration that preceded half-open, so a probe that never settles cannot wedge the breaker. */
   halfOpenMaxWait?: number;
   /**
    * Per-call timeout (ms) for `execute`/`wrap`: the call receives `{ signal }` as its last
