@@ -11,8 +11,6 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-#[cfg(loom)]
-pub(crate) use loom::thread::ThreadId;
 /// Identifies a live thread (a loom thread under loom).
 #[cfg(not(loom))]
 pub(crate) type ThreadId = usize;
