@@ -63,6 +63,7 @@ mod events;
 mod metrics;
 mod permit;
 mod probes;
+pub mod schema;
 mod state;
 mod sync;
 mod window;
@@ -75,6 +76,7 @@ pub use error::{ConfigError, Error, PermitError, Rejected};
 pub use events::{ListenerId, Transition};
 pub use metrics::Metrics;
 pub use permit::{OwnedPermit, Permit, RawPermit};
+pub use schema::{METRICS, MetricInfo, MetricKind, OPTIONS, OptionInfo, OptionKind, OptionValue};
 pub use state::{Outcome, Reason, Recorded, RejectReason, State};
 
 /// Compile-time proof that the breaker can be shared between threads.
