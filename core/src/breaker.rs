@@ -62,6 +62,9 @@ use crate::window::{SlidingWindow, Tally};
 const STATE_BITS: u32 = 3;
 const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
 const MAX_GENERATION: u64 = u64::MAX >> STATE_BITS;
+/// The default half-open max wait is the preceding open duration, but never less than this, so
+/// that a probe slower than a short open duration still gets its verdict counted.
+const DEFAULT_MAX_WAIT_FLOOR: u64 = 30_000_000_000;
 
 #[inline]
 fn pack_word(generation: u64, state: State) -> u64 {
@@ -531,6 +534,10 @@ impl CircuitBreaker {
                 }
                 State::HalfOpen => {
                     if inner.probes.release(permit.ticket) {
+                        if inner.probes.outstanding() == 0 && self.config.half_open_max_wait == MaxWait::OpenDuration {
+                            // The default deadline restarts with the next probe.
+                            inner.first_probe_at = None;
+                        }
                         moved |= self.apply_probe(&mut inner, outcome, now.get());
                         Ok(Recorded::Counted)
                     } else {
@@ -633,12 +640,18 @@ impl CircuitBreaker {
     // Transitions
     // ----------------------------------------------------------------------------------------
 
-    /// Applies every time-driven transition due at `now`, each dated at its due instant. At most
-    /// three steps: half_open -(max wait)-> open -(elapsed)-> half_open, which has no probe yet.
+    /// Applies a pending trip, then every time-driven transition due at `now`, each dated at its
+    /// due instant. At most three steps: closed -(pending trip)-> open, or
+    /// half_open -(max wait)-> open, then -(elapsed)-> half_open, which has no probe yet.
     fn advance_time(&self, inner: &mut Inner, now: u64) -> bool {
         let mut moved = false;
         loop {
             match inner.state {
+                // A failure's CAS decided this trip and its thread has not applied it yet: apply
+                // it first, so no operation under the lock can overtake it (SEMANTICS.md §10).
+                State::Closed if self.trip_pending(inner) => {
+                    self.transition(inner, State::Open, Reason::FailureThreshold, now);
+                }
                 State::Open if now >= inner.open_until => {
                     let at = inner.open_until;
                     self.transition(inner, State::HalfOpen, Reason::OpenElapsed, at);
@@ -659,18 +672,52 @@ impl CircuitBreaker {
         moved
     }
 
+    /// Whether an unlocked failure brought the current closed generation's run to the threshold.
+    fn trip_pending(&self, inner: &Inner) -> bool {
+        let threshold = self.config.failure_threshold;
+        if self.windowed || threshold == 0 {
+            return false;
+        }
+        let run = self.run.load(Ordering::Acquire);
+        run >> 32 == run_tag(inner.generation) && (run & 0xFFFF_FFFF) as u32 >= threshold
+    }
+
     /// When the current half-open generation re-opens for want of a verdict, if it will.
     fn max_wait_due(&self, inner: &Inner) -> Option<u64> {
         let wait = match self.config.half_open_max_wait {
             MaxWait::Off => return None,
             MaxWait::Fixed(wait) => wait,
-            MaxWait::OpenDuration => inner.open_duration,
+            // No deadline while no probe is out: nothing can be lost.
+            MaxWait::OpenDuration if inner.probes.outstanding() == 0 => return None,
+            MaxWait::OpenDuration => inner.open_duration.max(DEFAULT_MAX_WAIT_FLOOR),
         };
         inner.first_probe_at.map(|first| first.saturating_add(wait))
     }
 
     /// The one place a transition happens (invariant 2). Caller holds `inner`.
+    ///
+    /// Leaving `closed` with the consecutive rule, the run is sealed first by one swap: the seal
+    /// (a count no threshold exceeds) makes every later unlocked outcome of this generation help
+    /// the trip and report stale, and the swapped-out value tells whether an unlocked failure had
+    /// already decided a trip that its thread has not applied yet. That trip is then applied
+    /// first, so a reset or a manual transition can never overtake it (SEMANTICS.md §10).
     fn transition(&self, inner: &mut Inner, to: State, reason: Reason, at: u64) {
+        let threshold = self.config.failure_threshold;
+        if inner.state == State::Closed && !self.windowed && threshold > 0 {
+            let sealed = pack_run(inner.generation, u32::MAX);
+            let before = self.run.swap(sealed, Ordering::AcqRel);
+            let decided = before >> 32 == run_tag(inner.generation) && (before & 0xFFFF_FFFF) as u32 >= threshold;
+            if decided && !(to == State::Open && reason == Reason::FailureThreshold) {
+                self.apply_transition(inner, State::Open, Reason::FailureThreshold, at);
+                if to == State::Open {
+                    return;
+                }
+            }
+        }
+        self.apply_transition(inner, to, reason, at);
+    }
+
+    fn apply_transition(&self, inner: &mut Inner, to: State, reason: Reason, at: u64) {
         let from = inner.state;
         let generation = (inner.generation + 1).min(MAX_GENERATION);
         inner.generation = generation;
@@ -835,16 +882,14 @@ impl CircuitBreaker {
         self.events.add(Box::new(listener))
     }
 
-    /// Frees what this breaker holds beyond its fixed size: the rate window's storage, the probe
-    /// table and every listener. For a host that must keep a reference to a breaker it is done
-    /// with (the C ABI's per-thread caches after `circuit_destroy`). The breaker stays safe to
-    /// call; afterwards it keeps no window (no rate rule can trip it) and notifies no one.
+    /// Frees what this breaker holds beyond its fixed size: the rate window's storage and every
+    /// listener (waiting, as [`Self::remove_listener`] does, for a listener call in progress on
+    /// another thread). For a host that must keep a reference to a breaker it is done with (the C
+    /// ABI's per-thread caches after `circuit_destroy`). The breaker stays safe to call; afterwards
+    /// it keeps no window (no rate rule can trip it) and notifies no one. The probe table is kept
+    /// (at most `half_open_max_calls` small slots), so probes racing the retirement stay exact.
     pub fn retire(&self) {
-        {
-            let mut inner = self.inner.lock();
-            inner.window = SlidingWindow::new(crate::config::Window::None);
-            inner.probes = Probes::with_capacity(0);
-        }
+        self.inner.lock().window = SlidingWindow::new(crate::config::Window::None);
         self.events.clear();
     }
 

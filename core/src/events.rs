@@ -117,11 +117,16 @@ impl Events {
         true
     }
 
-    /// Unregisters every listener (without waiting for a delivery in progress).
+    /// Unregisters every listener, with the guarantee of [`Events::remove`] for each.
     pub(crate) fn clear(&self) {
         let removed = std::mem::take(&mut *self.listeners.lock());
         for entry in &removed {
             entry.removed.store(true, Ordering::SeqCst);
+        }
+        if self.queue.lock().dispatcher != Some(current_thread_id()) {
+            for entry in &removed {
+                drop(entry.calling.lock());
+            }
         }
     }
 

@@ -1,21 +1,25 @@
 //! Half-open probe slots (SEMANTICS.md §5): admission and verdict in O(1) under the state lock.
 //!
 //! A probe holds one slot of a table that never grows beyond `half_open_max_calls` (bounded by
-//! [`crate::config::MAX_HALF_OPEN_MAX_CALLS`]). Its ticket names the slot (low 16 bits) and how
-//! many probes that slot had held before in this generation (high 16 bits), so a ticket that was
-//! already recorded, or one forged, does not match the slot's current holder and frees nothing.
-//! The use count wraps after 65,536 probes through one slot in one half-open generation; a copied
-//! permit kept that long could then match again (the C ABI's spent flag and the typed permits of
-//! the other bindings make that a non-issue for ordinary use).
+//! [`crate::config::MAX_HALF_OPEN_MAX_CALLS`], below 2^14). Its ticket names the slot (low 14
+//! bits) and how many probes that slot had held before in this generation (high 18 bits), so a
+//! ticket that was already recorded, or one forged, does not match the slot's current holder and
+//! frees nothing. The use count wraps after 262,144 probes through one slot in one half-open
+//! generation; only a copy of a spent probe permit kept across that many reuses could match
+//! again (the C ABI's spent flag refuses the original; the other bindings' permits cannot be
+//! copied).
 
 use crate::permit::NO_TICKET;
 
-const SLOT_BITS: u32 = 16;
+const SLOT_BITS: u32 = 14;
 const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+const USES_MASK: u32 = u32::MAX >> SLOT_BITS;
+const _: () = assert!(crate::config::MAX_HALF_OPEN_MAX_CALLS <= SLOT_MASK);
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    uses: u16,
+    /// Probes this slot held before, modulo 2^18.
+    uses: u32,
     held: bool,
 }
 
@@ -47,7 +51,7 @@ impl Probes {
         let slot = &mut self.slots[index as usize];
         slot.held = true;
         self.outstanding += 1;
-        let ticket = (u32::from(slot.uses) << SLOT_BITS) | index;
+        let ticket = (slot.uses << SLOT_BITS) | index;
         debug_assert_ne!(ticket, NO_TICKET);
         ticket
     }
@@ -55,11 +59,11 @@ impl Probes {
     /// Frees the slot `ticket` holds; `false` if it holds none (recorded already, or forged).
     pub(crate) fn release(&mut self, ticket: u32) -> bool {
         let index = ticket & SLOT_MASK;
-        let uses = (ticket >> SLOT_BITS) as u16;
+        let uses = ticket >> SLOT_BITS;
         match self.slots.get_mut(index as usize) {
             Some(slot) if slot.held && slot.uses == uses => {
                 slot.held = false;
-                slot.uses = slot.uses.wrapping_add(1);
+                slot.uses = (slot.uses + 1) & USES_MASK;
                 self.free.push(index);
                 self.outstanding -= 1;
                 true

@@ -243,3 +243,34 @@ fn transitions_are_dated_in_order_when_the_clock_was_read_before_the_lock() {
         assert!(events[0].at <= events[1].at, "out of order: {events:?}");
     });
 }
+
+/// A manual transition racing the deciding failure never overtakes its trip: a failure reported
+/// counted always shows its `closed -> open` event before the reset's (SEMANTICS.md §10).
+#[test]
+fn reset_racing_the_deciding_failure_keeps_the_trip() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let config = Config::builder().failure_threshold(1).build().unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, clock));
+        let seen = record_events(&breaker);
+        let permit = breaker.allow_raw().unwrap();
+        let failing = {
+            let b = breaker.clone();
+            thread::spawn(move || b.record_raw(permit, Outcome::Failure).unwrap())
+        };
+        let resetting = {
+            let b = breaker.clone();
+            thread::spawn(move || b.reset())
+        };
+        let recorded = failing.join().unwrap();
+        resetting.join().unwrap();
+        let reasons: Vec<Reason> = seen.lock().unwrap().iter().map(|t| t.reason).collect();
+        if recorded.counted() {
+            assert_eq!(reasons, [Reason::FailureThreshold, Reason::Reset]);
+            assert_eq!(breaker.metrics().opened, 1);
+        } else {
+            assert_eq!(reasons, [Reason::Reset]);
+        }
+        assert_eq!(breaker.state(), State::Closed);
+    });
+}

@@ -369,7 +369,8 @@ impl Model {
             (State::HalfOpen, Some(first)) => match self.cfg.half_open_max_wait {
                 Some(0) => None,
                 Some(wait) => Some(first.saturating_add(wait)),
-                None => Some(first.saturating_add(self.last_open_duration)),
+                None if self.probes_out == 0 => None,
+                None => Some(first.saturating_add(self.last_open_duration.max(30 * SECOND))),
             },
             _ => None,
         }
@@ -510,6 +511,10 @@ impl Model {
         if permit.probe {
             assert_eq!(self.state, State::HalfOpen, "a current-generation probe implies half_open");
             self.probes_out -= 1;
+            if self.probes_out == 0 && self.cfg.half_open_max_wait.is_none() {
+                // The default deadline restarts with the next probe.
+                self.first_probe_at = None;
+            }
             match outcome {
                 Outcome::Ignored => self.ignored += 1,
                 Outcome::Success => {
@@ -665,7 +670,7 @@ fn advance_amount(model: &Model, base: Base, multiple: u8, delta: i8) -> u64 {
         Base::Nano => 1,
         Base::ResetTimeout => cfg.reset_timeout,
         Base::MaxResetTimeout => cfg.max_reset_timeout,
-        Base::MaxWait => cfg.half_open_max_wait.unwrap_or(model.last_open_duration),
+        Base::MaxWait => cfg.half_open_max_wait.unwrap_or(model.last_open_duration.max(30 * SECOND)),
         Base::SlowCall => cfg.slow_call_duration.unwrap_or(0),
         Base::BucketWidth => match cfg.window {
             ModelWindow::Time { width, .. } => width,
