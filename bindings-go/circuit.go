@@ -92,18 +92,15 @@ func New(config Config) (*Breaker, error) {
 	if err := config.apply(cfg); err != nil {
 		return nil, err
 	}
-	var h C.circuit_breaker
 	var message [512]C.char
+	// The library names the refused option as a code; no message text is parsed.
+	var code C.uint32_t
+	if st := C.circuit_config_check(cfg, &code, &message[0], C.size_t(len(message)), nil); st == C.CIRCUIT_ERR_INVALID_CONFIG {
+		return nil, &ConfigError{Option: optionName(code), Message: C.GoString(&message[0])}
+	}
+	var h C.circuit_breaker
 	if st := C.circuit_go_create(cfg, &h, &message[0], C.size_t(len(message))); st != C.CIRCUIT_OK {
-		text := strings.TrimPrefix(C.GoString(&message[0]), "circuit_create: ")
-		if st == C.CIRCUIT_ERR_INVALID_CONFIG {
-			option := ""
-			if parts := strings.SplitN(text, "`", 3); len(parts) == 3 {
-				option = parts[1]
-			}
-			return nil, &ConfigError{Option: option, Message: text}
-		}
-		return nil, errorFor(st, text)
+		return nil, errorFor(st, strings.TrimPrefix(C.GoString(&message[0]), "circuit_create: "))
 	}
 	runtime.KeepAlive(config.Clock)
 	in := &breaker{h: h}
@@ -113,6 +110,15 @@ func New(config Config) (*Breaker, error) {
 	// IsIgnored closure that refers to its Breaker), a cleanup does.
 	b.cleanup = runtime.AddCleanup(b, (*breaker).close, in)
 	return b, nil
+}
+
+// optionName is the schema's spelling of an option code ("" for CIRCUIT_NO_OPTION).
+func optionName(code C.uint32_t) string {
+	var info C.circuit_option
+	if C.circuit_option_info(code, &info) != C.CIRCUIT_OK {
+		return ""
+	}
+	return C.GoString(info.name)
 }
 
 // Name returns the breaker's name.

@@ -22,6 +22,11 @@
 
 
 /**
+ * Written by `circuit_config_check` when the failure is not about one option.
+ */
+#define CIRCUIT_NO_OPTION UINT32_MAX
+
+/**
  * `flags` bit: the permit is a half-open probe.
  */
 #define CIRCUIT_PERMIT_PROBE 1
@@ -204,6 +209,43 @@ typedef uint32_t circuit_reason;
 #endif // __cplusplus
 
 /**
+ * How an option's value is written (which `circuit_config_set_*` by name takes it).
+ */
+enum circuit_option_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Text: `circuit_config_set_text`.
+   */
+  CIRCUIT_OPTION_TEXT = 0,
+  /**
+   * A whole number: `circuit_config_set_count`.
+   */
+  CIRCUIT_OPTION_COUNT = 1,
+  /**
+   * A floating-point number: `circuit_config_set_number`.
+   */
+  CIRCUIT_OPTION_NUMBER = 2,
+  /**
+   * A duration in nanoseconds: `circuit_config_set_duration_ns`.
+   */
+  CIRCUIT_OPTION_DURATION = 3,
+  /**
+   * A 64-bit unsigned integer: `circuit_config_set_seed`.
+   */
+  CIRCUIT_OPTION_SEED = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum circuit_option_kind circuit_option_kind;
+#else
+typedef uint32_t circuit_option_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Options for `circuit_create`. Create with `circuit_config_new`, free with `circuit_config_free`.
  * Not thread-safe: use one config from one thread at a time. Reusable for many breakers.
  */
@@ -364,6 +406,32 @@ typedef void (*circuit_listener)(void *userdata,
  */
 typedef uint64_t circuit_clock;
 
+/**
+ * One option, as described by the core's schema. Every string is static.
+ */
+typedef struct {
+  /**
+   * The snake_case name, as accepted by `circuit_config_set_*` by name.
+   */
+  const char *name;
+  /**
+   * How its value is written.
+   */
+  circuit_option_kind kind;
+  /**
+   * The default, as documented.
+   */
+  const char *default_value;
+  /**
+   * The valid values.
+   */
+  const char *bounds;
+  /**
+   * One line of documentation.
+   */
+  const char *doc;
+} circuit_option;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -429,8 +497,9 @@ circuit_status circuit_create(const circuit_config *config, circuit_breaker *out
 /**
  * Destroys a breaker. Calls on other threads that already validated the handle complete
  * normally; every later call with the handle returns `CIRCUIT_ERR_INVALID_HANDLE`, and so does
- * a second destroy. After `circuit_destroy` returns and concurrent calls have returned, no
- * listener of this breaker is called again.
+ * a second destroy. Once `circuit_destroy` returns, no listener of this breaker is called again
+ * (it waits for a listener call in progress on another thread, like `circuit_remove_listener`),
+ * so every listener's `userdata` may be freed.
  */
 circuit_status circuit_destroy(circuit_breaker breaker);
 
@@ -801,6 +870,100 @@ circuit_status circuit_config_set_name(circuit_config *config, const char *name)
  * `config` is NULL or live.
  */
 circuit_status circuit_config_set_manual_clock(circuit_config *config, circuit_clock clock);
+
+/**
+ * How many options the schema has; codes run from 0 to this minus one.
+ */
+uint32_t circuit_option_count(void);
+
+/**
+ * Describes option `code` into `*out_info`. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or
+ * `CIRCUIT_ERR_INVALID_ARGUMENT` (no such option).
+ *
+ * # Safety
+ * `out_info` is NULL or writable.
+ */
+circuit_status circuit_option_info(uint32_t code, circuit_option *out_info);
+
+/**
+ * The code of the option called `name`, or `CIRCUIT_NO_OPTION` (also for NULL).
+ *
+ * # Safety
+ * `name` is NULL or a NUL-terminated string.
+ */
+uint32_t circuit_option_code(const char *name);
+
+/**
+ * How many fields `circuit_metrics_snapshot` has, in the order `circuit_metric_name` gives.
+ */
+uint32_t circuit_metric_count(void);
+
+/**
+ * The snake_case name of metrics field `index`, or NULL past the end. Static string.
+ */
+const char *circuit_metric_name(uint32_t index);
+
+/**
+ * Sets the count option called `name`. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER`, or
+ * `CIRCUIT_ERR_INVALID_ARGUMENT` (unknown name, or not a count option; the config is unchanged).
+ * The value itself is checked by `circuit_create` / `circuit_config_check`.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`; `name` is NULL or NUL-terminated.
+ */
+circuit_status circuit_config_set_count(circuit_config *config, const char *name, uint32_t value);
+
+/**
+ * Sets the number option called `name`; see `circuit_config_set_count`.
+ *
+ * # Safety
+ * As `circuit_config_set_count`.
+ */
+circuit_status circuit_config_set_number(circuit_config *config, const char *name, double value);
+
+/**
+ * Sets the duration option called `name`, in nanoseconds; see `circuit_config_set_count`.
+ *
+ * # Safety
+ * As `circuit_config_set_count`.
+ */
+circuit_status circuit_config_set_duration_ns(circuit_config *config,
+                                              const char *name,
+                                              uint64_t value);
+
+/**
+ * Sets the 64-bit option called `name`; see `circuit_config_set_count`.
+ *
+ * # Safety
+ * As `circuit_config_set_count`.
+ */
+circuit_status circuit_config_set_seed(circuit_config *config, const char *name, uint64_t value);
+
+/**
+ * Sets the text option called `name` to a UTF-8 `value` (copied); see `circuit_config_set_count`.
+ *
+ * # Safety
+ * As `circuit_config_set_count`; `value` is NULL or NUL-terminated.
+ */
+circuit_status circuit_config_set_text(circuit_config *config, const char *name, const char *value);
+
+/**
+ * Checks `config` as `circuit_create` would, without creating anything and without touching the
+ * thread's last error. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` (`config`), or
+ * `CIRCUIT_ERR_INVALID_CONFIG`; then writes the failing option's code to `*out_option` (or
+ * `CIRCUIT_NO_OPTION`) if it is not NULL, and the reason, NUL-terminated and truncated like
+ * `circuit_last_error_message`, to `message` if `message_len` > 0. Returns the status; the
+ * message's full length is written to `*out_message_len` if it is not NULL.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`; `out_option` and
+ * `out_message_len` are NULL or writable; `message` is NULL or has `message_len` writable bytes.
+ */
+circuit_status circuit_config_check(const circuit_config *config,
+                                    uint32_t *out_option,
+                                    char *message,
+                                    size_t message_len,
+                                    size_t *out_message_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -109,8 +109,9 @@ pub unsafe extern "C" fn circuit_create(
 
 /// Destroys a breaker. Calls on other threads that already validated the handle complete
 /// normally; every later call with the handle returns `CIRCUIT_ERR_INVALID_HANDLE`, and so does
-/// a second destroy. After `circuit_destroy` returns and concurrent calls have returned, no
-/// listener of this breaker is called again.
+/// a second destroy. Once `circuit_destroy` returns, no listener of this breaker is called again
+/// (it waits for a listener call in progress on another thread, like `circuit_remove_listener`),
+/// so every listener's `userdata` may be freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_destroy(breaker: circuit_breaker) -> circuit_status {
     guard("circuit_destroy", || match BREAKERS.remove(breaker) {

@@ -14,6 +14,7 @@ mod breaker;
 mod clock;
 mod config;
 mod handle;
+mod schema;
 mod status;
 mod types;
 
@@ -25,6 +26,7 @@ use std::ffi::c_char;
 pub use breaker::*;
 pub use clock::*;
 pub use config::*;
+pub use schema::*;
 pub use status::circuit_status;
 pub use types::*;
 

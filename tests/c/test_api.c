@@ -121,6 +121,56 @@ static void test_config_errors(void) {
     circuit_config_free(config);
 }
 
+/* The schema: every option is described, settable by name with its kind, and a refused config
+ * names the failing option as a code through circuit_config_check (no message parsing). */
+static void test_schema(void) {
+    uint32_t count = circuit_option_count();
+    CHECK(count >= 17, "the schema lists the options (%u)", count);
+    int described = 0, settable = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        circuit_option info;
+        if (circuit_option_info(i, &info) != CIRCUIT_OK) continue;
+        if (info.name && info.default_value && info.bounds && info.doc && circuit_option_code(info.name) == i) described++;
+        circuit_config *config = circuit_config_new();
+        circuit_status st = CIRCUIT_ERR_PANIC;
+        switch (info.kind) {
+        case CIRCUIT_OPTION_TEXT: st = circuit_config_set_text(config, info.name, "x"); break;
+        case CIRCUIT_OPTION_COUNT: st = circuit_config_set_count(config, info.name, 1); break;
+        case CIRCUIT_OPTION_NUMBER: st = circuit_config_set_number(config, info.name, 0.5); break;
+        case CIRCUIT_OPTION_DURATION: st = circuit_config_set_duration_ns(config, info.name, 1000); break;
+        case CIRCUIT_OPTION_SEED: st = circuit_config_set_seed(config, info.name, 7); break;
+        }
+        /* The wrong kind is refused (every option has exactly one kind). */
+        circuit_status wrong = info.kind == CIRCUIT_OPTION_SEED ? circuit_config_set_text(config, info.name, "x")
+                                                                : circuit_config_set_seed(config, info.name, 7);
+        if (st == CIRCUIT_OK && wrong == CIRCUIT_ERR_INVALID_ARGUMENT) settable++;
+        circuit_config_free(config);
+    }
+    CHECK(described == (int)count && settable == (int)count, "every option described (%d) and settable by name (%d)", described, settable);
+    circuit_option info;
+    CHECK(circuit_option_info(count, &info) == CIRCUIT_ERR_INVALID_ARGUMENT, "no option past the end");
+    CHECK(circuit_option_code("no_such_option") == CIRCUIT_NO_OPTION && circuit_option_code(NULL) == CIRCUIT_NO_OPTION, "unknown name");
+
+    circuit_config *config = circuit_config_new();
+    CHECK(circuit_config_set_count(config, "no_such_option", 1) == CIRCUIT_ERR_INVALID_ARGUMENT, "unknown option refused");
+    CHECK(circuit_config_set_count(config, "half_open_max_calls", 10001) == CIRCUIT_OK, "values are checked later");
+    uint32_t option = 0;
+    char message[128];
+    size_t length = 0;
+    CHECK(circuit_config_check(config, &option, message, sizeof message, &length) == CIRCUIT_ERR_INVALID_CONFIG,
+          "check refuses the config");
+    CHECK(option == circuit_option_code("half_open_max_calls") && strstr(message, "10000") != NULL && length == strlen(message),
+          "check names the option as a code (%u) with the reason: %s", option, message);
+    circuit_config_set_count(config, "half_open_max_calls", 3);
+    CHECK(circuit_config_check(config, NULL, NULL, 0, NULL) == CIRCUIT_OK, "a valid config passes");
+    CHECK(circuit_config_check(NULL, NULL, NULL, 0, NULL) == CIRCUIT_ERR_NULL_POINTER, "NULL config");
+    circuit_config_free(config);
+
+    CHECK(circuit_metric_count() == 18 && strcmp(circuit_metric_name(0), "state") == 0 &&
+              circuit_metric_name(circuit_metric_count()) == NULL,
+          "metrics fields listed");
+}
+
 static void test_permits_and_rejection(void) {
     circuit_clock clock;
     circuit_clock_manual_new(&clock);
@@ -279,6 +329,7 @@ int main(void) {
     test_handles();
     test_null_pointers();
     test_config_errors();
+    test_schema();
     test_permits_and_rejection();
     test_listeners();
     test_listener_removed_by_another_listener();
