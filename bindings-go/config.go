@@ -17,41 +17,44 @@ import (
 // are used so that an explicit zero (which can be meaningful, e.g. FailureThreshold 0 turns the
 // rule off) is distinguishable from "not set".
 type Config struct {
-	// Name identifies the breaker in rejections and messages.
+	// Name identifies the breaker in rejections and messages. Default: none.
 	Name string
-	// FailureThreshold: consecutive failures that trip the breaker; 0 turns the rule off.
-	// Default 5, or off when a rate rule is set.
+	// FailureThreshold: consecutive failures that trip the breaker; 0 turns the rule off. Default: 5;
+	// 0 (off) when a rate rule is set.
 	FailureThreshold *int
-	// FailureRateThreshold: trip when the window's failure rate is at least this, in (0, 1].
+	// FailureRateThreshold: trip when the window's failure rate is at least this, in (0, 1]. Default:
+	// off.
 	FailureRateThreshold *float64
-	// SlowCallDuration: a call strictly longer than this is slow (> 0).
+	// SlowCallDuration: a call strictly longer than this is slow (> 0). Default: off.
 	SlowCallDuration *time.Duration
 	// SlowCallRateThreshold: trip when the window's slow-call rate is at least this, in (0, 1].
+	// Default: off.
 	SlowCallRateThreshold *float64
-	// MinimumCalls: outcomes the window needs before a rate rule may trip (default 20).
+	// MinimumCalls: outcomes the window needs before a rate rule may trip. Default: 20, or
+	// window_size if smaller.
 	MinimumCalls *int
-	// WindowSize: count-based window of the last N outcomes (default 100).
+	// WindowSize: count-based window of the last N outcomes. Default: 100.
 	WindowSize *int
-	// WindowDuration: time-based window instead of a count window.
+	// WindowDuration: time-based window instead of a count window. Default: off (count window).
 	WindowDuration *time.Duration
-	// WindowBuckets: buckets of the time-based window (default 10).
+	// WindowBuckets: buckets of the time-based window. Default: 10.
 	WindowBuckets *int
-	// ResetTimeout: first open duration (default 30s).
+	// ResetTimeout: first open duration. Default: 30 s.
 	ResetTimeout *time.Duration
-	// BackoffMultiplier: open-duration growth per re-opening from half-open (default 1).
+	// BackoffMultiplier: open-duration growth per re-opening from half-open. Default: 1.
 	BackoffMultiplier *float64
-	// MaxResetTimeout: cap of the open duration (default max(ResetTimeout, 5m)).
+	// MaxResetTimeout: cap of the open duration. Default: the larger of reset_timeout and 5 min.
 	MaxResetTimeout *time.Duration
-	// Jitter: random shortening of each open duration, in [0, 1) (default 0).
+	// Jitter: random shortening of each open duration, in [0, 1). Default: 0.
 	Jitter *float64
-	// JitterSeed: fixes the jitter sequence (default random per breaker).
+	// JitterSeed: fixes the jitter sequence. Default: random per breaker.
 	JitterSeed *uint64
-	// HalfOpenMaxCalls: probes admitted per half-open period, 1 to 10,000 (default 1).
+	// HalfOpenMaxCalls: probes admitted per half-open period, 1 to 10,000. Default: 1.
 	HalfOpenMaxCalls *int
-	// SuccessThreshold: probe successes that close the breaker (default HalfOpenMaxCalls).
+	// SuccessThreshold: probe successes that close the breaker. Default: half_open_max_calls.
 	SuccessThreshold *int
-	// HalfOpenMaxWait: re-open when the first probe gets no verdict within this; 0 = off. Default
-	// (nil): the open duration that preceded half-open, so a lost probe cannot wedge the breaker.
+	// HalfOpenMaxWait: re-open when the first probe gets no verdict within this; 0 = off. Default:
+	// the open duration that preceded half-open, at least 30 s, while a probe is out.
 	HalfOpenMaxWait *time.Duration
 	// Clock: run on this manual clock instead of the monotonic clock (tests, simulations).
 	Clock *ManualClock

@@ -175,7 +175,7 @@ pub const OPTIONS: &[OptionInfo] = &[
     option(
         "half_open_max_wait",
         OptionKind::Duration,
-        "the open duration that preceded half-open",
+        "the open duration that preceded half-open, at least 30 s, while a probe is out",
         ">= 0; 0 = off",
         "re-open if the first probe gets no verdict within this",
     ),
