@@ -1,4 +1,4 @@
-//! How long the breaker stays open (SEMANTICS.md §4):
+//! How long the breaker stays open (docs/semantics.md, "Open duration and backoff"):
 //! `min(reset_timeout * backoff_multiplier^attempt, max_reset_timeout)`, then scaled by a random
 //! factor in `(1 - jitter, 1]` drawn from a SplitMix64 sequence. With `jitter_seed` the sequence
 //! is the same in every language and run; without it each breaker draws its own seed, so a fleet

@@ -1,4 +1,4 @@
-//! The engine: one breaker's state machine (SEMANTICS.md §2-§6).
+//! The engine: one breaker's state machine (docs/semantics.md).
 //!
 //! # Concurrency design
 //!
@@ -648,7 +648,7 @@ impl CircuitBreaker {
         loop {
             match inner.state {
                 // A failure's CAS decided this trip and its thread has not applied it yet: apply
-                // it first, so no operation under the lock can overtake it (SEMANTICS.md §10).
+                // it first, so no operation under the lock can overtake it (docs/semantics.md, "Atomicity").
                 State::Closed if self.trip_pending(inner) => {
                     self.transition(inner, State::Open, Reason::FailureThreshold, now);
                 }
@@ -700,7 +700,7 @@ impl CircuitBreaker {
     /// (a count no threshold exceeds) makes every later unlocked outcome of this generation help
     /// the trip and report stale, and the swapped-out value tells whether an unlocked failure had
     /// already decided a trip that its thread has not applied yet. That trip is then applied
-    /// first, so a reset or a manual transition can never overtake it (SEMANTICS.md §10).
+    /// first, so a reset or a manual transition can never overtake it (docs/semantics.md, "Atomicity").
     fn transition(&self, inner: &mut Inner, to: State, reason: Reason, at: u64) {
         let threshold = self.config.failure_threshold;
         if inner.state == State::Closed && !self.windowed && threshold > 0 {
@@ -837,7 +837,7 @@ impl CircuitBreaker {
         at.map(Duration::from_nanos)
     }
 
-    /// A metrics snapshot (SEMANTICS.md §8), with due transitions applied first.
+    /// A metrics snapshot (docs/semantics.md, "Observability"), with due transitions applied first.
     pub fn metrics(&self) -> Metrics {
         let (mut inner, now) = self.observe();
         let tally = inner.window.tally(now);

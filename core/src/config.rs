@@ -1,4 +1,4 @@
-//! Configuration: a builder whose [`ConfigBuilder::build`] checks every rule of SEMANTICS.md §7.
+//! Configuration: a builder whose [`ConfigBuilder::build`] checks every rule of docs/semantics.md, "Options and defaults".
 //!
 //! | option | default | rule |
 //! | --- | --- | --- |

@@ -18,7 +18,7 @@ impl ConfigError {
         Self { option, reason: reason.into() }
     }
 
-    /// The option's name, spelled as in SEMANTICS.md (snake_case).
+    /// The option's name, spelled as in docs/semantics.md (snake_case).
     pub fn option(&self) -> &'static str {
         self.option
     }

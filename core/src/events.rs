@@ -1,4 +1,4 @@
-//! Transition events and their delivery (SEMANTICS.md §8).
+//! Transition events and their delivery (docs/semantics.md, "Observability").
 //!
 //! Invariants kept here:
 //! * **Once, in order.** Transitions are appended to `pending` while the engine still holds its

@@ -1,7 +1,7 @@
 //! # circuit
 //!
 //! A circuit breaker engine: one state machine, implemented once, shared by the C, Go, Python and
-//! Node bindings. The contract is SEMANTICS.md; `docs/semantics.md` explains it for users.
+//! Node bindings. Its behaviour is specified in `docs/semantics.md`.
 //!
 //! * States `closed`, `open`, `half_open`, `forced_open`, `disabled`; time-driven transitions are
 //!   lazy (no timers, no threads) and dated at the instant they became due.

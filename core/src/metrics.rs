@@ -1,4 +1,4 @@
-//! The metrics snapshot (SEMANTICS.md §8).
+//! The metrics snapshot (docs/semantics.md, "Observability").
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Half-open probe slots (SEMANTICS.md §5): admission and verdict in O(1) under the state lock.
+//! Half-open probe slots (docs/semantics.md, "Half-open"): admission and verdict in O(1) under the state lock.
 //!
 //! A probe holds one slot of a table that never grows beyond `half_open_max_calls` (bounded by
 //! [`crate::config::MAX_HALF_OPEN_MAX_CALLS`], below 2^14). Its ticket names the slot (low 14

@@ -45,7 +45,7 @@ macro_rules! spelled_enum {
 }
 
 spelled_enum! {
-    /// The state of a breaker (SEMANTICS.md section 2).
+    /// The state of a breaker (docs/semantics.md, "States").
     State {
         /// Admits every call; trip rules are evaluated after each counted outcome.
         Closed = 0 => "closed",

@@ -1,4 +1,4 @@
-//! The sliding windows read by the rate rules (SEMANTICS.md §3). Plain data: the engine keeps a
+//! The sliding windows read by the rate rules (docs/semantics.md, "Trip rules"). Plain data: the engine keeps a
 //! window inside its state lock, so "the last N outcomes" is exact and a window is emptied in the
 //! same step as the transition that starts a new generation.
 

@@ -110,8 +110,8 @@ fn racing_failures_trip_once() {
             })
             .collect();
         let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        // All three were admitted in generation 0; exactly the threshold counts (SEMANTICS.md
-        // §10), the one applied after the deciding failure is stale.
+        // All three were admitted in generation 0; exactly the threshold counts (docs/semantics.md,
+        // "Atomicity"), the one applied after the deciding failure is stale.
         assert_eq!(outcomes.iter().filter(|r| r.counted()).count(), 2, "{outcomes:?}");
         let events = seen.lock().unwrap().clone();
         assert_eq!(events.len(), 1, "{events:?}");
@@ -160,7 +160,7 @@ fn outcome_racing_the_deciding_failure_is_counted_only_before_it() {
     }
 }
 
-/// SEMANTICS.md §10: once remove_listener has returned, the listener is never called again,
+/// docs/semantics.md, "Observability": once remove_listener has returned, the listener is never called again,
 /// whichever thread is delivering (here: the tripping thread), so its resources may be freed.
 #[test]
 fn removed_listener_is_never_called_after_remove_returns() {
@@ -245,7 +245,7 @@ fn transitions_are_dated_in_order_when_the_clock_was_read_before_the_lock() {
 }
 
 /// A manual transition racing the deciding failure never overtakes its trip: a failure reported
-/// counted always shows its `closed -> open` event before the reset's (SEMANTICS.md §10).
+/// counted always shows its `closed -> open` event before the reset's (docs/semantics.md, "Atomicity").
 #[test]
 fn reset_racing_the_deciding_failure_keeps_the_trip() {
     loom::model(|| {

@@ -2,7 +2,7 @@
 //!
 //! # The model
 //!
-//! [`Model`] is a second implementation of the state machine, written from `SEMANTICS.md`,
+//! [`Model`] is a second implementation of the state machine, written from `docs/semantics.md`,
 //! `docs/semantics.md` (including every **Decision**) and the conformance vectors, never from
 //! the engine's internals. It is single-threaded and deliberately plain:
 //!

@@ -133,7 +133,7 @@ fn many_threads_many_transitions_counters_add_up() {
     );
 }
 
-/// SEMANTICS.md §10: N threads recording failures at once against `failure_threshold = T` count
+/// docs/semantics.md, "Atomicity": N threads recording failures at once against `failure_threshold = T` count
 /// exactly T; the rest are stale, and a success or ignored outcome racing the trip is never
 /// counted after the deciding failure.
 #[test]

@@ -225,7 +225,7 @@ static void test_remove_waits_for_a_call_in_progress(void) {
     circuit_destroy(b);
 }
 
-/* SEMANTICS.md 10: 64 threads recording failures at once against failure_threshold = 10 count
+/* docs/semantics.md, "Atomicity": 64 threads recording failures at once against failure_threshold = 10 count
  * exactly 10; the rest are stale. */
 #define RACERS 64
 typedef struct {
