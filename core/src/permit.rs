@@ -15,8 +15,8 @@ use crate::error::PermitError;
 use crate::state::{Outcome, Recorded};
 use crate::sync::{AtomicBool, Ordering};
 
-pub(crate) const NO_TIME: u64 = u64::MAX;
-pub(crate) const NO_TICKET: u32 = u32::MAX;
+pub(crate) const NO_TIME: u64 = RawPermit::NO_TIME;
+pub(crate) const NO_TICKET: u32 = RawPermit::NO_TICKET;
 
 /// The data of a permit: the generation it was admitted in, when (if the clock was read), and
 /// its probe ticket if it is a half-open probe.
@@ -28,6 +28,11 @@ pub struct RawPermit {
 }
 
 impl RawPermit {
+    /// The `admitted_at` part of [`Self::to_parts`] when the clock was not read.
+    pub const NO_TIME: u64 = u64::MAX;
+    /// The `ticket` part of [`Self::to_parts`] for a permit that is not a half-open probe.
+    pub const NO_TICKET: u32 = u32::MAX;
+
     /// The generation the permit was admitted in.
     pub fn generation(&self) -> u64 {
         self.generation
@@ -44,8 +49,8 @@ impl RawPermit {
         self.ticket != NO_TICKET
     }
 
-    /// The three fields, for storage in a foreign struct: `(generation, admitted_at or u64::MAX,
-    /// ticket or u32::MAX)`.
+    /// The three fields, for storage in a foreign struct: `(generation, admitted_at or
+    /// [`Self::NO_TIME`], ticket or [`Self::NO_TICKET`])`.
     pub fn to_parts(&self) -> (u64, u64, u32) {
         (self.generation, self.admitted_at, self.ticket)
     }

@@ -200,7 +200,7 @@ fn record(
                 format!("{function}: the permit was issued by breaker {issuer}, not {breaker}"),
             );
         }
-        let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { u32::MAX };
+        let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { RawPermit::NO_TICKET };
         let raw = RawPermit::from_parts(generation, admitted_at, ticket);
         with_breaker_on(function, breaker, |b, slot| match b.record_raw_on(slot, raw, outcome) {
             Ok(recorded) => {
