@@ -22,11 +22,6 @@
 
 
 /**
- * Written by `circuit_config_check` when the failure is not about one option.
- */
-#define CIRCUIT_NO_OPTION UINT32_MAX
-
-/**
  * `flags` bit: the permit is a half-open probe.
  */
 #define CIRCUIT_PERMIT_PROBE 1
@@ -36,6 +31,11 @@
  * `CIRCUIT_ERR_ALREADY_RECORDED`.
  */
 #define CIRCUIT_PERMIT_SPENT 2
+
+/**
+ * Written by `circuit_config_check` when the failure is not about one option.
+ */
+#define CIRCUIT_NO_OPTION UINT32_MAX
 
 /**
  * `admitted_at_ns` value of a permit whose admission time was not read (closed state without a
@@ -257,33 +257,47 @@ typedef struct circuit_config circuit_config;
 typedef uint64_t circuit_breaker;
 
 /**
- * An admitted call, filled in by `circuit_allow` and spent by one `circuit_record_*`. Owned by
- * the caller (copy it, keep it on the stack, anywhere); treat the fields as read-only. A permit
- * that is never recorded holds a half-open probe slot until `half_open_max_wait` or the next
- * transition: record `circuit_record_ignored` for calls you abandon.
+ * A clock handle (see `circuit_clock_manual_new`). 0 is never a valid handle.
+ */
+typedef uint64_t circuit_clock;
+
+/**
+ * One state transition, passed to listeners.
  */
 typedef struct {
   /**
-   * The breaker that issued it.
+   * State left.
    */
-  circuit_breaker breaker;
+  circuit_breaker_state from;
   /**
-   * The breaker's generation at admission.
+   * State entered.
+   */
+  circuit_breaker_state to;
+  /**
+   * Why.
+   */
+  circuit_reason reason;
+  /**
+   * When, in nanoseconds on the breaker's clock (the due instant for lazy transitions).
+   */
+  uint64_t at_ns;
+  /**
+   * The generation the transition started.
    */
   uint64_t generation;
-  /**
-   * Admission instant on the breaker's clock, or `CIRCUIT_NO_TIME`.
-   */
-  uint64_t admitted_at_ns;
-  /**
-   * Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
-   */
-  uint32_t ticket;
-  /**
-   * `CIRCUIT_PERMIT_PROBE` and `CIRCUIT_PERMIT_SPENT` bits.
-   */
-  uint32_t flags;
-} circuit_permit;
+} circuit_transition;
+
+/**
+ * A transition listener: called with the `userdata` given at registration, the breaker handle
+ * and the transition (valid only during the call). Called once per transition, in order, with
+ * no library lock held; it may call any library function, including on the same breaker. It
+ * runs on the thread that caused the transition, or on another thread already delivering this
+ * breaker's earlier events (then possibly after the causing call returned), never on two
+ * threads at once. It must return normally (no longjmp, no C++ exception).
+ */
+typedef void (*circuit_listener)(void *userdata,
+                                 circuit_breaker breaker,
+                                 const circuit_transition *transition);
 
 /**
  * A metrics snapshot (docs/semantics.md "Observability"). Durations in nanoseconds.
@@ -364,47 +378,33 @@ typedef struct {
 } circuit_metrics_snapshot;
 
 /**
- * One state transition, passed to listeners.
+ * An admitted call, filled in by `circuit_allow` and spent by one `circuit_record_*`. Owned by
+ * the caller (copy it, keep it on the stack, anywhere); treat the fields as read-only. A permit
+ * that is never recorded holds a half-open probe slot until `half_open_max_wait` or the next
+ * transition: record `circuit_record_ignored` for calls you abandon.
  */
 typedef struct {
   /**
-   * State left.
+   * The breaker that issued it.
    */
-  circuit_breaker_state from;
+  circuit_breaker breaker;
   /**
-   * State entered.
-   */
-  circuit_breaker_state to;
-  /**
-   * Why.
-   */
-  circuit_reason reason;
-  /**
-   * When, in nanoseconds on the breaker's clock (the due instant for lazy transitions).
-   */
-  uint64_t at_ns;
-  /**
-   * The generation the transition started.
+   * The breaker's generation at admission.
    */
   uint64_t generation;
-} circuit_transition;
-
-/**
- * A transition listener: called with the `userdata` given at registration, the breaker handle
- * and the transition (valid only during the call). Called once per transition, in order, with
- * no library lock held; it may call any library function, including on the same breaker. It
- * runs on the thread that caused the transition, or on another thread already delivering this
- * breaker's earlier events (then possibly after the causing call returned), never on two
- * threads at once. It must return normally (no longjmp, no C++ exception).
- */
-typedef void (*circuit_listener)(void *userdata,
-                                 circuit_breaker breaker,
-                                 const circuit_transition *transition);
-
-/**
- * A clock handle (see `circuit_clock_manual_new`). 0 is never a valid handle.
- */
-typedef uint64_t circuit_clock;
+  /**
+   * Admission instant on the breaker's clock, or `CIRCUIT_NO_TIME`.
+   */
+  uint64_t admitted_at_ns;
+  /**
+   * Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
+   */
+  uint32_t ticket;
+  /**
+   * `CIRCUIT_PERMIT_PROBE` and `CIRCUIT_PERMIT_SPENT` bits.
+   */
+  uint32_t flags;
+} circuit_permit;
 
 /**
  * One option, as described by the core's schema. Every string is static.
@@ -504,50 +504,6 @@ circuit_status circuit_create(const circuit_config *config, circuit_breaker *out
 circuit_status circuit_destroy(circuit_breaker breaker);
 
 /**
- * Asks to make a call.
- *
- * Returns `CIRCUIT_OK` and fills `*out_permit`; or a rejection, `CIRCUIT_REJECTED_OPEN`,
- * `CIRCUIT_REJECTED_HALF_OPEN_FULL` or `CIRCUIT_REJECTED_FORCED_OPEN`, leaving `*out_permit`
- * untouched and writing the time until a probe may be admitted to `*out_retry_after_ns` (if not
- * NULL; `CIRCUIT_NO_TIME` when there is none); or `CIRCUIT_ERR_INVALID_HANDLE`,
- * `CIRCUIT_ERR_NULL_POINTER` (`out_permit` NULL).
- *
- * # Safety
- * `out_permit` is NULL or writable; `out_retry_after_ns` is NULL or writable.
- */
-circuit_status circuit_allow(circuit_breaker breaker,
-                             circuit_permit *out_permit,
-                             uint64_t *out_retry_after_ns);
-
-/**
- * Records a success. Returns `CIRCUIT_OK` (counted) or `CIRCUIT_STALE` (from an earlier
- * generation: not counted), both marking the permit spent; `CIRCUIT_ERR_ALREADY_RECORDED`,
- * `CIRCUIT_ERR_FOREIGN_PERMIT`, `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER`, which
- * change nothing.
- *
- * # Safety
- * `permit` is NULL or a writable permit filled by `circuit_allow`.
- */
-circuit_status circuit_record_success(circuit_breaker breaker, circuit_permit *permit);
-
-/**
- * Records a failure. Same statuses as `circuit_record_success`.
- *
- * # Safety
- * `permit` is NULL or a writable permit filled by `circuit_allow`.
- */
-circuit_status circuit_record_failure(circuit_breaker breaker, circuit_permit *permit);
-
-/**
- * Records a neutral outcome (cancelled, or an error that is not the dependency's fault): it
- * enters no window and returns a probe's slot. Same statuses as `circuit_record_success`.
- *
- * # Safety
- * `permit` is NULL or a writable permit filled by `circuit_allow`.
- */
-circuit_status circuit_record_ignored(circuit_breaker breaker, circuit_permit *permit);
-
-/**
  * Writes the current state (due time-driven transitions applied first) to `*out_state`.
  *
  * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
@@ -556,16 +512,6 @@ circuit_status circuit_record_ignored(circuit_breaker breaker, circuit_permit *p
  * `out_state` is NULL or writable.
  */
 circuit_status circuit_state(circuit_breaker breaker, circuit_breaker_state *out_state);
-
-/**
- * Writes a metrics snapshot to `*out_metrics`.
- *
- * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
- *
- * # Safety
- * `out_metrics` is NULL or writable.
- */
-circuit_status circuit_metrics(circuit_breaker breaker, circuit_metrics_snapshot *out_metrics);
 
 /**
  * Writes the instant (ns on the breaker's clock) of the next time-driven transition to
@@ -590,33 +536,6 @@ circuit_status circuit_force_open(circuit_breaker breaker);
  * Goes to `disabled` (admits everything, never trips). No-op if already there.
  */
 circuit_status circuit_disable(circuit_breaker breaker);
-
-/**
- * Registers `listener` for every transition of `breaker`; writes an id for
- * `circuit_remove_listener` to `*out_listener_id` if it is not NULL. `userdata` is passed back
- * untouched; it must stay valid until the listener is removed or the breaker destroyed.
- *
- * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` (`listener` NULL) or `CIRCUIT_ERR_INVALID_HANDLE`.
- *
- * # Safety
- * `listener` is NULL or a function with the `circuit_listener` signature; `out_listener_id` is
- * NULL or writable.
- */
-circuit_status circuit_on_transition(circuit_breaker breaker,
-                                     circuit_listener listener,
-                                     void *userdata,
-                                     uint64_t *out_listener_id);
-
-/**
- * Unregisters a listener. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_ARGUMENT` (no such
- * listener) or `CIRCUIT_ERR_INVALID_HANDLE`.
- *
- * Once it returns `CIRCUIT_OK` the listener is never called again, not even for an event whose
- * delivery is under way, so its `userdata` may be freed at once. If the listener is running on
- * another thread at that moment, this waits until that call returns (do not call it while
- * holding a lock the listener takes); called from a listener it never waits.
- */
-circuit_status circuit_remove_listener(circuit_breaker breaker, uint64_t listener_id);
 
 /**
  * Creates a manual clock at instant 0 and writes its handle to `*out_clock`.
@@ -870,6 +789,87 @@ circuit_status circuit_config_set_name(circuit_config *config, const char *name)
  * `config` is NULL or live.
  */
 circuit_status circuit_config_set_manual_clock(circuit_config *config, circuit_clock clock);
+
+/**
+ * Registers `listener` for every transition of `breaker`; writes an id for
+ * `circuit_remove_listener` to `*out_listener_id` if it is not NULL. `userdata` is passed back
+ * untouched; it must stay valid until the listener is removed or the breaker destroyed.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` (`listener` NULL) or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `listener` is NULL or a function with the `circuit_listener` signature; `out_listener_id` is
+ * NULL or writable.
+ */
+circuit_status circuit_on_transition(circuit_breaker breaker,
+                                     circuit_listener listener,
+                                     void *userdata,
+                                     uint64_t *out_listener_id);
+
+/**
+ * Unregisters a listener. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_ARGUMENT` (no such
+ * listener) or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * Once it returns `CIRCUIT_OK` the listener is never called again, not even for an event whose
+ * delivery is under way, so its `userdata` may be freed at once. If the listener is running on
+ * another thread at that moment, this waits until that call returns (do not call it while
+ * holding a lock the listener takes); called from a listener it never waits.
+ */
+circuit_status circuit_remove_listener(circuit_breaker breaker, uint64_t listener_id);
+
+/**
+ * Writes a metrics snapshot to `*out_metrics`.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_metrics` is NULL or writable.
+ */
+circuit_status circuit_metrics(circuit_breaker breaker, circuit_metrics_snapshot *out_metrics);
+
+/**
+ * Asks to make a call.
+ *
+ * Returns `CIRCUIT_OK` and fills `*out_permit`; or a rejection, `CIRCUIT_REJECTED_OPEN`,
+ * `CIRCUIT_REJECTED_HALF_OPEN_FULL` or `CIRCUIT_REJECTED_FORCED_OPEN`, leaving `*out_permit`
+ * untouched and writing the time until a probe may be admitted to `*out_retry_after_ns` (if not
+ * NULL; `CIRCUIT_NO_TIME` when there is none); or `CIRCUIT_ERR_INVALID_HANDLE`,
+ * `CIRCUIT_ERR_NULL_POINTER` (`out_permit` NULL).
+ *
+ * # Safety
+ * `out_permit` is NULL or writable; `out_retry_after_ns` is NULL or writable.
+ */
+circuit_status circuit_allow(circuit_breaker breaker,
+                             circuit_permit *out_permit,
+                             uint64_t *out_retry_after_ns);
+
+/**
+ * Records a success. Returns `CIRCUIT_OK` (counted) or `CIRCUIT_STALE` (from an earlier
+ * generation: not counted), both marking the permit spent; `CIRCUIT_ERR_ALREADY_RECORDED`,
+ * `CIRCUIT_ERR_FOREIGN_PERMIT`, `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER`, which
+ * change nothing.
+ *
+ * # Safety
+ * `permit` is NULL or a writable permit filled by `circuit_allow`.
+ */
+circuit_status circuit_record_success(circuit_breaker breaker, circuit_permit *permit);
+
+/**
+ * Records a failure. Same statuses as `circuit_record_success`.
+ *
+ * # Safety
+ * `permit` is NULL or a writable permit filled by `circuit_allow`.
+ */
+circuit_status circuit_record_failure(circuit_breaker breaker, circuit_permit *permit);
+
+/**
+ * Records a neutral outcome (cancelled, or an error that is not the dependency's fault): it
+ * enters no window and returns a probe's slot. Same statuses as `circuit_record_success`.
+ *
+ * # Safety
+ * `permit` is NULL or a writable permit filled by `circuit_allow`.
+ */
+circuit_status circuit_record_ignored(circuit_breaker breaker, circuit_permit *permit);
 
 /**
  * How many options the schema has; codes run from 0 to this minus one.

@@ -1,0 +1,163 @@
+//! Permits: `circuit_permit` (caller-owned), `circuit_allow` and the `circuit_record_*` functions.
+
+use engine::{Outcome, PermitError, RawPermit, Recorded, RejectReason};
+
+use crate::breaker::with_breaker_on;
+use crate::status::*;
+use crate::types::*;
+
+/// `flags` bit: the permit is a half-open probe.
+pub const CIRCUIT_PERMIT_PROBE: u32 = 1;
+/// `flags` bit: the permit has been recorded; recording it again returns
+/// `CIRCUIT_ERR_ALREADY_RECORDED`.
+pub const CIRCUIT_PERMIT_SPENT: u32 = 2;
+/// An admitted call, filled in by `circuit_allow` and spent by one `circuit_record_*`. Owned by
+/// the caller (copy it, keep it on the stack, anywhere); treat the fields as read-only. A permit
+/// that is never recorded holds a half-open probe slot until `half_open_max_wait` or the next
+/// transition: record `circuit_record_ignored` for calls you abandon.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct circuit_permit {
+    /// The breaker that issued it.
+    pub breaker: circuit_breaker,
+    /// The breaker's generation at admission.
+    pub generation: u64,
+    /// Admission instant on the breaker's clock, or `CIRCUIT_NO_TIME`.
+    pub admitted_at_ns: u64,
+    /// Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
+    pub ticket: u32,
+    /// `CIRCUIT_PERMIT_PROBE` and `CIRCUIT_PERMIT_SPENT` bits.
+    pub flags: u32,
+}
+
+/// Asks to make a call.
+///
+/// Returns `CIRCUIT_OK` and fills `*out_permit`; or a rejection, `CIRCUIT_REJECTED_OPEN`,
+/// `CIRCUIT_REJECTED_HALF_OPEN_FULL` or `CIRCUIT_REJECTED_FORCED_OPEN`, leaving `*out_permit`
+/// untouched and writing the time until a probe may be admitted to `*out_retry_after_ns` (if not
+/// NULL; `CIRCUIT_NO_TIME` when there is none); or `CIRCUIT_ERR_INVALID_HANDLE`,
+/// `CIRCUIT_ERR_NULL_POINTER` (`out_permit` NULL).
+///
+/// # Safety
+/// `out_permit` is NULL or writable; `out_retry_after_ns` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn circuit_allow(
+    breaker: circuit_breaker,
+    out_permit: *mut circuit_permit,
+    out_retry_after_ns: *mut u64,
+) -> circuit_status {
+    guard("circuit_allow", || {
+        non_null!("circuit_allow", out_permit);
+        with_breaker_on("circuit_allow", breaker, |b, slot| match b.allow_raw_on(slot) {
+            Ok(raw) => {
+                let (generation, admitted_at_ns, ticket) = raw.to_parts();
+                let flags = if raw.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
+                // SAFETY: non-null and writable per the contract.
+                unsafe { out_permit.write(circuit_permit { breaker, generation, admitted_at_ns, ticket, flags }) };
+                CIRCUIT_OK
+            }
+            Err(rejected) => {
+                if !out_retry_after_ns.is_null() {
+                    // SAFETY: non-null and writable per the contract.
+                    unsafe { out_retry_after_ns.write(rejected.retry_after().map_or(CIRCUIT_NO_TIME, nanos)) };
+                }
+                match rejected.reason() {
+                    RejectReason::Open => CIRCUIT_REJECTED_OPEN,
+                    RejectReason::HalfOpenFull => CIRCUIT_REJECTED_HALF_OPEN_FULL,
+                    RejectReason::ForcedOpen => CIRCUIT_REJECTED_FORCED_OPEN,
+                }
+            }
+        })
+    })
+}
+
+fn record(
+    function: &'static str,
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+    outcome: Outcome,
+) -> circuit_status {
+    guard(function, || {
+        non_null!("circuit_record_*", permit);
+        // Read the fields through the raw pointer, one at a time (no reference is kept across the
+        // engine call, during which listeners run and could legally touch the same struct), and
+        // 8 bytes at a time (a merged 16-byte load of fields the caller stored separately stalls
+        // on store forwarding).
+        // SAFETY: non-null and points to a valid permit per the contract.
+        let (flags, issuer, generation, admitted_at, ticket) = unsafe {
+            (
+                std::ptr::read_volatile(&raw const (*permit).flags),
+                std::ptr::read_volatile(&raw const (*permit).breaker),
+                std::ptr::read_volatile(&raw const (*permit).generation),
+                std::ptr::read_volatile(&raw const (*permit).admitted_at_ns),
+                std::ptr::read_volatile(&raw const (*permit).ticket),
+            )
+        };
+        if flags & CIRCUIT_PERMIT_SPENT != 0 {
+            return fail(CIRCUIT_ERR_ALREADY_RECORDED, format!("{function}: the permit was already recorded"));
+        }
+        if issuer != breaker {
+            return fail(
+                CIRCUIT_ERR_FOREIGN_PERMIT,
+                format!("{function}: the permit was issued by breaker {issuer}, not {breaker}"),
+            );
+        }
+        let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { RawPermit::NO_TICKET };
+        let raw = RawPermit::from_parts(generation, admitted_at, ticket);
+        with_breaker_on(function, breaker, |b, slot| match b.record_raw_on(slot, raw, outcome) {
+            Ok(recorded) => {
+                // SAFETY: non-null and valid per the contract; written through the raw pointer.
+                unsafe { (*permit).flags |= CIRCUIT_PERMIT_SPENT };
+                match recorded {
+                    Recorded::Counted => CIRCUIT_OK,
+                    Recorded::Stale => CIRCUIT_STALE,
+                }
+            }
+            Err(PermitError::AlreadyRecorded) => fail(
+                CIRCUIT_ERR_ALREADY_RECORDED,
+                format!("{function}: the probe permit was already recorded or was not issued"),
+            ),
+            Err(PermitError::ForeignPermit) => fail(CIRCUIT_ERR_FOREIGN_PERMIT, format!("{function}: foreign permit")),
+        })
+    })
+}
+
+/// Records a success. Returns `CIRCUIT_OK` (counted) or `CIRCUIT_STALE` (from an earlier
+/// generation: not counted), both marking the permit spent; `CIRCUIT_ERR_ALREADY_RECORDED`,
+/// `CIRCUIT_ERR_FOREIGN_PERMIT`, `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER`, which
+/// change nothing.
+///
+/// # Safety
+/// `permit` is NULL or a writable permit filled by `circuit_allow`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn circuit_record_success(
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+) -> circuit_status {
+    record("circuit_record_success", breaker, permit, Outcome::Success)
+}
+
+/// Records a failure. Same statuses as `circuit_record_success`.
+///
+/// # Safety
+/// `permit` is NULL or a writable permit filled by `circuit_allow`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn circuit_record_failure(
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+) -> circuit_status {
+    record("circuit_record_failure", breaker, permit, Outcome::Failure)
+}
+
+/// Records a neutral outcome (cancelled, or an error that is not the dependency's fault): it
+/// enters no window and returns a probe's slot. Same statuses as `circuit_record_success`.
+///
+/// # Safety
+/// `permit` is NULL or a writable permit filled by `circuit_allow`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn circuit_record_ignored(
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+) -> circuit_status {
+    record("circuit_record_ignored", breaker, permit, Outcome::Ignored)
+}
