@@ -10,7 +10,7 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go test-python test-node python-env bench-python bench-node lib header install bench demo clean
+.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go test-python test-node python-env bench-python bench-node lib header install bench demo demo-chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -88,6 +88,10 @@ ARGS ?=
 demo: ## the outage demo: a real dependency failing, with and without circuit (ARGS="--seed 7 --duration 30")
 	@$(MAKE) --no-print-directory python-env
 	@$(PY) demo/outage.py $(ARGS)
+
+demo-chart: ## rerun the full demo and regenerate the README's chart, docs/demo/outage.svg
+	@$(MAKE) --no-print-directory python-env
+	@$(PY) demo/outage.py --no-live --chart docs/demo/outage.svg
 
 clean: ## remove build outputs
 	$(CARGO) clean
