@@ -26,8 +26,8 @@ export declare class NativeBreaker {
    */
   drain(): Array<number>
   /**
-   * The metrics snapshot, flattened in the order of `metrics()` in `index.js`; the state as
-   * its code, durations in milliseconds, `-1` for an absent `retry_after`.
+   * The metrics snapshot, one number per field of `schema().metrics`, in that order: the state
+   * as its code, durations in milliseconds, `-1` for an absent `retry_after`.
    */
   metrics(): Array<number>
   /** When the next time-driven transition is due (ms on the breaker's clock), or `null`. */
@@ -63,35 +63,14 @@ export interface ConfigProblem {
   reason: string
 }
 
-/** Creates a breaker, or says which option is invalid (nothing is created then). */
-export declare function createBreaker(options: NativeOptions, clock?: NativeClock | undefined | null): NativeBreaker | ConfigProblem
+/**
+ * Creates a breaker from the engine options (camelCase keys, as `schema().options` names them;
+ * `index.js` has checked their types), or says which option is invalid (nothing is created then).
+ */
+export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null): NativeBreaker | ConfigProblem
 
 /** Breakers of this thread not freed yet (for the memory test). */
 export declare function liveBreakers(): number
-
-/**
- * The engine options, already type-checked by `index.js` (numbers are numbers, the seed is the
- * decimal string of an unsigned 64-bit integer). Ranges are checked here and by the core.
- */
-export interface NativeOptions {
-  name?: string
-  failureThreshold?: number
-  failureRateThreshold?: number
-  slowCallDuration?: number
-  slowCallRateThreshold?: number
-  minimumCalls?: number
-  windowSize?: number
-  windowDuration?: number
-  windowBuckets?: number
-  resetTimeout?: number
-  backoffMultiplier?: number
-  maxResetTimeout?: number
-  jitter?: number
-  jitterSeed?: string
-  halfOpenMaxCalls?: number
-  successThreshold?: number
-  halfOpenMaxWait?: number
-}
 
 /** A rejection, for `CircuitOpenError`. */
 export interface NativeRejection {
@@ -100,13 +79,48 @@ export interface NativeRejection {
   retryAfter?: number
 }
 
-/** The core's spellings, so `index.js` never hard-codes them. */
-export declare function vocabulary(): Vocabulary
+/** The core's schema, so `index.js` never types an option name, a metrics field or a spelling. */
+export declare function schema(): Schema
 
-/** The spellings behind the integer codes the native layer returns, in code order. */
-export interface Vocabulary {
+/**
+ * The core's public surface: every option and metrics field, and the spellings behind the integer
+ * codes the native layer returns (states, transition reasons, reject reasons, outcomes), in code
+ * order.
+ */
+export interface Schema {
+  options: Array<SchemaOption>
+  /** In the order of the values `NativeBreaker.metrics()` returns. */
+  metrics: Array<SchemaMetric>
   states: Array<string>
   reasons: Array<string>
   rejectReasons: Array<string>
   outcomes: Array<string>
+}
+
+/** One field of the metrics snapshot, as the core's schema declares it. */
+export interface SchemaMetric {
+  /** The core's snake_case name. */
+  name: string
+  /** The camelCase key of `metrics()` in `index.js`. */
+  jsName: string
+  /** `state`, `count`, `rate`, `duration` or `optional_duration`. */
+  kind: string
+  /** One line of documentation. */
+  doc: string
+}
+
+/** One engine option, as the core's schema declares it. */
+export interface SchemaOption {
+  /** The core's snake_case name (used in the core's messages). */
+  name: string
+  /** The camelCase name `createBreaker` reads and `index.js` exposes. */
+  jsName: string
+  /** `text`, `count`, `number`, `duration` (milliseconds in Node) or `seed`. */
+  kind: string
+  /** The default, as every binding's options table shows it. */
+  default: string
+  /** The valid values. */
+  bounds: string
+  /** One line of documentation. */
+  doc: string
 }

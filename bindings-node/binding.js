@@ -839,4 +839,4 @@ module.exports.NativeBreaker = nativeBinding.NativeBreaker
 module.exports.NativeClock = nativeBinding.NativeClock
 module.exports.createBreaker = nativeBinding.createBreaker
 module.exports.liveBreakers = nativeBinding.liveBreakers
-module.exports.vocabulary = nativeBinding.vocabulary
+module.exports.schema = nativeBinding.schema

@@ -74,7 +74,8 @@ export interface CircuitBreakerOptions {
   /** Probe successes that close the breaker, in 1..halfOpenMaxCalls. Default halfOpenMaxCalls. */
   successThreshold?: number;
   /** Re-open if the first probe gets no verdict within this many ms; 0 = off. Default: the open
-   * duration that preceded half-open, so a probe that never settles cannot wedge the breaker. */
+   * duration that preceded half-open, at least 30 s, while a probe is out, so a probe that never
+   * settles cannot wedge the breaker. */
   halfOpenMaxWait?: number;
   /**
    * Per-call timeout (ms) for `execute`/`wrap`: the call receives `{ signal }` as its last

@@ -9,13 +9,18 @@ const native = require('./binding.js');
 
 const { fastAllow, fastSettleAllow, fastSettle, fastRecord, fastRecordParts, fastState } = native;
 
-const vocabulary = native.vocabulary();
+/** The core's public surface: options, metrics fields and spellings (see `schema()` in src/lib.rs). */
+const schema = native.schema();
 /** State, transition-reason and outcome spellings, by the core's integer codes. */
-const STATES = Object.freeze(vocabulary.states);
-const REASONS = Object.freeze(vocabulary.reasons);
-const SUCCESS = vocabulary.outcomes.indexOf('success');
-const FAILURE = vocabulary.outcomes.indexOf('failure');
-const IGNORED = vocabulary.outcomes.indexOf('ignored');
+const STATES = Object.freeze(schema.states);
+const REASONS = Object.freeze(schema.reasons);
+const SUCCESS = schema.outcomes.indexOf('success');
+const FAILURE = schema.outcomes.indexOf('failure');
+const IGNORED = schema.outcomes.indexOf('ignored');
+/** The fields of `metrics()`, from the core's schema, in the order the native snapshot has them:
+ * `{ key, kind }` with the camelCase key (`state` comes as a state code, an absent
+ * `optional_duration` as -1). */
+const METRIC_FIELDS = Object.freeze(schema.metrics.map((m) => Object.freeze({ key: m.jsName, kind: m.kind })));
 /** The event emitted, besides 'stateChange', when a state is entered. */
 const STATE_EVENTS = STATES.map((s) => ({ open: 'open', half_open: 'halfOpen', closed: 'close' })[s]);
 /** `u32::MAX`: "no ticket" and each half of "no admission time" in a raw permit. */
@@ -94,26 +99,11 @@ function argumentError(name, expected, value) {
 // Options
 // ------------------------------------------------------------------------------------------------
 
-/** Engine options: camelCase name -> [core (snake_case) name, kind]. */
-const ENGINE_OPTIONS = {
-  name: ['name', 'string'],
-  failureThreshold: ['failure_threshold', 'count'],
-  failureRateThreshold: ['failure_rate_threshold', 'number'],
-  slowCallDuration: ['slow_call_duration', 'number'],
-  slowCallRateThreshold: ['slow_call_rate_threshold', 'number'],
-  minimumCalls: ['minimum_calls', 'count'],
-  windowSize: ['window_size', 'count'],
-  windowDuration: ['window_duration', 'number'],
-  windowBuckets: ['window_buckets', 'count'],
-  resetTimeout: ['reset_timeout', 'number'],
-  backoffMultiplier: ['backoff_multiplier', 'number'],
-  maxResetTimeout: ['max_reset_timeout', 'number'],
-  jitter: ['jitter', 'number'],
-  jitterSeed: ['jitter_seed', 'seed'],
-  halfOpenMaxCalls: ['half_open_max_calls', 'count'],
-  successThreshold: ['success_threshold', 'count'],
-  halfOpenMaxWait: ['half_open_max_wait', 'number'],
-};
+/** Engine options, from the core's schema: camelCase name -> [core (snake_case) name, kind]
+ * (`text`, `count`, `number`, `duration` in ms, `seed`). */
+const ENGINE_OPTIONS = Object.freeze(
+  Object.fromEntries(schema.options.map((o) => [o.jsName, Object.freeze([o.name, o.kind])])),
+);
 /** Options handled in JavaScript. */
 const JS_OPTIONS = new Set(['timeout', 'isFailure', 'fallback', 'clock']);
 const CAMEL = Object.fromEntries(Object.entries(ENGINE_OPTIONS).map(([camel, [snake]]) => [snake, camel]));
@@ -152,7 +142,7 @@ function parseOptions(options) {
     const spec = Object.hasOwn(ENGINE_OPTIONS, key) ? ENGINE_OPTIONS[key] : undefined;
     if (spec !== undefined) {
       const kind = spec[1];
-      if (kind === 'string') {
+      if (kind === 'text') {
         if (typeof value !== 'string') throw typeError(key, 'a string', value);
         engine[key] = value;
       } else if (kind === 'seed') {
@@ -843,26 +833,13 @@ class CircuitBreaker extends EventEmitter {
     this.#settle();
     const v = this.#handle.metrics();
     this.#flush();
-    return {
-      state: STATES[v[0]],
-      generation: v[1],
-      consecutiveFailures: v[2],
-      windowCalls: v[3],
-      windowFailures: v[4],
-      windowSlow: v[5],
-      failureRate: v[6],
-      slowRate: v[7],
-      admitted: v[8],
-      rejected: v[9],
-      successes: v[10],
-      failures: v[11],
-      ignored: v[12],
-      slow: v[13],
-      stale: v[14],
-      opened: v[15],
-      timeInState: v[16],
-      retryAfter: v[17] < 0 ? undefined : v[17],
-    };
+    const m = {};
+    for (let i = 0; i < METRIC_FIELDS.length; i++) {
+      const { key, kind } = METRIC_FIELDS[i];
+      const value = v[i];
+      m[key] = kind === 'state' ? STATES[value] : kind === 'optional_duration' && value < 0 ? undefined : value;
+    }
+    return m;
   }
 
   /** When the next time-driven transition is due (ms on the breaker's clock), or `undefined`. */

@@ -51,7 +51,7 @@ describe('package', () => {
 
   test('the generated loader and types are present', () => {
     const dts = fs.readFileSync(path.join(ROOT, 'binding.d.ts'), 'utf8');
-    for (const name of ['NativeBreaker', 'NativeClock', 'createBreaker', 'vocabulary', 'liveBreakers']) {
+    for (const name of ['NativeBreaker', 'NativeClock', 'createBreaker', 'schema', 'liveBreakers']) {
       assert.match(dts, new RegExp(`\\b${name}\\b`), name);
       assert.ok(native[name], `${name} is exported by the addon`);
     }
@@ -62,8 +62,8 @@ describe('package', () => {
 });
 
 describe('native layer', () => {
-  test('vocabulary matches the core spellings', () => {
-    const v = native.vocabulary();
+  test('the schema has the core spellings', () => {
+    const v = native.schema();
     assert.deepEqual(v.states, ['closed', 'open', 'half_open', 'forced_open', 'disabled']);
     assert.deepEqual(v.rejectReasons, ['open', 'half_open_full', 'forced_open']);
     assert.deepEqual(v.outcomes, ['success', 'failure', 'ignored']);

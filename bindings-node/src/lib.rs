@@ -5,6 +5,11 @@
 //! turns queued transitions into `EventEmitter` events. Every state decision is the core's: this
 //! file converts values and hands permits back and forth, nothing more.
 //!
+//! * **One definition of the surface.** The options, metrics fields and spellings are the core's
+//!   schema (`circuit::OPTIONS`, `METRICS`, `State::ALL`, ...), exported by [`schema`]: `index.js`
+//!   builds its option table, metrics objects and spelling tables from it, [`build_config`] loops
+//!   over the options converting each by its kind for `ConfigBuilder::set`, and
+//!   `__test__/schema.test.js` walks it against `index.d.ts` and docs/node.md.
 //! * **Two tiers of entry points.** Construction, metrics, manual control and event draining are
 //!   ordinary `#[napi]` items. The calls on the hot path (`fastAllow`, `fastRecord`, ...) are plain
 //!   N-API functions registered by [`register_fast_path`], taking and returning numbers only:
@@ -35,15 +40,16 @@ use std::ffi::{CStr, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use circuit::{
-    CircuitBreaker, Config, ConfigError, ManualClock, Outcome, RawPermit, Reason, Recorded, RejectReason, Rejected,
-    State, ThreadSlot, Transition, count_from_i64, duration_from_f64,
+    CircuitBreaker, Config, ConfigError, METRICS, ManualClock, MetricKind, Metrics, OPTIONS, OptionInfo, OptionKind,
+    OptionValue, Outcome, RawPermit, Reason, Recorded, RejectReason, Rejected, State, ThreadSlot, Transition,
+    count_from_i64, duration_from_f64,
 };
 use napi::bindgen_prelude::*;
-use napi::{JsValue, sys};
+use napi::{JsValue, ValueType, sys};
 use napi_derive::napi;
 
 const NANOS_PER_MS: f64 = 1e6;
@@ -53,29 +59,114 @@ fn ms(d: Duration) -> f64 {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Vocabulary
+// Schema
 // ------------------------------------------------------------------------------------------------
 
-/// The spellings behind the integer codes the native layer returns, in code order.
+/// One engine option, as the core's schema declares it.
 #[napi(object)]
-pub struct Vocabulary {
+pub struct SchemaOption {
+    /// The core's snake_case name (used in the core's messages).
+    pub name: String,
+    /// The camelCase name `createBreaker` reads and `index.js` exposes.
+    pub js_name: String,
+    /// `text`, `count`, `number`, `duration` (milliseconds in Node) or `seed`.
+    pub kind: String,
+    /// The default, as every binding's options table shows it.
+    pub default: String,
+    /// The valid values.
+    pub bounds: String,
+    /// One line of documentation.
+    pub doc: String,
+}
+
+/// One field of the metrics snapshot, as the core's schema declares it.
+#[napi(object)]
+pub struct SchemaMetric {
+    /// The core's snake_case name.
+    pub name: String,
+    /// The camelCase key of `metrics()` in `index.js`.
+    pub js_name: String,
+    /// `state`, `count`, `rate`, `duration` or `optional_duration`.
+    pub kind: String,
+    /// One line of documentation.
+    pub doc: String,
+}
+
+/// The core's public surface: every option and metrics field, and the spellings behind the integer
+/// codes the native layer returns (states, transition reasons, reject reasons, outcomes), in code
+/// order.
+#[napi(object)]
+pub struct Schema {
+    pub options: Vec<SchemaOption>,
+    /// In the order of the values `NativeBreaker.metrics()` returns.
+    pub metrics: Vec<SchemaMetric>,
     pub states: Vec<String>,
     pub reasons: Vec<String>,
     pub reject_reasons: Vec<String>,
     pub outcomes: Vec<String>,
 }
 
-/// The core's spellings, so `index.js` never hard-codes them.
-#[napi(catch_unwind)]
-pub fn vocabulary() -> Vocabulary {
-    fn names<T: Copy>(all: &[T], text: fn(T) -> &'static str) -> Vec<String> {
-        all.iter().map(|v| text(*v).to_owned()).collect()
+/// `failure_threshold` -> `failureThreshold`.
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
     }
-    Vocabulary {
-        states: names(State::ALL, State::as_str),
-        reasons: names(Reason::ALL, Reason::as_str),
-        reject_reasons: names(RejectReason::ALL, RejectReason::as_str),
-        outcomes: names(Outcome::ALL, Outcome::as_str),
+    out
+}
+
+fn metric_kind(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::State => "state",
+        MetricKind::Count => "count",
+        MetricKind::Rate => "rate",
+        MetricKind::Duration => "duration",
+        MetricKind::OptionalDuration => "optional_duration",
+    }
+}
+
+/// The core's schema, so `index.js` never types an option name, a metrics field or a spelling.
+#[napi(catch_unwind)]
+pub fn schema() -> Schema {
+    /// The spellings, indexed by code.
+    fn names<T: Copy>(all: &[T], text: fn(T) -> &'static str, code: fn(T) -> u8) -> Vec<String> {
+        let mut sorted = all.to_vec();
+        sorted.sort_by_key(|v| code(*v));
+        sorted.iter().map(|v| text(*v).to_owned()).collect()
+    }
+    Schema {
+        options: OPTIONS
+            .iter()
+            .map(|o| SchemaOption {
+                name: o.name.to_owned(),
+                js_name: camel_case(o.name),
+                kind: o.kind.as_str().to_owned(),
+                default: o.default.to_owned(),
+                bounds: o.bounds.to_owned(),
+                doc: o.doc.to_owned(),
+            })
+            .collect(),
+        metrics: METRICS
+            .iter()
+            .map(|m| SchemaMetric {
+                name: m.name.to_owned(),
+                js_name: camel_case(m.name),
+                kind: metric_kind(m.kind).to_owned(),
+                doc: m.doc.to_owned(),
+            })
+            .collect(),
+        states: names(State::ALL, State::as_str, State::code),
+        reasons: names(Reason::ALL, Reason::as_str, Reason::code),
+        reject_reasons: names(RejectReason::ALL, RejectReason::as_str, RejectReason::code),
+        outcomes: names(Outcome::ALL, Outcome::as_str, Outcome::code),
     }
 }
 
@@ -123,29 +214,6 @@ impl Default for NativeClock {
 // Configuration
 // ------------------------------------------------------------------------------------------------
 
-/// The engine options, already type-checked by `index.js` (numbers are numbers, the seed is the
-/// decimal string of an unsigned 64-bit integer). Ranges are checked here and by the core.
-#[napi(object)]
-pub struct NativeOptions {
-    pub name: Option<String>,
-    pub failure_threshold: Option<f64>,
-    pub failure_rate_threshold: Option<f64>,
-    pub slow_call_duration: Option<f64>,
-    pub slow_call_rate_threshold: Option<f64>,
-    pub minimum_calls: Option<f64>,
-    pub window_size: Option<f64>,
-    pub window_duration: Option<f64>,
-    pub window_buckets: Option<f64>,
-    pub reset_timeout: Option<f64>,
-    pub backoff_multiplier: Option<f64>,
-    pub max_reset_timeout: Option<f64>,
-    pub jitter: Option<f64>,
-    pub jitter_seed: Option<String>,
-    pub half_open_max_calls: Option<f64>,
-    pub success_threshold: Option<f64>,
-    pub half_open_max_wait: Option<f64>,
-}
-
 /// Why an option was refused: the core's snake_case option name and the reason.
 #[napi(object)]
 pub struct ConfigProblem {
@@ -161,12 +229,16 @@ impl From<ConfigError> for ConfigProblem {
 
 type Checked<T> = std::result::Result<T, ConfigProblem>;
 
+fn problem(option: &str, reason: String) -> ConfigProblem {
+    ConfigProblem { option: option.to_owned(), reason }
+}
+
 /// A count option: a whole number, then the core's range check.
 fn count(option: &'static str, value: f64) -> Checked<u32> {
     if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e18 {
         return count_from_i64(option, value as i64).map_err(ConfigProblem::from);
     }
-    Err(ConfigProblem { option: option.to_owned(), reason: format!("must be a whole number, got {value}") })
+    Err(problem(option, format!("must be a whole number, got {value}")))
 }
 
 /// A duration option in milliseconds, rounded to whole nanoseconds by the core.
@@ -174,64 +246,55 @@ fn duration(option: &'static str, value: f64) -> Checked<Duration> {
     duration_from_f64(option, value, NANOS_PER_MS).map_err(ConfigProblem::from)
 }
 
-fn build_config(o: NativeOptions) -> Checked<Config> {
-    let mut b = Config::builder();
-    if let Some(v) = o.name {
-        b = b.name(v);
+/// The schema's options with their camelCase names, computed once.
+static JS_OPTIONS: LazyLock<Vec<(String, &'static OptionInfo)>> =
+    LazyLock::new(|| OPTIONS.iter().map(|o| (camel_case(o.name), o)).collect());
+
+/// Converts one given option by its kind: text is a string, count/number/duration (ms) are
+/// numbers, the seed is the decimal string of an unsigned 64-bit integer (`index.js` has already
+/// type-checked everything; this refuses a wrong type too, as a problem naming the option).
+fn option_value(info: &'static OptionInfo, value: Unknown) -> Result<Checked<OptionValue>> {
+    let option = info.name;
+    let (wanted, expected) = match info.kind {
+        OptionKind::Text | OptionKind::Seed => (ValueType::String, "a string"),
+        OptionKind::Count | OptionKind::Number | OptionKind::Duration => (ValueType::Number, "a number"),
+    };
+    if value.get_type()? != wanted {
+        return Ok(Err(problem(option, format!("must be {expected}"))));
     }
-    if let Some(v) = o.failure_threshold {
-        b = b.failure_threshold(count("failure_threshold", v)?);
+    Ok(match info.kind {
+        OptionKind::Text => Ok(OptionValue::Text(String::from_unknown(value)?)),
+        OptionKind::Seed => {
+            let text = String::from_unknown(value)?;
+            text.parse::<u64>()
+                .map(OptionValue::Seed)
+                .map_err(|_| problem(option, format!("must be a 64-bit integer, got {text}")))
+        }
+        OptionKind::Count => count(option, f64::from_unknown(value)?).map(OptionValue::Count),
+        OptionKind::Number => Ok(OptionValue::Number(f64::from_unknown(value)?)),
+        OptionKind::Duration => duration(option, f64::from_unknown(value)?).map(OptionValue::Duration),
+    })
+}
+
+/// Builds the configuration from the engine options (camelCase keys; a missing, `undefined` or
+/// `null` one means the default), one schema option after the other.
+fn build_config(options: &Object) -> Result<Checked<Config>> {
+    let mut builder = Config::builder();
+    for (js_name, info) in JS_OPTIONS.iter() {
+        let Some(value) = options.get::<Unknown>(js_name)? else { continue };
+        if matches!(value.get_type()?, ValueType::Undefined | ValueType::Null) {
+            continue;
+        }
+        let value = match option_value(info, value)? {
+            Ok(value) => value,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        builder = match builder.set(info.name, value) {
+            Ok(builder) => builder,
+            Err(e) => return Ok(Err(e.into())),
+        };
     }
-    if let Some(v) = o.failure_rate_threshold {
-        b = b.failure_rate_threshold(v);
-    }
-    if let Some(v) = o.slow_call_duration {
-        b = b.slow_call_duration(duration("slow_call_duration", v)?);
-    }
-    if let Some(v) = o.slow_call_rate_threshold {
-        b = b.slow_call_rate_threshold(v);
-    }
-    if let Some(v) = o.minimum_calls {
-        b = b.minimum_calls(count("minimum_calls", v)?);
-    }
-    if let Some(v) = o.window_size {
-        b = b.window_size(count("window_size", v)?);
-    }
-    if let Some(v) = o.window_duration {
-        b = b.window_duration(duration("window_duration", v)?);
-    }
-    if let Some(v) = o.window_buckets {
-        b = b.window_buckets(count("window_buckets", v)?);
-    }
-    if let Some(v) = o.reset_timeout {
-        b = b.reset_timeout(duration("reset_timeout", v)?);
-    }
-    if let Some(v) = o.backoff_multiplier {
-        b = b.backoff_multiplier(v);
-    }
-    if let Some(v) = o.max_reset_timeout {
-        b = b.max_reset_timeout(duration("max_reset_timeout", v)?);
-    }
-    if let Some(v) = o.jitter {
-        b = b.jitter(v);
-    }
-    if let Some(v) = o.jitter_seed {
-        let seed = v.parse::<u64>().map_err(|_| ConfigProblem {
-            option: "jitter_seed".to_owned(),
-            reason: format!("must be a 64-bit integer, got {v}"),
-        })?;
-        b = b.jitter_seed(seed);
-    }
-    if let Some(v) = o.half_open_max_calls {
-        b = b.half_open_max_calls(count("half_open_max_calls", v)?);
-    }
-    if let Some(v) = o.success_threshold {
-        b = b.success_threshold(count("success_threshold", v)?);
-    }
-    if let Some(v) = o.half_open_max_wait {
-        b = b.half_open_max_wait(duration("half_open_max_wait", v)?);
-    }
-    b.build().map_err(ConfigProblem::from)
+    Ok(builder.build().map_err(ConfigProblem::from))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -339,12 +402,16 @@ impl Drop for NativeBreaker {
     }
 }
 
-/// Creates a breaker, or says which option is invalid (nothing is created then).
-#[napi(catch_unwind)]
-pub fn create_breaker(options: NativeOptions, clock: Option<&NativeClock>) -> Either<NativeBreaker, ConfigProblem> {
-    let config = match build_config(options) {
+/// Creates a breaker from the engine options (camelCase keys, as `schema().options` names them;
+/// `index.js` has checked their types), or says which option is invalid (nothing is created then).
+#[napi(
+    catch_unwind,
+    ts_args_type = "options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null"
+)]
+pub fn create_breaker(options: Object, clock: Option<&NativeClock>) -> Result<Either<NativeBreaker, ConfigProblem>> {
+    let config = match build_config(&options)? {
         Ok(config) => config,
-        Err(problem) => return Either::B(problem),
+        Err(problem) => return Ok(Either::B(problem)),
     };
     // A success can trip nothing and reads no clock when there is no rate rule and no slow-call
     // rule: only then may `index.js` defer recording successes (see `settle`).
@@ -372,7 +439,7 @@ pub fn create_breaker(options: NativeOptions, clock: Option<&NativeClock>) -> Ei
             }
         }
     });
-    Either::A(NativeBreaker { id, deferrable })
+    Ok(Either::A(NativeBreaker { id, deferrable }))
 }
 
 /// A rejection, for `CircuitOpenError`.
@@ -426,31 +493,63 @@ impl NativeBreaker {
         Ok(out)
     }
 
-    /// The metrics snapshot, flattened in the order of `metrics()` in `index.js`; the state as
-    /// its code, durations in milliseconds, `-1` for an absent `retry_after`.
+    /// The metrics snapshot, one number per field of `schema().metrics`, in that order: the state
+    /// as its code, durations in milliseconds, `-1` for an absent `retry_after`.
     #[napi(catch_unwind)]
     pub fn metrics(&self) -> Result<Vec<f64>> {
-        let m = with_entry(self.id, |e| e.breaker.metrics())?;
-        Ok(vec![
-            f64::from(m.state.code()),
-            m.generation as f64,
-            m.consecutive_failures as f64,
-            m.window_calls as f64,
-            m.window_failures as f64,
-            m.window_slow as f64,
-            m.failure_rate,
-            m.slow_rate,
-            m.admitted as f64,
-            m.rejected as f64,
-            m.successes as f64,
-            m.failures as f64,
-            m.ignored as f64,
-            m.slow as f64,
-            m.stale as f64,
-            m.opened as f64,
-            ms(m.time_in_state),
-            m.retry_after.map_or(-1.0, ms),
-        ])
+        // Exhaustive: a field added to the core's snapshot does not compile until it is converted
+        // here (the core tests that `METRICS` lists the fields in declaration order).
+        let Metrics {
+            state,
+            generation,
+            consecutive_failures,
+            window_calls,
+            window_failures,
+            window_slow,
+            failure_rate,
+            slow_rate,
+            admitted,
+            rejected,
+            successes,
+            failures,
+            ignored,
+            slow,
+            stale,
+            opened,
+            time_in_state,
+            retry_after,
+        } = with_entry(self.id, |e| e.breaker.metrics())?;
+        METRICS
+            .iter()
+            .map(|field| {
+                Ok(match field.name {
+                    "state" => f64::from(state.code()),
+                    "generation" => generation as f64,
+                    "consecutive_failures" => consecutive_failures as f64,
+                    "window_calls" => window_calls as f64,
+                    "window_failures" => window_failures as f64,
+                    "window_slow" => window_slow as f64,
+                    "failure_rate" => failure_rate,
+                    "slow_rate" => slow_rate,
+                    "admitted" => admitted as f64,
+                    "rejected" => rejected as f64,
+                    "successes" => successes as f64,
+                    "failures" => failures as f64,
+                    "ignored" => ignored as f64,
+                    "slow" => slow as f64,
+                    "stale" => stale as f64,
+                    "opened" => opened as f64,
+                    "time_in_state" => ms(time_in_state),
+                    "retry_after" => retry_after.map_or(-1.0, ms),
+                    other => {
+                        return Err(Error::new(
+                            Status::GenericFailure,
+                            format!("circuit: unknown metrics field {other}"),
+                        ));
+                    }
+                })
+            })
+            .collect()
     }
 
     /// When the next time-driven transition is due (ms on the breaker's clock), or `null`.
