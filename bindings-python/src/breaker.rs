@@ -9,7 +9,8 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::classify::Ignore;
 use crate::clock::ManualClock;
 use crate::errors::{open_error, recorded_error, type_error};
-use crate::options::{Options, duration};
+use crate::metrics::Metrics;
+use crate::options::duration;
 use crate::permit::Permit;
 
 #[pyclass(frozen, subclass, module = "circuit._circuit")]
@@ -19,58 +20,6 @@ pub(crate) struct Breaker {
     fallback: Option<Py<PyAny>>,
     timeout: Option<f64>,
     clock: Option<Py<ManualClock>>,
-}
-
-/// A metrics snapshot; durations in seconds.
-#[pyclass(frozen, get_all, module = "circuit._circuit")]
-pub(crate) struct Metrics {
-    state: &'static str,
-    generation: u64,
-    consecutive_failures: u64,
-    window_calls: u64,
-    window_failures: u64,
-    window_slow: u64,
-    failure_rate: f64,
-    slow_rate: f64,
-    admitted: u64,
-    rejected: u64,
-    successes: u64,
-    failures: u64,
-    ignored: u64,
-    slow: u64,
-    stale: u64,
-    opened: u64,
-    time_in_state: f64,
-    retry_after: Option<f64>,
-}
-
-#[pymethods]
-impl Metrics {
-    fn __repr__(&self) -> String {
-        format!(
-            "Metrics(state='{}', generation={}, consecutive_failures={}, window_calls={}, window_failures={}, \
-             window_slow={}, failure_rate={}, slow_rate={}, admitted={}, rejected={}, successes={}, failures={}, \
-             ignored={}, slow={}, stale={}, opened={}, time_in_state={}, retry_after={})",
-            self.state,
-            self.generation,
-            self.consecutive_failures,
-            self.window_calls,
-            self.window_failures,
-            self.window_slow,
-            self.failure_rate,
-            self.slow_rate,
-            self.admitted,
-            self.rejected,
-            self.successes,
-            self.failures,
-            self.ignored,
-            self.slow,
-            self.stale,
-            self.opened,
-            self.time_in_state,
-            self.retry_after.map_or("None".to_owned(), |r| r.to_string())
-        )
-    }
 }
 
 /// One transition, as handed to the Python-level listener wrapper.
@@ -86,75 +35,22 @@ pub(crate) struct StateChange {
 #[pymethods]
 impl Breaker {
     #[new]
-    #[pyo3(signature = (
-        name = None, *, failure_threshold = None, failure_rate_threshold = None, slow_call_duration = None,
-        slow_call_rate_threshold = None, minimum_calls = None, window_size = None, window_duration = None,
-        window_buckets = None, reset_timeout = None, backoff_multiplier = None, max_reset_timeout = None,
-        jitter = None, jitter_seed = None, half_open_max_calls = None, success_threshold = None,
-        half_open_max_wait = None, ignore = None, fallback = None, timeout = None, clock = None
-    ))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, **options))]
     fn new<'py>(
         py: Python<'py>,
         name: Option<&Bound<'py, PyAny>>,
-        failure_threshold: Option<&Bound<'py, PyAny>>,
-        failure_rate_threshold: Option<&Bound<'py, PyAny>>,
-        slow_call_duration: Option<&Bound<'py, PyAny>>,
-        slow_call_rate_threshold: Option<&Bound<'py, PyAny>>,
-        minimum_calls: Option<&Bound<'py, PyAny>>,
-        window_size: Option<&Bound<'py, PyAny>>,
-        window_duration: Option<&Bound<'py, PyAny>>,
-        window_buckets: Option<&Bound<'py, PyAny>>,
-        reset_timeout: Option<&Bound<'py, PyAny>>,
-        backoff_multiplier: Option<&Bound<'py, PyAny>>,
-        max_reset_timeout: Option<&Bound<'py, PyAny>>,
-        jitter: Option<&Bound<'py, PyAny>>,
-        jitter_seed: Option<&Bound<'py, PyAny>>,
-        half_open_max_calls: Option<&Bound<'py, PyAny>>,
-        success_threshold: Option<&Bound<'py, PyAny>>,
-        half_open_max_wait: Option<&Bound<'py, PyAny>>,
         ignore: Option<&Bound<'py, PyAny>>,
         fallback: Option<&Bound<'py, PyAny>>,
         timeout: Option<&Bound<'py, PyAny>>,
         clock: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Self> {
-        use engine::ConfigBuilder as B;
-        let mut o = Options::new(py);
         fn present<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
             v.filter(|v| !v.is_none())
         }
-        if let Some(name) = present(name) {
-            let text: String = name.extract().map_err(|_| type_error("name", "a str", name))?;
-            o.builder = std::mem::take(&mut o.builder).name(text);
-        }
-        o.count("failure_threshold", present(failure_threshold), B::failure_threshold)?;
-        o.ratio("failure_rate_threshold", present(failure_rate_threshold), B::failure_rate_threshold)?;
-        o.seconds("slow_call_duration", present(slow_call_duration), B::slow_call_duration)?;
-        o.ratio("slow_call_rate_threshold", present(slow_call_rate_threshold), B::slow_call_rate_threshold)?;
-        o.count("minimum_calls", present(minimum_calls), B::minimum_calls)?;
-        o.count("window_size", present(window_size), B::window_size)?;
-        o.seconds("window_duration", present(window_duration), B::window_duration)?;
-        o.count("window_buckets", present(window_buckets), B::window_buckets)?;
-        o.seconds("reset_timeout", present(reset_timeout), B::reset_timeout)?;
-        o.ratio("backoff_multiplier", present(backoff_multiplier), B::backoff_multiplier)?;
-        o.seconds("max_reset_timeout", present(max_reset_timeout), B::max_reset_timeout)?;
-        o.ratio("jitter", present(jitter), B::jitter)?;
-        if let Some(seed) = present(jitter_seed) {
-            if seed.is_instance_of::<pyo3::types::PyBool>() || !seed.is_instance_of::<pyo3::types::PyInt>() {
-                return Err(type_error("jitter_seed", "an int", seed));
-            }
-            let value: u64 = seed.extract().map_err(|_| {
-                crate::errors::config_error(
-                    py,
-                    "jitter_seed",
-                    "invalid option `jitter_seed`: must be between 0 and 2**64-1".into(),
-                )
-            })?;
-            o.builder = std::mem::take(&mut o.builder).jitter_seed(value);
-        }
-        o.count("half_open_max_calls", present(half_open_max_calls), B::half_open_max_calls)?;
-        o.count("success_threshold", present(success_threshold), B::success_threshold)?;
-        o.seconds("half_open_max_wait", present(half_open_max_wait), B::half_open_max_wait)?;
+        // The engine options (every `engine::OPTIONS` name), converted by kind; built after the
+        // Python-only options below are checked.
+        let builder = crate::options::builder(py, name, options)?;
         let ignore = Ignore::parse(present(ignore))?;
         let fallback = match present(fallback) {
             Some(f) if f.is_callable() => Some(f.clone().unbind()),
@@ -181,7 +77,7 @@ impl Breaker {
             ),
             None => None,
         };
-        let config = o.builder.build().map_err(|e| crate::errors::config_error(py, e.option(), e.to_string()))?;
+        let config = builder.build().map_err(|e| crate::errors::config_error(py, e.option(), e.to_string()))?;
         let inner = match &clock {
             Some(c) => engine::CircuitBreaker::with_clock(config, c.get().inner.clone()),
             None => engine::CircuitBreaker::new(config),
@@ -301,27 +197,7 @@ impl Breaker {
 
     /// A metrics snapshot.
     fn metrics(&self) -> Metrics {
-        let m = self.inner.metrics();
-        Metrics {
-            state: m.state.as_str(),
-            generation: m.generation,
-            consecutive_failures: m.consecutive_failures,
-            window_calls: m.window_calls,
-            window_failures: m.window_failures,
-            window_slow: m.window_slow,
-            failure_rate: m.failure_rate,
-            slow_rate: m.slow_rate,
-            admitted: m.admitted,
-            rejected: m.rejected,
-            successes: m.successes,
-            failures: m.failures,
-            ignored: m.ignored,
-            slow: m.slow,
-            stale: m.stale,
-            opened: m.opened,
-            time_in_state: m.time_in_state.as_secs_f64(),
-            retry_after: m.retry_after.map(|d| d.as_secs_f64()),
-        }
+        Metrics::of(&self.inner.metrics())
     }
 
     /// Registers `callback(StateChange)` for every transition; returns an id for

@@ -1,15 +1,19 @@
 //! The native half of the Python package `circuit` (`circuit._circuit`). The public, documented
 //! API lives in `python/circuit/__init__.py`; this module holds everything on the hot path:
 //! admission and recording, the sync decorator's call wrapper, outcome classification, and the
-//! bridge to the engine's listeners. All state logic is the Rust engine's.
+//! bridge to the engine's listeners. All state logic is the Rust engine's. Options and metrics
+//! are walked from the engine's schema (`engine::OPTIONS`, `engine::METRICS`), which is also
+//! exported, with the engine's spellings, for the package and its tests (`schema.rs`).
 
 mod breaker;
 mod classify;
 mod clock;
 mod errors;
 mod guard;
+mod metrics;
 mod options;
 mod permit;
+mod schema;
 
 use pyo3::prelude::*;
 
@@ -19,9 +23,11 @@ fn _circuit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::Breaker>()?;
     m.add_class::<permit::Permit>()?;
     m.add_class::<guard::Guarded>()?;
-    m.add_class::<breaker::Metrics>()?;
+    m.add_class::<metrics::Metrics>()?;
+    metrics::install(m.py())?;
     m.add_class::<breaker::StateChange>()?;
     m.add_function(wrap_pyfunction!(errors::register, m)?)?;
+    schema::add_to(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -4,8 +4,34 @@ from typing import Any, Callable, Optional, Tuple, Union, final
 
 from typing_extensions import disjoint_base
 
-__all__ = ["Breaker", "Guarded", "ManualClock", "Metrics", "Permit", "StateChange", "__version__", "register"]
+__all__ = [
+    "METRICS",
+    "OPTIONS",
+    "OUTCOMES",
+    "REASONS",
+    "REJECT_REASONS",
+    "STATES",
+    "Breaker",
+    "Guarded",
+    "ManualClock",
+    "Metrics",
+    "Permit",
+    "StateChange",
+    "__version__",
+    "register",
+]
 __version__: str
+
+# The engine's schema (core/src/schema.rs): every option as (name, kind, default, bounds, doc),
+# kind one of "text", "count", "number", "duration", "seed"; every metrics field as
+# (name, kind, doc), kind one of "state", "count", "rate", "duration", "optional_duration".
+OPTIONS: Tuple[Tuple[str, str, str, str, str], ...]
+METRICS: Tuple[Tuple[str, str, str], ...]
+# The engine's spellings, in code order.
+STATES: Tuple[str, ...]
+REASONS: Tuple[str, ...]
+REJECT_REASONS: Tuple[str, ...]
+OUTCOMES: Tuple[str, ...]
 
 def register(
     open_error: type, config_error: type, recorded_error: type, protect_awaitable: Callable[[Breaker, Union[int, Permit], Any], Any]
