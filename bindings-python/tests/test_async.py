@@ -293,6 +293,66 @@ def test_sync_callable_returning_an_awaitable_records_the_awaited_outcome(form: 
     assert (m.successes, m.failures, m.rejected, breaker.state) == (1, 2, 1, "open")
 
 
+def test_sync_callable_returning_a_future_gets_it_back_and_its_outcome_recorded() -> None:
+    breaker = circuit.CircuitBreaker(failure_threshold=5)
+
+    async def fail() -> None:
+        raise ConnectionError("down")
+
+    async def hang() -> None:
+        await asyncio.sleep(10)
+
+    @breaker
+    def start(coro: Any) -> "asyncio.Task[None]":
+        return asyncio.ensure_future(coro)
+
+    async def main() -> None:
+        task = start(fail())
+        assert isinstance(task, asyncio.Task)  # the caller keeps its Task
+        assert breaker.metrics().failures == 0
+        with pytest.raises(ConnectionError):
+            await task
+        await asyncio.sleep(0)  # done callbacks run one step later
+        assert breaker.metrics().failures == 1
+        cancelled = start(hang())
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    m = breaker.metrics()
+    assert (m.successes, m.failures, m.ignored) == (0, 1, 1)
+
+
+class _AwaitableContext:
+    """An awaitable that is also an async context manager (like an HTTP client's request)."""
+
+    def __await__(self) -> Any:
+        return asyncio.sleep(0, "awaited").__await__()
+
+    async def __aenter__(self) -> str:
+        return "entered"
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def test_sync_callable_returning_another_awaitable_gets_it_back_recorded_as_ignored() -> None:
+    breaker = circuit.CircuitBreaker()
+    request = breaker(_AwaitableContext)
+
+    async def main() -> None:
+        async with request() as value:
+            assert value == "entered"
+        assert await request() == "awaited"
+
+    asyncio.run(main())
+    m = breaker.metrics()
+    assert (m.successes, m.failures, m.ignored) == (0, 0, 2)
+
+
 def test_sync_callable_returning_an_awaitable_gets_the_breaker_timeout_and_ignores_cancel() -> None:
     breaker = circuit.CircuitBreaker(failure_threshold=1, timeout=0.01)
 
@@ -417,6 +477,38 @@ def test_cancel_by_a_task_group_after_a_sibling_failed_stays_ignored() -> None:
                 group.create_task(slow_sibling())
                 await breaker.call_async(_hang)
         assert "ExceptionGroup" in type(info.value).__name__
+
+    asyncio.run(main())
+    m = breaker.metrics()
+    assert (m.failures, m.ignored, breaker.state) == (0, 1, "closed")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup is 3.11+")
+@pytest.mark.parametrize("form", ["call_async", "decorator", "async with"])
+def test_cancel_by_a_task_group_whose_only_other_child_failed_stays_ignored(form: str) -> None:
+    breaker = circuit.CircuitBreaker(failure_threshold=1)
+    decorated = breaker(_hang)
+
+    async def sibling_fails() -> None:
+        await asyncio.sleep(0.01)
+        raise KeyError("sibling")
+
+    async def protected() -> None:
+        if form == "call_async":
+            await breaker.call_async(_hang)
+        elif form == "decorator":
+            await decorated()
+        else:
+            async with breaker:
+                await _hang()
+
+    async def main() -> None:
+        with pytest.raises(BaseException) as info:
+            async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined,unused-ignore]
+                group.create_task(sibling_fails())
+                await protected()
+        assert "ExceptionGroup" in type(info.value).__name__
+        await asyncio.sleep(0)
 
     asyncio.run(main())
     m = breaker.metrics()

@@ -22,6 +22,7 @@ import inspect
 import logging
 import sys
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, Tuple, TypeVar, Union, overload
 
 from . import _circuit
@@ -95,6 +96,27 @@ def _awaiting_in_task_group(task: "asyncio.Task[Any]") -> bool:
     return False
 
 
+def _task_group_aborting() -> bool:
+    """Whether a TaskGroup around the running call is cancelling it because a child failed.
+
+    Called while the CancelledError passes through the protected call, so the frames of the
+    coroutines awaiting it are on the stack; the `async with TaskGroup() as group:` body holds the
+    group. A group that asked to cancel its parent withdraws that cancel on exit, which would
+    otherwise look like an expired deadline."""
+    task_group = getattr(asyncio, "TaskGroup", None)
+    if task_group is None:
+        return False
+    frame: Optional[FrameType] = sys._getframe(1)
+    for _ in range(256):
+        if frame is None:
+            return False
+        for value in frame.f_locals.values():
+            if isinstance(value, task_group) and getattr(value, "_parent_cancel_requested", False):
+                return True
+        frame = frame.f_back
+    return False
+
+
 def _finish(breaker: _circuit.Breaker, token: _Token, error: Optional[BaseException]) -> None:
     """Records the outcome of a finished call: success without `error`, else as classified."""
     if isinstance(error, asyncio.CancelledError):
@@ -111,7 +133,7 @@ def _cancelled(breaker: _circuit.Breaker, token: _Token, error: BaseException) -
     through them, turning it into `TimeoutError`; a plain `task.cancel()` is never withdrawn. That
     happens after the error has left this call, so the outcome is recorded one loop step later."""
     task = _current_task()
-    if task is None:
+    if task is None or _task_group_aborting():
         breaker._done(token, error)
         return
     task.get_loop().call_soon(_settle_cancelled, breaker, token, error, task, task.cancelling())
@@ -193,6 +215,31 @@ async def _await_protected(breaker: _circuit.Breaker, token: _Token, awaitable: 
     return result
 
 
+def _protect_result(breaker: _circuit.Breaker, token: _Token, value: Any) -> Any:
+    """What the native sync path returns when the function's result is awaitable.
+
+    A coroutine can only be awaited, so a coroutine that awaits it and records its outcome takes
+    its place. An `asyncio.Future` (a `Task`, say) is returned unchanged, its outcome recorded by
+    a done callback (a cancelled future is neutral), so code that keeps, cancels or adds callbacks
+    to it still can. Any other awaitable (an object with `__await__` that may also be an async
+    context manager, for example) is returned unchanged and the call is recorded as ignored: its
+    outcome cannot be observed without changing what the caller gets."""
+    if inspect.iscoroutine(value):
+        return _await_protected(breaker, token, value)
+    if isinstance(value, asyncio.Future):
+
+        def settle(future: "asyncio.Future[Any]") -> None:
+            if future.cancelled():
+                breaker._done(token, asyncio.CancelledError())
+            else:
+                breaker._done(token, future.exception())
+
+        value.add_done_callback(settle)
+        return value
+    breaker._done(token, asyncio.CancelledError())  # neutral: the outcome is out of sight
+    return value
+
+
 # The engine's state spellings (`circuit._circuit.STATES`) by member name: "half_open" is
 # State.HALF_OPEN. A state the engine renames fails here, at import; one it adds fails
 # tests/test_schema.py until it gets a member.
@@ -226,7 +273,7 @@ class StateChange:
 
 IgnoreSpec = Union[type, Tuple[type, ...], Callable[[BaseException], bool], None]
 
-_circuit.register(CircuitOpenError, CircuitConfigError, PermitAlreadyRecordedError, _await_protected)
+_circuit.register(CircuitOpenError, CircuitConfigError, PermitAlreadyRecordedError, _protect_result)
 
 
 class CircuitBreaker(_circuit.Breaker):
@@ -295,9 +342,10 @@ class CircuitBreaker(_circuit.Breaker):
         """Decorator: calls of `func` go through the breaker; signature and metadata are kept.
 
         A coroutine function (or an object whose `__call__` is one) gets an async wrapper. For any
-        other callable, a call that returns an awaitable (a coroutine, a future, anything with
-        `__await__`) is not an outcome yet: it returns an awaitable that awaits that result and
-        records its outcome (and applies `timeout`) when it finishes. A generator function (sync
+        other callable, a call that returns an awaitable is not an outcome yet: a coroutine is
+        replaced by one that awaits it and records its outcome (and applies `timeout`); an
+        `asyncio.Future` is returned unchanged and recorded when it completes; any other awaitable
+        is returned unchanged and recorded as ignored. A generator function (sync
         or async) is refused with `TypeError`: the call only creates the generator, so the
         breaker would never see how the work ends; protect the calls made inside it instead."""
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
