@@ -19,7 +19,7 @@ impl ManualClock {
 
     /// Moves the clock forward by `seconds` (>= 0); returns the new instant in seconds.
     fn advance(&self, py: Python<'_>, seconds: f64) -> PyResult<f64> {
-        let by = engine::duration_from_f64("seconds", seconds, 1e9)
+        let by = engine::host::duration_from_f64("seconds", seconds, 1e9)
             .map_err(|e| config_error(py, e.option(), e.to_string()))?;
         Ok(self.inner.advance(by).as_secs_f64())
     }

@@ -63,7 +63,7 @@ fn convert(py: Python<'_>, info: &'static OptionInfo, value: &Bound<'_, PyAny>) 
                 .extract()
                 .map_err(|_| config_error(py, option, format!("invalid option `{option}`: out of range")))?;
             OptionValue::Count(
-                engine::count_from_i64(option, raw).map_err(|e| config_error(py, option, e.to_string()))?,
+                engine::host::count_from_i64(option, raw).map_err(|e| config_error(py, option, e.to_string()))?,
             )
         }
         OptionKind::Number => {
@@ -98,5 +98,5 @@ pub(crate) fn duration(py: Python<'_>, option: &'static str, value: &Bound<'_, P
         return Err(type_error(option, "a number of seconds", value));
     }
     let seconds: f64 = value.extract()?;
-    engine::duration_from_f64(option, seconds, 1e9).map_err(|e| config_error(py, option, e.to_string()))
+    engine::host::duration_from_f64(option, seconds, 1e9).map_err(|e| config_error(py, option, e.to_string()))
 }

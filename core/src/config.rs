@@ -402,29 +402,3 @@ impl ConfigBuilder {
         })
     }
 }
-
-/// Converts a binding's floating-point duration into a [`Duration`], refusing negative, NaN and
-/// infinite values with an error naming `option`. `unit_nanos` is the size of one unit in
-/// nanoseconds (1e9 for seconds, 1e6 for milliseconds); the result is rounded to whole
-/// nanoseconds, so 0.999 s + 0.001 s equals 1 s exactly.
-pub fn duration_from_f64(option: &'static str, value: f64, unit_nanos: f64) -> Result<Duration, ConfigError> {
-    if !value.is_finite() {
-        return Err(ConfigError::new(option, format!("must be a finite duration, got {value}")));
-    }
-    if value < 0.0 {
-        return Err(ConfigError::new(option, format!("must not be negative, got {value}")));
-    }
-    let nanos = (value * unit_nanos).round();
-    if nanos >= u64::MAX as f64 {
-        return Err(ConfigError::new(option, format!("is too large ({value})")));
-    }
-    Ok(Duration::from_nanos(nanos as u64))
-}
-
-/// Converts a binding's integer into a count, refusing negative and oversized values with an
-/// error naming `option`.
-pub fn count_from_i64(option: &'static str, value: i64) -> Result<u32, ConfigError> {
-    u32::try_from(value).map_err(|_| {
-        ConfigError::new(option, format!("must be a whole number between 0 and {}, got {value}", u32::MAX))
-    })
-}

@@ -60,6 +60,7 @@ mod config;
 mod counters;
 mod error;
 mod events;
+pub mod host;
 mod metrics;
 mod permit;
 mod probes;
@@ -70,10 +71,12 @@ mod window;
 
 pub use breaker::CircuitBreaker;
 pub use clock::{Clock, ManualClock, MonotonicClock};
-pub use config::{Config, ConfigBuilder, Window, count_from_i64, duration_from_f64};
-pub use counters::ThreadSlot;
+pub use config::{Config, ConfigBuilder, Window};
 pub use error::{ConfigError, Error, PermitError, Rejected};
 pub use events::{ListenerId, Transition};
+// Kept at the root for the bindings written before `host` existed.
+#[doc(hidden)]
+pub use host::{ThreadSlot, count_from_i64, duration_from_f64};
 pub use metrics::Metrics;
 pub use permit::{OwnedPermit, Permit, RawPermit};
 pub use schema::{METRICS, MetricInfo, MetricKind, OPTIONS, OptionInfo, OptionKind, OptionValue};

@@ -1,7 +1,8 @@
 //! The breaker handle: create, destroy, state, manual control, and the handle lookups the other
 //! modules use. Every behaviour comes from the engine; the C modules only translate.
 
-use engine::{CircuitBreaker, ThreadSlot};
+use engine::CircuitBreaker;
+use engine::host::ThreadSlot;
 
 use crate::config::circuit_config;
 use std::sync::atomic::{AtomicBool, Ordering};

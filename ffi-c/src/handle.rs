@@ -28,7 +28,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use engine::ThreadSlot;
+use engine::host::ThreadSlot;
 
 const INDEX_BITS: u32 = 24;
 const CHUNK_BITS: u32 = 12;
