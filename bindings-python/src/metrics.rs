@@ -1,137 +1,46 @@
 //! `circuit._circuit.Metrics`, built by walking the engine's schema (`engine::METRICS`): the
-//! snapshot holds one value per schema field, in schema order, and each field is a read-only
-//! attribute of the class, named and documented by the schema and installed at import. Durations
-//! are seconds. The one place that knows the snapshot struct is [`reader`], checked against the
-//! schema at compile time.
+//! snapshot holds the engine's values in schema order (`engine::Metrics::values`), and each field
+//! is a read-only attribute of the class, named and documented by the schema and installed at
+//! import. Durations are seconds.
 
-use std::time::Duration;
-
-use engine::{METRICS, MetricKind};
+use engine::{METRICS, MetricValue};
 use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
 
-/// One field of a snapshot, by its schema kind.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Field {
-    State(engine::State),
-    Count(u64),
-    Rate(f64),
-    Duration(Duration),
-    OptionalDuration(Option<Duration>),
+fn to_object(field: MetricValue, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(match field {
+        MetricValue::State(state) => state.as_str().into_pyobject(py)?.into_any().unbind(),
+        MetricValue::Count(count) => count.into_pyobject(py)?.into_any().unbind(),
+        MetricValue::Rate(rate) => rate.into_pyobject(py)?.into_any().unbind(),
+        MetricValue::Duration(d) => d.as_secs_f64().into_pyobject(py)?.into_any().unbind(),
+        MetricValue::OptionalDuration(d) => d.map(|d| d.as_secs_f64()).into_pyobject(py)?.into_any().unbind(),
+    })
 }
 
-impl Field {
-    fn to_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Ok(match self {
-            Field::State(state) => state.as_str().into_pyobject(py)?.into_any().unbind(),
-            Field::Count(count) => count.into_pyobject(py)?.into_any().unbind(),
-            Field::Rate(rate) => rate.into_pyobject(py)?.into_any().unbind(),
-            Field::Duration(d) => d.as_secs_f64().into_pyobject(py)?.into_any().unbind(),
-            Field::OptionalDuration(d) => d.map(|d| d.as_secs_f64()).into_pyobject(py)?.into_any().unbind(),
-        })
-    }
-
-    fn repr(self) -> String {
-        match self {
-            Field::State(state) => format!("'{}'", state.as_str()),
-            Field::Count(count) => count.to_string(),
-            Field::Rate(rate) => rate.to_string(),
-            Field::Duration(d) => d.as_secs_f64().to_string(),
-            Field::OptionalDuration(d) => d.map_or("None".to_owned(), |d| d.as_secs_f64().to_string()),
-        }
-    }
-}
-
-/// Reads one field of the engine's snapshot.
-type Read = fn(&engine::Metrics) -> Field;
-
-const fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// How to read the snapshot field the schema calls `name` as a value of kind `kind`. Evaluated at
-/// compile time: a schema field this binding cannot read, or of another kind, fails the build.
-const fn reader(name: &str, kind: MetricKind) -> Read {
-    macro_rules! by_name {
-        ($($field:ident: $kind:ident),+ $(,)?) => {
-            $(if same(name, stringify!($field)) {
-                if kind as u8 != MetricKind::$kind as u8 {
-                    panic!("a field of engine::METRICS changed kind: update bindings-python/src/metrics.rs");
-                }
-                return |m| Field::$kind(m.$field);
-            })+
-        };
-    }
-    by_name!(
-        state: State,
-        generation: Count,
-        consecutive_failures: Count,
-        window_calls: Count,
-        window_failures: Count,
-        window_slow: Count,
-        failure_rate: Rate,
-        slow_rate: Rate,
-        admitted: Count,
-        rejected: Count,
-        successes: Count,
-        failures: Count,
-        ignored: Count,
-        slow: Count,
-        stale: Count,
-        opened: Count,
-        time_in_state: Duration,
-        retry_after: OptionalDuration,
-    );
-    panic!("engine::METRICS has a field bindings-python/src/metrics.rs does not read")
-}
-
-/// One reader per schema field, in schema order.
-static READERS: [Read; METRICS.len()] = {
-    let mut readers: [Read; METRICS.len()] = [|m| Field::State(m.state); METRICS.len()];
-    let mut i = 0;
-    while i < METRICS.len() {
-        readers[i] = reader(METRICS[i].name, METRICS[i].kind);
-        i += 1;
-    }
-    readers
-};
-
-/// The spelling of a metrics field's kind in `circuit._circuit.METRICS`.
-pub(crate) fn kind_name(kind: MetricKind) -> &'static str {
-    match kind {
-        MetricKind::State => "state",
-        MetricKind::Count => "count",
-        MetricKind::Rate => "rate",
-        MetricKind::Duration => "duration",
-        MetricKind::OptionalDuration => "optional_duration",
+fn repr(field: MetricValue) -> String {
+    match field {
+        MetricValue::State(state) => format!("'{}'", state.as_str()),
+        MetricValue::Count(count) => count.to_string(),
+        MetricValue::Rate(rate) => rate.to_string(),
+        MetricValue::Duration(d) => d.as_secs_f64().to_string(),
+        MetricValue::OptionalDuration(d) => d.map_or("None".to_owned(), |d| d.as_secs_f64().to_string()),
     }
 }
 
 /// A metrics snapshot; durations in seconds.
 #[pyclass(frozen, module = "circuit._circuit")]
 pub(crate) struct Metrics {
-    fields: [Field; METRICS.len()],
+    fields: [MetricValue; METRICS.len()],
 }
 
 impl Metrics {
     pub(crate) fn of(m: &engine::Metrics) -> Self {
-        Self { fields: std::array::from_fn(|i| READERS[i](m)) }
+        Self { fields: m.values() }
     }
 
     fn text(&self) -> String {
         let fields: Vec<String> =
-            METRICS.iter().zip(self.fields).map(|(info, field)| format!("{}={}", info.name, field.repr())).collect();
+            METRICS.iter().zip(self.fields).map(|(info, field)| format!("{}={}", info.name, repr(field))).collect();
         format!("Metrics({})", fields.join(", "))
     }
 }
@@ -159,7 +68,7 @@ impl MetricField {
         _owner: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         match instance.filter(|i| !i.is_none()) {
-            Some(instance) => instance.cast::<Metrics>()?.get().fields[slf.get().index].to_object(slf.py()),
+            Some(instance) => to_object(instance.cast::<Metrics>()?.get().fields[slf.get().index], slf.py()),
             None => Ok(slf.clone().into_any().unbind()),
         }
     }

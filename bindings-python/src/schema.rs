@@ -10,7 +10,7 @@ pub(crate) fn add_to(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let options = engine::OPTIONS.iter().map(|o| (o.name, o.kind.as_str(), o.default, o.bounds, o.doc));
     m.add("OPTIONS", PyTuple::new(py, options)?)?;
-    let metrics = engine::METRICS.iter().map(|f| (f.name, crate::metrics::kind_name(f.kind), f.doc));
+    let metrics = engine::METRICS.iter().map(|f| (f.name, f.kind.as_str(), f.doc));
     m.add("METRICS", PyTuple::new(py, metrics)?)?;
     m.add("STATES", PyTuple::new(py, engine::State::ALL.iter().map(|v| v.as_str()))?)?;
     m.add("REASONS", PyTuple::new(py, engine::Reason::ALL.iter().map(|v| v.as_str()))?)?;

@@ -79,7 +79,7 @@ pub use events::{ListenerId, Transition};
 pub use host::{ThreadSlot, count_from_i64, duration_from_f64};
 pub use metrics::Metrics;
 pub use permit::{OwnedPermit, Permit, RawPermit};
-pub use schema::{METRICS, MetricInfo, MetricKind, OPTIONS, OptionInfo, OptionKind, OptionValue};
+pub use schema::{METRICS, MetricInfo, MetricKind, MetricValue, OPTIONS, OptionInfo, OptionKind, OptionValue};
 pub use state::{Outcome, Reason, Recorded, RejectReason, State};
 
 /// Compile-time proof that the breaker can be shared between threads.

@@ -239,6 +239,75 @@ pub enum MetricKind {
     OptionalDuration = 4,
 }
 
+impl MetricKind {
+    /// The spelling used by every binding.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::State => "state",
+            MetricKind::Count => "count",
+            MetricKind::Rate => "rate",
+            MetricKind::Duration => "duration",
+            MetricKind::OptionalDuration => "optional_duration",
+        }
+    }
+}
+
+/// The value of one metrics field, by its kind (see [`crate::Metrics::values`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MetricValue {
+    /// For [`MetricKind::State`].
+    State(crate::State),
+    /// For [`MetricKind::Count`].
+    Count(u64),
+    /// For [`MetricKind::Rate`].
+    Rate(f64),
+    /// For [`MetricKind::Duration`].
+    Duration(Duration),
+    /// For [`MetricKind::OptionalDuration`].
+    OptionalDuration(Option<Duration>),
+}
+
+impl MetricValue {
+    /// The kind of this value.
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            MetricValue::State(_) => MetricKind::State,
+            MetricValue::Count(_) => MetricKind::Count,
+            MetricValue::Rate(_) => MetricKind::Rate,
+            MetricValue::Duration(_) => MetricKind::Duration,
+            MetricValue::OptionalDuration(_) => MetricKind::OptionalDuration,
+        }
+    }
+}
+
+impl crate::Metrics {
+    /// Every field's value, in [`METRICS`] order (so bindings can build their snapshot objects
+    /// by looping over the schema instead of naming fields).
+    pub fn values(&self) -> [MetricValue; METRICS.len()] {
+        use MetricValue::{Count, Duration as D, OptionalDuration, Rate, State};
+        [
+            State(self.state),
+            Count(self.generation),
+            Count(self.consecutive_failures),
+            Count(self.window_calls),
+            Count(self.window_failures),
+            Count(self.window_slow),
+            Rate(self.failure_rate),
+            Rate(self.slow_rate),
+            Count(self.admitted),
+            Count(self.rejected),
+            Count(self.successes),
+            Count(self.failures),
+            Count(self.ignored),
+            Count(self.slow),
+            Count(self.stale),
+            Count(self.opened),
+            D(self.time_in_state),
+            OptionalDuration(self.retry_after),
+        ]
+    }
+}
+
 /// One field of the metrics snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricInfo {
@@ -305,6 +374,14 @@ mod tests {
     fn names_are_unique() {
         for (i, a) in OPTIONS.iter().enumerate() {
             assert!(OPTIONS[i + 1..].iter().all(|b| b.name != a.name), "{} twice", a.name);
+        }
+    }
+
+    #[test]
+    fn metric_values_follow_the_schema_kinds() {
+        let values = crate::CircuitBreaker::new(crate::Config::default()).metrics().values();
+        for (info, value) in METRICS.iter().zip(values) {
+            assert_eq!(value.kind(), info.kind, "{}", info.name);
         }
     }
 
