@@ -66,6 +66,22 @@ type breaker struct {
 	listeners weak.Pointer[listenerSet]
 }
 
+// closedBreaker stands in for the inner breaker of a zero Breaker{} (not made by New): every
+// method then returns ErrClosed instead of panicking.
+var closedBreaker = func() *breaker {
+	in := &breaker{}
+	in.closed.Store(true)
+	return in
+}()
+
+// core is the inner breaker (closedBreaker for a zero Breaker{}).
+func (b *Breaker) core() *breaker {
+	if b.in == nil {
+		return closedBreaker
+	}
+	return b.in
+}
+
 // close destroys the C breaker and releases its dispatch slot; idempotent. It is the cleanup of
 // a Breaker, so it must not refer to one.
 func (in *breaker) close() {
@@ -181,14 +197,14 @@ func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
 
 // Allow asks to make a call. It returns a Permit, or a *RejectedError (errors.Is(err, ErrOpen)).
 func (b *Breaker) Allow() (Permit, error) {
-	r := C.circuit_go_allow(b.in.h)
+	r := C.circuit_go_allow(b.core().h)
 	runtime.KeepAlive(b)
 	if r.status != C.CIRCUIT_OK {
 		return Permit{}, b.rejection(r.status, r.retry_after_ns)
 	}
 	p := &permit{b: b, c: r.permit}
 	if p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
-		p.cleanup = runtime.AddCleanup(p, recordDroppedProbe, droppedProbe{in: b.in, c: r.permit})
+		p.cleanup = runtime.AddCleanup(p, recordDroppedProbe, droppedProbe{in: b.core(), c: r.permit})
 	}
 	return Permit{p: p}, nil
 }
@@ -206,7 +222,7 @@ func (b *Breaker) record(p *permit, outcome C.int) (bool, error) {
 	if !p.spent.CompareAndSwap(false, true) {
 		return false, ErrAlreadyRecorded
 	}
-	st := C.circuit_go_record(b.in.h, p.c, outcome)
+	st := C.circuit_go_record(b.core().h, p.c, outcome)
 	runtime.KeepAlive(b)
 	switch st {
 	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
@@ -252,7 +268,7 @@ func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
 // IsIgnored panics (or fn calls runtime.Goexit), the call is recorded as a failure and the panic
 // continues: the permit is recorded on every path.
 func (b *Breaker) Execute(fn func() error) error {
-	h := b.in.h
+	h := b.core().h
 	r := C.circuit_go_allow(h)
 	if r.status != C.CIRCUIT_OK {
 		runtime.KeepAlive(b)
@@ -284,7 +300,7 @@ func (b *Breaker) ignored(err error) bool {
 
 // State returns the current state (due time-driven transitions applied first), or "" after Close.
 func (b *Breaker) State() State {
-	r := C.circuit_go_state(b.in.h)
+	r := C.circuit_go_state(b.core().h)
 	runtime.KeepAlive(b)
 	if r.status != C.CIRCUIT_OK {
 		return ""
@@ -318,7 +334,7 @@ type Metrics struct {
 // Metrics returns a snapshot, or ErrClosed after Close.
 func (b *Breaker) Metrics() (Metrics, error) {
 	var m C.circuit_metrics_snapshot
-	st := C.circuit_metrics(b.in.h, &m)
+	st := C.circuit_metrics(b.core().h, &m)
 	runtime.KeepAlive(b)
 	if st != C.CIRCUIT_OK {
 		return Metrics{}, errorFor(st, "")
@@ -339,7 +355,7 @@ func (b *Breaker) Metrics() (Metrics, error) {
 }
 
 func (b *Breaker) manual(f func(C.circuit_breaker) C.circuit_status) error {
-	st := f(b.in.h)
+	st := f(b.core().h)
 	runtime.KeepAlive(b)
 	return errorFor(st, "")
 }
@@ -363,7 +379,7 @@ func (b *Breaker) Disable() error {
 // which then return ErrClosed (or complete normally if they started first).
 func (b *Breaker) Close() error {
 	b.cleanup.Stop()
-	b.in.close()
+	b.core().close()
 	runtime.KeepAlive(b)
 	return nil
 }

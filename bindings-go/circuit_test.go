@@ -341,3 +341,29 @@ func TestExecuteAllocatesNothing(t *testing.T) {
 		t.Fatalf("Execute allocates %v times per call", n)
 	}
 }
+
+// A zero Breaker{} (not made by New) behaves like a closed one: errors, never a panic.
+func TestZeroBreakerBehavesAsClosed(t *testing.T) {
+	var b Breaker
+	if _, err := b.Allow(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Allow: %v", err)
+	}
+	if err := b.Execute(func() error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Execute: %v", err)
+	}
+	if _, err := b.Metrics(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Metrics: %v", err)
+	}
+	if err := b.Reset(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Reset: %v", err)
+	}
+	if _, err := b.OnStateChange(func(Transition) {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("OnStateChange: %v", err)
+	}
+	if s := b.State(); s != "" {
+		t.Fatalf("State: %q", s)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}

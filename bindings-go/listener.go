@@ -164,7 +164,7 @@ func goCircuitListener(userdata unsafe.Pointer, _ C.circuit_breaker, t *C.circui
 // other goroutine it waits until a call of fn in progress has returned (so do not call it while
 // holding a lock fn takes). remove is idempotent and may be called after Close.
 func (b *Breaker) OnStateChange(fn func(Transition)) (remove func(), err error) {
-	in := b.in
+	in := b.core()
 	in.mu.Lock()
 	if in.closed.Load() {
 		in.mu.Unlock()
