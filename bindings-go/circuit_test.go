@@ -367,3 +367,29 @@ func TestZeroBreakerBehavesAsClosed(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 }
+
+// A deadline inside the protected function is the dependency's failure; the caller's cancel is not.
+func TestExecuteCountsADeadlineAsAFailureAndACancelAsIgnored(t *testing.T) {
+	b, err := New(Config{FailureThreshold: Of(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Execute(func() error { return cancelled.Err() }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancel: %v", err)
+	}
+	if err := b.Execute(func() error {
+		ctx, stop := context.WithTimeout(context.Background(), time.Millisecond)
+		defer stop()
+		<-ctx.Done()
+		return ctx.Err()
+	}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("deadline: %v", err)
+	}
+	m, _ := b.Metrics()
+	if m.Ignored != 1 || m.Failures != 1 || m.State != StateOpen {
+		t.Fatalf("ignored %d failures %d state %s", m.Ignored, m.Failures, m.State)
+	}
+}
