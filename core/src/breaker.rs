@@ -408,6 +408,60 @@ impl CircuitBreaker {
         self.record_other(permit.generation, permit.admitted_at, permit.ticket, outcome)
     }
 
+    /// Whether recording a success of `permit` now would do nothing but count it: it would be
+    /// counted (not stale), cause no transition, enter no window and need no clock reading, so
+    /// its only effects are the `successes` tally and the end of a failure run.
+    ///
+    /// True exactly for an ordinary permit (not a probe, no admission time) of the current
+    /// generation while the breaker is `closed` (with no trip pending) or `disabled`, in
+    /// consecutive-failure mode without a slow-call rule (no `failure_rate_threshold`,
+    /// `slow_call_rate_threshold` or `slow_call_duration`). Once true for a generation it stays
+    /// true until the breaker's next transition (a failure recorded at the same time on another
+    /// thread may decide that transition before it is applied).
+    ///
+    /// A binding whose every call crosses an expensive boundary may therefore hold such successes
+    /// and hand them over later with [`Self::record_successes`], before its next call of this
+    /// breaker, without changing anything observable: the Node binding does.
+    #[inline]
+    pub fn success_is_trivial(&self, permit: &RawPermit) -> bool {
+        if self.windowed || self.stamps_admission || permit.ticket != NO_TICKET || permit.admitted_at != NO_TIME {
+            return false;
+        }
+        let word = self.word.load(Ordering::Acquire);
+        if word_generation(word) != permit.generation {
+            return false;
+        }
+        match word_state(word) {
+            State::Disabled => true,
+            State::Closed => {
+                let run = self.run.load(Ordering::Acquire);
+                let threshold = self.config.failure_threshold;
+                run >> 32 == run_tag(permit.generation) && (threshold == 0 || ((run & 0xFFFF_FFFF) as u32) < threshold)
+            }
+            _ => false,
+        }
+    }
+
+    /// Records `n` successes of `permit` (for example the successes of `n` ordinary permits of
+    /// one generation), exactly as `n` calls of [`Self::record_raw`] with it would, in order.
+    /// Returns how many counted (the others were stale); `n == 0` records nothing. The first
+    /// error ends the records (a probe takes one outcome: its second success is refused with
+    /// [`PermitError::AlreadyRecorded`] while its half-open generation lasts).
+    pub fn record_successes(&self, permit: RawPermit, n: u32) -> Result<u32, PermitError> {
+        self.record_successes_on(ThreadSlot::current(), permit, n)
+    }
+
+    /// [`Self::record_successes`] with the calling thread's [`ThreadSlot`] already looked up.
+    pub fn record_successes_on(&self, slot: ThreadSlot, permit: RawPermit, n: u32) -> Result<u32, PermitError> {
+        let mut counted = 0;
+        for _ in 0..n {
+            if self.record_raw_on(slot, permit, Outcome::Success)?.counted() {
+                counted += 1;
+            }
+        }
+        Ok(counted)
+    }
+
     #[inline(never)]
     fn record_other(
         &self,

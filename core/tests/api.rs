@@ -461,3 +461,105 @@ fn rejection_and_errors_display_usefully() {
     assert!(std::error::Error::source(&e).is_some());
     assert!(format!("{breaker:?}").contains("db"));
 }
+
+#[test]
+fn success_is_trivial_exactly_when_a_success_would_only_count() {
+    let clock = ManualClock::new();
+    let config = Config::builder().failure_threshold(2).reset_timeout(Duration::from_secs(1)).build().unwrap();
+    let breaker = CircuitBreaker::with_clock(config, clock.clone());
+    let events = events_of(&breaker);
+    let p = breaker.allow_raw().unwrap();
+    assert!(breaker.success_is_trivial(&p), "closed, consecutive mode, empty run");
+    // A failure below the threshold changes nothing: a success would end the run, trip nothing.
+    assert_eq!(breaker.record_raw(breaker.allow_raw().unwrap(), Outcome::Failure), Ok(Recorded::Counted));
+    assert!(breaker.success_is_trivial(&p), "a failure run below the threshold");
+    // Asking records nothing.
+    let m = breaker.metrics();
+    assert_eq!((m.successes, m.consecutive_failures, m.stale), (0, 1, 0));
+    // A transition ends it for every permit of the old generation.
+    assert_eq!(breaker.record_raw(breaker.allow_raw().unwrap(), Outcome::Failure), Ok(Recorded::Counted));
+    assert_eq!(breaker.state(), State::Open);
+    assert!(!breaker.success_is_trivial(&p), "stale");
+    clock.advance(Duration::from_secs(1));
+    let probe = breaker.allow_raw().unwrap();
+    assert!(probe.is_probe());
+    assert!(!breaker.success_is_trivial(&probe), "a probe's success decides the half-open state");
+    assert!(breaker.record_raw(probe, Outcome::Success).unwrap().counted());
+    assert_eq!(breaker.state(), State::Closed);
+    let q = breaker.allow_raw().unwrap();
+    assert!(breaker.success_is_trivial(&q), "closed again, a new generation");
+    breaker.disable();
+    assert!(!breaker.success_is_trivial(&q));
+    let d = breaker.allow_raw().unwrap();
+    assert!(breaker.success_is_trivial(&d), "disabled: a success only counts");
+    breaker.force_open();
+    assert!(!breaker.success_is_trivial(&d));
+    assert_eq!(events.lock().unwrap().len(), 5, "asking caused no transition");
+    // Forged permits: a future generation, a ticket, an admission time.
+    breaker.reset();
+    let r = breaker.allow_raw().unwrap();
+    let (generation, _, _) = r.to_parts();
+    assert!(breaker.success_is_trivial(&r));
+    assert!(!breaker.success_is_trivial(&RawPermit::from_parts(
+        generation + 1,
+        RawPermit::NO_TIME,
+        RawPermit::NO_TICKET
+    )));
+    assert!(!breaker.success_is_trivial(&RawPermit::from_parts(generation, RawPermit::NO_TIME, 0)));
+    assert!(!breaker.success_is_trivial(&RawPermit::from_parts(generation, 0, RawPermit::NO_TICKET)));
+}
+
+#[test]
+fn success_is_never_trivial_with_a_rate_or_slow_call_rule() {
+    let configs = [
+        Config::builder().failure_rate_threshold(0.5).build().unwrap(),
+        Config::builder().slow_call_duration(Duration::from_secs(1)).build().unwrap(),
+        Config::builder().slow_call_duration(Duration::from_secs(1)).slow_call_rate_threshold(0.5).build().unwrap(),
+    ];
+    for config in configs {
+        let breaker = CircuitBreaker::with_clock(config, ManualClock::new());
+        let p = breaker.allow_raw().unwrap();
+        assert!(!breaker.success_is_trivial(&p));
+        assert!(breaker.record_raw(p, Outcome::Success).unwrap().counted());
+    }
+}
+
+#[test]
+fn record_successes_is_n_single_records() {
+    let clock = ManualClock::new();
+    let config = Config::builder().failure_threshold(3).reset_timeout(Duration::from_secs(1)).build().unwrap();
+    let breaker = CircuitBreaker::with_clock(config, clock.clone());
+    let p = breaker.allow_raw().unwrap();
+    assert_eq!(breaker.record_successes(p, 0), Ok(0));
+    assert_eq!(breaker.metrics().successes, 0);
+    // Ends a failure run, counts each.
+    for _ in 0..2 {
+        assert!(breaker.record_raw(breaker.allow_raw().unwrap(), Outcome::Failure).unwrap().counted());
+    }
+    assert_eq!(breaker.record_successes(p, 5), Ok(5));
+    let m = breaker.metrics();
+    assert_eq!((m.successes, m.consecutive_failures, m.stale), (5, 0, 0));
+    // Stale after a transition: each one counts as stale, as single records would.
+    breaker.reset();
+    assert_eq!(breaker.record_successes(p, 3), Ok(0));
+    let m = breaker.metrics();
+    assert_eq!((m.successes, m.stale), (5, 3));
+    // A probe takes one outcome: once it closed the breaker, its second success is stale; while
+    // the breaker stays half-open, it is refused.
+    let tripping = |calls| {
+        let config = Config::builder().failure_threshold(1).reset_timeout(Duration::from_secs(1));
+        tripped(&clock, config.half_open_max_calls(calls).build().unwrap())
+    };
+    let breaker = tripping(1);
+    clock.advance(Duration::from_secs(1));
+    let probe = breaker.allow_raw().unwrap();
+    assert_eq!(breaker.record_successes(probe, 2), Ok(1));
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!((breaker.metrics().successes, breaker.metrics().stale), (1, 1));
+    let breaker = tripping(2);
+    clock.advance(Duration::from_secs(1));
+    let probe = breaker.allow_raw().unwrap();
+    assert_eq!(breaker.record_successes(probe, 2), Err(PermitError::AlreadyRecorded));
+    assert_eq!(breaker.state(), State::HalfOpen);
+    assert_eq!(breaker.metrics().successes, 1);
+}
