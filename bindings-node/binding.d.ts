@@ -13,11 +13,6 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeBreaker {
   /** The id the fast-path functions take. */
   get id(): number
-  /**
-   * Whether successes of ordinary closed-state permits may be recorded late (`settle`): true
-   * in consecutive-failure mode without a slow-call rule.
-   */
-  get deferrable(): boolean
   /** The last rejection of `allow`. */
   takeRejection(): NativeRejection | null
   /**
@@ -27,7 +22,7 @@ export declare class NativeBreaker {
   drain(): Array<number>
   /**
    * The metrics snapshot, one number per field of `schema().metrics`, in that order: the state
-   * as its code, durations in milliseconds, `-1` for an absent `retry_after`.
+   * as its code, durations in milliseconds, `NO_DURATION` (-1) for an absent `retry_after`.
    */
   metrics(): Array<number>
   /** When the next time-driven transition is due (ms on the breaker's clock), or `null`. */
@@ -43,7 +38,7 @@ export declare class NativeBreaker {
 }
 
 /**
- * A manual clock (`ManualClock` in `index.js`); every breaker created with it shares its time
+ * A manual clock (`ManualClock` in `lib/clock.js`); every breaker created with it shares its time
  * line.
  */
 export declare class NativeClock {
@@ -65,7 +60,8 @@ export interface ConfigProblem {
 
 /**
  * Creates a breaker from the engine options (camelCase keys, as `schema().options` names them;
- * `index.js` has checked their types), or says which option is invalid (nothing is created then).
+ * `lib/options.js` has checked their types), or says which option is invalid (nothing is created
+ * then).
  */
 export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null): NativeBreaker | ConfigProblem
 
@@ -79,7 +75,17 @@ export interface NativeRejection {
   retryAfter?: number
 }
 
-/** The core's schema, so `index.js` never types an option name, a metrics field or a spelling. */
+/** The protocol's constants, so that a test can check that `lib/protocol.js` agrees. */
+export declare function protocol(): Array<ProtocolConstant>
+
+/** One constant of the protocol. */
+export interface ProtocolConstant {
+  /** Its name in `lib/protocol.js`. */
+  name: string
+  value: number
+}
+
+/** The core's schema, so `lib/*.js` never types an option name, a metrics field or a spelling. */
 export declare function schema(): Schema
 
 /**
@@ -101,7 +107,7 @@ export interface Schema {
 export interface SchemaMetric {
   /** The core's snake_case name. */
   name: string
-  /** The camelCase key of `metrics()` in `index.js`. */
+  /** The camelCase key of `metrics()` in `lib/metrics.js`. */
   jsName: string
   /** `state`, `count`, `rate`, `duration` or `optional_duration`. */
   kind: string
@@ -113,7 +119,7 @@ export interface SchemaMetric {
 export interface SchemaOption {
   /** The core's snake_case name (used in the core's messages). */
   name: string
-  /** The camelCase name `createBreaker` reads and `index.js` exposes. */
+  /** The camelCase name `createBreaker` reads and `lib/options.js` exposes. */
   jsName: string
   /** `text`, `count`, `number`, `duration` (milliseconds in Node) or `seed`. */
   kind: string

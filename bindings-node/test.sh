@@ -2,11 +2,14 @@
 # Builds and tests the Node binding:
 #   1. installs the npm dependencies locally (npm ci, from package-lock.json; skipped when current)
 #   2. builds the native addon (napi build --platform --release; CARGO_TARGET_DIR defaults to
-#      ../target/napi)
-#   3. type-checks the declarations against a typed usage file (tsc --noEmit)
-#   4. runs node --test (TAP) over __test__/
+#      ../target/napi), which regenerates the loader binding.js and its types binding.d.ts
+#   3. checks that the generated binding.js and binding.d.ts are the files that were there before
+#      the build (in a fresh clone: the committed ones), so a stale committed file fails CI; the
+#      build has then written the current ones, to be committed
+#   4. type-checks the declarations against a typed usage file (tsc --noEmit)
+#   5. runs node --test (TAP) over __test__/
 # Exits non-zero on any failure. The last two lines are "# pass N" and "# fail N", counting the
-# node tests plus one for each of steps 1-3 (and a failure if fewer tests ran than expected).
+# node tests plus one for each of steps 1-4 (and a failure if fewer tests ran than expected).
 set -uo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd .. && pwd)/target/napi}"
@@ -35,19 +38,38 @@ install_deps() {
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.circuit-lock
 }
 
+GENERATED=(binding.js binding.d.ts)
+before=$(mktemp -d)
+log=$(mktemp)
+trap 'rm -rf "$log" "$before"' EXIT
+for file in "${GENERATED[@]}"; do
+    [ -f "$file" ] && cp "$file" "$before/"
+done
+
 build() {
     node_modules/.bin/napi build --platform --release --js binding.js --dts binding.d.ts 2>&1 |
         grep -vE '^\s+(Compiling|Downloaded|Downloading|Locking|Adding|Updating) ' >&2
     return "${PIPESTATUS[0]}"
 }
 
+generated_unchanged() {
+    local file stale=0
+    for file in "${GENERATED[@]}"; do
+        if ! cmp -s "$before/$file" "$file"; then
+            echo "# $file differs from what napi build generates (commit the regenerated file):" >&2
+            diff -u "$before/$file" "$file" | head -40 | sed 's/^/#   /' >&2
+            stale=1
+        fi
+    done
+    return "$stale"
+}
+
 step "npm dependencies" install_deps &&
     step "native addon built (napi build --platform --release)" build
 built=$?
+[ "$built" -eq 0 ] && step "binding.js and binding.d.ts are what napi build generates" generated_unchanged
 step "index.d.ts type-checks (tsc --noEmit __test__/usage.ts)" node_modules/.bin/tsc -p __test__/tsconfig.json
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 if [ "$built" -eq 0 ]; then
     node --test --test-reporter=tap --test-timeout=120000 __test__/*.test.js 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}

@@ -462,7 +462,7 @@ describe('fallback', () => {
 
 describe('successes recorded with the next engine call', () => {
   // In consecutive-failure mode `execute` hands a success to the engine with the next native
-  // call of the breaker (see the comment of CircuitBreaker in index.js). Nothing may tell.
+  // call of the breaker (see the comment of CircuitBreaker in lib/breaker.js). Nothing may tell.
   test('a success between two failures still ends the failure run', async () => {
     const b = breaker({ failureThreshold: 2 });
     await assert.rejects(b.execute(() => Promise.reject(new Error('1'))));

@@ -7,8 +7,10 @@ const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 const circuit = require('..');
 const native = require('../binding.js');
+const P = require('../lib/protocol.js');
 
 const ROOT = path.join(__dirname, '..');
 const EXPORTS = ['CircuitBreaker', 'CircuitOpenError', 'ManualClock', 'Permit', 'PermitError', 'TimeoutError'];
@@ -49,13 +51,38 @@ describe('package', () => {
     assert.deepEqual(lock.packages[''].devDependencies, pkg.devDependencies, 'package-lock.json matches package.json');
   });
 
+  test('the packed file list has every file the package loads, and no tests or benchmarks', () => {
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const packed = spawnSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(packed.status, 0, packed.stderr);
+    const files = new Set(JSON.parse(packed.stdout)[0].files.map((f) => f.path));
+    const dir = (name, ext) =>
+      fs.readdirSync(path.join(ROOT, name)).filter((f) => f.endsWith(ext)).map((f) => `${name}/${f}`);
+    const expected = [
+      'package.json',
+      'index.js',
+      'index.mjs',
+      'index.d.ts',
+      'binding.js',
+      'binding.d.ts',
+      'scripts/install.js',
+      'Cargo.toml',
+      'build.rs',
+      ...dir('lib', '.js'),
+      ...dir('src', '.rs'),
+    ];
+    assert.ok(dir('lib', '.js').length >= 8, 'lib/ has one file per concept');
+    for (const file of expected) assert.ok(files.has(file), `${file} is packed`);
+    for (const file of files) assert.doesNotMatch(file, /^(__test__|bench|node_modules)\//, `${file} is not packed`);
+  });
+
   test('the generated loader and types are present', () => {
     const dts = fs.readFileSync(path.join(ROOT, 'binding.d.ts'), 'utf8');
-    for (const name of ['NativeBreaker', 'NativeClock', 'createBreaker', 'schema', 'liveBreakers']) {
+    for (const name of ['NativeBreaker', 'NativeClock', 'createBreaker', 'schema', 'protocol', 'liveBreakers']) {
       assert.match(dts, new RegExp(`\\b${name}\\b`), name);
       assert.ok(native[name], `${name} is exported by the addon`);
     }
-    for (const name of ['fastAllow', 'fastSettleAllow', 'fastSettle', 'fastRecord', 'fastRecordParts', 'fastState']) {
+    for (const name of ['fastAllow', 'fastSettleAllow', 'fastSettle', 'fastRecord', 'fastRecordParts', 'fastState', 'trivialView']) {
       assert.equal(typeof native[name], 'function', name);
     }
   });
@@ -78,30 +105,44 @@ describe('native layer', () => {
     assert.throws(() => native.fastAllow('x'), err, 'not a number');
     assert.throws(() => native.fastState(1_000_000), err);
     assert.equal(native.fastAllow(id), 0, 'generation 0, no events');
-    assert.throws(() => native.fastRecord(id, 3), err, 'outcome 3 does not exist');
+    assert.throws(() => native.fastRecord(id, P.OUTCOME_SCALE - 1), err, 'outcome 3 does not exist');
     assert.throws(() => native.fastRecord(id), err, 'missing token');
     assert.throws(() => native.fastRecord(id, -4), err, 'negative token');
     assert.throws(() => native.fastRecord(id, 0.5), err, 'fractional token');
     assert.throws(() => native.fastRecordParts(id, 0, 0, 0, 0), err, 'missing ticket');
     assert.throws(() => native.fastSettle(id, 'x'), err);
     assert.throws(() => native.fastSettleAllow(id), err);
+    assert.throws(() => native.trivialView(1_000_000), err);
     assert.equal(native.fastState(id), 0, 'closed, no events');
   });
 
   test('forged permits are stale or refused, never trusted', () => {
     const { id } = native.createBreaker({ failureThreshold: 1, resetTimeout: 0 }, null);
-    assert.equal(native.fastRecord(id, (native.fastAllow(id) >> 1) * 4 + 1) & 2, 2, 'a counted failure trips it');
-    assert.equal(native.fastState(id) >> 1, 2, 'half_open (reset timeout 0)');
-    // A probe ticket that was never issued is refused as already recorded (-2).
-    assert.equal(native.fastRecordParts(id, 0, 2, 0, 0, 12345), -2);
-    // A permit of a past generation is stale: neither counted (bit 1) nor an error.
-    assert.equal(native.fastRecord(id, 0) & 2, 0);
+    const FAILURE = native.schema().outcomes.indexOf('failure');
+    const token = (native.fastAllow(id) / P.PERMIT_SCALE) * P.OUTCOME_SCALE + FAILURE;
+    assert.equal(native.fastRecord(id, token) & P.COUNTED, P.COUNTED, 'a counted failure trips it');
+    const state = native.fastState(id);
+    assert.equal((state - (state & P.EVENTS)) / P.STATE_SCALE, 2, 'half_open (reset timeout 0)');
+    // A probe ticket that was never issued is refused as already recorded.
+    assert.equal(native.fastRecordParts(id, 0, 2, 0, 0, 12345), P.ALREADY_RECORDED);
+    // A permit of a past generation is stale: neither counted nor an error.
+    assert.equal(native.fastRecord(id, 0) & P.COUNTED, 0);
   });
 
-  test('fastSettle records deferred successes; fastSettleAllow then admits', () => {
-    const { id } = native.createBreaker({}, null);
-    assert.equal(native.fastSettle(id, 3 * 2 ** 30 + 0), 0);
-    assert.equal(native.fastSettleAllow(id, 2 * 2 ** 30 + 0), 0, 'admitted in generation 0');
+  test('fastSettle records held-back successes of the trivial generation; fastSettleAllow then admits', () => {
+    const err = (e) => e instanceof Error && e.code === 'ERR_CIRCUIT_NATIVE';
+    const handle = native.createBreaker({}, null);
+    const { id } = handle;
+    const trivial = native.trivialView(id);
+    assert.equal(trivial[0], P.NO_TRIVIAL_GENERATION, 'nothing admitted yet');
+    assert.equal(native.fastSettle(id, 0), 0);
+    assert.throws(() => native.fastSettle(id, 1), err, 'no generation to record them in');
+    assert.equal(native.fastAllow(id), 0, 'admitted in generation 0');
+    assert.equal(trivial[0], 0, 'the engine says a success of generation 0 is trivial');
+    assert.equal(native.fastSettle(id, 3), 0);
+    assert.equal(native.fastSettleAllow(id, 2), 0, 'admitted in generation 0');
+    const successes = native.schema().metrics.findIndex((m) => m.name === 'successes');
+    assert.equal(handle.metrics()[successes], 5);
   });
 
   test('createBreaker reports an invalid option with the core name', () => {

@@ -1,0 +1,487 @@
+'use strict';
+// `CircuitBreaker`: runs the caller's functions through the engine's admission and records their
+// outcomes with the hot-path native functions (lib/protocol.js says how their numbers read),
+// shapes rejections and emits events. The state machine is the Rust engine's; this file never
+// keeps a timer or handle of its own except the per-call timer of a call with `timeout`.
+
+const { EventEmitter } = require('node:events');
+const native = require('../binding.js');
+const {
+  EVENTS,
+  COUNTED,
+  ALREADY_RECORDED,
+  REJECTED,
+  PERMIT_SCALE,
+  SMALL_PERMIT_MAX,
+  PART_GENERATION,
+  PART_ADMITTED_HIGH,
+  PART_ADMITTED_LOW,
+  PART_TICKET,
+  PART_EVENTS,
+  OUTCOME_SCALE,
+  STATE_SCALE,
+  MAX_SETTLE,
+} = require('./protocol.js');
+const { STATES, SUCCESS, FAILURE, IGNORED } = require('./schema.js');
+const { CircuitOpenError, TimeoutError, PermitError, argumentError } = require('./errors.js');
+const { parseOptions, configError } = require('./options.js');
+const { clockNative } = require('./clock.js');
+const { Permit, ISSUE, spendPermit, permitGeneration, permitParts } = require('./permit.js');
+const { CallOptions, abortCall } = require('./timeout.js');
+const { isThenable, abortedByCaller } = require('./classify.js');
+const { emit, emitTransitions, warnListener } = require('./events.js');
+const { toMetrics } = require('./metrics.js');
+
+const { fastAllow, fastSettleAllow, fastSettle, fastRecord, fastRecordParts, fastState, trivialView } = native;
+
+/**
+ * A circuit breaker. The engine is the Rust core; this object is an `EventEmitter` that reports
+ * transitions ('stateChange', 'open', 'halfOpen', 'close') and calls ('reject', 'success',
+ * 'failure', 'timeout').
+ *
+ * Successes held back. A native call costs tens of nanoseconds, about as much as the rest of
+ * `execute`, so a success that changes nothing but the engine's tallies (and the failure run it
+ * ends) is handed to the engine with the next native call of this breaker instead of on its own
+ * (`fastSettleAllow`, `fastSettle`), which halves the native calls of a stream of successful
+ * calls. Which successes
+ * qualify is the engine's decision, not this file's: the engine publishes the generation whose
+ * ordinary permits have a trivial success (`CircuitBreaker::success_is_trivial` in the core: it
+ * counts, trips nothing, enters no window, reads no clock) in a cell this object reads without a
+ * native call (`#trivial`, a view of native memory that every native call keeps current). A
+ * success of such a permit is only counted here (`#pending`); every other native call of this
+ * breaker hands the held successes over first, so they are recorded before anything that follows
+ * them, and everything observable (state, metrics, events) goes through such a call.
+ * `recordSuccess` answers `true` for a held success because that is what the engine answers for
+ * a trivial one; a transition (even one a listener causes, before it is emitted) clears the cell
+ * at once, so the success of an earlier permit is then recorded at once, with the engine's answer.
+ */
+class CircuitBreaker extends EventEmitter {
+  #handle;
+  /** The breaker's id for the engine's fast-path functions. */
+  #id;
+  #name;
+  #timeout;
+  #isFailure;
+  #fallback;
+  #flushing = false;
+  /** The engine's trivial generation (see above): `#trivial[0]`. */
+  #trivial;
+  /** Successes held back (see above). */
+  #pending = 0;
+
+  constructor(options) {
+    super();
+    const parsed = parseOptions(options);
+    const created = native.createBreaker(parsed.engine, parsed.clock === undefined ? null : clockNative(parsed.clock));
+    if (!(created instanceof native.NativeBreaker)) throw configError(created);
+    this.#handle = created;
+    this.#id = created.id;
+    this.#trivial = trivialView(created.id);
+    this.#name = parsed.engine.name;
+    this.#timeout = parsed.timeout;
+    this.#isFailure = parsed.isFailure;
+    this.#fallback = parsed.fallback;
+  }
+
+  /** The breaker's name, or `undefined`. */
+  get name() {
+    return this.#name;
+  }
+
+  /** The current state, with any due time-driven transition applied first. */
+  get state() {
+    this.#settle();
+    const r = fastState(this.#id);
+    const events = r & EVENTS;
+    if (events !== 0) this.#flush();
+    return STATES[(r - events) / STATE_SCALE];
+  }
+
+  // --- run a function -----------------------------------------------------------------------
+
+  /**
+   * Runs `fn(...args)` if the breaker admits it and records the outcome. Returns a promise of
+   * its result, for synchronous and asynchronous functions alike.
+   */
+  execute(fn, ...args) {
+    return this.#run(fn, undefined, args);
+  }
+
+  /** Returns a function with `fn`'s parameters that runs `fn` through `execute` (keeping `this`). */
+  wrap(fn) {
+    if (typeof fn !== 'function') throw argumentError('fn', 'a function', fn);
+    const breaker = this;
+    const wrapped = function (...args) {
+      return breaker.#run(fn, this, args);
+    };
+    Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
+    const arity = this.#timeout === 0 ? fn.length : Math.max(0, fn.length - 1);
+    Object.defineProperty(wrapped, 'length', { value: arity, configurable: true });
+    return wrapped;
+  }
+
+  // The hot path: an admitted ordinary call, no timeout, nothing to emit. Everything else (a
+  // probe or time-stamped permit, a rejection, pending events, a timeout) takes #runOther.
+  #run(fn, thisArg, args) {
+    if (typeof fn !== 'function') return Promise.reject(argumentError('fn', 'a function', fn));
+    const r = this.#admit();
+    if (typeof r !== 'number' || r < 0 || r > SMALL_PERMIT_MAX || (r & EVENTS) !== 0 || this.#timeout !== 0) {
+      return this.#runOther(r, fn, thisArg, args);
+    }
+    const generation = r / PERMIT_SCALE;
+    let value;
+    try {
+      value = thisArg === undefined ? fn(...args) : fn.apply(thisArg, args);
+    } catch (err) {
+      this.#failed(generation, undefined, err, args);
+      return Promise.reject(err);
+    }
+    if (!(value instanceof Promise)) return this.#settleOther(generation, undefined, value, args);
+    return value.then(
+      (result) => {
+        if (generation === this.#trivial[0]) {
+          if (++this.#pending === MAX_SETTLE) this.#settle();
+          if (this._eventsCount !== 0) emit(this, 'success', result);
+        } else {
+          this.#succeeded(generation, undefined, result);
+        }
+        return result;
+      },
+      (err) => {
+        this.#failed(generation, undefined, err, args);
+        throw err;
+      },
+    );
+  }
+
+  #runOther(r, fn, thisArg, args) {
+    let generation;
+    let parts;
+    if (typeof r === 'number') {
+      if (r < 0) return this.#rejectedAsync(r, thisArg, args);
+      const events = r % PERMIT_SCALE;
+      generation = (r - events) / PERMIT_SCALE;
+      if (events !== 0) this.#flush();
+    } else {
+      generation = r[PART_GENERATION];
+      parts = r;
+      if (r[PART_EVENTS] !== 0) this.#flush();
+    }
+    if (this.#timeout !== 0) return this.#runTimed(generation, parts, fn, thisArg, args);
+    let value;
+    try {
+      value = thisArg === undefined ? fn(...args) : fn.apply(thisArg, args);
+    } catch (err) {
+      this.#failed(generation, parts, err, args);
+      return Promise.reject(err);
+    }
+    return this.#settleOther(generation, parts, value, args);
+  }
+
+  /** The result of a call whose `fn` did not return a native promise (or took the slow path). */
+  #settleOther(generation, parts, value, args) {
+    if (!isThenable(value)) {
+      this.#succeeded(generation, parts, value);
+      return Promise.resolve(value);
+    }
+    return Promise.resolve(value).then(
+      (result) => {
+        this.#succeeded(generation, parts, result);
+        return result;
+      },
+      (err) => {
+        this.#failed(generation, parts, err, args);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * A call with `timeout`: `fn(...args, { signal })` (see `CallOptions`). The timer is unref'd and
+   * cleared as soon as the call settles; when it fires first, the call is recorded as a failure,
+   * its signal is aborted and the promise rejects with a `TimeoutError`.
+   */
+  #runTimed(generation, parts, fn, thisArg, args) {
+    const timeout = this.#timeout;
+    const options = new CallOptions();
+    let resolve;
+    let reject;
+    const promise = new Promise((onResolve, onReject) => {
+      resolve = onResolve;
+      reject = onReject;
+    });
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      const err = new TimeoutError(this.#name, timeout);
+      const r = this.#record(generation, parts, FAILURE);
+      emit(this, 'timeout', err);
+      emit(this, 'failure', err);
+      if ((r & EVENTS) !== 0) this.#flush();
+      abortCall(options, err);
+      reject(err);
+    }, timeout);
+    timer.unref();
+    let value;
+    try {
+      value = fn.apply(thisArg, [...args, options]);
+    } catch (err) {
+      settled = true;
+      clearTimeout(timer);
+      this.#failed(generation, parts, err, args);
+      return Promise.reject(err);
+    }
+    Promise.resolve(value).then(
+      (result) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#succeeded(generation, parts, result);
+        resolve(result);
+      },
+      (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#failed(generation, parts, err, args);
+        reject(err);
+      },
+    );
+    return promise;
+  }
+
+  /** Runs synchronous `fn(...args)` if admitted and records the outcome; returns its result. */
+  executeSync(fn, ...args) {
+    if (typeof fn !== 'function') throw argumentError('fn', 'a function', fn);
+    const r = this.#admit();
+    let generation;
+    let parts;
+    if (typeof r === 'number') {
+      if (r < 0) {
+        const err = this.#rejection(r);
+        if (this.#fallback === undefined) throw err;
+        return this.#fallback(...args, err);
+      }
+      const events = r % PERMIT_SCALE;
+      generation = (r - events) / PERMIT_SCALE;
+      if (events !== 0) this.#flush();
+    } else {
+      generation = r[PART_GENERATION];
+      parts = r;
+      if (r[PART_EVENTS] !== 0) this.#flush();
+    }
+    let value;
+    try {
+      value = fn(...args);
+    } catch (err) {
+      this.#failed(generation, parts, err, args);
+      throw err;
+    }
+    if (isThenable(value)) {
+      // The promise is dropped: a rejection of it is not this call's to report (the TypeError
+      // is), so it must not surface as an unhandled rejection either.
+      if (value instanceof Promise) value.then(undefined, () => {});
+      const r = this.#record(generation, parts, IGNORED);
+      if ((r & EVENTS) !== 0) this.#flush();
+      throw argumentError('fn', 'a synchronous function (it returned a promise: use execute())', fn);
+    }
+    this.#succeeded(generation, parts, value);
+    return value;
+  }
+
+  #rejectedAsync(r, thisArg, args) {
+    const err = this.#rejection(r);
+    if (this.#fallback === undefined) return Promise.reject(err);
+    try {
+      return Promise.resolve(this.#fallback.apply(thisArg, [...args, err]));
+    } catch (fallbackError) {
+      return Promise.reject(fallbackError);
+    }
+  }
+
+  #rejection(r) {
+    const rejected = this.#handle.takeRejection();
+    if (r !== REJECTED) this.#flush();
+    const err = new CircuitOpenError(this.#name, rejected.state, rejected.reason, rejected.retryAfter ?? undefined);
+    emit(this, 'reject', err);
+    return err;
+  }
+
+  // --- the engine calls ---------------------------------------------------------------------
+
+  /** `fastAllow`, handing the held successes over first. */
+  #admit() {
+    const pending = this.#pending;
+    if (pending === 0) return fastAllow(this.#id);
+    this.#pending = 0;
+    return fastSettleAllow(this.#id, pending);
+  }
+
+  /** Hands the held successes over; called before every engine call but `#admit`. */
+  #settle() {
+    const pending = this.#pending;
+    if (pending === 0) return;
+    this.#pending = 0;
+    if ((fastSettle(this.#id, pending) & EVENTS) !== 0) this.#flush();
+  }
+
+  #record(generation, parts, outcome) {
+    this.#settle();
+    return parts === undefined
+      ? fastRecord(this.#id, generation * OUTCOME_SCALE + outcome)
+      : fastRecordParts(this.#id, outcome, generation, parts[PART_ADMITTED_HIGH], parts[PART_ADMITTED_LOW], parts[PART_TICKET]);
+  }
+
+  /** Whether the success of an ordinary permit of `generation` is trivial now (the engine's
+   * answer, see the class comment): then it is held back, counted in `#pending`. */
+  #holdBack(generation) {
+    if (generation !== this.#trivial[0]) return false;
+    if (++this.#pending === MAX_SETTLE) this.#settle();
+    return true;
+  }
+
+  /** A success: held back when trivial (see the class comment), else recorded. */
+  #succeeded(generation, parts, value) {
+    if (parts === undefined && this.#holdBack(generation)) {
+      if (this._eventsCount !== 0) emit(this, 'success', value);
+      return;
+    }
+    const recorded = this.#record(generation, parts, SUCCESS);
+    if (this._eventsCount !== 0) emit(this, 'success', value);
+    if ((recorded & EVENTS) !== 0) this.#flush();
+  }
+
+  #failed(generation, parts, err, args) {
+    let outcome;
+    if (this.#isFailure === undefined) {
+      outcome = abortedByCaller(err, args) ? IGNORED : FAILURE;
+    } else {
+      try {
+        outcome = this.#isFailure(err) ? FAILURE : IGNORED;
+      } catch (classifyError) {
+        outcome = FAILURE;
+        warnListener(this, 'isFailure', classifyError);
+      }
+    }
+    const r = this.#record(generation, parts, outcome);
+    if (outcome === FAILURE) emit(this, 'failure', err);
+    if ((r & EVENTS) !== 0) this.#flush();
+  }
+
+  // --- two-step API -------------------------------------------------------------------------
+
+  /** Asks to make a call: returns a `Permit`, or throws `CircuitOpenError`. */
+  allow() {
+    const r = this.#admit();
+    if (typeof r === 'number') {
+      if (r < 0) throw this.#rejection(r);
+      const events = r % PERMIT_SCALE;
+      if (events !== 0) this.#flush();
+      return new Permit(ISSUE, this, (r - events) / PERMIT_SCALE, undefined);
+    }
+    if (r[PART_EVENTS] !== 0) this.#flush();
+    return new Permit(ISSUE, this, r[PART_GENERATION], r);
+  }
+
+  /** Records a success; `true` if it counted, `false` if the permit was stale. */
+  recordSuccess(permit) {
+    return this.#recordPermit(permit, SUCCESS);
+  }
+
+  /** Records a failure; `true` if it counted, `false` if the permit was stale. */
+  recordFailure(permit) {
+    return this.#recordPermit(permit, FAILURE);
+  }
+
+  /** Records a neutral outcome (a probe's slot is returned); `true` if current, `false` if stale. */
+  recordIgnored(permit) {
+    return this.#recordPermit(permit, IGNORED);
+  }
+
+  #recordPermit(permit, outcome) {
+    spendPermit(permit, this);
+    const generation = permitGeneration(permit);
+    const parts = permitParts(permit);
+    if (outcome === SUCCESS && parts === undefined && this.#holdBack(generation)) {
+      return true; // what the engine answers for a trivial success
+    }
+    const r = this.#record(generation, parts, outcome);
+    if (r === ALREADY_RECORDED) {
+      throw new PermitError('EALREADYRECORDED', 'permit already recorded: each permit takes exactly one outcome');
+    }
+    if ((r & EVENTS) !== 0) this.#flush();
+    return (r & COUNTED) !== 0;
+  }
+
+  /** Records a probe permit that was garbage-collected unrecorded as ignored. */
+  [ISSUE](dropped) {
+    const r = this.#record(dropped.generation, dropped.parts, IGNORED);
+    if (r !== ALREADY_RECORDED && (r & EVENTS) !== 0) this.#flush();
+  }
+
+  // --- control and observation --------------------------------------------------------------
+
+  /** To `closed` from any state: new generation, empty window, zero failure run, backoff reset. */
+  reset() {
+    this.#settle();
+    this.#handle.reset();
+    this.#flush();
+  }
+
+  /** To `forced_open`: rejects every call until `reset()` or `disable()`. */
+  forceOpen() {
+    this.#settle();
+    this.#handle.forceOpen();
+    this.#flush();
+  }
+
+  /** To `disabled`: admits every call and only counts outcomes, until `reset()` or `forceOpen()`. */
+  disable() {
+    this.#settle();
+    this.#handle.disable();
+    this.#flush();
+  }
+
+  /** A metrics snapshot; durations in milliseconds. */
+  metrics() {
+    this.#settle();
+    const values = this.#handle.metrics();
+    this.#flush();
+    return toMetrics(values);
+  }
+
+  /** When the next time-driven transition is due (ms on the breaker's clock), or `undefined`. */
+  nextTransitionAt() {
+    this.#settle();
+    const at = this.#handle.nextTransitionAt();
+    this.#flush();
+    return at ?? undefined;
+  }
+
+  /** The current instant on the breaker's clock, in milliseconds. */
+  now() {
+    return this.#handle.now();
+  }
+
+  // --- events -------------------------------------------------------------------------------
+
+  /**
+   * Emits the transitions queued by the engine, in order. A transition caused by a listener is
+   * emitted after that listener returns, by the loop already running.
+   */
+  #flush() {
+    // Called from a listener: the transition is emitted by the loop below once it returns.
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      for (let batch = this.#handle.drain(); batch.length !== 0; batch = this.#handle.drain()) {
+        emitTransitions(this, batch);
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}
+
+module.exports = { CircuitBreaker };

@@ -1,0 +1,69 @@
+'use strict';
+// The errors the package throws: its own classes (`CircuitOpenError`, `TimeoutError`,
+// `PermitError`, public) and the argument errors every validating file builds (internal).
+
+/** Thrown (or used to reject) when the breaker refuses a call. */
+class CircuitOpenError extends Error {
+  constructor(breakerName, state, reason, retryAfter) {
+    const who = breakerName === undefined ? 'circuit' : `circuit \`${breakerName}\``;
+    const after = retryAfter === undefined ? '' : `; retry after ${retryAfter} ms`;
+    super(`${who} rejected the call (${reason})${after}`);
+    this.code = 'ECIRCUITOPEN';
+    this.breakerName = breakerName;
+    this.state = state;
+    this.reason = reason;
+    this.retryAfter = retryAfter;
+  }
+}
+CircuitOpenError.prototype.name = 'CircuitOpenError';
+
+/** Rejects a call that did not settle within the breaker's `timeout`. */
+class TimeoutError extends Error {
+  constructor(breakerName, timeout) {
+    const who = breakerName === undefined ? 'circuit' : `circuit \`${breakerName}\``;
+    super(`${who}: the call timed out after ${timeout} ms`);
+    this.code = 'ETIMEDOUT';
+    this.breakerName = breakerName;
+    this.timeout = timeout;
+  }
+}
+TimeoutError.prototype.name = 'TimeoutError';
+
+/** A permit was misused: recorded twice (`EALREADYRECORDED`) or given to another breaker (`EFOREIGNPERMIT`). */
+class PermitError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+PermitError.prototype.name = 'PermitError';
+
+function describe(value) {
+  if (value === null) return 'null';
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'object') return value.constructor?.name ? `an instance of ${value.constructor.name}` : 'an object';
+  if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? `${value.slice(0, 25)}...` : value)})`;
+  return `type ${typeof value} (${String(value)})`;
+}
+
+function typeError(option, expected, value, code = 'ERR_INVALID_ARG_TYPE') {
+  const err = new TypeError(`option \`${option}\` must be ${expected}, got ${describe(value)}`);
+  err.code = code;
+  err.option = option;
+  return err;
+}
+
+function rangeError(option, reason) {
+  const err = new RangeError(`invalid option \`${option}\`: ${reason}`);
+  err.code = 'ERR_OUT_OF_RANGE';
+  err.option = option;
+  return err;
+}
+
+function argumentError(name, expected, value) {
+  const err = new TypeError(`\`${name}\` must be ${expected}, got ${describe(value)}`);
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+module.exports = { CircuitOpenError, TimeoutError, PermitError, describe, typeError, rangeError, argumentError };

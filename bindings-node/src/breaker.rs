@@ -1,0 +1,198 @@
+//! `NativeBreaker`, the owner of one engine breaker (`lib/breaker.js` holds it as `#handle`):
+//! creation from the options, and everything off the hot path (rejection details, draining
+//! transitions, metrics, manual control). The hot path is in `fast_path.rs`.
+
+use std::sync::Arc;
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+
+use engine::{CircuitBreaker, METRICS, Metrics};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::clock::{NativeClock, ms};
+use crate::options::{ConfigProblem, build_config};
+use crate::protocol::{NO_DURATION, NO_TRIVIAL_GENERATION, TRANSITION_FIELDS};
+use crate::registry::{Entry, LOCAL, Queue, Trivial, with_entry};
+
+/// The owner of a breaker id; when the JS object is collected, the breaker is freed.
+#[napi]
+pub struct NativeBreaker {
+    id: u32,
+}
+
+impl Drop for NativeBreaker {
+    fn drop(&mut self) {
+        // A thread-local is gone only at thread exit, when there is nothing left to free.
+        let _ = LOCAL.try_with(|local| local.remove(self.id));
+    }
+}
+
+/// Creates a breaker from the engine options (camelCase keys, as `schema().options` names them;
+/// `lib/options.js` has checked their types), or says which option is invalid (nothing is created
+/// then).
+#[napi(
+    catch_unwind,
+    ts_args_type = "options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null"
+)]
+pub fn create_breaker(options: Object, clock: Option<&NativeClock>) -> Result<Either<NativeBreaker, ConfigProblem>> {
+    let config = match build_config(&options)? {
+        Ok(config) => config,
+        Err(problem) => return Ok(Either::B(problem)),
+    };
+    let breaker = Arc::new(match clock {
+        Some(clock) => CircuitBreaker::with_clock(config, clock.clock.clone()),
+        None => CircuitBreaker::new(config),
+    });
+    let queue = Arc::new(Queue::default());
+    let trivial = Arc::new(Trivial::new());
+    let (sink, cleared) = (Arc::clone(&queue), Arc::clone(&trivial));
+    // A transition ends the trivial generation (see `Trivial`).
+    breaker.on_transition(move |t| {
+        cleared.set(NO_TRIVIAL_GENERATION);
+        sink.push(t);
+    });
+    let entry = Entry { breaker, queue, trivial, rejection: None };
+    let id = LOCAL.with(|local| local.insert(entry));
+    Ok(Either::A(NativeBreaker { id }))
+}
+
+/// A rejection, for `CircuitOpenError`.
+#[napi(object)]
+pub struct NativeRejection {
+    pub state: String,
+    pub reason: String,
+    pub retry_after: Option<f64>,
+}
+
+#[napi]
+impl NativeBreaker {
+    /// The id the fast-path functions take.
+    #[napi(getter, catch_unwind)]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The last rejection of `allow`.
+    #[napi(catch_unwind)]
+    pub fn take_rejection(&self) -> Result<Option<NativeRejection>> {
+        with_entry(self.id, |e| {
+            e.rejection.take().map(|r| NativeRejection {
+                state: r.state().as_str().to_owned(),
+                reason: r.reason().as_str().to_owned(),
+                retry_after: r.retry_after().map(ms),
+            })
+        })
+    }
+
+    /// The queued transitions, flattened as `[from, to, reason, at_ms, ...]` (codes), oldest
+    /// first; empty when none is queued.
+    #[napi(catch_unwind)]
+    pub fn drain(&self) -> Result<Vec<f64>> {
+        let queue = with_entry(self.id, |e| Arc::clone(&e.queue))?;
+        if !queue.pending.swap(false, Ordering::AcqRel) {
+            return Ok(Vec::new());
+        }
+        let taken = std::mem::take(&mut *queue.transitions.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut out = Vec::with_capacity(taken.len() * TRANSITION_FIELDS);
+        for t in taken {
+            out.extend([f64::from(t.from.code()), f64::from(t.to.code()), f64::from(t.reason.code()), ms(t.at)]);
+        }
+        Ok(out)
+    }
+
+    /// The metrics snapshot, one number per field of `schema().metrics`, in that order: the state
+    /// as its code, durations in milliseconds, `NO_DURATION` (-1) for an absent `retry_after`.
+    #[napi(catch_unwind)]
+    pub fn metrics(&self) -> Result<Vec<f64>> {
+        // Exhaustive: a field added to the core's snapshot does not compile until it is converted
+        // here (the core tests that `METRICS` lists the fields in declaration order).
+        let Metrics {
+            state,
+            generation,
+            consecutive_failures,
+            window_calls,
+            window_failures,
+            window_slow,
+            failure_rate,
+            slow_rate,
+            admitted,
+            rejected,
+            successes,
+            failures,
+            ignored,
+            slow,
+            stale,
+            opened,
+            time_in_state,
+            retry_after,
+        } = with_entry(self.id, |e| e.breaker.metrics())?;
+        METRICS
+            .iter()
+            .map(|field| {
+                Ok(match field.name {
+                    "state" => f64::from(state.code()),
+                    "generation" => generation as f64,
+                    "consecutive_failures" => consecutive_failures as f64,
+                    "window_calls" => window_calls as f64,
+                    "window_failures" => window_failures as f64,
+                    "window_slow" => window_slow as f64,
+                    "failure_rate" => failure_rate,
+                    "slow_rate" => slow_rate,
+                    "admitted" => admitted as f64,
+                    "rejected" => rejected as f64,
+                    "successes" => successes as f64,
+                    "failures" => failures as f64,
+                    "ignored" => ignored as f64,
+                    "slow" => slow as f64,
+                    "stale" => stale as f64,
+                    "opened" => opened as f64,
+                    "time_in_state" => ms(time_in_state),
+                    "retry_after" => retry_after.map_or(NO_DURATION, ms),
+                    other => {
+                        return Err(Error::new(
+                            Status::GenericFailure,
+                            format!("circuit: unknown metrics field {other}"),
+                        ));
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// When the next time-driven transition is due (ms on the breaker's clock), or `null`.
+    #[napi(catch_unwind)]
+    pub fn next_transition_at(&self) -> Result<Option<f64>> {
+        with_entry(self.id, |e| e.breaker.next_transition_at().map(ms))
+    }
+
+    /// The current instant on the breaker's clock, in milliseconds.
+    #[napi(catch_unwind)]
+    pub fn now(&self) -> Result<f64> {
+        with_entry(self.id, |e| ms(e.breaker.now()))
+    }
+
+    /// To `closed`: new generation, empty window, zero failure run, backoff reset.
+    #[napi(catch_unwind)]
+    pub fn reset(&self) -> Result<()> {
+        with_entry(self.id, |e| e.breaker.reset())
+    }
+
+    /// To `forced_open`.
+    #[napi(catch_unwind)]
+    pub fn force_open(&self) -> Result<()> {
+        with_entry(self.id, |e| e.breaker.force_open())
+    }
+
+    /// To `disabled`.
+    #[napi(catch_unwind)]
+    pub fn disable(&self) -> Result<()> {
+        with_entry(self.id, |e| e.breaker.disable())
+    }
+}
+
+/// Breakers of this thread not freed yet (for the memory test).
+#[napi(catch_unwind)]
+pub fn live_breakers() -> u32 {
+    LOCAL.with(|local| local.live() as u32)
+}

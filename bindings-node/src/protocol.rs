@@ -1,0 +1,111 @@
+//! The numeric wire protocol between `lib/*.js` and this addon: how the fast-path functions
+//! (`fast_path.rs`) pack permits, outcomes, states and flags into numbers. This is its one
+//! definition on the Rust side; `lib/protocol.js` is the JavaScript side, and
+//! `__test__/protocol.test.js` checks that both hold the same values, which `protocol` exports.
+//!
+//! * `fastAllow(id)` returns an ordinary permit (closed or disabled state, no admission time, no
+//!   probe ticket) as the number `generation * PERMIT_SCALE + events` (an int32 up to
+//!   `SMALL_PERMIT_MAX`, a double for generations below `PACKED_GENERATIONS`), any other
+//!   permit as the array `[generation, admittedHigh, admittedLow, ticket, events]` (indexes
+//!   `PART_*`; the admission instant in nanoseconds split in two `u32` halves, each
+//!   `NO_TIME_HALF` when the clock was not read; `NO_TICKET` for a permit that is not a probe),
+//!   and a rejection as `REJECTED - events`.
+//! * `fastRecord(id, generation * OUTCOME_SCALE + outcome)` and `fastRecordParts(id, outcome,
+//!   generation, admittedHigh, admittedLow, ticket)` return `counted * COUNTED + events`, or
+//!   `ALREADY_RECORDED`.
+//! * `fastState(id)` returns `state code * STATE_SCALE + events`.
+//! * `fastSettle(id, n)` / `fastSettleAllow(id, n)` hand over `n` (at most `MAX_SETTLE`)
+//!   successes of the trivial generation, which `trivialView(id)` shows JavaScript (a
+//!   `Float64Array` of one element, `NO_TRIVIAL_GENERATION` when there is none).
+//! * `events` is `EVENTS` when transitions are queued (`NativeBreaker.drain()`, which returns
+//!   `TRANSITION_FIELDS` numbers per transition), else 0.
+//! * Durations cross in milliseconds (`NANOS_PER_MS`); an absent optional duration of the
+//!   metrics snapshot is `NO_DURATION`.
+
+use engine::RawPermit;
+use napi_derive::napi;
+
+/// The events bit of every fast-path result: transitions are queued, drain them.
+pub(crate) const EVENTS: i32 = 1;
+/// The bit of a record result that says the outcome counted (it was not stale).
+pub(crate) const COUNTED: i32 = 2;
+/// A record result: the permit was already recorded (nothing changed).
+pub(crate) const ALREADY_RECORDED: i32 = -2;
+/// An admission result: rejected (minus the events bit); `takeRejection()` has the details.
+pub(crate) const REJECTED: i32 = -1;
+/// An ordinary permit is `generation * PERMIT_SCALE + events`.
+pub(crate) const PERMIT_SCALE: i32 = 2;
+/// The largest ordinary permit sent as an int32.
+pub(crate) const SMALL_PERMIT_MAX: i32 = i32::MAX;
+/// Generations below this come as a number for an ordinary permit (exact in a double with the
+/// events bit), as an array from this one on.
+pub(crate) const PACKED_GENERATIONS: u64 = 1 << 52;
+/// The indexes of a permit in array form.
+pub(crate) const PART_GENERATION: usize = 0;
+pub(crate) const PART_ADMITTED_HIGH: usize = 1;
+pub(crate) const PART_ADMITTED_LOW: usize = 2;
+pub(crate) const PART_TICKET: usize = 3;
+pub(crate) const PART_EVENTS: usize = 4;
+/// The number of elements of a permit in array form.
+pub(crate) const PARTS: usize = 5;
+/// The ticket of a permit that is not a half-open probe.
+pub(crate) const NO_TICKET: u32 = RawPermit::NO_TICKET;
+/// Each half of the admission instant of a permit admitted without reading the clock.
+pub(crate) const NO_TIME_HALF: u32 = (RawPermit::NO_TIME >> 32) as u32;
+const _: () = assert!(RawPermit::NO_TIME == ((NO_TIME_HALF as u64) << 32 | NO_TIME_HALF as u64));
+/// A record token is `generation * OUTCOME_SCALE + outcome code`.
+pub(crate) const OUTCOME_SCALE: u64 = 4;
+const _: () = assert!(engine::Outcome::ALL.len() as u64 <= OUTCOME_SCALE);
+/// A state result is `state code * STATE_SCALE + events`.
+pub(crate) const STATE_SCALE: i32 = 2;
+/// The trivial-generation cell when no generation's successes are trivial.
+pub(crate) const NO_TRIVIAL_GENERATION: f64 = -1.0;
+/// Generations the cell publishes: those a JS number holds exactly.
+pub(crate) const EXACT_GENERATIONS: u64 = 1 << 53;
+/// The most successes one `fastSettle` call hands over.
+pub(crate) const MAX_SETTLE: u32 = u32::MAX;
+/// Numbers per transition in `drain()`: from, to, reason (codes) and the instant in ms.
+pub(crate) const TRANSITION_FIELDS: usize = 4;
+/// An absent optional duration in the metrics snapshot.
+pub(crate) const NO_DURATION: f64 = -1.0;
+/// Nanoseconds (the core's unit) per millisecond (the unit of every duration in Node).
+pub(crate) const NANOS_PER_MS: f64 = 1e6;
+
+/// One constant of the protocol.
+#[napi(object)]
+pub struct ProtocolConstant {
+    /// Its name in `lib/protocol.js`.
+    pub name: String,
+    pub value: f64,
+}
+
+/// The protocol's constants, so that a test can check that `lib/protocol.js` agrees.
+#[napi(catch_unwind)]
+pub fn protocol() -> Vec<ProtocolConstant> {
+    let constants: [(&str, f64); 23] = [
+        ("EVENTS", f64::from(EVENTS)),
+        ("COUNTED", f64::from(COUNTED)),
+        ("ALREADY_RECORDED", f64::from(ALREADY_RECORDED)),
+        ("REJECTED", f64::from(REJECTED)),
+        ("PERMIT_SCALE", f64::from(PERMIT_SCALE)),
+        ("SMALL_PERMIT_MAX", f64::from(SMALL_PERMIT_MAX)),
+        ("PACKED_GENERATIONS", PACKED_GENERATIONS as f64),
+        ("PART_GENERATION", PART_GENERATION as f64),
+        ("PART_ADMITTED_HIGH", PART_ADMITTED_HIGH as f64),
+        ("PART_ADMITTED_LOW", PART_ADMITTED_LOW as f64),
+        ("PART_TICKET", PART_TICKET as f64),
+        ("PART_EVENTS", PART_EVENTS as f64),
+        ("PARTS", PARTS as f64),
+        ("NO_TICKET", f64::from(NO_TICKET)),
+        ("NO_TIME_HALF", f64::from(NO_TIME_HALF)),
+        ("OUTCOME_SCALE", OUTCOME_SCALE as f64),
+        ("STATE_SCALE", f64::from(STATE_SCALE)),
+        ("NO_TRIVIAL_GENERATION", NO_TRIVIAL_GENERATION),
+        ("EXACT_GENERATIONS", EXACT_GENERATIONS as f64),
+        ("MAX_SETTLE", f64::from(MAX_SETTLE)),
+        ("TRANSITION_FIELDS", TRANSITION_FIELDS as f64),
+        ("NO_DURATION", NO_DURATION),
+        ("NANOS_PER_MS", NANOS_PER_MS),
+    ];
+    constants.iter().map(|(name, value)| ProtocolConstant { name: (*name).to_owned(), value: *value }).collect()
+}
