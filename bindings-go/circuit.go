@@ -37,6 +37,15 @@ const (
 	StateDisabled   State = "disabled"
 )
 
+// rejectReasons are the library's spellings of the rejection reasons, by code ("open",
+// "half_open_full", "forced_open"), read once.
+var rejectReasons = func() (names [3]string) {
+	for i := range names {
+		names[i] = C.GoString(C.circuit_reject_reason_name(C.uint32_t(i)))
+	}
+	return names
+}()
+
 func stateOf(code C.circuit_breaker_state) State {
 	return State(C.GoString(C.circuit_state_name(C.uint32_t(code))))
 }
@@ -180,11 +189,11 @@ func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
 	e := &RejectedError{Name: b.name}
 	switch st {
 	case C.CIRCUIT_REJECTED_OPEN:
-		e.State, e.Reason = StateOpen, "open"
+		e.State, e.Reason = StateOpen, rejectReasons[0]
 	case C.CIRCUIT_REJECTED_HALF_OPEN_FULL:
-		e.State, e.Reason = StateHalfOpen, "half_open_full"
+		e.State, e.Reason = StateHalfOpen, rejectReasons[1]
 	case C.CIRCUIT_REJECTED_FORCED_OPEN:
-		e.State, e.Reason = StateForcedOpen, "forced_open"
+		e.State, e.Reason = StateForcedOpen, rejectReasons[2]
 	default:
 		return errorFor(st, "")
 	}

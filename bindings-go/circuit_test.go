@@ -393,3 +393,20 @@ func TestExecuteCountsADeadlineAsAFailureAndACancelAsIgnored(t *testing.T) {
 		t.Fatalf("ignored %d failures %d state %s", m.Ignored, m.Failures, m.State)
 	}
 }
+
+// The State constants are the library's spellings, in code order; so are the rejection reasons.
+func TestSpellingsAreTheLibrarys(t *testing.T) {
+	want := []State{StateClosed, StateOpen, StateHalfOpen, StateForcedOpen, StateDisabled}
+	got := libraryStateNames()
+	if len(got) != len(want) {
+		t.Fatalf("library states %v, Go constants %v", got, want)
+	}
+	for i, name := range got {
+		if State(name) != want[i] {
+			t.Fatalf("state %d: library %q, Go %q", i, name, want[i])
+		}
+	}
+	if rejectReasons != [3]string{"open", "half_open_full", "forced_open"} {
+		t.Fatalf("reject reasons %v", rejectReasons)
+	}
+}

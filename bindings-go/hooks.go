@@ -31,3 +31,15 @@ func (b *Breaker) listenerSlots() int {
 
 // liveListenerSlots is the number of dispatch slots held by all breakers.
 func liveListenerSlots() int64 { return liveSlots.Load() }
+
+// libraryStateNames are the library's state spellings, by code (the State constants must match).
+func libraryStateNames() []string {
+	var names []string
+	for code := C.uint32_t(0); ; code++ {
+		name := C.circuit_state_name(code)
+		if name == nil {
+			return names
+		}
+		names = append(names, C.GoString(name))
+	}
+}

@@ -477,6 +477,12 @@ const char *circuit_state_name(uint32_t state);
 const char *circuit_reason_name(uint32_t reason);
 
 /**
+ * The spelling of a rejection reason: 0 "open", 1 "half_open_full", 2 "forced_open" (the
+ * rejections `CIRCUIT_REJECTED_OPEN` + code), or NULL for an unknown code. Static string.
+ */
+const char *circuit_reject_reason_name(uint32_t reason);
+
+/**
  * Panics on purpose inside the library's panic boundary, to let C tests check that a panic
  * becomes `CIRCUIT_ERR_PANIC` and leaves the library usable. Always returns `CIRCUIT_ERR_PANIC`.
  */

@@ -217,4 +217,18 @@ describe('events', () => {
     breaker.reset();
     assert.deepEqual(calls, ['self', 'once', 'stays', 'stays']);
   });
+
+  test('a function registered twice, one registration removed by an earlier listener, runs once', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, clock: new ManualClock() });
+    const calls = [];
+    const twice = () => calls.push('twice');
+    breaker.on('stateChange', () => {
+      calls.push('remover');
+      if (calls.length === 1) breaker.off('stateChange', twice);
+    });
+    breaker.on('stateChange', twice);
+    breaker.on('stateChange', twice);
+    breaker.forceOpen();
+    assert.deepEqual(calls, ['remover', 'twice']);
+  });
 });

@@ -135,7 +135,7 @@ describe('two-step API', () => {
 });
 
 describe('recordSuccess from a re-entrant listener reports what the engine decided', () => {
-  // A listener may call back into the breaker (SEMANTICS.md §8). A transition it causes is
+  // A listener may call back into the breaker (docs/semantics.md, "Observability"). A transition it causes is
   // emitted only after it returns, but a permit admitted before that transition is stale at once:
   // recordSuccess must say so (false), as the engine's `stale` tally does.
   const fail = () => {

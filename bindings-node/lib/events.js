@@ -23,15 +23,26 @@ function warnListener(breaker, event, err) {
 /**
  * Calls each listener of `event` on `breaker`; a throwing (or rejecting) listener is reported as
  * a warning. Unlike a plain `EventEmitter.emit`, a listener removed while this event is being
- * emitted (by an earlier listener) is not called for it (SEMANTICS.md §10: once removed, never
- * called again).
+ * emitted (by an earlier listener) is not called for it (docs/semantics.md, "Observability": once
+ * removed, never called again).
  */
+/** Whether `listeners[i]` keeps a registration in `current`: a function registered twice of which
+ * one registration was removed gets only one call (as many calls as it has registrations left). */
+function stillRegistered(current, listeners, i) {
+  const listener = listeners[i];
+  let before = 0;
+  for (let j = 0; j < i; j++) if (listeners[j] === listener) before++;
+  let left = 0;
+  for (const each of current) if (each === listener) left++;
+  return left > before;
+}
+
 function emit(breaker, event, arg) {
   if (breaker._eventsCount === 0 || breaker.listenerCount(event) === 0) return;
   const listeners = breaker.rawListeners(event);
   for (let i = 0; i < listeners.length; i++) {
     const listener = listeners[i];
-    if (i > 0 && !breaker.rawListeners(event).includes(listener)) continue;
+    if (i > 0 && !stillRegistered(breaker.rawListeners(event), listeners, i)) continue;
     try {
       const returned = listener.call(breaker, arg);
       if (isThenable(returned)) returned.then(undefined, (err) => warnListener(breaker, event, err));

@@ -248,7 +248,7 @@ impl Breaker {
     /// Records an outcome for an int token from `_admit`.
     fn record_token(&self, token: &Bound<'_, PyAny>, outcome: engine::Outcome) -> PyResult<bool> {
         let generation: u64 = token.extract()?;
-        let raw = engine::RawPermit::from_parts(generation, u64::MAX, u32::MAX);
+        let raw = engine::RawPermit::from_parts(generation, engine::RawPermit::NO_TIME, engine::RawPermit::NO_TICKET);
         Ok(self.inner.record_raw(raw, outcome).map(|r| r.counted()).unwrap_or(false))
     }
 

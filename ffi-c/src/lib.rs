@@ -95,39 +95,46 @@ pub extern "C" fn circuit_status_name(status: u32) -> *const c_char {
     name.as_ptr().cast()
 }
 
+/// The core's spellings as static C strings, built once.
+struct Spellings {
+    states: Vec<std::ffi::CString>,
+    reasons: Vec<std::ffi::CString>,
+    reject_reasons: Vec<std::ffi::CString>,
+}
+
+fn spellings() -> &'static Spellings {
+    static SPELLINGS: std::sync::OnceLock<Spellings> = std::sync::OnceLock::new();
+    let c = |s: &str| std::ffi::CString::new(s).unwrap_or_default();
+    SPELLINGS.get_or_init(|| Spellings {
+        states: engine::State::ALL.iter().map(|s| c(s.as_str())).collect(),
+        reasons: engine::Reason::ALL.iter().map(|r| c(r.as_str())).collect(),
+        reject_reasons: engine::RejectReason::ALL.iter().map(|r| c(r.as_str())).collect(),
+    })
+}
+
+fn spelling(table: &'static [std::ffi::CString], code: u32) -> *const c_char {
+    table.get(code as usize).map_or(std::ptr::null(), |name| name.as_ptr())
+}
+
 /// The spelling of a state code ("closed", "open", "half_open", "forced_open", "disabled"), or
 /// NULL for an unknown code. Static string.
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_state_name(state: u32) -> *const c_char {
-    let name: &'static str = match state {
-        0 => "closed\0",
-        1 => "open\0",
-        2 => "half_open\0",
-        3 => "forced_open\0",
-        4 => "disabled\0",
-        _ => return std::ptr::null(),
-    };
-    name.as_ptr().cast()
+    spelling(&spellings().states, state)
 }
 
 /// The spelling of a reason code ("failure_threshold", ...), or NULL for an unknown code. Static
 /// string.
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_reason_name(reason: u32) -> *const c_char {
-    let name: &'static str = match reason {
-        0 => "failure_threshold\0",
-        1 => "failure_rate\0",
-        2 => "slow_call_rate\0",
-        3 => "open_elapsed\0",
-        4 => "probe_failure\0",
-        5 => "half_open_max_wait\0",
-        6 => "probe_success\0",
-        7 => "reset\0",
-        8 => "force_open\0",
-        9 => "disable\0",
-        _ => return std::ptr::null(),
-    };
-    name.as_ptr().cast()
+    spelling(&spellings().reasons, reason)
+}
+
+/// The spelling of a rejection reason: 0 "open", 1 "half_open_full", 2 "forced_open" (the
+/// rejections `CIRCUIT_REJECTED_OPEN` + code), or NULL for an unknown code. Static string.
+#[unsafe(no_mangle)]
+pub extern "C" fn circuit_reject_reason_name(reason: u32) -> *const c_char {
+    spelling(&spellings().reject_reasons, reason)
 }
 
 /// Panics on purpose inside the library's panic boundary, to let C tests check that a panic

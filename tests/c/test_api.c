@@ -322,6 +322,9 @@ static void test_panic_boundary(void) {
     circuit_destroy(b);
     CHECK(strcmp(circuit_status_name(CIRCUIT_STALE), "CIRCUIT_STALE") == 0, "status names");
     CHECK(circuit_state_name(42) == NULL && circuit_reason_name(42) == NULL, "unknown codes give NULL names");
+    CHECK(strcmp(circuit_reject_reason_name(CIRCUIT_REJECTED_HALF_OPEN_FULL - CIRCUIT_REJECTED_OPEN), "half_open_full") == 0 &&
+              circuit_reject_reason_name(3) == NULL,
+          "reject reason names");
 }
 
 int main(void) {
