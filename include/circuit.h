@@ -482,11 +482,15 @@ const char *circuit_reason_name(uint32_t reason);
  */
 const char *circuit_reject_reason_name(uint32_t reason);
 
+#if defined(CIRCUIT_TEST_HOOKS)
 /**
  * Panics on purpose inside the library's panic boundary, to let C tests check that a panic
  * becomes `CIRCUIT_ERR_PANIC` and leaves the library usable. Always returns `CIRCUIT_ERR_PANIC`.
+ * Only in a test build of the library (cargo feature `test-hooks`, header guard
+ * `CIRCUIT_TEST_HOOKS`); the released library does not have it.
  */
 circuit_status circuit_test_panic(void);
+#endif
 
 /**
  * Creates a breaker from `config` (which is not consumed and may be reused or freed afterwards)

@@ -139,6 +139,9 @@ pub extern "C" fn circuit_reject_reason_name(reason: u32) -> *const c_char {
 
 /// Panics on purpose inside the library's panic boundary, to let C tests check that a panic
 /// becomes `CIRCUIT_ERR_PANIC` and leaves the library usable. Always returns `CIRCUIT_ERR_PANIC`.
+/// Only in a test build of the library (cargo feature `test-hooks`, header guard
+/// `CIRCUIT_TEST_HOOKS`); the released library does not have it.
+#[cfg(feature = "test-hooks")]
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_test_panic() -> circuit_status {
     status::guard("circuit_test_panic", || panic!("deliberate panic for testing"))
