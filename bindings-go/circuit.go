@@ -53,6 +53,10 @@ func stateOf(code C.circuit_breaker_state) State {
 // Breaker is a circuit breaker. Safe for concurrent use. Close it when done (a cleanup closes a
 // forgotten one once it is unreachable, even if its listeners refer to it).
 type Breaker struct {
+	// h is the C handle, copied from in.h for the hot paths (0 for a zero Breaker{}: every call
+	// then gets CIRCUIT_ERR_INVALID_HANDLE, i.e. ErrClosed; handles are never reused, so after
+	// Close it is refused the same way).
+	h         C.circuit_breaker
 	in        *breaker
 	name      string
 	isIgnored func(error) bool
@@ -129,7 +133,7 @@ func New(config Config) (*Breaker, error) {
 	}
 	runtime.KeepAlive(config.Clock)
 	in := &breaker{h: h}
-	b := &Breaker{in: in, name: config.Name, isIgnored: config.IsIgnored, listeners: &listenerSet{}}
+	b := &Breaker{h: h, in: in, name: config.Name, isIgnored: config.IsIgnored, listeners: &listenerSet{}}
 	in.listeners = weak.Make(b.listeners)
 	// A cleanup, not a finalizer: a finalizer never runs for an object on a cycle (a listener or
 	// IsIgnored closure that refers to its Breaker), a cleanup does.
@@ -206,7 +210,7 @@ func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
 
 // Allow asks to make a call. It returns a Permit, or a *RejectedError (errors.Is(err, ErrOpen)).
 func (b *Breaker) Allow() (Permit, error) {
-	r := C.circuit_go_allow(b.core().h)
+	r := C.circuit_go_allow(b.h)
 	runtime.KeepAlive(b)
 	if r.status != C.CIRCUIT_OK {
 		return Permit{}, b.rejection(r.status, r.retry_after_ns)
@@ -231,7 +235,7 @@ func (b *Breaker) record(p *permit, outcome C.int) (bool, error) {
 	if !p.spent.CompareAndSwap(false, true) {
 		return false, ErrAlreadyRecorded
 	}
-	st := C.circuit_go_record(b.core().h, p.c, outcome)
+	st := C.circuit_go_record(b.h, p.c, outcome)
 	runtime.KeepAlive(b)
 	switch st {
 	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
@@ -277,7 +281,7 @@ func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
 // IsIgnored panics (or fn calls runtime.Goexit), the call is recorded as a failure and the panic
 // continues: the permit is recorded on every path.
 func (b *Breaker) Execute(fn func() error) error {
-	h := b.core().h
+	h := b.h
 	r := C.circuit_go_allow(h)
 	if r.status != C.CIRCUIT_OK {
 		runtime.KeepAlive(b)
@@ -309,7 +313,7 @@ func (b *Breaker) ignored(err error) bool {
 
 // State returns the current state (due time-driven transitions applied first), or "" after Close.
 func (b *Breaker) State() State {
-	r := C.circuit_go_state(b.core().h)
+	r := C.circuit_go_state(b.h)
 	runtime.KeepAlive(b)
 	if r.status != C.CIRCUIT_OK {
 		return ""
@@ -343,7 +347,7 @@ type Metrics struct {
 // Metrics returns a snapshot, or ErrClosed after Close.
 func (b *Breaker) Metrics() (Metrics, error) {
 	var m C.circuit_metrics_snapshot
-	st := C.circuit_metrics(b.core().h, &m)
+	st := C.circuit_metrics(b.h, &m)
 	runtime.KeepAlive(b)
 	if st != C.CIRCUIT_OK {
 		return Metrics{}, errorFor(st, "")
@@ -364,7 +368,7 @@ func (b *Breaker) Metrics() (Metrics, error) {
 }
 
 func (b *Breaker) manual(f func(C.circuit_breaker) C.circuit_status) error {
-	st := f(b.core().h)
+	st := f(b.h)
 	runtime.KeepAlive(b)
 	return errorFor(st, "")
 }
