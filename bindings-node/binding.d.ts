@@ -65,9 +65,6 @@ export interface ConfigProblem {
  */
 export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null): NativeBreaker | ConfigProblem
 
-/** Breakers of this thread not freed yet (for the memory test). */
-export declare function liveBreakers(): number
-
 /** A rejection, for `CircuitOpenError`. */
 export interface NativeRejection {
   state: string

@@ -838,6 +838,5 @@ module.exports = nativeBinding
 module.exports.NativeBreaker = nativeBinding.NativeBreaker
 module.exports.NativeClock = nativeBinding.NativeClock
 module.exports.createBreaker = nativeBinding.createBreaker
-module.exports.liveBreakers = nativeBinding.liveBreakers
 module.exports.protocol = nativeBinding.protocol
 module.exports.schema = nativeBinding.schema

@@ -6,6 +6,7 @@
 #   3. checks that the generated binding.js and binding.d.ts are the files that were there before
 #      the build (in a fresh clone: the committed ones), so a stale committed file fails CI; the
 #      build has then written the current ones, to be committed
+#   3b. rebuilds the addon with the test-only exports (cargo feature test-hooks) for the tests
 #   4. type-checks the declarations against a typed usage file (tsc --noEmit)
 #   5. runs node --test (TAP) over __test__/
 # Exits non-zero on any failure. The last two lines are "# pass N" and "# fail N", counting the
@@ -52,6 +53,18 @@ build() {
     return "${PIPESTATUS[0]}"
 }
 
+# The addon the tests load: the same build plus test-only exports (liveBreakers), reached through
+# the .node file itself; binding.js and binding.d.ts stay those of the install build above.
+build_test_hooks() {
+    local scratch
+    scratch=$(mktemp -d)
+    node_modules/.bin/napi build --platform --release --features test-hooks --no-js --dts "$scratch/hooks.d.ts" 2>&1 |
+        grep -vE '^\s+(Compiling|Downloaded|Downloading|Locking|Adding|Updating) ' >&2
+    local status=${PIPESTATUS[0]}
+    rm -rf "$scratch"
+    return "$status"
+}
+
 generated_unchanged() {
     local file stale=0
     for file in "${GENERATED[@]}"; do
@@ -68,6 +81,7 @@ step "npm dependencies" install_deps &&
     step "native addon built (napi build --platform --release)" build
 built=$?
 [ "$built" -eq 0 ] && step "binding.js and binding.d.ts are what napi build generates" generated_unchanged
+[ "$built" -eq 0 ] && { step "test build of the addon (feature test-hooks)" build_test_hooks || built=1; }
 step "index.d.ts type-checks (tsc --noEmit __test__/usage.ts)" node_modules/.bin/tsc -p __test__/tsconfig.json
 
 if [ "$built" -eq 0 ]; then

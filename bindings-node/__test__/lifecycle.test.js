@@ -59,7 +59,7 @@ describe('lifecycle', () => {
   test('memory is bounded by the window, not by traffic (a million calls)', () => {
     const script = `
       const { CircuitBreaker } = require('.');
-      const native = require('./binding.js');
+      const native = require('./circuit.' + process.platform + '-' + process.arch + '-gnu.node'); // test build: liveBreakers
       const breakers = [
         new CircuitBreaker({ failureRateThreshold: 0.9, windowSize: 100, timeout: 10000 }),
         new CircuitBreaker({ failureRateThreshold: 0.9, windowDuration: 1000, slowCallDuration: 5 }),
@@ -102,7 +102,7 @@ describe('lifecycle', () => {
   test('collected breakers free their engine', () => {
     const script = `
       const { CircuitBreaker } = require('.');
-      const native = require('./binding.js');
+      const native = require('./circuit.' + process.platform + '-' + process.arch + '-gnu.node'); // test build: liveBreakers
       (async () => {
         for (let i = 0; i < 20000; i++) {
           const b = new CircuitBreaker({ failureRateThreshold: 0.5, windowSize: 1000 });

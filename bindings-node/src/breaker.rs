@@ -191,7 +191,9 @@ impl NativeBreaker {
     }
 }
 
-/// Breakers of this thread not freed yet (for the memory test).
+/// Breakers of this thread not freed yet (for the memory test). Only in a test build (cargo
+/// feature `test-hooks`, which test.sh builds for the test run); not exported by `binding.js`.
+#[cfg(feature = "test-hooks")]
 #[napi(catch_unwind)]
 pub fn live_breakers() -> u32 {
     LOCAL.with(|local| local.live() as u32)

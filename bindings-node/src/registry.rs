@@ -152,6 +152,7 @@ impl Local {
     }
 
     /// Breakers not freed yet.
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn live(&self) -> usize {
         self.registry.borrow().entries.iter().filter(|e| e.is_some()).count()
     }
