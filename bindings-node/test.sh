@@ -56,13 +56,10 @@ build() {
 # The addon the tests load: the same build plus test-only exports (liveBreakers), reached through
 # the .node file itself; binding.js and binding.d.ts stay those of the install build above.
 build_test_hooks() {
-    local scratch
-    scratch=$(mktemp -d)
-    node_modules/.bin/napi build --platform --release --features test-hooks --no-js --dts "$scratch/hooks.d.ts" 2>&1 |
+    # --dts is relative to the crate folder; the test build's types go to the ignored target/.
+    node_modules/.bin/napi build --platform --release --features test-hooks --no-js --dts ../target/test-hooks.d.ts 2>&1 |
         grep -vE '^\s+(Compiling|Downloaded|Downloading|Locking|Adding|Updating) ' >&2
-    local status=${PIPESTATUS[0]}
-    rm -rf "$scratch"
-    return "$status"
+    return "${PIPESTATUS[0]}"
 }
 
 generated_unchanged() {
@@ -82,6 +79,10 @@ step "npm dependencies" install_deps &&
 built=$?
 [ "$built" -eq 0 ] && step "binding.js and binding.d.ts are what napi build generates" generated_unchanged
 [ "$built" -eq 0 ] && { step "test build of the addon (feature test-hooks)" build_test_hooks || built=1; }
+no_stray_files() { # in a git checkout: the builds wrote nothing that is neither tracked nor ignored
+    ! git rev-parse --is-inside-work-tree >/dev/null 2>&1 || [ -z "$(git status --porcelain --untracked-files=all -- . | grep '^??')" ]
+}
+[ "$built" -eq 0 ] && step "the builds leave no untracked files" no_stray_files
 step "index.d.ts type-checks (tsc --noEmit __test__/usage.ts)" node_modules/.bin/tsc -p __test__/tsconfig.json
 
 if [ "$built" -eq 0 ]; then
