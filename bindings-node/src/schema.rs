@@ -2,7 +2,7 @@
 //! spellings behind the integer codes the fast path returns (`schema()`). `lib/schema.js` builds
 //! its tables from it, so no JavaScript file types an option name, a field or a spelling.
 
-use engine::{METRICS, MetricKind, OPTIONS, Outcome, Reason, RejectReason, State};
+use engine::{METRICS, OPTIONS, Outcome, Reason, RejectReason, State};
 use napi_derive::napi;
 
 /// One engine option, as the core's schema declares it.
@@ -66,16 +66,6 @@ pub(crate) fn camel_case(snake: &str) -> String {
     out
 }
 
-fn metric_kind(kind: MetricKind) -> &'static str {
-    match kind {
-        MetricKind::State => "state",
-        MetricKind::Count => "count",
-        MetricKind::Rate => "rate",
-        MetricKind::Duration => "duration",
-        MetricKind::OptionalDuration => "optional_duration",
-    }
-}
-
 /// The core's schema, so `lib/*.js` never types an option name, a metrics field or a spelling.
 #[napi(catch_unwind)]
 pub fn schema() -> Schema {
@@ -102,7 +92,7 @@ pub fn schema() -> Schema {
             .map(|m| SchemaMetric {
                 name: m.name.to_owned(),
                 js_name: camel_case(m.name),
-                kind: metric_kind(m.kind).to_owned(),
+                kind: m.kind.as_str().to_owned(),
                 doc: m.doc.to_owned(),
             })
             .collect(),

@@ -53,6 +53,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// First: its `spelled_enum!` macro serves the other modules too.
+#[macro_use]
+mod state;
 mod backoff;
 mod breaker;
 mod clock;
@@ -65,7 +68,6 @@ mod metrics;
 mod permit;
 mod probes;
 pub mod schema;
-mod state;
 mod sync;
 mod window;
 

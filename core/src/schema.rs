@@ -12,38 +12,20 @@ use std::time::Duration;
 use crate::config::ConfigBuilder;
 use crate::error::ConfigError;
 
-/// How an option's value is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum OptionKind {
-    /// Free text.
-    Text = 0,
-    /// A whole number in `0..=u32::MAX`.
-    Count = 1,
-    /// A floating-point number (a ratio or a factor).
-    Number = 2,
-    /// A non-negative duration (nanoseconds in C, seconds in Python, milliseconds in Node, a
-    /// `time.Duration` in Go).
-    Duration = 3,
-    /// A 64-bit unsigned integer.
-    Seed = 4,
-}
-
-impl OptionKind {
-    /// The spelling used by every binding.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OptionKind::Text => "text",
-            OptionKind::Count => "count",
-            OptionKind::Number => "number",
-            OptionKind::Duration => "duration",
-            OptionKind::Seed => "seed",
-        }
-    }
-
-    /// The stable integer code (used by the C ABI).
-    pub const fn code(self) -> u8 {
-        self as u8
+spelled_enum! {
+    /// How an option's value is written.
+    OptionKind {
+        /// Free text.
+        Text = 0 => "text",
+        /// A whole number in `0..=u32::MAX`.
+        Count = 1 => "count",
+        /// A floating-point number (a ratio or a factor).
+        Number = 2 => "number",
+        /// A non-negative duration (nanoseconds in C, seconds in Python, milliseconds in Node, a
+        /// `time.Duration` in Go).
+        Duration = 3 => "duration",
+        /// A 64-bit unsigned integer.
+        Seed = 4 => "seed",
     }
 }
 
@@ -223,32 +205,19 @@ impl ConfigBuilder {
     }
 }
 
-/// How a metrics field is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum MetricKind {
-    /// A state spelling.
-    State = 0,
-    /// A non-negative integer.
-    Count = 1,
-    /// A ratio in [0, 1].
-    Rate = 2,
-    /// A duration.
-    Duration = 3,
-    /// A duration, absent unless the breaker is open.
-    OptionalDuration = 4,
-}
-
-impl MetricKind {
-    /// The spelling used by every binding.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            MetricKind::State => "state",
-            MetricKind::Count => "count",
-            MetricKind::Rate => "rate",
-            MetricKind::Duration => "duration",
-            MetricKind::OptionalDuration => "optional_duration",
-        }
+spelled_enum! {
+    /// How a metrics field is written.
+    MetricKind {
+        /// A state spelling.
+        State = 0 => "state",
+        /// A non-negative integer.
+        Count = 1 => "count",
+        /// A ratio in [0, 1].
+        Rate = 2 => "rate",
+        /// A duration.
+        Duration = 3 => "duration",
+        /// A duration, absent unless the breaker is open.
+        OptionalDuration = 4 => "optional_duration",
     }
 }
 
