@@ -107,24 +107,25 @@ impl Events {
                 None => return false,
             }
         };
-        entry.removed.store(true, Ordering::SeqCst);
-        let delivering_here = self.queue.lock().dispatcher == Some(current_thread_id());
-        if !delivering_here {
-            // Waits out a call in progress on the delivering thread; any later check of the flag
-            // by the dispatcher happens after this and sees it set.
-            drop(entry.calling.lock());
-        }
+        self.retire(&[entry]);
         true
     }
 
     /// Unregisters every listener, with the guarantee of [`Events::remove`] for each.
     pub(crate) fn clear(&self) {
         let removed = std::mem::take(&mut *self.listeners.lock());
-        for entry in &removed {
+        self.retire(&removed);
+    }
+
+    /// Marks unregistered entries removed, then, on any thread but the delivering one, waits out
+    /// a call of theirs in progress there: any later check of a flag by the dispatcher happens
+    /// after this and sees it set.
+    fn retire(&self, removed: &[Arc<Entry>]) {
+        for entry in removed {
             entry.removed.store(true, Ordering::SeqCst);
         }
         if self.queue.lock().dispatcher != Some(current_thread_id()) {
-            for entry in &removed {
+            for entry in removed {
                 drop(entry.calling.lock());
             }
         }
