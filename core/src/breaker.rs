@@ -694,18 +694,13 @@ impl CircuitBreaker {
     // Transitions
     // ----------------------------------------------------------------------------------------
 
-    /// Applies a pending trip, then every time-driven transition due at `now`, each dated at its
-    /// due instant. At most three steps: closed -(pending trip)-> open, or
-    /// half_open -(max wait)-> open, then -(elapsed)-> half_open, which has no probe yet.
+    /// Applies every time-driven transition due at `now`, each dated at its due instant. At most
+    /// three steps: half_open -(max wait)-> open -(elapsed)-> half_open, which has no probe yet.
+    /// (A trip an unlocked failure decided is applied by [`Self::transition`] before any other.)
     fn advance_time(&self, inner: &mut Inner, now: u64) -> bool {
         let mut moved = false;
         loop {
             match inner.state {
-                // A failure's CAS decided this trip and its thread has not applied it yet: apply
-                // it first, so no operation under the lock can overtake it (docs/semantics.md, "Atomicity").
-                State::Closed if self.trip_pending(inner) => {
-                    self.transition(inner, State::Open, Reason::FailureThreshold, now);
-                }
                 State::Open if now >= inner.open_until => {
                     let at = inner.open_until;
                     self.transition(inner, State::HalfOpen, Reason::OpenElapsed, at);
@@ -724,16 +719,6 @@ impl CircuitBreaker {
             moved = true;
         }
         moved
-    }
-
-    /// Whether an unlocked failure brought the current closed generation's run to the threshold.
-    fn trip_pending(&self, inner: &Inner) -> bool {
-        let threshold = self.config.failure_threshold;
-        if self.windowed || threshold == 0 {
-            return false;
-        }
-        let run = self.run.load(Ordering::Acquire);
-        run >> 32 == run_tag(inner.generation) && (run & 0xFFFF_FFFF) as u32 >= threshold
     }
 
     /// When the current half-open generation re-opens for want of a verdict, if it will.
