@@ -47,6 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backoff::{Jitter, open_duration};
+use crate::cells::{self, Ledger};
 use crate::clock::{Clock, ClockSource};
 use crate::config::{Config, MaxWait};
 use crate::counters::{Counter, Counters, ThreadSlot};
@@ -56,7 +57,7 @@ use crate::metrics::Metrics;
 use crate::permit::{NO_TICKET, NO_TIME, OwnedPermit, Permit, RawPermit};
 use crate::probes::Probes;
 use crate::state::{Outcome, Reason, Recorded, RejectReason, State};
-use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, exclusive_slot};
 use crate::window::{SlidingWindow, Tally};
 
 const STATE_BITS: u32 = 3;
@@ -144,6 +145,15 @@ pub struct CircuitBreaker {
     windowed: bool,
     /// Whether the window is time-based (recording needs the clock).
     time_window: bool,
+    /// The time window's bucket width (0 for a count window).
+    bucket_nanos: u64,
+    /// Whether plain closed-state successes go to the success cells without the lock: a rate
+    /// window and no consecutive rule (whose run a success must reset exactly).
+    cells: bool,
+    /// `epoch + 1` of the window bucket in which the cells take lock-free successes, or 0. Set
+    /// under `inner` after a decision found the rate rules not holding with at least
+    /// `minimum_calls` in the window, so a plain success in that bucket cannot trip anything.
+    warm: AtomicU64,
     counters: Counters,
     inner: Mutex<Inner>,
     events: Events,
@@ -163,6 +173,8 @@ struct Inner {
     probe_successes: u32,
     first_probe_at: Option<u64>,
     window: SlidingWindow,
+    /// What the window already holds of each success cell.
+    ledger: Ledger,
     jitter: Jitter,
 }
 
@@ -197,7 +209,12 @@ impl CircuitBreaker {
             probe_successes: 0,
             first_probe_at: None,
             window: SlidingWindow::new(config.window),
+            ledger: Ledger::new(config.has_rate_rule() && config.failure_threshold == 0),
             jitter: Jitter::new(config.jitter_seed),
+        };
+        let bucket_nanos = match config.window {
+            crate::config::Window::Time { duration_nanos, buckets } => duration_nanos / u64::from(buckets),
+            _ => 0,
         };
         Self {
             word: AtomicU64::new(pack_word(0, State::Closed)),
@@ -206,6 +223,9 @@ impl CircuitBreaker {
             stamps_admission: config.slow_call_duration.is_some(),
             windowed: config.has_rate_rule(),
             time_window: matches!(config.window, crate::config::Window::Time { .. }),
+            bucket_nanos,
+            cells: config.has_rate_rule() && config.failure_threshold == 0,
+            warm: AtomicU64::new(0),
             config,
             clock,
             counters: Counters::new(),
@@ -392,6 +412,14 @@ impl CircuitBreaker {
         permit: RawPermit,
         outcome: Outcome,
     ) -> Result<Recorded, PermitError> {
+        // Inlined fast path with a rate window: a plain success goes to this thread's cell.
+        if outcome == Outcome::Success
+            && self.cells
+            && permit.ticket == NO_TICKET
+            && self.success_to_cell(slot, &permit)
+        {
+            return Ok(Recorded::Counted);
+        }
         // Inlined fast path: a current closed-state success in consecutive mode with an empty
         // failure run and no slow-call rule. Two shared reads, one private counter bump.
         if outcome == Outcome::Success && !self.windowed && !self.stamps_admission && permit.ticket == NO_TICKET {
@@ -406,6 +434,46 @@ impl CircuitBreaker {
         // Scalars, not the struct: copying the struct for the call made every fast-path caller
         // pay a store-forwarding stall.
         self.record_other(permit.generation, permit.admitted_at, permit.ticket, outcome)
+    }
+
+    /// A closed-state success recorded lock-free into the calling thread's success cell
+    /// (docs/ARCHITECTURE.md, "The rate window"). Only when the cells are warm for the current
+    /// bucket (a plain success there cannot trip anything) and the call was not slow; `false`
+    /// sends the outcome to the locked path, which decides it exactly.
+    #[inline(always)]
+    fn success_to_cell(&self, slot: ThreadSlot, permit: &RawPermit) -> bool {
+        if self.word.load(Ordering::Acquire) != pack_word(permit.generation, State::Closed) {
+            return false;
+        }
+        let epoch = if self.time_window {
+            match self.bucket_now() {
+                Some(epoch) => epoch,
+                None => return false,
+            }
+        } else {
+            0
+        };
+        if self.warm.load(Ordering::Acquire) != epoch.wrapping_add(1) {
+            return false;
+        }
+        if self.stamps_admission && self.is_slow(permit, self.clock.now()) {
+            return false;
+        }
+        let (_, cell) = self.counters.cell_in(slot.get());
+        if !cells::try_add(cell, cells::key(permit.generation, epoch)) {
+            return false;
+        }
+        self.counters.bump_in(slot.get(), Counter::Successes);
+        true
+    }
+
+    /// The time window's current bucket from the cheap coarse clock, when the coarse reading
+    /// cannot straddle a bucket boundary (the precise clock decides otherwise, on the locked path).
+    #[inline(always)]
+    fn bucket_now(&self) -> Option<u64> {
+        let (coarse, lag) = self.clock.coarse();
+        let epoch = coarse / self.bucket_nanos;
+        (coarse.saturating_add(lag) / self.bucket_nanos == epoch).then_some(epoch)
     }
 
     /// Whether recording a success of `permit` now would do nothing but count it: it would be
@@ -631,8 +699,11 @@ impl CircuitBreaker {
             return false;
         }
         let failed = outcome == Outcome::Failure;
-        let run = self.run.load(Ordering::Acquire);
-        let failures = if failed { ((run & 0xFFFF_FFFF) as u32).saturating_add(1) } else { 0 };
+        let cells = self.cells && inner.state == State::Closed;
+        let (sealed, caught_up) = if cells { self.catch_up_cells(inner, window_now, failed, slow) } else { (false, 0) };
+        // Successes the cells took precede this outcome: they ended any failure run.
+        let run = if caught_up > 0 { 0 } else { self.run.load(Ordering::Acquire) & 0xFFFF_FFFF };
+        let failures = if failed { (run as u32).saturating_add(1) } else { 0 };
         self.run.store(pack_run(inner.generation, failures), Ordering::Release);
         inner.window.record(window_now, failed, slow);
         if inner.state != State::Closed {
@@ -646,11 +717,49 @@ impl CircuitBreaker {
         };
         match reason {
             Some(reason) => {
+                // The transition seals and forgets every cell.
                 self.transition(inner, State::Open, reason, now.get());
                 true
             }
-            None => false,
+            None => {
+                if cells {
+                    if sealed {
+                        inner.ledger.unseal(&self.counters);
+                    }
+                    let calls = inner.window.tally(window_now).calls;
+                    let epoch = inner.window.head_epoch(window_now);
+                    let warm = if calls >= u64::from(self.config.minimum_calls) { epoch.wrapping_add(1) } else { 0 };
+                    self.warm.store(warm, Ordering::Release);
+                }
+                false
+            }
         }
+    }
+
+    /// Before a closed-state outcome enters the window: adds the successes the cells took since
+    /// the last fold, reopens the calling thread's cell for the current bucket, and, if the
+    /// outcome might trip the breaker, seals every cell and adds what arrived meanwhile, so the
+    /// decision sees exactly the successes that precede it (module docs of [`crate::cells`]).
+    /// Returns whether the cells were sealed (the caller unseals them if nothing tripped) and
+    /// how many successes were added.
+    fn catch_up_cells(&self, inner: &mut Inner, now: u64, failed: bool, slow: bool) -> (bool, u64) {
+        let Inner { window, ledger, generation, .. } = inner;
+        let mut added = ledger.fold(&self.counters, false, window);
+        let (index, cell) = self.counters.cell_in(exclusive_slot());
+        let epoch = window.head_epoch(now);
+        ledger.park_older_than(&self.counters, window.oldest_epoch(epoch));
+        if !ledger.is_open(index, cell, *generation, epoch) {
+            added += ledger.reopen(index, cell, *generation, epoch, window);
+        }
+        // Successes still unseen can only add calls and lower both rates, so an outcome that
+        // leaves the rules not holding with `minimum_calls` reached decides nothing either way.
+        let predicted = window.peek(now, failed, slow);
+        let settled =
+            predicted.calls >= u64::from(self.config.minimum_calls) && self.rate_rule_holding(predicted).is_none();
+        if !settled {
+            added += ledger.fold(&self.counters, true, window);
+        }
+        (!settled, added)
     }
 
     fn rate_rule_holding(&self, tally: Tally) -> Option<Reason> {
@@ -766,6 +875,8 @@ impl CircuitBreaker {
         inner.probe_successes = 0;
         inner.first_probe_at = None;
         inner.window.clear();
+        inner.ledger.restart(&self.counters);
+        self.warm.store(0, Ordering::Release);
         match to {
             State::Open => {
                 inner.attempt = if from == State::HalfOpen { inner.attempt.saturating_add(1) } else { 0 };
@@ -879,6 +990,13 @@ impl CircuitBreaker {
     /// A metrics snapshot (docs/semantics.md, "Observability"), with due transitions applied first.
     pub fn metrics(&self) -> Metrics {
         let (mut inner, now) = self.observe();
+        if self.cells && inner.state == State::Closed {
+            let Inner { window, ledger, generation, .. } = &mut *inner;
+            if ledger.fold(&self.counters, false, window) > 0 {
+                // They came after the last locked outcome: any failure run ended.
+                self.run.store(pack_run(*generation, 0), Ordering::Release);
+            }
+        }
         let tally = inner.window.tally(now);
         let run = self.run.load(Ordering::Acquire);
         let consecutive_failures = if run >> 32 == run_tag(inner.generation) { run & 0xFFFF_FFFF } else { 0 };
@@ -929,6 +1047,7 @@ impl CircuitBreaker {
     /// (at most `half_open_max_calls` small slots), so probes racing the retirement stay exact.
     pub fn retire(&self) {
         self.inner.lock().window = SlidingWindow::new(crate::config::Window::None);
+        self.warm.store(0, Ordering::Release);
         self.events.clear();
     }
 

@@ -1,10 +1,17 @@
-//! Lifetime totals (admitted, rejected, successes, ...) kept out of contended cache lines.
+//! Lifetime totals (admitted, rejected, successes, ...) kept out of contended cache lines, and the
+//! per-thread success cells that feed a rate window without a lock (see [`crate::cells`]).
 //!
 //! Each breaker holds one 64-byte stripe per exclusive thread slot (see
 //! [`crate::sync::exclusive_slot`]) plus one shared stripe. A thread that owns a slot is the only
-//! writer of its stripe, so it bumps a counter with a relaxed load and store (no locked
+//! writer of its stripe's totals, so it bumps a counter with a relaxed load and store (no locked
 //! instruction, no cache-line ping-pong); other threads `fetch_add` on the shared stripe. Reading a
 //! total sums the stripes with saturation. Totals are monotonic and never reset.
+//!
+//! A slot's stripe is allocated the first time its thread uses the breaker (once per breaker and
+//! thread, never on later calls), so a breaker used by one thread holds one private stripe, not
+//! sixteen: a consecutive-failure breaker stays well under 1 KiB.
+
+use std::sync::OnceLock;
 
 use crate::sync::{AtomicU64, EXCLUSIVE_SLOTS, Ordering, exclusive_slot};
 
@@ -23,10 +30,19 @@ pub(crate) enum Counter {
 
 const COUNTERS: usize = 7;
 
+/// One cache line: the totals of one slot and its success cell.
 #[cfg_attr(not(loom), repr(align(64)))]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stripe {
     values: [AtomicU64; COUNTERS],
+    cell: AtomicU64,
+}
+
+impl Default for Stripe {
+    /// Zero totals and a sealed cell: no lock-free add before the engine opens it.
+    fn default() -> Self {
+        Self { values: Default::default(), cell: AtomicU64::new(crate::cells::FRESH) }
+    }
 }
 
 /// A snapshot of every lifetime total.
@@ -43,13 +59,25 @@ pub(crate) struct Totals {
 
 #[derive(Debug)]
 pub(crate) struct Counters {
-    /// `EXCLUSIVE_SLOTS` private stripes, then the shared one.
-    stripes: Box<[Stripe]>,
+    /// One lazily allocated stripe per exclusive slot.
+    exclusive: [OnceLock<Box<Stripe>>; EXCLUSIVE_SLOTS],
+    /// The stripe of threads without a slot (`fetch_add`).
+    shared: Stripe,
 }
+
+/// Index of the shared stripe's success cell in [`Counters::cells`].
+pub(crate) const SHARED_CELL: usize = EXCLUSIVE_SLOTS;
+/// How many success cells a breaker can have.
+pub(crate) const CELLS: usize = EXCLUSIVE_SLOTS + 1;
 
 impl Counters {
     pub(crate) fn new() -> Self {
-        Self { stripes: (0..=EXCLUSIVE_SLOTS).map(|_| Stripe::default()).collect() }
+        Self { exclusive: std::array::from_fn(|_| OnceLock::new()), shared: Stripe::default() }
+    }
+
+    #[inline(always)]
+    fn private(&self, slot: usize) -> &Stripe {
+        self.exclusive[slot].get_or_init(Box::default)
     }
 
     #[inline(always)]
@@ -62,18 +90,36 @@ impl Counters {
     pub(crate) fn bump_in(&self, slot: Option<usize>, counter: Counter) {
         match slot {
             Some(slot) => {
-                let cell = &self.stripes[slot].values[counter as usize];
+                let cell = &self.private(slot).values[counter as usize];
                 cell.store(cell.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
             }
             None => {
                 // 2^64 increments are physically out of reach, so wrapping cannot happen here.
-                self.stripes[EXCLUSIVE_SLOTS].values[counter as usize].fetch_add(1, Ordering::Relaxed);
+                self.shared.values[counter as usize].fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
+    /// The success cell of the calling thread's slot, and its index in [`Self::cells`].
+    #[inline(always)]
+    pub(crate) fn cell_in(&self, slot: Option<usize>) -> (usize, &AtomicU64) {
+        match slot {
+            Some(slot) => (slot, &self.private(slot).cell),
+            None => (SHARED_CELL, &self.shared.cell),
+        }
+    }
+
+    /// Every success cell that exists, with its index (private ones not yet allocated hold nothing).
+    pub(crate) fn cells(&self) -> impl Iterator<Item = (usize, &AtomicU64)> {
+        let private = self.exclusive.iter().enumerate().filter_map(|(i, s)| s.get().map(|s| (i, &s.cell)));
+        private.chain(std::iter::once((SHARED_CELL, &self.shared.cell)))
+    }
+
     fn total(&self, counter: Counter) -> u64 {
-        self.stripes.iter().fold(0u64, |sum, s| sum.saturating_add(s.values[counter as usize].load(Ordering::Relaxed)))
+        let private = self.exclusive.iter().filter_map(OnceLock::get).map(|s| &**s);
+        private
+            .chain(std::iter::once(&self.shared))
+            .fold(0u64, |sum, s| sum.saturating_add(s.values[counter as usize].load(Ordering::Relaxed)))
     }
 
     pub(crate) fn snapshot(&self) -> Totals {

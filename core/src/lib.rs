@@ -58,6 +58,7 @@
 mod state;
 mod backoff;
 mod breaker;
+mod cells;
 mod clock;
 mod config;
 mod counters;

@@ -1,6 +1,7 @@
 //! The sliding windows read by the rate rules (docs/semantics.md, "Trip rules"). Plain data: the engine keeps a
 //! window inside its state lock, so "the last N outcomes" is exact and a window is emptied in the
-//! same step as the transition that starts a new generation.
+//! same step as the transition that starts a new generation. Plain successes recorded without the
+//! lock reach it in batches through [`SlidingWindow::add_successes`] (see [`crate::cells`]).
 
 use crate::config::Window as WindowConfig;
 
@@ -99,22 +100,10 @@ impl SlidingWindow {
 
     /// Adds one counted outcome at instant `now`.
     pub(crate) fn record(&mut self, now: u64, failed: bool, slow: bool) {
-        let flags = if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
+        let flags = flags(failed, slow);
         match self {
             Self::None => {}
-            Self::Count(w) => {
-                let old = w.ring[w.next];
-                if w.filled == w.ring.len() {
-                    let mut gone = Tally::default();
-                    gone.add(old);
-                    w.tally.remove(gone);
-                } else {
-                    w.filled += 1;
-                }
-                w.ring[w.next] = flags;
-                w.tally.add(flags);
-                w.next = (w.next + 1) % w.ring.len();
-            }
+            Self::Count(w) => w.push(flags),
             Self::Time(w) => {
                 let index = w.advance(now);
                 let slot = (index % w.buckets.len() as u64) as usize;
@@ -122,6 +111,72 @@ impl SlidingWindow {
                 w.tally.add(flags);
             }
         }
+    }
+
+    /// The bucket the window is at after moving to `now` (its head; 0 for a count window). The head
+    /// never moves back, so this may be later than `now`'s bucket.
+    pub(crate) fn head_epoch(&mut self, now: u64) -> u64 {
+        match self {
+            Self::Time(w) => w.advance(now),
+            _ => 0,
+        }
+    }
+
+    /// The oldest bucket still in the window once it is at bucket `epoch`.
+    pub(crate) fn oldest_epoch(&self, epoch: u64) -> u64 {
+        match self {
+            Self::Time(w) => (epoch + 1).saturating_sub(w.buckets.len() as u64),
+            _ => 0,
+        }
+    }
+
+    /// Adds `n` plain successes (neither failed nor slow) recorded in bucket `epoch`: at the
+    /// newest end of a count window (O(min(n, size))), or into that bucket of a time window if it
+    /// is still in the window.
+    pub(crate) fn add_successes(&mut self, epoch: u64, n: u64) {
+        match self {
+            Self::None => {}
+            Self::Count(w) => {
+                let len = w.ring.len();
+                if n >= len as u64 {
+                    w.ring.fill(0);
+                    w.next = 0;
+                    w.filled = len;
+                    w.tally = Tally { calls: len as u64, failures: 0, slow: 0 };
+                    return;
+                }
+                for _ in 0..n {
+                    w.push(0);
+                }
+            }
+            Self::Time(w) => {
+                let head = w.advance(epoch.saturating_mul(w.bucket_nanos));
+                let len = w.buckets.len() as u64;
+                if epoch + len > head {
+                    let bucket = &mut w.buckets[(epoch % len) as usize];
+                    bucket.calls += n;
+                    w.tally.calls += n;
+                }
+            }
+        }
+    }
+
+    /// What the window would hold at `now` after recording one outcome, without recording it
+    /// (expired buckets are dropped: time has passed either way).
+    pub(crate) fn peek(&mut self, now: u64, failed: bool, slow: bool) -> Tally {
+        let mut tally = self.tally(now);
+        if matches!(self, Self::None) {
+            return tally;
+        }
+        if let Self::Count(w) = self
+            && w.filled == w.ring.len()
+        {
+            let mut gone = Tally::default();
+            gone.add(w.ring[w.next]);
+            tally.remove(gone);
+        }
+        tally.add(flags(failed, slow));
+        tally
     }
 
     /// What the window holds at instant `now` (expired buckets are dropped first).
@@ -134,6 +189,26 @@ impl SlidingWindow {
                 w.tally
             }
         }
+    }
+}
+
+fn flags(failed: bool, slow: bool) -> u8 {
+    (if failed { FAILED } else { 0 }) | if slow { SLOW } else { 0 }
+}
+
+impl CountWindow {
+    /// Appends one outcome, evicting the oldest once full.
+    fn push(&mut self, flags: u8) {
+        if self.filled == self.ring.len() {
+            let mut gone = Tally::default();
+            gone.add(self.ring[self.next]);
+            self.tally.remove(gone);
+        } else {
+            self.filled += 1;
+        }
+        self.ring[self.next] = flags;
+        self.tally.add(flags);
+        self.next = (self.next + 1) % self.ring.len();
     }
 }
 

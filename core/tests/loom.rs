@@ -274,3 +274,81 @@ fn reset_racing_the_deciding_failure_keeps_the_trip() {
         assert_eq!(breaker.state(), State::Closed);
     });
 }
+
+/// A count window of 3 holding [failure, success], failure rate 0.6, minimum 2: warm, so a success
+/// goes lock-free into a success cell. A failure racing it trips the breaker only if it comes
+/// first ([F, S, F] is 2/3); after the success it does not ([S, S, F] is 1/3). The success is
+/// therefore either counted before the failure (and nothing trips) or stale (cells module docs).
+#[test]
+fn lock_free_success_racing_a_deciding_failure_is_counted_before_it_or_stale() {
+    loom::model(|| {
+        let config = Config::builder()
+            .failure_rate_threshold(0.6)
+            .window_size(3)
+            .minimum_calls(2)
+            .reset_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, ManualClock::new()));
+        let first = breaker.allow().unwrap();
+        assert!(breaker.record_failure(first).unwrap().counted());
+        let second = breaker.allow().unwrap();
+        assert!(breaker.record_success(second).unwrap().counted());
+        let success = breaker.allow_raw().unwrap();
+        let failure = breaker.allow_raw().unwrap();
+        let succeeder = {
+            let b = breaker.clone();
+            thread::spawn(move || b.record_raw(success, Outcome::Success).unwrap())
+        };
+        let failer = {
+            let b = breaker.clone();
+            thread::spawn(move || b.record_raw(failure, Outcome::Failure).unwrap())
+        };
+        let success = succeeder.join().unwrap();
+        assert!(failer.join().unwrap().counted());
+        let m = breaker.metrics();
+        if success.counted() {
+            assert_eq!(m.state, State::Closed, "a counted success preceded the failure: nothing trips");
+            assert_eq!((m.window_calls, m.window_failures), (3, 1));
+            assert_eq!((m.successes, m.failures, m.stale), (2, 2, 0));
+        } else {
+            assert_eq!(m.state, State::Open, "a stale success came after the deciding failure");
+            assert_eq!((m.successes, m.failures, m.stale), (1, 2, 1));
+        }
+    });
+}
+
+/// Two lock-free successes on different threads and a metrics read racing them: the window never
+/// loses or double-counts one, and a failure after them sees both.
+#[test]
+fn lock_free_successes_are_folded_exactly_once() {
+    loom::model(|| {
+        let config = Config::builder()
+            .failure_rate_threshold(0.5)
+            .window_size(4)
+            .minimum_calls(1)
+            .reset_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, ManualClock::new()));
+        let warmup = breaker.allow().unwrap();
+        assert!(breaker.record_success(warmup).unwrap().counted());
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let b = breaker.clone();
+                let permit = b.allow_raw().unwrap();
+                thread::spawn(move || b.record_raw(permit, Outcome::Success).unwrap())
+            })
+            .collect();
+        let calls = breaker.metrics().window_calls;
+        assert!((1..=3).contains(&calls), "window calls {calls}");
+        for w in workers {
+            assert!(w.join().unwrap().counted());
+        }
+        assert_eq!(breaker.metrics().window_calls, 3);
+        let failure = breaker.allow().unwrap();
+        assert!(breaker.record_failure(failure).unwrap().counted());
+        let m = breaker.metrics();
+        assert_eq!((m.state, m.window_calls, m.window_failures), (State::Closed, 4, 1));
+    });
+}

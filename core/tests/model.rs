@@ -31,8 +31,10 @@
 //! recording a kept permit as success / failure / ignored (also a second time),
 //! dropping a kept permit, advancing the clock (0, 1 ns, multiples of the configured durations
 //! and those +- 1 ns, or exactly to / around the next due instant), `reset`, `force_open`,
-//! `disable`, `state`, `metrics` and `next_transition_at`. After every operation they must agree
-//! exactly on:
+//! `disable`, `state`, `metrics` and `next_transition_at`. Outcomes are recorded on three worker
+//! threads in turn (one operation at a time), so a rate window's lock-free successes land in
+//! several threads' success cells and the engine must fold them into the window exactly. After
+//! every operation they must agree exactly on:
 //!
 //! * admission: admitted or rejected; for a permit its generation, admission instant and probe
 //!   flag; for a rejection the breaker name, state, reason and `retry_after`;
@@ -61,7 +63,7 @@
 //! `stale_record_at_due_instant_applies_the_transition` pins the fix.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use circuit::{
@@ -884,7 +886,8 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
     breaker.on_transition(move |t| sink.lock().expect("listener log").push(*t));
 
     let mut model = Model::new(ModelConfig::from_spec(spec));
-    let mut permits: Vec<OwnedPermit> = Vec::new();
+    let workers = Workers::new(3);
+    let mut permits: Vec<Arc<OwnedPermit>> = Vec::new();
     let mut model_permits: Vec<ModelPermit> = Vec::new();
 
     for (step, &op) in ops.iter().enumerate() {
@@ -895,7 +898,7 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
                 let (expected, model_permit) = model.allow();
                 agree!(actual, expected, "step {} ({:?}) at t={}", step, op, at);
                 if let (Some(p), Some(m)) = (permit, model_permit) {
-                    permits.push(p);
+                    permits.push(Arc::new(p));
                     model_permits.push(m);
                 }
             }
@@ -908,7 +911,7 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
                     let by = [0, slow, slow + 1][usize::from(pace % 3)];
                     clock.advance_nanos(by);
                     model.now += by;
-                    let actual = permit.record(outcome);
+                    let actual = record_on(&workers, step, &Arc::new(permit), outcome);
                     let expected = model.record(&mut m, outcome);
                     agree!(actual, expected, "step {} ({:?}) recording at t={}", step, op, model.now);
                 }
@@ -917,7 +920,7 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
                 let pending: Vec<usize> = (0..model_permits.len()).filter(|&i| !model_permits[i].spent).collect();
                 if !pending.is_empty() {
                     let i = pending[usize::from(index) % pending.len()];
-                    let actual = permits[i].record(outcome);
+                    let actual = record_on(&workers, step, &permits[i], outcome);
                     let expected = model.record(&mut model_permits[i], outcome);
                     agree!(actual, expected, "step {} ({:?}, permit {:?}) at t={}", step, op, model_permits[i], at);
                 }
@@ -925,7 +928,7 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
             Op::Record(index, outcome) => {
                 if !permits.is_empty() {
                     let i = usize::from(index) % permits.len();
-                    let actual = permits[i].record(outcome);
+                    let actual = record_on(&workers, step, &permits[i], outcome);
                     let expected = model.record(&mut model_permits[i], outcome);
                     agree!(actual, expected, "step {} ({:?}, permit {:?}) at t={}", step, op, model_permits[i], at);
                 }
@@ -975,7 +978,7 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
             }
         }
         agree!(nanos(breaker.now()), model.now, "clock after step {}", step);
-        let spent: Vec<bool> = permits.iter().map(OwnedPermit::is_spent).collect();
+        let spent: Vec<bool> = permits.iter().map(|p| p.is_spent()).collect();
         let model_spent: Vec<bool> = model_permits.iter().map(|p| p.spent).collect();
         agree!(spent, model_spent, "spent flags after step {} ({:?})", step, op);
         agree!(&*log.lock().expect("listener log"), &model.events, "events after step {} ({:?})", step, op);
@@ -997,6 +1000,48 @@ fn run_case(spec: &Spec, ops: &[Op], eager: bool) -> Result<(), TestCaseError> {
     agree!(breaker.next_transition_at().map(nanos), model.next_transition_at(), "final next_transition_at");
     agree!(&*log.lock().expect("listener log"), &model.events, "final events");
     Ok(())
+}
+
+/// Long-lived threads on which outcomes are recorded, step by step in turn, so that lock-free
+/// successes land in several threads' success cells and the engine has to fold them exactly.
+struct Workers {
+    jobs: Vec<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Workers {
+    fn new(count: usize) -> Self {
+        let jobs = (0..count)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+                std::thread::spawn(move || rx.into_iter().for_each(|job| job()));
+                tx
+            })
+            .collect();
+        Self { jobs }
+    }
+
+    /// Runs `job` on worker `index % count` and waits for its result.
+    fn run<R: Send + 'static>(&self, index: usize, job: impl FnOnce() -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::channel();
+        self.jobs[index % self.jobs.len()]
+            .send(Box::new(move || {
+                let result = job();
+                let _ = tx.send(result);
+            }))
+            .expect("worker alive");
+        rx.recv().expect("worker result")
+    }
+}
+
+/// Records `outcome` of `permit` on worker `step`.
+fn record_on(
+    workers: &Workers,
+    step: usize,
+    permit: &Arc<OwnedPermit>,
+    outcome: Outcome,
+) -> Result<Recorded, PermitError> {
+    let permit = Arc::clone(permit);
+    workers.run(step, move || permit.record(outcome))
 }
 
 proptest! {
