@@ -459,12 +459,7 @@ impl CircuitBreaker {
         if self.stamps_admission && self.is_slow(permit, self.clock.now()) {
             return false;
         }
-        let (_, cell) = self.counters.cell_in(slot.get());
-        if !cells::try_add(cell, cells::key(permit.generation, epoch)) {
-            return false;
-        }
-        self.counters.bump_in(slot.get(), Counter::Successes);
-        true
+        self.counters.add_success_to_cell(slot.get(), cells::key(permit.generation, epoch))
     }
 
     /// The time window's current bucket from the cheap coarse clock, when the coarse reading

@@ -89,19 +89,39 @@ impl Counters {
     #[inline(always)]
     pub(crate) fn bump_in(&self, slot: Option<usize>, counter: Counter) {
         match slot {
-            Some(slot) => {
-                let cell = &self.private(slot).values[counter as usize];
-                cell.store(cell.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
-            }
-            None => {
-                // 2^64 increments are physically out of reach, so wrapping cannot happen here.
-                self.shared.values[counter as usize].fetch_add(1, Ordering::Relaxed);
-            }
+            Some(slot) => self.bump_on(self.private(slot), true, counter),
+            // 2^64 increments are physically out of reach, so wrapping cannot happen here.
+            None => self.bump_on(&self.shared, false, counter),
+        }
+    }
+
+    /// Adds one success to the calling thread's success cell if it holds `key` (see
+    /// [`crate::cells::try_add`]) and, if it did, bumps the `successes` total of the same stripe.
+    #[inline(always)]
+    pub(crate) fn add_success_to_cell(&self, slot: Option<usize>, key: u64) -> bool {
+        let stripe = match slot {
+            Some(slot) => self.private(slot),
+            None => &self.shared,
+        };
+        if !crate::cells::try_add(&stripe.cell, key) {
+            return false;
+        }
+        self.bump_on(stripe, slot.is_some(), Counter::Successes);
+        true
+    }
+
+    #[inline(always)]
+    fn bump_on(&self, stripe: &Stripe, private: bool, counter: Counter) {
+        let cell = &stripe.values[counter as usize];
+        if private {
+            cell.store(cell.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
+        } else {
+            cell.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// The success cell of the calling thread's slot, and its index in [`Self::cells`].
-    #[inline(always)]
+    #[inline]
     pub(crate) fn cell_in(&self, slot: Option<usize>) -> (usize, &AtomicU64) {
         match slot {
             Some(slot) => (slot, &self.private(slot).cell),
