@@ -179,3 +179,93 @@ fn racing_failures_count_exactly_the_threshold() {
         assert_eq!(m.opened, 1);
     }
 }
+
+/// Rate windows under contention: many threads record into one count window large enough to hold
+/// every outcome, with a failure share that never trips it. Lock-free successes from every thread
+/// (private cells and, beyond the private slots, the shared cell) and locked failures must all be
+/// in the window exactly once.
+#[test]
+fn many_threads_fill_a_rate_window_exactly() {
+    const THREADS: u64 = 24; // more than the private slots: some threads share a cell
+    const CALLS: u64 = 20_000;
+    let config = Config::builder()
+        .failure_rate_threshold(0.5)
+        .window_size(1_000_000)
+        .minimum_calls(1_000)
+        .reset_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let breaker = Arc::new(CircuitBreaker::with_clock(config, ManualClock::new()));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let breaker = Arc::clone(&breaker);
+            std::thread::spawn(move || {
+                let mut failures = 0;
+                for i in 0..CALLS {
+                    let permit = breaker.allow().expect("closed");
+                    let fail = (i + t) % 10 == 0;
+                    failures += u64::from(fail);
+                    let outcome = if fail { Outcome::Failure } else { Outcome::Success };
+                    assert!(breaker.record(permit, outcome).unwrap().counted());
+                    if i % 997 == 0 {
+                        let m = breaker.metrics();
+                        assert!(m.window_calls <= THREADS * CALLS && m.state == State::Closed);
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let failures: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let m = breaker.metrics();
+    assert_eq!(m.state, State::Closed);
+    assert_eq!(m.window_calls, THREADS * CALLS);
+    assert_eq!(m.window_failures, failures);
+    assert_eq!((m.successes, m.failures, m.stale), (THREADS * CALLS - failures, failures, 0));
+}
+
+/// Threads racing into a failure-rate trip: it happens exactly once, every outcome is either
+/// counted or stale, and nothing is counted in the open generation.
+#[test]
+fn racing_outcomes_trip_a_rate_window_once() {
+    for round in 0..50 {
+        let config = Config::builder()
+            .failure_rate_threshold(0.5)
+            .window_size(64)
+            .minimum_calls(16)
+            .reset_timeout(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, ManualClock::new()));
+        let events: Arc<Mutex<Vec<Transition>>> = Arc::default();
+        let sink = Arc::clone(&events);
+        breaker.on_transition(move |t| sink.lock().unwrap().push(*t));
+        let workers: Vec<_> = (0..8u64)
+            .map(|t| {
+                let breaker = Arc::clone(&breaker);
+                std::thread::spawn(move || {
+                    let (mut counted, mut stale) = (0u64, 0u64);
+                    for i in 0..2_000u64 {
+                        let Ok(permit) = breaker.allow() else { break };
+                        let fail = (i * 7 + t + round) % 3 != 0 && i > 200;
+                        let outcome = if fail { Outcome::Failure } else { Outcome::Success };
+                        if breaker.record(permit, outcome).unwrap().counted() {
+                            counted += 1;
+                        } else {
+                            stale += 1;
+                        }
+                    }
+                    (counted, stale)
+                })
+            })
+            .collect();
+        let (counted, stale) =
+            workers.into_iter().map(|w| w.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let m = breaker.metrics();
+        let events = events.lock().unwrap();
+        assert_eq!(events.len(), 1, "round {round}: {events:?}");
+        assert_eq!(m.state, State::Open);
+        assert_eq!((m.successes + m.failures, m.stale), (counted, stale), "round {round}");
+        assert_eq!(m.admitted, counted + stale);
+    }
+}
