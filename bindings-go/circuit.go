@@ -37,15 +37,6 @@ const (
 	StateDisabled   State = "disabled"
 )
 
-// rejectReasons are the library's spellings of the rejection reasons, by code ("open",
-// "half_open_full", "forced_open"), read once.
-var rejectReasons = func() (names [3]string) {
-	for i := range names {
-		names[i] = C.GoString(C.circuit_reject_reason_name(C.uint32_t(i)))
-	}
-	return names
-}()
-
 func stateOf(code C.circuit_breaker_state) State {
 	return State(C.GoString(C.circuit_state_name(C.uint32_t(code))))
 }
@@ -64,6 +55,8 @@ type Breaker struct {
 	// the weak pointer in.listeners, so listeners that refer to the Breaker keep nothing alive.
 	listeners *listenerSet
 	cleanup   runtime.Cleanup
+	// rejections holds, per reason, the last *RejectedError handed out (rejection.go).
+	rejections rejections
 }
 
 // breaker is what the C library's listener and the cleanup of a Breaker hold. It never refers to
@@ -152,128 +145,6 @@ func optionName(code C.uint32_t) string {
 
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
-
-// Permit is an admitted call: record its outcome once with RecordSuccess, RecordFailure or
-// RecordIgnored. Copies of a Permit share its "recorded" flag. A half-open probe permit that is
-// garbage-collected unrecorded is recorded as ignored, which returns its probe slot.
-type Permit struct {
-	p *permit
-}
-
-type permit struct {
-	b *Breaker
-	c C.circuit_permit
-	// spent is set before the C record call, not after: a listener that the record call runs
-	// (on this goroutine) and that records the same permit gets ErrAlreadyRecorded instead of
-	// waiting for this call to finish.
-	spent   atomic.Bool
-	cleanup runtime.Cleanup // probes only: records a dropped probe as ignored
-}
-
-// droppedProbe is what the cleanup of an unrecorded probe permit needs (never the permit itself).
-type droppedProbe struct {
-	in *breaker
-	c  C.circuit_permit
-}
-
-func recordDroppedProbe(d droppedProbe) { C.circuit_go_record(d.in.h, d.c, outcomeIgnored) }
-
-// IsProbe reports whether the permit is a half-open probe.
-func (p Permit) IsProbe() bool { return p.p != nil && p.p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 }
-
-// Generation returns the breaker generation the permit was admitted in.
-func (p Permit) Generation() uint64 {
-	if p.p == nil {
-		return 0
-	}
-	return uint64(p.p.c.generation)
-}
-
-func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
-	e := &RejectedError{Name: b.name}
-	switch st {
-	case C.CIRCUIT_REJECTED_OPEN:
-		e.State, e.Reason = StateOpen, rejectReasons[0]
-	case C.CIRCUIT_REJECTED_HALF_OPEN_FULL:
-		e.State, e.Reason = StateHalfOpen, rejectReasons[1]
-	case C.CIRCUIT_REJECTED_FORCED_OPEN:
-		e.State, e.Reason = StateForcedOpen, rejectReasons[2]
-	default:
-		return errorFor(st, "")
-	}
-	if uint64(retry) != uint64(C.CIRCUIT_NO_TIME) {
-		e.retryAfter = nanosToDuration(uint64(retry))
-		e.RetryAfter = &e.retryAfter
-	}
-	return e
-}
-
-// Allow asks to make a call. It returns a Permit, or a *RejectedError (errors.Is(err, ErrOpen)).
-func (b *Breaker) Allow() (Permit, error) {
-	r := C.circuit_go_allow(b.h)
-	runtime.KeepAlive(b)
-	if r.status != C.CIRCUIT_OK {
-		return Permit{}, b.rejection(r.status, r.retry_after_ns)
-	}
-	p := &permit{b: b, c: r.permit}
-	if p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
-		p.cleanup = runtime.AddCleanup(p, recordDroppedProbe, droppedProbe{in: b.core(), c: r.permit})
-	}
-	return Permit{p: p}, nil
-}
-
-// Outcome codes of circuit_go_record.
-const (
-	outcomeSuccess C.int = 0
-	outcomeFailure C.int = 1
-	outcomeIgnored C.int = 2
-)
-
-func (b *Breaker) record(p *permit, outcome C.int) (bool, error) {
-	// No lock is held across the C call: it runs listeners synchronously, and a listener may
-	// record this same permit.
-	if !p.spent.CompareAndSwap(false, true) {
-		return false, ErrAlreadyRecorded
-	}
-	st := C.circuit_go_record(b.h, p.c, outcome)
-	runtime.KeepAlive(b)
-	switch st {
-	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
-		p.cleanup.Stop()
-		runtime.KeepAlive(p)
-		return st == C.CIRCUIT_OK, nil
-	default:
-		p.spent.Store(false) // nothing was recorded (the breaker is closed)
-		return false, errorFor(st, "")
-	}
-}
-
-func (b *Breaker) recordPermit(p Permit, outcome C.int) (bool, error) {
-	if p.p == nil {
-		return false, ErrInvalidPermit
-	}
-	if p.p.b != b {
-		return false, ErrForeignPermit
-	}
-	return b.record(p.p, outcome)
-}
-
-// RecordSuccess records a success. counted is false when the permit was stale (admitted before
-// the last state change): the outcome then changed nothing. A second record returns
-// ErrAlreadyRecorded.
-func (b *Breaker) RecordSuccess(p Permit) (counted bool, err error) {
-	return b.recordPermit(p, outcomeSuccess)
-}
-
-// RecordFailure records a failure. See RecordSuccess.
-func (b *Breaker) RecordFailure(p Permit) (counted bool, err error) {
-	return b.recordPermit(p, outcomeFailure)
-}
-
-// RecordIgnored records a neutral outcome (it enters no window and returns a probe's slot).
-func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
-	return b.recordPermit(p, outcomeIgnored)
-}
 
 // Execute runs fn if the breaker admits the call and records its outcome: nil is a success, an
 // error for which Config.IsIgnored returns true (default: context.Canceled) is ignored, any other

@@ -27,6 +27,10 @@ var (
 // RejectedError is the error returned by Allow and Execute when the breaker refuses a call.
 // errors.Is(err, ErrOpen) holds for every rejection; errors.Is(err, ErrHalfOpenFull) and
 // errors.Is(err, ErrForcedOpen) single out those reasons.
+//
+// Treat it as read-only: to allocate nothing, a breaker hands the same *RejectedError to every
+// rejection that says the same thing (same reason and RetryAfter). A value once returned never
+// changes.
 type RejectedError struct {
 	// Name is the breaker's name ("" if unnamed).
 	Name string
@@ -38,7 +42,8 @@ type RejectedError struct {
 	// nil for "half_open_full" and "forced_open".
 	RetryAfter *time.Duration
 
-	retryAfter time.Duration // storage for RetryAfter, so a rejection costs one allocation
+	retryAfter time.Duration // storage for RetryAfter (one allocation holds both)
+	retryNanos uint64        // the library's raw retry-after (CIRCUIT_NO_TIME: none), the cache key
 }
 
 func (e *RejectedError) Error() string {

@@ -4,10 +4,12 @@
 #include <stdint.h>
 #include "circuit.h"
 
+// The permit comes first, so that the 16-byte parts Go copies it in (into Execute's deferred
+// record, into a Permit) line up with the 16-byte stores that wrote it (see helpers.c).
 typedef struct {
-    circuit_status status;
     circuit_permit permit;
     uint64_t retry_after_ns;
+    circuit_status status;
 } circuit_go_allow_result;
 
 typedef struct {
@@ -21,4 +23,5 @@ circuit_go_allow_result circuit_go_allow(circuit_breaker breaker);
 circuit_status circuit_go_record(circuit_breaker breaker, circuit_permit permit, int outcome);
 circuit_go_state_result circuit_go_state(circuit_breaker breaker);
 uintptr_t circuit_go_thread(void);
+void circuit_go_floor(void);
 #endif

@@ -1,0 +1,142 @@
+package circuit
+
+/*
+#include "helpers.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Permit is an admitted call: record its outcome once with RecordSuccess, RecordFailure or
+// RecordIgnored. Copies of a Permit share its "recorded" flag. A half-open probe permit that is
+// garbage-collected unrecorded is recorded as ignored, which returns its probe slot.
+type Permit struct {
+	// cell is the flag that copies share; seq is the use of the cell this permit owns.
+	cell *permitCell
+	seq  uint64
+	// c is the library's permit (its breaker handle, generation and probe flag), by value.
+	c C.circuit_permit
+}
+
+// permitCell is the shared "recorded" flag of a Permit and its copies. To keep Allow free of
+// allocations, the cells of ordinary (non-probe) permits are recycled through cells once
+// recorded, so a cell serves many permits one after another: its word is use<<1 | recorded. A
+// permit's record claims the cell with one CAS from its own use, unrecorded, to recorded; a copy
+// of an already recorded permit fails that CAS (the bit is set, or the cell has moved on to a later
+// use) and gets ErrAlreadyRecorded. A cell never refers to a breaker or a user value.
+type permitCell struct {
+	word    atomic.Uint64
+	cleanup runtime.Cleanup // probes only: records a dropped probe as ignored
+}
+
+// cells recycles the cells of recorded ordinary permits. Probe cells carry a cleanup and are
+// never recycled (probes are rare: at most half_open_max_calls per half-open period).
+var cells = sync.Pool{New: func() any { return new(permitCell) }}
+
+// claimCell takes a cell for a new permit and starts its next use, unrecorded.
+func claimCell(cell *permitCell) uint64 {
+	seq := cell.word.Load()>>1 + 1
+	cell.word.Store(seq << 1)
+	return seq
+}
+
+// droppedProbe is what the cleanup of an unrecorded probe permit needs (never the permit itself).
+type droppedProbe struct {
+	in *breaker
+	c  C.circuit_permit
+}
+
+func recordDroppedProbe(d droppedProbe) { C.circuit_go_record(d.in.h, d.c, outcomeIgnored) }
+
+// IsProbe reports whether the permit is a half-open probe.
+func (p Permit) IsProbe() bool { return p.cell != nil && p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 }
+
+// Generation returns the breaker generation the permit was admitted in.
+func (p Permit) Generation() uint64 {
+	if p.cell == nil {
+		return 0
+	}
+	return uint64(p.c.generation)
+}
+
+// Allow asks to make a call. It returns a Permit, or a *RejectedError (errors.Is(err, ErrOpen)).
+// An ordinary (closed-state) admission allocates nothing.
+func (b *Breaker) Allow() (Permit, error) {
+	r := C.circuit_go_allow(b.h)
+	runtime.KeepAlive(b)
+	if r.status != C.CIRCUIT_OK {
+		return Permit{}, b.rejection(r.status, r.retry_after_ns)
+	}
+	if r.permit.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
+		cell := new(permitCell)
+		cell.cleanup = runtime.AddCleanup(cell, recordDroppedProbe, droppedProbe{in: b.core(), c: r.permit})
+		return Permit{cell: cell, seq: claimCell(cell), c: r.permit}, nil
+	}
+	cell := cells.Get().(*permitCell)
+	return Permit{cell: cell, seq: claimCell(cell), c: r.permit}, nil
+}
+
+// Outcome codes of circuit_go_record.
+const (
+	outcomeSuccess C.int = 0
+	outcomeFailure C.int = 1
+	outcomeIgnored C.int = 2
+)
+
+func (b *Breaker) record(p Permit, outcome C.int) (bool, error) {
+	// The cell is claimed before the C call, not after, and no lock is held across it: the call
+	// runs listeners synchronously, and a listener that records this same permit (on this
+	// goroutine) gets ErrAlreadyRecorded instead of waiting for this call to finish.
+	unrecorded := p.seq << 1
+	if !p.cell.word.CompareAndSwap(unrecorded, unrecorded|1) {
+		return false, ErrAlreadyRecorded
+	}
+	st := C.circuit_go_record(b.h, p.c, outcome)
+	// A probe's cell stays reachable until the call returns: its cleanup must not record the
+	// probe as dropped while this records it.
+	runtime.KeepAlive(b)
+	runtime.KeepAlive(p.cell)
+	switch st {
+	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
+		if p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
+			p.cell.cleanup.Stop()
+		} else {
+			cells.Put(p.cell)
+		}
+		return st == C.CIRCUIT_OK, nil
+	default:
+		p.cell.word.Store(unrecorded) // nothing was recorded (the breaker is closed)
+		return false, errorFor(st, "")
+	}
+}
+
+func (b *Breaker) recordPermit(p Permit, outcome C.int) (bool, error) {
+	if p.cell == nil {
+		return false, ErrInvalidPermit
+	}
+	if p.c.breaker != b.h {
+		return false, ErrForeignPermit
+	}
+	return b.record(p, outcome)
+}
+
+// RecordSuccess records a success. counted is false when the permit was stale (admitted before
+// the last state change): the outcome then changed nothing. A second record returns
+// ErrAlreadyRecorded.
+func (b *Breaker) RecordSuccess(p Permit) (counted bool, err error) {
+	return b.recordPermit(p, outcomeSuccess)
+}
+
+// RecordFailure records a failure. See RecordSuccess.
+func (b *Breaker) RecordFailure(p Permit) (counted bool, err error) {
+	return b.recordPermit(p, outcomeFailure)
+}
+
+// RecordIgnored records a neutral outcome (it enters no window and returns a probe's slot).
+func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
+	return b.recordPermit(p, outcomeIgnored)
+}
