@@ -21,7 +21,11 @@
 //!   the tag matches, no shared write at all. A failure CASes the run with the tag checked in the
 //!   same instruction, so an outcome from an older generation can never touch a newer run.
 //!
-//! Everything else (half-open admission and verdicts, the rate windows, lazy time-driven
+//! * `record_success` with a rate window: a plain success is one CAS on this thread's success cell
+//!   (`crate::cells`), folded into the exact window by the next locked decision; see
+//!   docs/ARCHITECTURE.md, "The rate window".
+//!
+//! Everything else (half-open admission and verdicts, failures and slow calls with a rate rule, lazy time-driven
 //! transitions, manual control, metrics) runs under `inner`, a mutex held for a few instructions
 //! with no user code inside. Nothing allocates on the record path; a transition queues its event
 //! (which may grow the queue), and probe bookkeeping grows only beyond 64 concurrent probes. A
