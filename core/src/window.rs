@@ -54,29 +54,30 @@ pub(crate) struct TimeWindow {
     tally: Tally,
 }
 
+/// A breaker's window; boxed, so a breaker without a rate rule carries one word for it.
 #[derive(Debug)]
 pub(crate) enum SlidingWindow {
     None,
-    Count(CountWindow),
-    Time(TimeWindow),
+    Count(Box<CountWindow>),
+    Time(Box<TimeWindow>),
 }
 
 impl SlidingWindow {
     pub(crate) fn new(config: WindowConfig) -> Self {
         match config {
             WindowConfig::None => Self::None,
-            WindowConfig::Count { size } => Self::Count(CountWindow {
+            WindowConfig::Count { size } => Self::Count(Box::new(CountWindow {
                 ring: vec![0; size as usize].into_boxed_slice(),
                 next: 0,
                 filled: 0,
                 tally: Tally::default(),
-            }),
-            WindowConfig::Time { duration_nanos, buckets } => Self::Time(TimeWindow {
+            })),
+            WindowConfig::Time { duration_nanos, buckets } => Self::Time(Box::new(TimeWindow {
                 buckets: vec![Tally::default(); buckets as usize].into_boxed_slice(),
                 bucket_nanos: duration_nanos / u64::from(buckets),
                 head: None,
                 tally: Tally::default(),
-            }),
+            })),
         }
     }
 
