@@ -10,14 +10,15 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go test-python test-node python-env bench-python bench-node lib header install bench demo demo-chart clean
+.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
-test: ## run every suite (fmt, clippy, Rust unit/conformance/proptest/stress, loom) and sum the results
+test: ## run every suite (fmt, clippy, Rust, loom, C, install, Go, Python, Node, then the benchmark guard) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
 	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-go test-python test-node || true
+	@$(MAKE) --no-print-directory test-bench-guard || true
 	@scripts/summary
 
 test-rust-static: ## cargo fmt --check and clippy -D warnings
@@ -71,6 +72,13 @@ test-node: ## Node binding: npm ci, napi build --release, tsc --noEmit, node --t
 bench-node: ## Node benchmarks against opossum and cockatiel -> BENCHMARKS.md
 	@bindings-node/bench/run.sh
 
+# Last in `make test`: the quick benchmarks reuse what the suites above built.
+test-bench-guard: ## quick benchmark ratios of every suite (scripts/bench-quick-*) against their safe bounds, one test per ratio
+	@scripts/suite tap bench-guard scripts/bench-guard
+
+bench-guard: ## the same guard alone, for one suite or all (SUITES="rust go"); writes target/bench/quick-*.json
+	@scripts/bench-guard $(SUITES)
+
 PREFIX ?= /usr/local
 install: lib ## install the C library, header, pkg-config and CMake files (PREFIX=/usr/local, DESTDIR honoured)
 	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install
@@ -78,11 +86,14 @@ install: lib ## install the C library, header, pkg-config and CMake files (PREFI
 test-loom: ## loom model checks of the engine's concurrency (LOOM_MAX_PREEMPTIONS=2)
 	@scripts/suite cargo rust-loom env $(LOOM_ENV) $(CARGO) test -p circuit-core --release --test loom
 
-bench: lib ## every benchmark, peers side by side (core, C ABI, Go, Python, Node) -> BENCHMARKS.md
+bench: lib ## every benchmark, peers side by side (core, C ABI, Go, Python, Node) -> BENCHMARKS.md, target/bench/summary.json
+	@mkdir -p target/bench/parts
 	$(CARGO) bench -p circuit-core --bench closed_path
+	$(CARGO) bench -q -p circuit-core --bench memory -- $(CURDIR)/target/bench/parts/rust-memory.json
 	scripts/bench-report
 	scripts/bench-abi
 	@$(MAKE) --no-print-directory bench-python bench-node
+	scripts/bench-summary
 
 ARGS ?=
 demo: ## the outage demo: a real dependency failing, with and without circuit (ARGS="--seed 7 --duration 30")
