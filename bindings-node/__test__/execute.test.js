@@ -26,6 +26,25 @@ describe('execute', () => {
     assert.deepEqual(counts(b), { successes: 1, failures: 0, ignored: 0, admitted: 1, rejected: 0 });
   });
 
+  test('passes any number of arguments (0, 1 and more take different paths), and to the fallback', async () => {
+    const b = breaker();
+    const seen = (...args) => args;
+    for (const args of [[], [1], [1, 2], [1, 2, 3], [undefined], [undefined, undefined]]) {
+      assert.deepEqual(await b.execute(seen, ...args), args, `${args.length} argument(s)`);
+      assert.deepEqual(await b.execute(async (...a) => a, ...args), args, `${args.length} argument(s), async`);
+      assert.deepEqual(await b.wrap(seen)(...args), args, `${args.length} argument(s), wrapped`);
+    }
+    assert.equal(b.metrics().successes, 18);
+    const fallback = (...args) => args;
+    const open = breaker({ fallback });
+    open.forceOpen();
+    for (const args of [[], [1], [1, 2]]) {
+      const [...got] = await open.execute(seen, ...args);
+      assert.deepEqual(got.slice(0, -1), args, `${args.length} argument(s) reach the fallback`);
+      assert.ok(got.at(-1) instanceof CircuitOpenError);
+    }
+  });
+
   test('resolves with an async function result', async () => {
     const b = breaker();
     assert.equal(await b.execute(async (x) => delay(5, x * 2), 21), 42);
@@ -226,6 +245,16 @@ describe('wrap', () => {
     assert.equal(service.scale.length, 2);
     assert.equal(await service.scale(1, 2), 9);
     assert.equal(b.metrics().successes, 1);
+  });
+
+  test('keeps `this` with any number of arguments', async () => {
+    const b = breaker();
+    const target = { tag: 't', seen(...args) { return [this?.tag, ...args]; } };
+    target.wrapped = b.wrap(target.seen);
+    for (const args of [[], [1], [1, 2, 3]]) {
+      assert.deepEqual(await target.wrapped(...args), ['t', ...args]);
+      assert.deepEqual(await b.wrap(target.seen)(...args), [undefined, ...args], 'called without a receiver');
+    }
   });
 
   test('wrapped sync, throwing and rejecting functions', async () => {
@@ -486,6 +515,29 @@ describe('successes recorded with the next engine call', () => {
     assert.equal(m.admitted, 101);
     for (let i = 0; i < 10; i++) b.executeSync(() => i);
     assert.equal(b.metrics().successes, 111);
+  });
+
+  test('calls in flight across generations each record in their own generation', async () => {
+    // Calls without object arguments share their generation's reactions; calls with one get
+    // their own; both must record against the generation they were admitted in.
+    const b = breaker({ failureThreshold: 3 });
+    const settlers = [];
+    const call = () => new Promise((resolve, reject) => settlers.push({ resolve, reject }));
+    const old = [b.execute(call), b.execute(call), b.execute(call, {}), b.execute(call, 7)];
+    b.reset(); // closed -> closed: a new generation
+    const current = [b.execute(call), b.execute(call, {}), b.execute(call, 'x')];
+    assert.equal(settlers.length, 7);
+    settlers[0].resolve(1);
+    settlers[1].reject(new Error('old'));
+    settlers[2].reject(new Error('old, object argument'));
+    settlers[3].resolve(4);
+    settlers[4].reject(new Error('new'));
+    settlers[5].resolve(6);
+    settlers[6].reject(new Error('new, primitive argument'));
+    const results = await Promise.allSettled([...old, ...current]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    const m = b.metrics();
+    assert.deepEqual([m.stale, m.successes, m.failures, m.consecutiveFailures], [4, 1, 2, 1]);
   });
 
   test('a success after a transition is recorded at once (stale here)', async () => {

@@ -11,6 +11,7 @@ const { spawnSync } = require('node:child_process');
 const circuit = require('..');
 const native = require('../binding.js');
 const P = require('../lib/protocol.js');
+const { fast, allow, trivialCell } = require('./native-call.js');
 
 const ROOT = path.join(__dirname, '..');
 const EXPORTS = ['CircuitBreaker', 'CircuitOpenError', 'ManualClock', 'Permit', 'PermitError', 'TimeoutError'];
@@ -86,7 +87,7 @@ describe('package', () => {
     assert.doesNotMatch(dts, /liveBreakers/);
     const testBuild = require(path.join(ROOT, `circuit.${process.platform}-${process.arch}-gnu.node`));
     assert.equal(typeof testBuild.liveBreakers, 'function', 'the test build has liveBreakers');
-    for (const name of ['fastAllow', 'fastSettleAllow', 'fastSettle', 'fastRecord', 'fastRecordParts', 'fastState', 'trivialView']) {
+    for (const name of ['fastAllow', 'fastSettle', 'fastRecord', 'fastRecordParts', 'fastState', 'trivialView', 'frameView']) {
       assert.equal(typeof native[name], 'function', name);
     }
   });
@@ -104,47 +105,50 @@ describe('native layer', () => {
   test('bad ids, outcomes and arguments throw instead of crashing', () => {
     const err = (e) => e instanceof Error && e.code === 'ERR_CIRCUIT_NATIVE';
     const { id } = native.createBreaker({}, null);
-    assert.throws(() => native.fastAllow(1_000_000), err, 'unknown id');
-    assert.throws(() => native.fastAllow(), err, 'missing id');
-    assert.throws(() => native.fastAllow('x'), err, 'not a number');
-    assert.throws(() => native.fastState(1_000_000), err);
-    assert.equal(native.fastAllow(id), 0, 'generation 0, no events');
-    assert.throws(() => native.fastRecord(id, P.OUTCOME_SCALE - 1), err, 'outcome 3 does not exist');
-    assert.throws(() => native.fastRecord(id), err, 'missing token');
-    assert.throws(() => native.fastRecord(id, -4), err, 'negative token');
-    assert.throws(() => native.fastRecord(id, 0.5), err, 'fractional token');
-    assert.throws(() => native.fastRecordParts(id, 0, 0, 0, 0), err, 'missing ticket');
-    assert.throws(() => native.fastSettle(id, 'x'), err);
-    assert.throws(() => native.fastSettleAllow(id), err);
-    assert.throws(() => native.trivialView(1_000_000), err);
-    assert.equal(native.fastState(id), 0, 'closed, no events');
+    assert.throws(() => fast('fastAllow', 1_000_000, 0), err, 'unknown id');
+    assert.throws(() => fast('fastAllow', undefined, 0), err, 'no id (NaN)');
+    assert.throws(() => fast('fastAllow', -1, 0), err, 'negative id');
+    assert.throws(() => fast('fastAllow', 0.5, 0), err, 'fractional id');
+    assert.throws(() => fast('fastAllow', 2 ** 32, 0), err, 'id beyond 32 bits');
+    assert.throws(() => fast('fastAllow', id), err, 'no successes count (NaN)');
+    assert.throws(() => fast('fastState', 1_000_000), err);
+    assert.equal(allow(id), 0, 'generation 0, no events');
+    assert.throws(() => fast('fastRecord', id, P.OUTCOME_SCALE - 1), err, 'outcome 3 does not exist');
+    assert.throws(() => fast('fastRecord', id), err, 'missing token');
+    assert.throws(() => fast('fastRecord', id, -4), err, 'negative token');
+    assert.throws(() => fast('fastRecord', id, 0.5), err, 'fractional token');
+    assert.throws(() => fast('fastRecordParts', id, 0, 0, 0, 0), err, 'missing ticket');
+    assert.throws(() => fast('fastRecordParts', id, 0, 0, 2 ** 32, 0, 0), err, 'admission half beyond 32 bits');
+    assert.throws(() => fast('fastSettle', id, Number.POSITIVE_INFINITY), err);
+    assert.throws(() => fast('trivialView', 1_000_000), err);
+    assert.equal(fast('fastState', id), 0, 'closed, no events');
   });
 
   test('forged permits are stale or refused, never trusted', () => {
     const { id } = native.createBreaker({ failureThreshold: 1, resetTimeout: 0 }, null);
     const FAILURE = native.schema().outcomes.indexOf('failure');
-    const token = (native.fastAllow(id) / P.PERMIT_SCALE) * P.OUTCOME_SCALE + FAILURE;
-    assert.equal(native.fastRecord(id, token) & P.COUNTED, P.COUNTED, 'a counted failure trips it');
-    const state = native.fastState(id);
+    const token = (allow(id) / P.PERMIT_SCALE) * P.OUTCOME_SCALE + FAILURE;
+    assert.equal(fast('fastRecord', id, token) & P.COUNTED, P.COUNTED, 'a counted failure trips it');
+    const state = fast('fastState', id);
     assert.equal((state - (state & P.EVENTS)) / P.STATE_SCALE, 2, 'half_open (reset timeout 0)');
     // A probe ticket that was never issued is refused as already recorded.
-    assert.equal(native.fastRecordParts(id, 0, 2, 0, 0, 12345), P.ALREADY_RECORDED);
+    assert.equal(fast('fastRecordParts', id, 0, 2, 0, 0, 12345), P.ALREADY_RECORDED);
     // A permit of a past generation is stale: neither counted nor an error.
-    assert.equal(native.fastRecord(id, 0) & P.COUNTED, 0);
+    assert.equal(fast('fastRecord', id, 0) & P.COUNTED, 0);
   });
 
-  test('fastSettle records held-back successes of the trivial generation; fastSettleAllow then admits', () => {
+  test('fastSettle records held-back successes of the trivial generation; fastAllow hands them over too', () => {
     const err = (e) => e instanceof Error && e.code === 'ERR_CIRCUIT_NATIVE';
     const handle = native.createBreaker({}, null);
     const { id } = handle;
-    const trivial = native.trivialView(id);
-    assert.equal(trivial[0], P.NO_TRIVIAL_GENERATION, 'nothing admitted yet');
-    assert.equal(native.fastSettle(id, 0), 0);
-    assert.throws(() => native.fastSettle(id, 1), err, 'no generation to record them in');
-    assert.equal(native.fastAllow(id), 0, 'admitted in generation 0');
-    assert.equal(trivial[0], 0, 'the engine says a success of generation 0 is trivial');
-    assert.equal(native.fastSettle(id, 3), 0);
-    assert.equal(native.fastSettleAllow(id, 2), 0, 'admitted in generation 0');
+    const trivial = trivialCell(id);
+    assert.equal(trivial(), P.NO_TRIVIAL_GENERATION, 'nothing admitted yet');
+    assert.equal(fast('fastSettle', id, 0), 0);
+    assert.throws(() => fast('fastSettle', id, 1), err, 'no generation to record them in');
+    assert.equal(allow(id), 0, 'admitted in generation 0');
+    assert.equal(trivial(), 0, 'the engine says a success of generation 0 is trivial');
+    assert.equal(fast('fastSettle', id, 3), 0);
+    assert.equal(fast('fastAllow', id, 2), 0, 'admitted in generation 0');
     const successes = native.schema().metrics.findIndex((m) => m.name === 'successes');
     assert.equal(handle.metrics()[successes], 5);
   });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the npm dependencies (opossum and cockatiel are dev dependencies), builds the addon,
-# runs bench/run.js and writes its section of ../BENCHMARKS.md.
+# runs bench/run.js, writes its section of ../BENCHMARKS.md and its figures to
+# ../target/bench/node.json (for scripts/bench-summary).
 #   bindings-node/bench/run.sh [--calls N] [--rounds R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +11,4 @@ if ! { [ -x node_modules/.bin/napi ] && cmp -s package-lock.json node_modules/.c
     cp package-lock.json node_modules/.circuit-lock
 fi
 node_modules/.bin/napi build --platform --release --js binding.js --dts binding.d.ts >/dev/null 2>&1
-node bench/run.js --write ../BENCHMARKS.md "$@"
+node bench/run.js --write ../BENCHMARKS.md --json ../target/bench/node.json "$@"

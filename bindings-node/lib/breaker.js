@@ -13,6 +13,12 @@ const {
   REJECTED,
   PERMIT_SCALE,
   SMALL_PERMIT_MAX,
+  PERMIT_PARTS,
+  FRAME_BREAKER,
+  FRAME_ARGS,
+  FRAME_RESULT,
+  PARTS,
+  TRIVIAL_PAGE_CELLS,
   PART_GENERATION,
   PART_ADMITTED_HIGH,
   PART_ADMITTED_LOW,
@@ -28,11 +34,33 @@ const { parseOptions, configError } = require('./options.js');
 const { clockNative } = require('./clock.js');
 const { Permit, ISSUE, spendPermit, permitGeneration, permitParts } = require('./permit.js');
 const { CallOptions, abortCall } = require('./timeout.js');
-const { isThenable, abortedByCaller } = require('./classify.js');
+const { isThenable, abortedByCaller, mayHoldSignal } = require('./classify.js');
 const { emit, emitTransitions, warnListener } = require('./events.js');
 const { toMetrics } = require('./metrics.js');
 
-const { fastAllow, fastSettleAllow, fastSettle, fastRecord, fastRecordParts, fastState, trivialView } = native;
+const { fastAllow, fastSettle, fastRecord, fastRecordParts, fastState, trivialView } = native;
+/** This thread's call frame: the fast-path functions read the breaker id and their arguments
+ * from it and write their result into it (see lib/protocol.js). */
+const frame = native.frameView();
+
+/** `args` of a call without arguments. */
+const NO_ARGS = Object.freeze([]);
+/** `args` of a call with exactly one argument, which goes along on its own (`arg`): the hot path
+ * then allocates no array for the arguments and calls `fn` directly rather than spreading one,
+ * which saves about a tenth of `execute` (most calls have none or one). */
+const ONE_ARG = Object.freeze([]);
+
+/** The arguments of a call as an array (for the paths that need one). */
+function argsArray(args, arg) {
+  return args === ONE_ARG ? [arg] : args;
+}
+
+/** `fn.apply(thisArg, args)`, with `args` and `arg` as in `#run`. */
+function invoke(fn, thisArg, args, arg) {
+  if (thisArg !== undefined) return fn.apply(thisArg, argsArray(args, arg));
+  if (args === ONE_ARG) return fn(arg);
+  return args === NO_ARGS ? fn() : fn(...args);
+}
 
 /**
  * A circuit breaker. The engine is the Rust core; this object is an `EventEmitter` that reports
@@ -42,7 +70,7 @@ const { fastAllow, fastSettleAllow, fastSettle, fastRecord, fastRecordParts, fas
  * Successes held back. A native call costs tens of nanoseconds, about as much as the rest of
  * `execute`, so a success that changes nothing but the engine's tallies (and the failure run it
  * ends) is handed to the engine with the next native call of this breaker instead of on its own
- * (`fastSettleAllow`, `fastSettle`), which halves the native calls of a stream of successful
+ * (`fastAllow`, `fastSettle`), which halves the native calls of a stream of successful
  * calls. Which successes
  * qualify is the engine's decision, not this file's: the engine publishes the generation whose
  * ordinary permits have a trivial success (`CircuitBreaker::success_is_trivial` in the core: it
@@ -64,10 +92,16 @@ class CircuitBreaker extends EventEmitter {
   #isFailure;
   #fallback;
   #flushing = false;
-  /** The engine's trivial generation (see above): `#trivial[0]`. */
+  /** The engine's trivial generation (see above): `#trivial[#trivialIndex]`, a page of such
+   * cells shared by breakers. */
   #trivial;
+  #trivialIndex;
   /** Successes held back (see above). */
   #pending = 0;
+  /** The generation of `#onFulfilled` and `#onRejected` (see `#newReactions`). */
+  #reactionsGeneration = -1;
+  #onFulfilled;
+  #onRejected;
 
   constructor(options) {
     super();
@@ -76,7 +110,9 @@ class CircuitBreaker extends EventEmitter {
     if (!(created instanceof native.NativeBreaker)) throw configError(created);
     this.#handle = created;
     this.#id = created.id;
-    this.#trivial = trivialView(created.id);
+    frame[FRAME_BREAKER] = created.id;
+    this.#trivial = trivialView();
+    this.#trivialIndex = created.id % TRIVIAL_PAGE_CELLS;
     this.#name = parsed.engine.name;
     this.#timeout = parsed.timeout;
     this.#isFailure = parsed.isFailure;
@@ -91,7 +127,9 @@ class CircuitBreaker extends EventEmitter {
   /** The current state, with any due time-driven transition applied first. */
   get state() {
     this.#settle();
-    const r = fastState(this.#id);
+    frame[FRAME_BREAKER] = this.#id;
+    fastState();
+    const r = frame[FRAME_RESULT];
     const events = r & EVENTS;
     if (events !== 0) this.#flush();
     return STATES[(r - events) / STATE_SCALE];
@@ -103,16 +141,29 @@ class CircuitBreaker extends EventEmitter {
    * Runs `fn(...args)` if the breaker admits it and records the outcome. Returns a promise of
    * its result, for synchronous and asynchronous functions alike.
    */
-  execute(fn, ...args) {
-    return this.#run(fn, undefined, args);
+  execute(fn) {
+    // execute(fn, ...args), read from `arguments` by length and index only, so that a call with
+    // at most one argument allocates nothing for them (see `ONE_ARG`).
+    const argc = arguments.length - 1;
+    if (argc === 1) return this.#run(fn, undefined, ONE_ARG, arguments[1]);
+    if (argc <= 0) return this.#run(fn, undefined, NO_ARGS, undefined);
+    const args = new Array(argc);
+    for (let i = 0; i < argc; i++) args[i] = arguments[i + 1];
+    return this.#run(fn, undefined, args, undefined);
   }
 
   /** Returns a function with `fn`'s parameters that runs `fn` through `execute` (keeping `this`). */
   wrap(fn) {
     if (typeof fn !== 'function') throw argumentError('fn', 'a function', fn);
     const breaker = this;
-    const wrapped = function (...args) {
-      return breaker.#run(fn, this, args);
+    // (...args), read as in `execute`.
+    const wrapped = function () {
+      const argc = arguments.length;
+      if (argc === 1) return breaker.#run(fn, this, ONE_ARG, arguments[0]);
+      if (argc === 0) return breaker.#run(fn, this, NO_ARGS, undefined);
+      const args = new Array(argc);
+      for (let i = 0; i < argc; i++) args[i] = arguments[i];
+      return breaker.#run(fn, this, args, undefined);
     };
     Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
     const arity = this.#timeout === 0 ? fn.length : Math.max(0, fn.length - 1);
@@ -121,37 +172,57 @@ class CircuitBreaker extends EventEmitter {
   }
 
   // The hot path: an admitted ordinary call, no timeout, nothing to emit. Everything else (a
-  // probe or time-stamped permit, a rejection, pending events, a timeout) takes #runOther.
-  #run(fn, thisArg, args) {
+  // probe or time-stamped permit, a rejection, pending events, a timeout) takes #runOther. The
+  // call's arguments are `args`, or the single `arg` when `args` is `ONE_ARG`.
+  #run(fn, thisArg, args, arg) {
     if (typeof fn !== 'function') return Promise.reject(argumentError('fn', 'a function', fn));
     const r = this.#admit();
     if (typeof r !== 'number' || r < 0 || r > SMALL_PERMIT_MAX || (r & EVENTS) !== 0 || this.#timeout !== 0) {
-      return this.#runOther(r, fn, thisArg, args);
+      return this.#runOther(r, fn, thisArg, argsArray(args, arg));
     }
     const generation = r / PERMIT_SCALE;
     let value;
     try {
-      value = thisArg === undefined ? fn(...args) : fn.apply(thisArg, args);
+      value = invoke(fn, thisArg, args, arg);
     } catch (err) {
-      this.#failed(generation, undefined, err, args);
+      this.#failed(generation, undefined, err, argsArray(args, arg));
       return Promise.reject(err);
     }
-    if (!(value instanceof Promise)) return this.#settleOther(generation, undefined, value, args);
+    if (!(value instanceof Promise)) return this.#settleOther(generation, undefined, value, argsArray(args, arg));
+    if (args === NO_ARGS || (args === ONE_ARG && !mayHoldSignal(arg)) || this.#isFailure !== undefined) {
+      // Nothing of this call's own is needed to record its outcome: the reactions of its
+      // generation serve every such call (no closure per call).
+      if (generation !== this.#reactionsGeneration) this.#newReactions(generation);
+      return value.then(this.#onFulfilled, this.#onRejected);
+    }
     return value.then(
-      (result) => {
-        if (generation === this.#trivial[0]) {
-          if (++this.#pending === MAX_SETTLE) this.#settle();
-          if (this._eventsCount !== 0) emit(this, 'success', result);
-        } else {
-          this.#succeeded(generation, undefined, result);
-        }
-        return result;
-      },
+      (result) => this.#fulfilled(generation, result),
       (err) => {
-        this.#failed(generation, undefined, err, args);
+        this.#failed(generation, undefined, err, argsArray(args, arg));
         throw err;
       },
     );
+  }
+
+  /** The hot path's reactions for the calls of `generation` that need nothing of their own. */
+  #newReactions(generation) {
+    this.#reactionsGeneration = generation;
+    this.#onFulfilled = (result) => this.#fulfilled(generation, result);
+    this.#onRejected = (err) => {
+      this.#failed(generation, undefined, err, NO_ARGS);
+      throw err;
+    };
+  }
+
+  /** The success of a hot-path call: held back when trivial (see the class comment). */
+  #fulfilled(generation, result) {
+    if (generation === this.#trivial[this.#trivialIndex]) {
+      if (++this.#pending === MAX_SETTLE) this.#settle();
+      if (this._eventsCount !== 0) emit(this, 'success', result);
+    } else {
+      this.#succeeded(generation, undefined, result);
+    }
+    return result;
   }
 
   #runOther(r, fn, thisArg, args) {
@@ -310,12 +381,14 @@ class CircuitBreaker extends EventEmitter {
 
   // --- the engine calls ---------------------------------------------------------------------
 
-  /** `fastAllow`, handing the held successes over first. */
+  /** `fastAllow`, handing the held successes over first: a number, or a permit's parts. */
   #admit() {
-    const pending = this.#pending;
-    if (pending === 0) return fastAllow(this.#id);
+    frame[FRAME_BREAKER] = this.#id;
+    frame[FRAME_ARGS] = this.#pending;
     this.#pending = 0;
-    return fastSettleAllow(this.#id, pending);
+    fastAllow();
+    const r = frame[FRAME_RESULT];
+    return r === PERMIT_PARTS ? Array.from(frame.subarray(FRAME_ARGS, FRAME_ARGS + PARTS)) : r;
   }
 
   /** Hands the held successes over; called before every engine call but `#admit`. */
@@ -323,20 +396,33 @@ class CircuitBreaker extends EventEmitter {
     const pending = this.#pending;
     if (pending === 0) return;
     this.#pending = 0;
-    if ((fastSettle(this.#id, pending) & EVENTS) !== 0) this.#flush();
+    frame[FRAME_BREAKER] = this.#id;
+    frame[FRAME_ARGS] = pending;
+    fastSettle();
+    if ((frame[FRAME_RESULT] & EVENTS) !== 0) this.#flush();
   }
 
   #record(generation, parts, outcome) {
     this.#settle();
-    return parts === undefined
-      ? fastRecord(this.#id, generation * OUTCOME_SCALE + outcome)
-      : fastRecordParts(this.#id, outcome, generation, parts[PART_ADMITTED_HIGH], parts[PART_ADMITTED_LOW], parts[PART_TICKET]);
+    frame[FRAME_BREAKER] = this.#id;
+    if (parts === undefined) {
+      frame[FRAME_ARGS] = generation * OUTCOME_SCALE + outcome;
+      fastRecord();
+    } else {
+      frame[FRAME_ARGS] = outcome;
+      frame[FRAME_ARGS + 1] = generation;
+      frame[FRAME_ARGS + 2] = parts[PART_ADMITTED_HIGH];
+      frame[FRAME_ARGS + 3] = parts[PART_ADMITTED_LOW];
+      frame[FRAME_ARGS + 4] = parts[PART_TICKET];
+      fastRecordParts();
+    }
+    return frame[FRAME_RESULT];
   }
 
   /** Whether the success of an ordinary permit of `generation` is trivial now (the engine's
    * answer, see the class comment): then it is held back, counted in `#pending`. */
   #holdBack(generation) {
-    if (generation !== this.#trivial[0]) return false;
+    if (generation !== this.#trivial[this.#trivialIndex]) return false;
     if (++this.#pending === MAX_SETTLE) this.#settle();
     return true;
   }

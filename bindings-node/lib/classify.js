@@ -17,6 +17,12 @@ function isTimeout(value) {
   return value !== null && typeof value === 'object' && value.name === 'TimeoutError';
 }
 
+/** Whether an argument can be (or carry, as `{ signal }`) an `AbortSignal`: only an object can;
+ * `abortedByCaller` looks at no other argument. */
+function mayHoldSignal(arg) {
+  return arg !== null && typeof arg === 'object';
+}
+
 /**
  * Default classification: `true` (ignored) only for an abort the caller asked for, i.e. an
  * `AbortSignal` the caller passed in (as an argument or as `{ signal }`) aborted for a reason that
@@ -28,7 +34,7 @@ function abortedByCaller(err, args) {
   if (isTimeout(err) || (isAbortError(err) && isTimeout(err.cause))) return false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === null || typeof arg !== 'object') continue;
+    if (!mayHoldSignal(arg)) continue;
     const signal = arg instanceof AbortSignal ? arg : arg.signal instanceof AbortSignal ? arg.signal : undefined;
     if (signal === undefined || !signal.aborted || isTimeout(signal.reason)) continue;
     if (err === signal.reason || isAbortError(err)) return true;
@@ -36,4 +42,4 @@ function abortedByCaller(err, args) {
   return false;
 }
 
-module.exports = { isThenable, abortedByCaller };
+module.exports = { isThenable, abortedByCaller, mayHoldSignal };

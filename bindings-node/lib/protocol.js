@@ -17,9 +17,17 @@ module.exports = Object.freeze({
   REJECTED: -1,
   /** An ordinary permit is the number `generation * PERMIT_SCALE + events`. */
   PERMIT_SCALE: 2,
-  /** The largest ordinary permit sent as an int32. */
+  /** The largest ordinary permit that is an int32 (the hot path of `execute` takes only those). */
   SMALL_PERMIT_MAX: 0x7fffffff,
-  /** Generations below this come as a number for an ordinary permit, as an array from this on. */
+  /** An admission result: admitted, the permit's parts are in the frame from `FRAME_ARGS` on. */
+  PERMIT_PARTS: -4,
+  /** The call frame (`frameView()`): the slot of the breaker id, the first argument's, the
+   * result's, and the number of slots. */
+  FRAME_BREAKER: 0,
+  FRAME_ARGS: 1,
+  FRAME_RESULT: 6,
+  FRAME_SLOTS: 8,
+  /** Generations below this come as a number for an ordinary permit, as parts from this on. */
   PACKED_GENERATIONS: 2 ** 52,
   /** The indexes of a permit in array form, `[generation, admittedHigh, admittedLow, ticket,
    * events]`. */
@@ -40,6 +48,9 @@ module.exports = Object.freeze({
   STATE_SCALE: 2,
   /** The trivial-generation cell (`trivialView`) when no generation's successes are trivial. */
   NO_TRIVIAL_GENERATION: -1,
+  /** Cells per page of trivial-generation cells: breaker `id`'s is number `id % TRIVIAL_PAGE_CELLS`
+   * of `trivialView(id)`. */
+  TRIVIAL_PAGE_CELLS: 1024,
   /** Generations the trivial-generation cell publishes: those a JS number holds exactly. */
   EXACT_GENERATIONS: 2 ** 53,
   /** The most successes one `fastSettle` call hands over. */

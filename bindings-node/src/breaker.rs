@@ -13,7 +13,7 @@ use napi_derive::napi;
 use crate::clock::{NativeClock, ms};
 use crate::options::{ConfigProblem, build_config};
 use crate::protocol::{NO_DURATION, NO_TRIVIAL_GENERATION, TRANSITION_FIELDS};
-use crate::registry::{Entry, LOCAL, Queue, Trivial, with_entry};
+use crate::registry::{Entry, LOCAL, Queue, with_entry};
 
 /// The owner of a breaker id; when the JS object is collected, the breaker is freed.
 #[napi]
@@ -45,15 +45,17 @@ pub fn create_breaker(options: Object, clock: Option<&NativeClock>) -> Result<Ei
         None => CircuitBreaker::new(config),
     });
     let queue = Arc::new(Queue::default());
-    let trivial = Arc::new(Trivial::new());
-    let (sink, cleared) = (Arc::clone(&queue), Arc::clone(&trivial));
-    // A transition ends the trivial generation (see `Trivial`).
-    breaker.on_transition(move |t| {
-        cleared.set(NO_TRIVIAL_GENERATION);
-        sink.push(t);
+    let id = LOCAL.with(|local| {
+        local.insert(|trivial| {
+            let (sink, cleared) = (Arc::clone(&queue), trivial.clone());
+            // A transition ends the trivial generation (see `trivial.rs`).
+            breaker.on_transition(move |t| {
+                cleared.set(NO_TRIVIAL_GENERATION);
+                sink.push(t);
+            });
+            Entry { breaker, queue, trivial, rejection: None }
+        })
     });
-    let entry = Entry { breaker, queue, trivial, rejection: None };
-    let id = LOCAL.with(|local| local.insert(entry));
     Ok(Either::A(NativeBreaker { id }))
 }
 

@@ -16,9 +16,11 @@
 //!   `__test__/protocol.test.js` checks that both sides agree.
 //! * [`fast_path`]: **two tiers of entry points.** Construction, metrics, manual control and event
 //!   draining are ordinary `#[napi]` items ([`breaker`], [`clock`]). The calls on the hot path
-//!   (`fastAllow`, `fastRecord`, ...) are plain N-API functions taking and returning numbers only:
-//!   napi-rs 3.16 wraps every generated callback in per-call borrow tracking that allocates, which
-//!   would cost more than the rest of `breaker.execute`.
+//!   (`fastAllow`, `fastRecord`, ...) are plain N-API functions that read their numbers from, and
+//!   write their result into, the thread's call frame ([`frame`], a `Float64Array` over native
+//!   memory): napi-rs 3.16 wraps every generated callback in per-call borrow tracking that
+//!   allocates, which would cost more than the rest of `breaker.execute`, and argument handles and
+//!   result values cost about as much as the N-API call itself.
 //! * [`registry`]: **breakers by id.** A breaker lives in a per-thread registry (each Node worker
 //!   is its own thread with its own breakers) and JavaScript refers to it by a small integer. The
 //!   `NativeBreaker` object owns the id and frees the breaker when it is garbage-collected;
@@ -32,8 +34,8 @@
 //!   probe permit as ignored.
 //! * **Trivial successes.** The core decides whether a success would change nothing but its
 //!   tallies (`CircuitBreaker::success_is_trivial`); `allow` publishes the generation for which it
-//!   does in a cell that JavaScript reads through a `Float64Array` (`trivialView`), and a
-//!   transition clears it. JavaScript holds such successes back as a plain count and hands them
+//!   does in a cell that JavaScript reads through a `Float64Array` ([`trivial`], `trivialView`,
+//!   one per page of cells), and a transition clears it. JavaScript holds such successes back as a plain count and hands them
 //!   over with its next call (`fastSettle`, `CircuitBreaker::record_successes`), which halves the
 //!   native calls of a stream of successful calls and changes nothing observable.
 //! * **Events.** A core listener queues each transition, in order (the core delivers each once, in
@@ -49,7 +51,9 @@
 pub mod breaker;
 pub mod clock;
 pub mod fast_path;
+pub mod frame;
 pub mod options;
 pub mod protocol;
 pub mod registry;
 pub mod schema;
+pub mod trivial;

@@ -1,17 +1,18 @@
 //! Breakers by id: each JS thread (the main thread, each worker) keeps its breakers in its own
 //! registry (`LOCAL`), and JavaScript refers to one by a small integer. An entry holds the
 //! engine's breaker, the queue of transitions its core listener fills until JavaScript drains them,
-//! and the trivial-generation cell JavaScript reads without a native call.
+//! and its trivial-generation cell (`trivial.rs`), which JavaScript reads without a native call.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use engine::{CircuitBreaker, Rejected, ThreadSlot, Transition};
 use napi::bindgen_prelude::*;
 
-use crate::protocol::NO_TRIVIAL_GENERATION;
+use crate::frame::Frame;
+use crate::trivial::{Pages, Trivial};
 
 /// Why a native call failed, thrown as an `Error` with code `ERR_CIRCUIT_NATIVE`.
 pub(crate) type Failure = &'static CStr;
@@ -36,42 +37,12 @@ impl Queue {
     }
 }
 
-/// The generation whose ordinary permits' successes are trivial (`CircuitBreaker::
-/// success_is_trivial`), or [`NO_TRIVIAL_GENERATION`]: an `f64` that `lib/breaker.js` reads
-/// through a `Float64Array` over this very memory (`trivialView`), so that it can tell, without a
-/// native call, whether the success of a permit may be handed over later (`fastSettle`).
-///
-/// Set by `allow` when the permit it issues has a trivial success, cleared by the core listener
-/// on every transition (a trivial success stays trivial until then), so it is current whenever
-/// JavaScript runs: every change happens inside a native call of this breaker, on its thread.
-pub(crate) struct Trivial(AtomicU64);
-
-impl Trivial {
-    pub(crate) fn new() -> Self {
-        Self(AtomicU64::new(NO_TRIVIAL_GENERATION.to_bits()))
-    }
-
-    #[inline]
-    pub(crate) fn get(&self) -> f64 {
-        f64::from_bits(self.0.load(Ordering::Relaxed))
-    }
-
-    #[inline]
-    pub(crate) fn set(&self, value: f64) {
-        self.0.store(value.to_bits(), Ordering::Relaxed);
-    }
-
-    /// The cell's 8 bytes, for the `Float64Array` over them.
-    pub(crate) fn as_ptr(&self) -> *mut u64 {
-        self.0.as_ptr()
-    }
-}
-
 /// One breaker as the binding holds it.
 pub(crate) struct Entry {
     pub(crate) breaker: Arc<CircuitBreaker>,
     pub(crate) queue: Arc<Queue>,
-    pub(crate) trivial: Arc<Trivial>,
+    /// Its trivial-generation cell (`trivial.rs`).
+    pub(crate) trivial: Trivial,
     /// The last rejection, read by `takeRejection` right after a rejected `allow`.
     pub(crate) rejection: Option<Rejected>,
 }
@@ -81,20 +52,24 @@ struct Registry {
     free: Vec<u32>,
 }
 
-/// The state of one JS thread: its breakers, by id, and its counter stripe.
+/// The state of one JS thread: its breakers, by id, its counter stripe and its call frame.
 pub(crate) struct Local {
     registry: RefCell<Registry>,
+    /// The numbers the fast-path functions take and give (`frame.rs`).
+    pub(crate) frame: Frame,
+    /// The breakers' trivial-generation cells, by id (`trivial.rs`).
+    pub(crate) pages: Pages,
     /// The thread's counter stripe, looked up once (saves a thread-local access per call).
     slot: Cell<Option<ThreadSlot>>,
 }
 
 thread_local! {
-    /// Each JS thread (the main thread, each worker) has its own breakers. The fast-path
-    /// functions receive the address of their thread's `Local` as callback data, so they do not
-    /// look it up per call.
+    /// Each JS thread (the main thread, each worker) has its own breakers and call frame.
     pub(crate) static LOCAL: Local = const {
         Local {
             registry: RefCell::new(Registry { entries: Vec::new(), free: Vec::new() }),
+            frame: Frame::new(),
+            pages: Pages::new(),
             slot: Cell::new(None),
         }
     };
@@ -125,19 +100,19 @@ impl Local {
         }
     }
 
-    /// Adds a breaker; returns its id (a freed one first).
-    pub(crate) fn insert(&self, entry: Entry) -> u32 {
+    /// Adds the breaker `make` builds around its trivial-generation cell; returns its id (a
+    /// freed one first).
+    pub(crate) fn insert(&self, make: impl FnOnce(Trivial) -> Entry) -> u32 {
         let mut registry = self.registry.borrow_mut();
-        match registry.free.pop() {
-            Some(id) => {
-                registry.entries[id as usize] = Some(entry);
-                id
-            }
+        let id = match registry.free.pop() {
+            Some(id) => id,
             None => {
-                registry.entries.push(Some(entry));
+                registry.entries.push(None);
                 (registry.entries.len() - 1) as u32
             }
-        }
+        };
+        registry.entries[id as usize] = Some(make(self.pages.cell(id)));
+        id
     }
 
     /// Frees the breaker `id` (unless a native call of this thread is running, which cannot
