@@ -61,8 +61,9 @@ pub(crate) struct Totals {
 pub(crate) struct Counters {
     /// One lazily allocated stripe per exclusive slot.
     exclusive: [OnceLock<Box<Stripe>>; EXCLUSIVE_SLOTS],
-    /// The stripe of threads without a slot (`fetch_add`).
-    shared: Stripe,
+    /// The stripe of threads without a slot (`fetch_add`). Boxed like the others, so the breaker
+    /// itself needs no cache-line alignment (which would pad every `Arc` of it to 64 bytes).
+    shared: Box<Stripe>,
 }
 
 /// Index of the shared stripe's success cell in [`Counters::cells`].
@@ -72,7 +73,7 @@ pub(crate) const CELLS: usize = EXCLUSIVE_SLOTS + 1;
 
 impl Counters {
     pub(crate) fn new() -> Self {
-        Self { exclusive: std::array::from_fn(|_| OnceLock::new()), shared: Stripe::default() }
+        Self { exclusive: std::array::from_fn(|_| OnceLock::new()), shared: Box::default() }
     }
 
     #[inline(always)]
@@ -138,7 +139,7 @@ impl Counters {
     fn total(&self, counter: Counter) -> u64 {
         let private = self.exclusive.iter().filter_map(OnceLock::get).map(|s| &**s);
         private
-            .chain(std::iter::once(&self.shared))
+            .chain(std::iter::once(&*self.shared))
             .fold(0u64, |sum, s| sum.saturating_add(s.values[counter as usize].load(Ordering::Relaxed)))
     }
 
