@@ -5,30 +5,20 @@ use engine::CircuitBreaker;
 use engine::host::ThreadSlot;
 
 use crate::config::circuit_config;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::handle::{Alive, Cache, Table, evict, with_object};
+use crate::handle::{Cache, Table, evict, with_object};
 use crate::status::*;
+use crate::thread_block::thread_block;
 use crate::types::*;
 
-#[repr(C)]
-pub(crate) struct Entry {
-    /// Cleared by `circuit_destroy`; checked by every call that finds the entry in its cache.
-    /// First, so that it shares a cache line with the start of the breaker.
-    alive: AtomicBool,
-    pub(crate) breaker: CircuitBreaker,
+/// Every live breaker, by handle. The table holds the core's breaker itself (no wrapper): a call
+/// on a cached breaker checks its handle against the table slot's sequence.
+pub(crate) static BREAKERS: Table<CircuitBreaker> = Table::new();
+thread_block! {
+    /// This thread's cache of breakers (`handle::Cache`).
+    fn cache() -> Cache<CircuitBreaker> = Cache::new(); symbol "circuit_ffi_breaker_cache"
 }
-
-impl Alive for Entry {
-    #[inline(always)]
-    fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
-}
-
-pub(crate) static BREAKERS: Table<Entry> = Table::new();
 thread_local! {
-    static CACHE: Cache<Entry> = const { Cache::new() };
     static CACHE_RELEASE: CacheRelease = const { CacheRelease };
 }
 
@@ -37,7 +27,8 @@ struct CacheRelease;
 
 impl Drop for CacheRelease {
     fn drop(&mut self) {
-        let _ = CACHE.try_with(Cache::release_all);
+        // SAFETY: this thread's cache, valid for the life of the thread.
+        unsafe { &*cache() }.release_all();
     }
 }
 
@@ -46,6 +37,8 @@ fn register_release() -> bool {
     CACHE_RELEASE.try_with(|_| ()).is_ok()
 }
 
+#[cold]
+#[inline(never)]
 fn invalid(function: &str, breaker: circuit_breaker) -> circuit_status {
     fail(CIRCUIT_ERR_INVALID_HANDLE, format!("{function}: {breaker} is not a live breaker handle"))
 }
@@ -57,18 +50,21 @@ pub(crate) fn with_breaker(
     breaker: circuit_breaker,
     f: impl FnOnce(&CircuitBreaker) -> circuit_status,
 ) -> circuit_status {
-    with_breaker_on(function, breaker, |b, _| f(b))
+    with_breaker_on(function, breaker, f, |b, _, _, f| f(b))
 }
 
-/// Like `with_breaker`, also handing over the thread's engine counter slot (hot paths).
+/// Runs `f(breaker, slot, handle, args)` on the live breaker with the thread's engine counter
+/// slot, or reports `CIRCUIT_ERR_INVALID_HANDLE`. For hot paths: `f` should capture nothing and
+/// take the call's data as `args`, at most two words so that they travel in registers (see
+/// `handle::with_object`).
 #[inline(always)]
-pub(crate) fn with_breaker_on(
+pub(crate) fn with_breaker_on<A>(
     function: &'static str,
     breaker: circuit_breaker,
-    f: impl FnOnce(&CircuitBreaker, ThreadSlot) -> circuit_status,
+    args: A,
+    f: impl FnOnce(&CircuitBreaker, ThreadSlot, circuit_breaker, A) -> circuit_status,
 ) -> circuit_status {
-    with_object(&BREAKERS, &CACHE, register_release, breaker, |entry, slot| f(&entry.breaker, slot))
-        .unwrap_or_else(|| invalid(function, breaker))
+    with_object(&BREAKERS, cache, register_release, breaker, args, f).unwrap_or_else(|| invalid(function, breaker))
 }
 
 /// Creates a breaker from `config` (which is not consumed and may be reused or freed afterwards)
@@ -96,7 +92,7 @@ pub unsafe extern "C" fn circuit_create(
             Some(clock) => CircuitBreaker::with_clock(built, clock.clone()),
             None => CircuitBreaker::new(built),
         };
-        match BREAKERS.insert(std::sync::Arc::new(Entry { breaker, alive: AtomicBool::new(true) })) {
+        match BREAKERS.insert(std::sync::Arc::new(breaker)) {
             Some(handle) => {
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_breaker.write(handle) };
@@ -115,13 +111,12 @@ pub unsafe extern "C" fn circuit_create(
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_destroy(breaker: circuit_breaker) -> circuit_status {
     guard("circuit_destroy", || match BREAKERS.remove(breaker) {
-        Some(entry) => {
-            entry.alive.store(false, Ordering::Release);
-            // Other threads' caches may keep the entry until they next touch that cache way:
+        Some(removed) => {
+            // Other threads' caches may keep the breaker until they next touch that cache way:
             // free its heavy parts (a count window can take a megabyte) now.
-            entry.breaker.retire();
-            evict(&CACHE, breaker);
-            drop(entry);
+            removed.retire();
+            evict(cache, breaker);
+            drop(removed);
             CIRCUIT_OK
         }
         None => invalid("circuit_destroy", breaker),

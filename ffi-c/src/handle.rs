@@ -13,18 +13,21 @@
 //!
 //! **Hot path.** Cloning an `Arc` costs two contended atomic read-modify-writes per call, more
 //! than the engine's whole closed-state path. So each thread keeps a small cache of the breakers
-//! it used recently (handle plus `Arc`). A call then costs a thread-local lookup and one shared
-//! *read* of the object's `alive` flag (cleared by a destroy on any thread; it sits next to the
-//! breaker the call reads anyway). The cache is only
+//! it used recently (handle, `Arc`, and the address of the handle's table slot sequence, which
+//! never moves: the table's chunks live as long as the process). A call then costs a thread-local
+//! lookup and one shared *read* of that sequence, which a destroy on any thread clears (so no
+//! per-breaker flag is needed, and a breaker costs the C ABI no memory beyond its slot and the
+//! `Arc` header). The cache is only
 //! touched by the outermost library call of a thread (a listener calling back into the library
 //! takes the slow, locked path), so an entry cannot be evicted while a call is using it. A
 //! destroyed breaker's memory is released when the destroying thread returns from
 //! `circuit_destroy`, or, if other threads cached it, when they next use that handle, use another
 //! handle in the same cache way, or exit; until then such a cache holds only the breaker's fixed
-//! part (a few hundred bytes): `circuit_destroy` frees its window, probe table and listeners at
+//! part (under 1 KiB): `circuit_destroy` frees its window, probe table and listeners at
 //! once (`CircuitBreaker::retire`).
 
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -102,13 +105,20 @@ impl<T> Table<T> {
 
     /// A counted reference to the live object named by `handle`.
     pub(crate) fn get(&self, handle: u64) -> Option<Arc<T>> {
+        self.get_with_sequence(handle).map(|(object, _)| object)
+    }
+
+    /// Like `get`, also returning the slot's sequence, which stays equal to `handle`'s sequence
+    /// ([`is_current`]) until the object is removed.
+    pub(crate) fn get_with_sequence(&self, handle: u64) -> Option<(Arc<T>, &AtomicU64)> {
         let (index, sequence) = split(handle);
         if sequence == 0 {
             return None;
         }
         let slot = self.slot(index)?;
         let guard = slot.object.lock().unwrap_or_else(PoisonError::into_inner);
-        (slot.sequence.load(Ordering::Acquire) == sequence).then(|| guard.clone()).flatten()
+        let object = (slot.sequence.load(Ordering::Acquire) == sequence).then(|| guard.clone()).flatten()?;
+        Some((object, &slot.sequence))
     }
 
     /// Removes the object; `None` if `handle` was not live (already destroyed, forged, zero).
@@ -131,25 +141,34 @@ impl<T> Table<T> {
     }
 }
 
-/// Objects that can say whether they were destroyed (read on the cache's hit path: one load
-/// from memory the call touches anyway).
-pub(crate) trait Alive {
-    fn is_alive(&self) -> bool;
+/// Whether the slot whose sequence is `sequence` still holds the object `handle` names (false
+/// once it was removed: the sequence is then 0 or that of a later object).
+#[inline(always)]
+fn is_current(sequence: &AtomicU64, handle: u64) -> bool {
+    sequence.load(Ordering::Acquire) == handle >> INDEX_BITS
 }
 
 /// Per-thread cache of recently used objects (see the module documentation).
 ///
 /// It has no destructor of its own, so that a thread-local access is a plain load with no
-/// "initialised / destroyed" check (that check is measurable on a 10 ns path). Each non-null
-/// `values` entry owns one strong count (`Arc::into_raw`); a separate thread-local guard, registered
-/// before the first entry is stored, releases them when the thread exits (`Cache::release_all`).
+/// "initialised / destroyed" check (that check is measurable on a 10 ns path), and its initial
+/// state is all zero bytes, so that it can live in a zero-initialised block
+/// ([`crate::thread_block`]). Each non-null `values` entry owns one strong count
+/// (`Arc::into_raw`); a separate thread-local guard, registered before the first entry is stored,
+/// releases them when the thread exits (`Cache::release_all`).
 pub(crate) struct Cache<T: 'static> {
     depth: Cell<u32>,
-    /// The engine's counter stripe for this thread, looked up once.
-    slot: Cell<Option<ThreadSlot>>,
+    /// Whether `slot` holds the engine's counter stripe for this thread (looked up once).
+    has_slot: Cell<bool>,
+    slot: Cell<MaybeUninit<ThreadSlot>>,
     keys: [Cell<u64>; WAYS],
     values: [Cell<*const T>; WAYS],
+    /// The table slot sequence of each way's handle (non-null with the value).
+    sequences: [Cell<*const AtomicU64>; WAYS],
 }
+
+/// The calling thread's cache (valid for the life of the thread).
+pub(crate) type CacheOf<T> = fn() -> *const Cache<T>;
 
 const WAYS: usize = 8;
 /// `depth` value of a cache whose thread is exiting: never used again.
@@ -159,16 +178,36 @@ impl<T> Cache<T> {
     pub(crate) const fn new() -> Self {
         Self {
             depth: Cell::new(0),
-            slot: Cell::new(None),
+            has_slot: Cell::new(false),
+            slot: Cell::new(MaybeUninit::zeroed()),
             keys: [const { Cell::new(0) }; WAYS],
             values: [const { Cell::new(std::ptr::null()) }; WAYS],
+            sequences: [const { Cell::new(std::ptr::null()) }; WAYS],
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self) -> Option<ThreadSlot> {
+        // SAFETY: `has_slot` is set only after `slot` was written.
+        self.has_slot.get().then(|| unsafe { self.slot.get().assume_init() })
+    }
+
+    fn set_slot(&self, slot: Option<ThreadSlot>) {
+        self.has_slot.set(false);
+        if let Some(slot) = slot {
+            self.slot.set(MaybeUninit::new(slot));
+            self.has_slot.set(true);
         }
     }
 
     /// Replaces the object cached in `way` (dropping the previous one's count). Depth must be 0.
-    fn store(&self, way: usize, key: u64, object: Option<Arc<T>>) {
+    fn store(&self, way: usize, key: u64, object: Option<(Arc<T>, &'static AtomicU64)>) {
         self.keys[way].set(0);
-        let old = self.values[way].replace(object.map_or(std::ptr::null(), Arc::into_raw));
+        let (object, sequence) = object.map_or((std::ptr::null(), std::ptr::null()), |(object, sequence)| {
+            (Arc::into_raw(object), sequence as *const AtomicU64)
+        });
+        self.sequences[way].set(sequence);
+        let old = self.values[way].replace(object);
         if !old.is_null() {
             // SAFETY: a non-null entry owns one strong count taken by Arc::into_raw above, and
             // depth is 0, so no call on this thread is using the object.
@@ -187,88 +226,124 @@ impl<T> Cache<T> {
                 self.store(way, 0, None);
             }
             self.depth.set(CLOSED);
-            self.slot.set(None);
+            self.set_slot(None);
         }
     }
 }
 
-/// Runs `f` on the live object named by `handle`, or returns `None` if the handle is not live.
-/// One thread-local access on the fast path (in a shared library each access is a call to
-/// `__tls_get_addr`, so they are counted).
+/// Runs `f(object, slot, handle, args)` on the live object named by `handle`, or returns `None`
+/// if the handle is not live.
+///
+/// Inlined into each exported function. The hit path is one thread-local access (reaching the
+/// cache with one initial-exec access, [`crate::thread_block`]), the way's key and the handle's
+/// slot sequence, then `f` inlined. Everything else is the out-of-line
+/// [`with_object_slow`], with its own copy of `f`. The call's data travels as `args`, not as
+/// captures: `f` captures nothing, so the hit path keeps `args` in registers and only the cold
+/// branch copies them for the slow call (a capturing closure was spilled to the stack and read
+/// back on every call).
 #[inline(always)]
-pub(crate) fn with_object<T: Alive + 'static, R>(
+pub(crate) fn with_object<T: 'static, A, R>(
     table: &'static Table<T>,
-    cache: &'static std::thread::LocalKey<Cache<T>>,
+    cache: CacheOf<T>,
     register_release: fn() -> bool,
     handle: u64,
-    f: impl FnOnce(&T, ThreadSlot) -> R,
+    args: A,
+    f: impl FnOnce(&T, ThreadSlot, u64, A) -> R,
 ) -> Option<R> {
-    let mut f = Some(f);
-    let outcome = cache.try_with(|c| {
-        if c.depth.get() != 0 {
-            return None;
-        }
-        let way = (handle as usize) % WAYS;
-        if c.keys[way].get() != handle {
-            let object = table.get(handle)?;
-            if !register_release() {
-                return None; // the thread is exiting: do not cache
-            }
-            c.store(way, handle, Some(object));
-        }
-        let pointer = c.values[way].get();
-        if pointer.is_null() {
-            return None;
-        }
-        // SAFETY: the entry owns a strong count, and it stays in the cell while depth is 1,
-        // because only depth-0 code writes the cache and thread-local destructors cannot run
-        // during this call.
-        let object: &T = unsafe { &*pointer };
-        // Destroyed by another thread since it was cached: the slow path reports it.
-        if !object.is_alive() {
-            return None;
-        }
-        struct Leave<'a>(&'a Cell<u32>);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.set(0);
-            }
-        }
-        let slot = match c.slot.get() {
-            Some(slot) => slot,
-            None => {
-                let slot = ThreadSlot::current();
-                c.slot.set(Some(slot));
-                slot
-            }
-        };
-        c.depth.set(1);
-        let _leave = Leave(&c.depth);
-        f.take().map(|f| f(object, slot))
-    });
-    match outcome {
-        Ok(Some(result)) => Some(result),
-        // Re-entrant call (from a listener), thread teardown, not live, or destroyed meanwhile:
-        // the slow path validates under the slot's lock.
-        _ => {
-            let f = f.take()?;
-            match table.get(handle) {
-                Some(object) => Some(f(&object, ThreadSlot::current())),
-                None => {
-                    evict(cache, handle);
-                    None
-                }
-            }
-        }
+    // SAFETY: the calling thread's cache, valid for the life of the thread.
+    let cell = unsafe { &*cache() };
+    let way = (handle as usize) % WAYS;
+    let (object, sequence) = (cell.values[way].get(), cell.sequences[way].get());
+    if cell.depth.get() != 0 || cell.keys[way].get() != handle || object.is_null() {
+        return with_object_slow(table, cache, register_release, handle, args, f);
     }
+    // Destroyed by another thread since it was cached (the slow path reports it), or the thread's
+    // counter slot not looked up yet (it is set with the first entry, so this does not happen).
+    // SAFETY: a way with an object has its slot's sequence, which lives as long as the table.
+    let (true, Some(slot)) = (is_current(unsafe { &*sequence }, handle), cell.slot()) else {
+        return with_object_slow(table, cache, register_release, handle, args, f);
+    };
+    // SAFETY: a non-null entry owns a strong count, and it stays in the cell while the cache is
+    // entered (depth 1), because only depth-0 code writes the cache and thread-local destructors
+    // cannot run during a call.
+    let object = unsafe { &*object };
+    cell.depth.set(1);
+    let _leave = Leave(&cell.depth);
+    Some(f(object, slot, handle, args))
+}
+
+/// Leaves the cache when the call ends, also if it unwinds (the panic boundary is outside).
+struct Leave<'a>(&'a Cell<u32>);
+
+impl Drop for Leave<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.0.set(0);
+    }
+}
+
+/// Everything but a cache hit. An outermost call on a live thread caches the object and enters
+/// the cache like a hit; a re-entrant call (from a listener), a call during thread teardown, or
+/// one racing the object's destroy works on a counted reference validated under the slot's lock.
+#[cold]
+#[inline(never)]
+fn with_object_slow<T: 'static, A, R>(
+    table: &'static Table<T>,
+    cache: CacheOf<T>,
+    register_release: fn() -> bool,
+    handle: u64,
+    args: A,
+    f: impl FnOnce(&T, ThreadSlot, u64, A) -> R,
+) -> Option<R> {
+    let Some((object, sequence)) = table.get_with_sequence(handle) else {
+        evict(cache, handle);
+        return None;
+    };
+    // SAFETY: the calling thread's cache, valid for the life of the thread.
+    let cell = unsafe { &*cache() };
+    if cell.depth.get() != 0 || !is_current(sequence, handle) || !register_release() {
+        return Some(f(&object, ThreadSlot::current(), handle, args));
+    }
+    let slot = match cell.slot() {
+        Some(slot) => slot,
+        None => {
+            let slot = ThreadSlot::current();
+            cell.set_slot(Some(slot));
+            slot
+        }
+    };
+    cell.store((handle as usize) % WAYS, handle, Some((object.clone(), sequence)));
+    cell.depth.set(1);
+    let _leave = Leave(&cell.depth);
+    Some(f(&object, slot, handle, args))
 }
 
 /// Drops this thread's cached reference to `handle`, if any and if no call is in progress.
-pub(crate) fn evict<T: 'static>(cache: &'static std::thread::LocalKey<Cache<T>>, handle: u64) {
-    let _ = cache.try_with(|c| {
-        let way = (handle as usize) % WAYS;
-        if c.depth.get() == 0 && c.keys[way].get() == handle {
-            c.store(way, 0, None);
+pub(crate) fn evict<T: 'static>(cache: CacheOf<T>, handle: u64) {
+    // SAFETY: the calling thread's cache, valid for the life of the thread.
+    let c = unsafe { &*cache() };
+    let way = (handle as usize) % WAYS;
+    if c.depth.get() == 0 && c.keys[way].get() == handle {
+        c.store(way, 0, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zeroed_cache_is_a_new_cache() {
+        // The breaker cache lives in a zero-initialised thread-local block (`thread_block`).
+        // SAFETY: every field of `Cache` is valid when zeroed (that is what this test checks).
+        let zeroed: Cache<u8> = unsafe { MaybeUninit::zeroed().assume_init() };
+        let new = Cache::<u8>::new();
+        for cache in [&zeroed, &new] {
+            assert_eq!(cache.depth.get(), 0);
+            assert!(cache.slot().is_none());
+            assert!(cache.keys.iter().all(|k| k.get() == 0));
+            assert!(cache.values.iter().all(|v| v.get().is_null()));
+            assert!(cache.sequences.iter().all(|v| v.get().is_null()));
         }
-    });
+    }
 }

@@ -19,6 +19,7 @@ mod metrics;
 mod permit;
 mod schema;
 mod status;
+mod thread_block;
 mod types;
 
 #[cfg(test)]

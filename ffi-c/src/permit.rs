@@ -48,35 +48,54 @@ pub unsafe extern "C" fn circuit_allow(
 ) -> circuit_status {
     guard("circuit_allow", || {
         non_null!("circuit_allow", out_permit);
-        with_breaker_on("circuit_allow", breaker, |b, slot| match b.allow_raw_on(slot) {
-            Ok(raw) => {
-                let (generation, admitted_at_ns, ticket) = raw.to_parts();
-                let flags = if raw.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
-                // SAFETY: non-null and writable per the contract.
-                unsafe { out_permit.write(circuit_permit { breaker, generation, admitted_at_ns, ticket, flags }) };
-                CIRCUIT_OK
-            }
-            Err(rejected) => {
-                if !out_retry_after_ns.is_null() {
+        let args = (out_permit, out_retry_after_ns);
+        with_breaker_on("circuit_allow", breaker, args, |b, slot, breaker, (out_permit, out_retry_after_ns)| {
+            match b.allow_raw_on(slot) {
+                Ok(raw) => {
+                    let (generation, admitted_at_ns, ticket) = raw.to_parts();
+                    let flags = if raw.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
                     // SAFETY: non-null and writable per the contract.
-                    unsafe { out_retry_after_ns.write(rejected.retry_after().map_or(CIRCUIT_NO_TIME, nanos)) };
+                    unsafe { out_permit.write(circuit_permit { breaker, generation, admitted_at_ns, ticket, flags }) };
+                    CIRCUIT_OK
                 }
-                match rejected.reason() {
-                    RejectReason::Open => CIRCUIT_REJECTED_OPEN,
-                    RejectReason::HalfOpenFull => CIRCUIT_REJECTED_HALF_OPEN_FULL,
-                    RejectReason::ForcedOpen => CIRCUIT_REJECTED_FORCED_OPEN,
+                Err(rejected) => {
+                    if !out_retry_after_ns.is_null() {
+                        // SAFETY: non-null and writable per the contract.
+                        unsafe { out_retry_after_ns.write(rejected.retry_after().map_or(CIRCUIT_NO_TIME, nanos)) };
+                    }
+                    match rejected.reason() {
+                        RejectReason::Open => CIRCUIT_REJECTED_OPEN,
+                        RejectReason::HalfOpenFull => CIRCUIT_REJECTED_HALF_OPEN_FULL,
+                        RejectReason::ForcedOpen => CIRCUIT_REJECTED_FORCED_OPEN,
+                    }
                 }
             }
         })
     })
 }
 
-fn record(
-    function: &'static str,
-    breaker: circuit_breaker,
-    permit: *mut circuit_permit,
-    outcome: Outcome,
-) -> circuit_status {
+const fn outcome_of(code: u8) -> Outcome {
+    match Outcome::from_code(code) {
+        Some(outcome) => outcome,
+        None => panic!("not an outcome code"),
+    }
+}
+
+/// The exported function that records `code`, for messages (a constant: nothing to pass around).
+const fn function_of(code: u8) -> &'static str {
+    match outcome_of(code) {
+        Outcome::Success => "circuit_record_success",
+        Outcome::Failure => "circuit_record_failure",
+        Outcome::Ignored => "circuit_record_ignored",
+    }
+}
+
+/// The body of every `circuit_record_*`. The outcome is a constant (its code), so that each
+/// exported function gets its own copy with its own panic-guard closure, which the compiler then
+/// inlines whole (one shared closure was left out of line, behind an extra call).
+#[inline(always)]
+fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
+    let function = const { function_of(OUTCOME) };
     guard(function, || {
         non_null!("circuit_record_*", permit);
         // Read the fields through the raw pointer, one at a time (no reference is kept across the
@@ -84,14 +103,8 @@ fn record(
         // 8 bytes at a time (a merged 16-byte load of fields the caller stored separately stalls
         // on store forwarding).
         // SAFETY: non-null and points to a valid permit per the contract.
-        let (flags, issuer, generation, admitted_at, ticket) = unsafe {
-            (
-                std::ptr::read_volatile(&raw const (*permit).flags),
-                std::ptr::read_volatile(&raw const (*permit).breaker),
-                std::ptr::read_volatile(&raw const (*permit).generation),
-                std::ptr::read_volatile(&raw const (*permit).admitted_at_ns),
-                std::ptr::read_volatile(&raw const (*permit).ticket),
-            )
+        let (flags, issuer) = unsafe {
+            (std::ptr::read_volatile(&raw const (*permit).flags), std::ptr::read_volatile(&raw const (*permit).breaker))
         };
         if flags & CIRCUIT_PERMIT_SPENT != 0 {
             return fail(CIRCUIT_ERR_ALREADY_RECORDED, format!("{function}: the permit was already recorded"));
@@ -102,22 +115,37 @@ fn record(
                 format!("{function}: the permit was issued by breaker {issuer}, not {breaker}"),
             );
         }
-        let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { RawPermit::NO_TICKET };
-        let raw = RawPermit::from_parts(generation, admitted_at, ticket);
-        with_breaker_on(function, breaker, |b, slot| match b.record_raw_on(slot, raw, outcome) {
-            Ok(recorded) => {
-                // SAFETY: non-null and valid per the contract; written through the raw pointer.
-                unsafe { (*permit).flags |= CIRCUIT_PERMIT_SPENT };
-                match recorded {
-                    Recorded::Counted => CIRCUIT_OK,
-                    Recorded::Stale => CIRCUIT_STALE,
+        // The rest of the permit is read once the handle is validated: two words of arguments
+        // travel in registers, more would be spilled on every call (see `with_breaker_on`).
+        with_breaker_on(function, breaker, (permit, flags), |b, slot, _, (permit, flags)| {
+            // SAFETY: as above; nothing ran in between that could touch the struct.
+            let (generation, admitted_at, ticket) = unsafe {
+                (
+                    std::ptr::read_volatile(&raw const (*permit).generation),
+                    std::ptr::read_volatile(&raw const (*permit).admitted_at_ns),
+                    std::ptr::read_volatile(&raw const (*permit).ticket),
+                )
+            };
+            let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { RawPermit::NO_TICKET };
+            let raw = RawPermit::from_parts(generation, admitted_at, ticket);
+            let function = const { function_of(OUTCOME) };
+            match b.record_raw_on(slot, raw, const { outcome_of(OUTCOME) }) {
+                Ok(recorded) => {
+                    // SAFETY: non-null and valid per the contract; written through the raw pointer.
+                    unsafe { (*permit).flags |= CIRCUIT_PERMIT_SPENT };
+                    match recorded {
+                        Recorded::Counted => CIRCUIT_OK,
+                        Recorded::Stale => CIRCUIT_STALE,
+                    }
+                }
+                Err(PermitError::AlreadyRecorded) => fail(
+                    CIRCUIT_ERR_ALREADY_RECORDED,
+                    format!("{function}: the probe permit was already recorded or was not issued"),
+                ),
+                Err(PermitError::ForeignPermit) => {
+                    fail(CIRCUIT_ERR_FOREIGN_PERMIT, format!("{function}: foreign permit"))
                 }
             }
-            Err(PermitError::AlreadyRecorded) => fail(
-                CIRCUIT_ERR_ALREADY_RECORDED,
-                format!("{function}: the probe permit was already recorded or was not issued"),
-            ),
-            Err(PermitError::ForeignPermit) => fail(CIRCUIT_ERR_FOREIGN_PERMIT, format!("{function}: foreign permit")),
         })
     })
 }
@@ -134,7 +162,7 @@ pub unsafe extern "C" fn circuit_record_success(
     breaker: circuit_breaker,
     permit: *mut circuit_permit,
 ) -> circuit_status {
-    record("circuit_record_success", breaker, permit, Outcome::Success)
+    record::<{ Outcome::Success.code() }>(breaker, permit)
 }
 
 /// Records a failure. Same statuses as `circuit_record_success`.
@@ -146,7 +174,7 @@ pub unsafe extern "C" fn circuit_record_failure(
     breaker: circuit_breaker,
     permit: *mut circuit_permit,
 ) -> circuit_status {
-    record("circuit_record_failure", breaker, permit, Outcome::Failure)
+    record::<{ Outcome::Failure.code() }>(breaker, permit)
 }
 
 /// Records a neutral outcome (cancelled, or an error that is not the dependency's fault): it
@@ -159,5 +187,5 @@ pub unsafe extern "C" fn circuit_record_ignored(
     breaker: circuit_breaker,
     permit: *mut circuit_permit,
 ) -> circuit_status {
-    record("circuit_record_ignored", breaker, permit, Outcome::Ignored)
+    record::<{ Outcome::Ignored.code() }>(breaker, permit)
 }

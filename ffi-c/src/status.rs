@@ -51,6 +51,8 @@ thread_local! {
 }
 
 /// Stores the message for `circuit_last_error_message` and returns `status`.
+#[cold]
+#[inline(never)]
 pub(crate) fn fail(status: circuit_status, message: impl Into<String>) -> circuit_status {
     let message = message.into();
     let _ = LAST_ERROR.try_with(|cell| *cell.borrow_mut() = message);

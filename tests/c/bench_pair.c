@@ -1,16 +1,21 @@
-/* Times the closed-state pair through the C ABI (circuit_allow + circuit_record_success on the
- * shared library, with handle validation, the panic guard and the permit struct), single thread
- * and two threads on one breaker. Prints "name ns_per_pair" lines for scripts/bench-report. */
+/* Times the closed-state pair through the C ABI: circuit_allow + circuit_record_success (handle
+ * validation, the panic guard, the permit struct), on one thread and with two threads on one
+ * breaker. Linked against libcircuit.a or libcircuit.so by scripts/bench-abi and
+ * scripts/bench-quick-c, which compare it with ffi-c/examples/core_pair.rs (the same loop on the
+ * Rust core) measured in the same run.
+ *
+ *   bench_pair [PAIRS [ROUNDS [THREADS]]]    defaults 20000000 7 2; THREADS 1 skips the 2-thread run
+ *
+ * Prints "c_pair_1_thread NS" and (THREADS 2) "c_pair_2_threads NS": medians over ROUNDS of
+ * nanoseconds per pair (per pair per thread for two threads: wall time / PAIRS). */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "circuit.h"
-
-#define ROUNDS 7
-#define PAIRS 20000000L
 
 static double now_ns(void) {
     struct timespec ts;
@@ -18,11 +23,14 @@ static double now_ns(void) {
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/* Not inlined, like the Rust reference's loop body, so both measure one call site per pair. */
+__attribute__((noinline)) static void pair(circuit_breaker b) {
+    circuit_permit p;
+    if (circuit_allow(b, &p, NULL) == CIRCUIT_OK) circuit_record_success(b, &p);
+}
+
 static void run(circuit_breaker b, long pairs) {
-    for (long i = 0; i < pairs; i++) {
-        circuit_permit p;
-        if (circuit_allow(b, &p, NULL) == CIRCUIT_OK) circuit_record_success(b, &p);
-    }
+    for (long i = 0; i < pairs; i++) pair(b);
 }
 
 typedef struct {
@@ -41,33 +49,47 @@ static int compare(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-#include <stdlib.h>
+static double median(double *values, int n) {
+    qsort(values, (size_t)n, sizeof values[0], compare);
+    return values[n / 2];
+}
 
-int main(void) {
+int main(int argc, char **argv) {
+    long pairs = argc > 1 ? atol(argv[1]) : 20000000L;
+    int rounds = argc > 2 ? atoi(argv[2]) : 7;
+    int threads = argc > 3 ? atoi(argv[3]) : 2;
+    if (pairs < 1 || rounds < 1 || rounds > 1000 || (threads != 1 && threads != 2)) {
+        fprintf(stderr, "usage: bench_pair [PAIRS [ROUNDS [THREADS (1 or 2)]]]\n");
+        return 2;
+    }
     circuit_config *config = circuit_config_new();
     circuit_config_set_failure_threshold(config, 5);
-    circuit_breaker b;
-    circuit_create(config, &b);
+    circuit_breaker b = 0;
+    if (circuit_create(config, &b) != CIRCUIT_OK) return 1;
     circuit_config_free(config);
-    run(b, PAIRS / 10); /* warm up */
+    circuit_permit probe;
+    if (circuit_allow(b, &probe, NULL) != CIRCUIT_OK || circuit_record_success(b, &probe) != CIRCUIT_OK) return 1;
+    run(b, pairs / 10); /* warm up */
 
-    double one[ROUNDS], two[ROUNDS];
-    for (int r = 0; r < ROUNDS; r++) {
+    double *one = calloc((size_t)rounds, sizeof(double)), *two = calloc((size_t)rounds, sizeof(double));
+    if (!one || !two) return 1;
+    for (int r = 0; r < rounds; r++) {
         double start = now_ns();
-        run(b, PAIRS);
-        one[r] = (now_ns() - start) / PAIRS;
-
-        pthread_t threads[2];
-        job j = {b, PAIRS};
-        start = now_ns();
-        for (int t = 0; t < 2; t++) pthread_create(&threads[t], NULL, worker, &j);
-        for (int t = 0; t < 2; t++) pthread_join(threads[t], NULL);
-        two[r] = (now_ns() - start) / PAIRS; /* wall time per pair per thread */
+        run(b, pairs);
+        one[r] = (now_ns() - start) / (double)pairs;
+        if (threads == 2) {
+            pthread_t workers[2];
+            job j = {b, pairs};
+            start = now_ns();
+            for (int t = 0; t < 2; t++) pthread_create(&workers[t], NULL, worker, &j);
+            for (int t = 0; t < 2; t++) pthread_join(workers[t], NULL);
+            two[r] = (now_ns() - start) / (double)pairs;
+        }
     }
-    qsort(one, ROUNDS, sizeof one[0], compare);
-    qsort(two, ROUNDS, sizeof two[0], compare);
-    printf("c_pair_1_thread %.2f\n", one[ROUNDS / 2]);
-    printf("c_pair_2_threads %.2f\n", two[ROUNDS / 2]);
+    printf("c_pair_1_thread %.2f\n", median(one, rounds));
+    if (threads == 2) printf("c_pair_2_threads %.2f\n", median(two, rounds));
+    free(one);
+    free(two);
     circuit_destroy(b);
     return 0;
 }
