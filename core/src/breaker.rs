@@ -416,14 +416,6 @@ impl CircuitBreaker {
         permit: RawPermit,
         outcome: Outcome,
     ) -> Result<Recorded, PermitError> {
-        // Inlined fast path with a rate window: a plain success goes to this thread's cell.
-        if outcome == Outcome::Success
-            && self.cells
-            && permit.ticket == NO_TICKET
-            && self.success_to_cell(slot, &permit)
-        {
-            return Ok(Recorded::Counted);
-        }
         // Inlined fast path: a current closed-state success in consecutive mode with an empty
         // failure run and no slow-call rule. Two shared reads, one private counter bump.
         if outcome == Outcome::Success && !self.windowed && !self.stamps_admission && permit.ticket == NO_TICKET {
@@ -434,6 +426,14 @@ impl CircuitBreaker {
                 self.counters.bump_in(slot.get(), Counter::Successes);
                 return Ok(Recorded::Counted);
             }
+        }
+        // Inlined fast path with a rate window: a plain success goes to this thread's cell.
+        if outcome == Outcome::Success
+            && self.cells
+            && permit.ticket == NO_TICKET
+            && self.success_to_cell(slot, &permit)
+        {
+            return Ok(Recorded::Counted);
         }
         // Scalars, not the struct: copying the struct for the call made every fast-path caller
         // pay a store-forwarding stall.
