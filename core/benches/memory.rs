@@ -48,6 +48,36 @@ fn main() {
             "size_of": size, "heap": heap,
         }));
     }
+    // After its first use a thread owns one 64-byte counter stripe in the breaker (once per thread).
+    let (_, used, breaker) = counting(|| {
+        let breaker = CircuitBreaker::new(Config::builder().build().expect("defaults"));
+        let permit = breaker.allow().expect("closed");
+        let _ = breaker.record_success(permit);
+        breaker
+    });
+    drop(breaker);
+    let used = std::mem::size_of::<CircuitBreaker>() as i64 + used;
+    println!("{:<24} {used:>6} bytes (after one thread's first call)", "consecutive_used");
+    figures.push(json!({
+        "name": "consecutive_used", "what": "consecutive-failures breaker after one thread's first call (one counter stripe)",
+        "value": used, "unit": "bytes",
+    }));
+    // Families (per-key breakers with bounded memory) arrive with issue 12; until then this is what
+    // a program holding 100,000 keyed breakers itself pays, per key.
+    const KEYS: usize = 100_000;
+    let (_, heap, map) = counting(|| {
+        let config = Config::builder().build().expect("defaults");
+        (0..KEYS)
+            .map(|i| (format!("host-{i}"), CircuitBreaker::new(config.clone())))
+            .collect::<std::collections::HashMap<_, _>>()
+    });
+    drop(map);
+    let per_key = heap / KEYS as i64;
+    println!("{:<24} {per_key:>6} bytes per key ({} MiB for {KEYS})", "map_100k", heap >> 20);
+    figures.push(json!({
+        "name": "map_100k", "what": "100,000 consecutive breakers in a HashMap<String, CircuitBreaker> (families: issue 12), per key",
+        "value": per_key, "unit": "bytes",
+    }));
     let report = json!({"suite": "rust-memory", "figures": figures});
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap() + "\n")
         .unwrap_or_else(|e| panic!("cannot write {out}: {e}"));
