@@ -137,19 +137,13 @@ impl Breaker {
     /// is None, else classified like the decorator does.
     fn _done(&self, py: Python<'_>, token: &Bound<'_, PyAny>, exception: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         let outcome = self.ignore.outcome_of_exception(py, exception);
-        if let Ok(permit) = token.cast::<Permit>() {
-            return self.record(py, permit.get(), outcome);
-        }
-        self.record_token(token, outcome)
+        self.record_token_outcome(py, token, outcome)
     }
 
     /// Records a failure for a token from `_admit` (or any `Permit`), whatever `ignore` says: the
     /// outcome of a call whose deadline expired.
     fn _fail(&self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<bool> {
-        if let Ok(permit) = token.cast::<Permit>() {
-            return self.record(py, permit.get(), engine::Outcome::Failure);
-        }
-        self.record_token(token, engine::Outcome::Failure)
+        self.record_token_outcome(py, token, engine::Outcome::Failure)
     }
 
     /// Records a success; True if it counted, False if the permit was stale.
@@ -232,6 +226,25 @@ impl Breaker {
     fn _guard(slf: &Bound<'_, Self>, func: Py<PyAny>) -> crate::guard::Guarded {
         crate::guard::Guarded::new(slf.clone().unbind(), func)
     }
+
+    /// Wraps a coroutine function: each call returns a `ProtectedCall` (admitted when awaited).
+    /// Only for a breaker without `timeout` (the Python side applies deadlines).
+    fn _guard_async<'py>(slf: &Bound<'py, Self>, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        crate::async_guard::new(slf, func)
+    }
+
+    /// `func(*args, **kwargs)` through the breaker, as a `ProtectedCall` (admitted when awaited).
+    /// Only for a breaker without `timeout`.
+    #[pyo3(signature = (func, args, kwargs = None))]
+    fn _call_async(
+        slf: &Bound<'_, Self>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let stage = crate::protected_call::pending(slf, func, crate::arguments::Arguments::packed(args, kwargs));
+        Ok(crate::protected_call_type::new(slf.py(), stage)?.unbind())
+    }
 }
 
 impl Breaker {
@@ -243,6 +256,24 @@ impl Breaker {
             Ok(recorded) => Ok(recorded.counted()),
             Err(e) => Err(recorded_error(py, e)),
         }
+    }
+
+    /// The fallback callable, if any.
+    pub(crate) fn fallback_callable(&self) -> Option<&Py<PyAny>> {
+        self.fallback.as_ref()
+    }
+
+    /// Records an outcome for a token from `_admit` (an int or a `Permit`).
+    pub(crate) fn record_token_outcome(
+        &self,
+        py: Python<'_>,
+        token: &Bound<'_, PyAny>,
+        outcome: engine::Outcome,
+    ) -> PyResult<bool> {
+        if let Ok(permit) = token.cast::<Permit>() {
+            return self.record(py, permit.get(), outcome);
+        }
+        self.record_token(token, outcome)
     }
 
     /// Records an outcome for an int token from `_admit`.
@@ -275,6 +306,11 @@ impl Breaker {
         let result = func.call(args, kwargs);
         let outcome = match &result {
             Ok(value) if is_awaitable(value) => {
+                if this.timeout.is_none() && crate::protected_call::is_coroutine(value)? {
+                    let token = crate::protected_call::Token::admitted(slf, permit)?;
+                    let stage = crate::protected_call::running(slf, token, value);
+                    return Ok(crate::protected_call_type::new(py, stage)?.unbind());
+                }
                 let token = token_of(slf, permit)?;
                 return crate::errors::protect_awaitable(py, slf, token, value);
             }
@@ -288,7 +324,7 @@ impl Breaker {
 
 /// A permit as a token for `_done`/`_fail`: the plain generation for a closed-state permit that
 /// needs no bookkeeping, else an owned `Permit` (so a dropped probe returns its slot).
-fn token_of(slf: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyResult<Py<PyAny>> {
+pub(crate) fn token_of(slf: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyResult<Py<PyAny>> {
     let py = slf.py();
     if !raw.is_probe() && raw.admitted_at().is_none() {
         return Ok(raw.generation().into_pyobject(py)?.into_any().unbind());
@@ -298,11 +334,9 @@ fn token_of(slf: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyResult<Py<PyA
 }
 
 /// Whether `value` can be awaited (its type implements `__await__`). Cheap for the usual results:
-/// exact builtin types are never awaitable, and for other types the type slot is read directly
-/// (Python 3.10+; on 3.9 only heap types allow that, static ones are asked for `__await__`).
-fn is_awaitable(value: &Bound<'_, PyAny>) -> bool {
+/// exact builtin types are never awaitable, and for other types the type slot is read directly.
+pub(crate) fn is_awaitable(value: &Bound<'_, PyAny>) -> bool {
     use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString};
-    static ANY_TYPE_HAS_SLOTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if value.is_none()
         || value.is_exact_instance_of::<PyInt>()
         || value.is_exact_instance_of::<PyString>()
@@ -315,15 +349,8 @@ fn is_awaitable(value: &Bound<'_, PyAny>) -> bool {
     {
         return false;
     }
-    let py = value.py();
-    let ty = value.get_type();
-    let tp = ty.as_type_ptr();
-    // SAFETY: `tp` is a live type object (held by `ty`); both calls only read it.
-    let heap = unsafe { pyo3::ffi::PyType_GetFlags(tp) } & pyo3::ffi::Py_TPFLAGS_HEAPTYPE != 0;
-    if heap || *ANY_TYPE_HAS_SLOTS.get_or_init(|| py.version_info() >= (3, 10)) {
-        // SAFETY: as above; since 3.10 any type is accepted, before only heap types (checked).
-        let slot = unsafe { pyo3::ffi::PyType_GetSlot(tp, pyo3::ffi::Py_am_await) };
-        return !slot.is_null();
-    }
-    ty.hasattr(pyo3::intern!(py, "__await__")).unwrap_or(false)
+    // SAFETY: the type object is live (held by `value`); reading a slot of any type is allowed
+    // by the 3.10 stable ABI.
+    let slot = unsafe { pyo3::ffi::PyType_GetSlot(value.get_type().as_type_ptr(), pyo3::ffi::Py_am_await) };
+    !slot.is_null()
 }

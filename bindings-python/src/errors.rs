@@ -10,10 +10,12 @@ static OPEN_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONFIG_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static RECORDED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static PROTECT_AWAITABLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static SETTLE_CANCELLED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// Called by `circuit/__init__.py` with the exception classes and
+/// Called by `circuit/__init__.py` with the exception classes,
 /// `protect_awaitable(breaker, token, awaitable)`, which returns an awaitable that awaits
-/// `awaitable` and records its outcome for `token`.
+/// `awaitable` and records its outcome for `token`, and `settle_cancelled(breaker, token, error)`,
+/// which records the outcome of a call that a `CancelledError` left.
 #[pyfunction]
 pub(crate) fn register(
     py: Python<'_>,
@@ -21,12 +23,27 @@ pub(crate) fn register(
     config_error: Py<PyType>,
     recorded_error: Py<PyType>,
     protect_awaitable: Py<PyAny>,
+    settle_cancelled: Py<PyAny>,
 ) -> PyResult<()> {
     let _ = OPEN_ERROR.set(py, open_error);
     let _ = CONFIG_ERROR.set(py, config_error);
     let _ = RECORDED_ERROR.set(py, recorded_error);
     let _ = PROTECT_AWAITABLE.set(py, protect_awaitable);
+    let _ = SETTLE_CANCELLED.set(py, settle_cancelled);
     Ok(())
+}
+
+/// Records the outcome of a call for `token` that `error` (a `CancelledError`) left.
+pub(crate) fn settle_cancelled<'py>(
+    py: Python<'py>,
+    breaker: &Bound<'py, crate::breaker::Breaker>,
+    token: &Py<PyAny>,
+    error: &Bound<'py, pyo3::exceptions::PyBaseException>,
+) -> PyResult<()> {
+    match SETTLE_CANCELLED.get(py) {
+        Some(hook) => hook.bind(py).call1((breaker, token, error)).map(drop),
+        None => Err(PyRuntimeError::new_err("circuit._circuit used before circuit was imported")),
+    }
 }
 
 /// The awaitable that finishes a protected call whose function returned `awaitable`.

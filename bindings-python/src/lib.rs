@@ -1,10 +1,14 @@
 //! The native half of the Python package `circuit` (`circuit._circuit`). The public, documented
 //! API lives in `python/circuit/__init__.py`; this module holds everything on the hot path:
-//! admission and recording, the sync decorator's call wrapper, outcome classification, and the
-//! bridge to the engine's listeners. All state logic is the Rust engine's. Options and metrics
+//! admission and recording, the sync decorator's call wrapper, the protected await (the async
+//! decorator's callable in `async_guard.rs`, the coroutine-like `ProtectedCall` in
+//! `protected_call.rs` and `protected_call_type.rs`), outcome classification, and the bridge to
+//! the engine's listeners. All state logic is the Rust engine's. Options and metrics
 //! are walked from the engine's schema (`engine::OPTIONS`, `engine::METRICS`), which is also
 //! exported, with the engine's spellings, for the package and its tests (`schema.rs`).
 
+mod arguments;
+mod async_guard;
 mod breaker;
 mod classify;
 mod clock;
@@ -13,6 +17,8 @@ mod guard;
 mod metrics;
 mod options;
 mod permit;
+mod protected_call;
+mod protected_call_type;
 mod schema;
 
 use pyo3::prelude::*;
@@ -23,6 +29,7 @@ fn _circuit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::Breaker>()?;
     m.add_class::<permit::Permit>()?;
     m.add_class::<guard::Guarded>()?;
+    m.add("AsyncGuarded", async_guard::type_object(m.py())?)?;
     m.add_class::<metrics::Metrics>()?;
     metrics::install(m.py())?;
     m.add_class::<breaker::StateChange>()?;

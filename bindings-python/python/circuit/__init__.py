@@ -23,16 +23,11 @@ import logging
 import sys
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, Tuple, TypeVar, Union, overload
+from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, ParamSpec, Tuple, TypeVar, Union, overload
 
 from . import _circuit
 from ._circuit import ManualClock, Metrics, Permit
 from ._errors import CircuitConfigError, CircuitError, CircuitOpenError, PermitAlreadyRecordedError
-
-if sys.version_info >= (3, 10):
-    from typing import ParamSpec
-else:  # pragma: no cover
-    from typing_extensions import ParamSpec
 
 __all__ = [
     "CircuitBreaker",
@@ -96,24 +91,40 @@ def _awaiting_in_task_group(task: "asyncio.Task[Any]") -> bool:
     return False
 
 
-def _task_group_aborting() -> bool:
+def _task_group_aborting(task: "asyncio.Task[Any]") -> bool:
     """Whether a TaskGroup around the running call is cancelling it because a child failed.
 
-    Called while the CancelledError passes through the protected call, so the frames of the
-    coroutines awaiting it are on the stack; the `async with TaskGroup() as group:` body holds the
-    group. A group that asked to cancel its parent withdraws that cancel on exit, which would
-    otherwise look like an expired deadline."""
+    Called while the CancelledError passes through the protected call: the `async with
+    TaskGroup() as group:` body that holds the group is one of the coroutines awaiting the call,
+    found on the stack (Python callers) or along the task's chain of awaited coroutines (which
+    also covers a native protected call, whose awaiting frame is not on the stack). A group that
+    asked to cancel its parent withdraws that cancel on exit, which would otherwise look like an
+    expired deadline."""
     task_group = getattr(asyncio, "TaskGroup", None)
     if task_group is None:
         return False
+
+    def aborting(frame: FrameType) -> bool:
+        return any(
+            isinstance(value, task_group) and getattr(value, "_parent_cancel_requested", False)
+            for value in frame.f_locals.values()
+        )
+
     frame: Optional[FrameType] = sys._getframe(1)
     for _ in range(256):
         if frame is None:
-            return False
-        for value in frame.f_locals.values():
-            if isinstance(value, task_group) and getattr(value, "_parent_cancel_requested", False):
-                return True
+            break
+        if aborting(frame):
+            return True
         frame = frame.f_back
+    awaited: Any = task.get_coro()
+    for _ in range(1000):
+        if awaited is None:
+            return False
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None and aborting(frame):
+            return True
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
     return False
 
 
@@ -133,7 +144,7 @@ def _cancelled(breaker: _circuit.Breaker, token: _Token, error: BaseException) -
     through them, turning it into `TimeoutError`; a plain `task.cancel()` is never withdrawn. That
     happens after the error has left this call, so the outcome is recorded one loop step later."""
     task = _current_task()
-    if task is None or _task_group_aborting():
+    if task is None or _task_group_aborting(task):
         breaker._done(token, error)
         return
     task.get_loop().call_soon(_settle_cancelled, breaker, token, error, task, task.cancelling())
@@ -169,7 +180,7 @@ class _Deadline:
 
     def close(self) -> bool:
         """Disarms the timer (call exactly once). True if the deadline fired and no other
-        cancellation of the task is pending (3.9/3.10 cannot tell: True if it fired)."""
+        cancellation of the task is pending (3.10 cannot tell: True if it fired)."""
         self._handle.cancel()
         if not self._fired:
             return False
@@ -184,8 +195,9 @@ def _timeout_error(breaker: _circuit.Breaker, seconds: float) -> TimeoutError:
 
 
 async def _await_protected(breaker: _circuit.Breaker, token: _Token, awaitable: Awaitable[R]) -> R:
-    """Awaits `awaitable`, admitted as `token`, and records its outcome; applies `timeout`. Also
-    what the native sync path returns when the function's result is awaitable."""
+    """Awaits `awaitable`, admitted as `token`, and records its outcome; applies `timeout`. What
+    `call_async` and the native sync path give on a breaker with `timeout` (without one, the
+    native `ProtectedCall` does all of this, handing cancellations to `_cancelled`)."""
     timeout = breaker.timeout
     if timeout is None:
         try:
@@ -216,7 +228,8 @@ async def _await_protected(breaker: _circuit.Breaker, token: _Token, awaitable: 
 
 
 def _protect_result(breaker: _circuit.Breaker, token: _Token, value: Any) -> Any:
-    """What the native sync path returns when the function's result is awaitable.
+    """What the native sync path returns when the function's result is awaitable (a coroutine
+    result on a breaker without `timeout` never gets here: it becomes a native `ProtectedCall`).
 
     A coroutine can only be awaited, so a coroutine that awaits it and records its outcome takes
     its place. An `asyncio.Future` (a `Task`, say) is returned unchanged, its outcome recorded by
@@ -273,7 +286,21 @@ class StateChange:
 
 IgnoreSpec = Union[type, Tuple[type, ...], Callable[[BaseException], bool], None]
 
-_circuit.register(CircuitOpenError, CircuitConfigError, PermitAlreadyRecordedError, _protect_result)
+def _mark_coroutine_function(wrapper: Any, func: Any) -> None:
+    """Makes the native `wrapper` of `func` pass `inspect.iscoroutinefunction` (and asyncio's):
+    3.12+ read the mark `inspect.markcoroutinefunction` sets; 3.10 and 3.11 accept a function-like
+    object (`__name__`, `__code__`, `__defaults__`, `__kwdefaults__`) whose code is a coroutine's."""
+    target = func if inspect.iscoroutinefunction(func) else func.__call__
+    wrapper.__code__ = target.__code__
+    wrapper.__defaults__ = getattr(target, "__defaults__", None)
+    wrapper.__kwdefaults__ = getattr(target, "__kwdefaults__", None)
+    if not hasattr(wrapper, "__name__"):
+        wrapper.__name__ = getattr(func, "__name__", type(func).__name__)
+    if sys.version_info >= (3, 12):
+        inspect.markcoroutinefunction(wrapper)
+
+
+_circuit.register(CircuitOpenError, CircuitConfigError, PermitAlreadyRecordedError, _protect_result, _cancelled)
 
 
 class CircuitBreaker(_circuit.Breaker):
@@ -370,30 +397,20 @@ class CircuitBreaker(_circuit.Breaker):
             with_timeout.breaker = self  # type: ignore[attr-defined]
             return with_timeout
 
-        admit, done, fallback, breaker = self._admit, self._done, self.fallback, self
+        # Without a deadline the whole protected await is native: each call returns a
+        # `ProtectedCall`, which admits, calls `func` and records when awaited.
+        guarded = self._guard_async(func)
+        functools.update_wrapper(guarded, func)
+        _mark_coroutine_function(guarded, func)
+        return guarded
 
-        @functools.wraps(func)
-        async def protected(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                token = admit()
-            except CircuitOpenError:
-                if fallback is None:
-                    raise
-                value = fallback(*args, **kwargs)
-                return (await value) if inspect.isawaitable(value) else value  # type: ignore[no-any-return]
-            try:
-                result = await func(*args, **kwargs)
-            except BaseException as error:
-                _finish(breaker, token, error)
-                raise
-            done(token, None)
-            return result
-
-        protected.breaker = self  # type: ignore[attr-defined]
-        return protected
-
-    async def call_async(self, func: Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> R:
+    def call_async(self, func: Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, R]:
         """Awaits `func(*args, **kwargs)` through the breaker; applies `timeout` if set."""
+        if self.timeout is None:
+            return self._call_async(func, args, kwargs)
+        return self._call_async_timed(func, *args, **kwargs)
+
+    async def _call_async_timed(self, func: Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> R:
         try:
             token = self._admit()
         except CircuitOpenError:

@@ -1,6 +1,6 @@
 # Type stubs of the native module circuit._circuit (checked against the built module by
 # mypy.stubtest in `make test`).
-from typing import Any, Callable, Optional, Tuple, Union, final
+from typing import Any, Callable, Coroutine, Optional, Tuple, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -11,6 +11,7 @@ __all__ = [
     "REASONS",
     "REJECT_REASONS",
     "STATES",
+    "AsyncGuarded",
     "Breaker",
     "Guarded",
     "ManualClock",
@@ -34,7 +35,11 @@ REJECT_REASONS: Tuple[str, ...]
 OUTCOMES: Tuple[str, ...]
 
 def register(
-    open_error: type, config_error: type, recorded_error: type, protect_awaitable: Callable[[Breaker, Union[int, Permit], Any], Any]
+    open_error: type,
+    config_error: type,
+    recorded_error: type,
+    protect_awaitable: Callable[[Breaker, Union[int, Permit], Any], Any],
+    settle_cancelled: Callable[[Breaker, Union[int, Permit], BaseException], Any],
 ) -> None: ...
 
 @final
@@ -120,6 +125,13 @@ class Guarded:
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: Any, owner: Any = None, /) -> Any: ...
 
+@final
+class AsyncGuarded:
+    @property
+    def breaker(self) -> Breaker: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]: ...
+    def __get__(self, instance: Any, owner: Any = None, /) -> Any: ...
+
 @disjoint_base
 class Breaker:
     def __new__(
@@ -172,3 +184,7 @@ class Breaker:
     def _on_transition(self, callback: Callable[[StateChange], Any]) -> int: ...
     def _remove_listener(self, id: int) -> bool: ...
     def _guard(self, func: Callable[..., Any]) -> Guarded: ...
+    def _guard_async(self, func: Callable[..., Any]) -> AsyncGuarded: ...
+    def _call_async(
+        self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Optional[dict[str, Any]] = None
+    ) -> Coroutine[Any, Any, Any]: ...
