@@ -746,7 +746,10 @@ impl CircuitBreaker {
         let mut added = ledger.fold(&self.counters, false, window);
         let (index, cell) = self.counters.cell_in(exclusive_slot());
         let epoch = window.head_epoch(now);
-        ledger.park_older_than(&self.counters, window.oldest_epoch(epoch));
+        // Every cell keyed for an older bucket is sealed for good: a success that passed the
+        // `warm` check for that bucket must not land in it after this decision (its CAS fails and
+        // it is decided under the lock instead).
+        ledger.park_older_than(&self.counters, epoch);
         if !ledger.is_open(index, cell, *generation, epoch) {
             added += ledger.reopen(index, cell, *generation, epoch, window);
         }
@@ -991,6 +994,10 @@ impl CircuitBreaker {
         let (mut inner, now) = self.observe();
         if self.cells && inner.state == State::Closed {
             let Inner { window, ledger, generation, .. } = &mut *inner;
+            // Reading moves the head: as in `catch_up_cells`, no success may land in an older
+            // bucket afterwards without a decision.
+            let head = window.head_epoch(now);
+            ledger.park_older_than(&self.counters, head);
             if ledger.fold(&self.counters, false, window) > 0 {
                 // They came after the last locked outcome: any failure run ended.
                 self.run.store(pack_run(*generation, 0), Ordering::Release);
@@ -1038,7 +1045,8 @@ impl CircuitBreaker {
         self.events.add(Box::new(listener))
     }
 
-    /// Frees what this breaker holds beyond its fixed size: the rate window's storage and every
+    /// Frees what this breaker holds beyond its fixed size: the rate window's storage (the small
+    /// ledger of its success cells stays, and every outcome then takes the lock) and every
     /// listener (waiting, as [`Self::remove_listener`] does, for a listener call in progress on
     /// another thread). For a host that must keep a reference to a breaker it is done with (the C
     /// ABI's per-thread caches after `circuit_destroy`). The breaker stays safe to call; afterwards

@@ -174,8 +174,10 @@ impl Ledger {
         added
     }
 
-    /// Seals for good every cell whose bucket is older than `oldest` (it left the window), so
-    /// that its 14-bit epoch can never be mistaken for a later bucket's.
+    /// Seals for good every cell whose bucket is older than `oldest` (the window's head), so that
+    /// no success lands in an older bucket after a decision made at the head (it goes through the
+    /// lock instead), and a 14-bit epoch can never be mistaken for a later bucket's. What such a
+    /// cell already holds is still folded.
     pub(crate) fn park_older_than(&mut self, counters: &Counters, oldest: u64) {
         if !self.enabled() {
             return;

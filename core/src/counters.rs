@@ -73,7 +73,13 @@ pub(crate) const CELLS: usize = EXCLUSIVE_SLOTS + 1;
 
 impl Counters {
     pub(crate) fn new() -> Self {
-        Self { exclusive: std::array::from_fn(|_| OnceLock::new()), shared: Box::default() }
+        // Under loom the stripes exist from the start: loom cannot see the synchronisation of
+        // std's `OnceLock`, so a stripe created inside a model thread would look unsynchronised.
+        #[cfg(loom)]
+        let exclusive = std::array::from_fn(|_| OnceLock::from(Box::default()));
+        #[cfg(not(loom))]
+        let exclusive = std::array::from_fn(|_| OnceLock::new());
+        Self { exclusive, shared: Box::default() }
     }
 
     #[inline(always)]

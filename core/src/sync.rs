@@ -81,7 +81,7 @@ impl<T> Mutex<T> {
 /// write of the previous one). A thread with a slot is the only writer of stripe `slot` in every
 /// breaker, so it can bump its counters with a plain load and store instead of a locked
 /// read-modify-write. Threads beyond the first [`EXCLUSIVE_SLOTS`] share one stripe and use
-/// `fetch_add`. Under loom every thread uses the shared stripe.
+/// `fetch_add`. Under loom the first two threads of an execution get a slot.
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn exclusive_slot() -> Option<usize> {
@@ -101,18 +101,33 @@ fn first_use(slot: usize) -> Option<usize> {
     claimed
 }
 
+/// Under loom the first [`EXCLUSIVE_SLOTS`] loom threads of an execution that ask get a private
+/// slot, the others share, so models exercise private and shared counter stripes and success cells.
 #[cfg(loom)]
-#[inline]
 pub(crate) fn exclusive_slot() -> Option<usize> {
-    None
+    loom::lazy_static! {
+        static ref NEXT: loom::sync::atomic::AtomicUsize = loom::sync::atomic::AtomicUsize::new(0);
+    }
+    loom::thread_local! {
+        static SLOT: std::cell::Cell<Option<Option<usize>>> = std::cell::Cell::new(None);
+    }
+    SLOT.with(|cell| match cell.get() {
+        Some(slot) => slot,
+        None => {
+            let next = NEXT.fetch_add(1, Ordering::Relaxed);
+            let slot = (next < EXCLUSIVE_SLOTS).then_some(next);
+            cell.set(Some(slot));
+            slot
+        }
+    })
 }
 
 /// How many threads can own a private counter stripe at once.
 #[cfg(not(loom))]
 pub(crate) const EXCLUSIVE_SLOTS: usize = 16;
-/// Under loom every thread shares one stripe.
+/// Under loom two threads own a private stripe and the others share one.
 #[cfg(loom)]
-pub(crate) const EXCLUSIVE_SLOTS: usize = 0;
+pub(crate) const EXCLUSIVE_SLOTS: usize = 2;
 
 #[cfg(not(loom))]
 mod slots {

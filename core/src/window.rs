@@ -123,14 +123,6 @@ impl SlidingWindow {
         }
     }
 
-    /// The oldest bucket still in the window once it is at bucket `epoch`.
-    pub(crate) fn oldest_epoch(&self, epoch: u64) -> u64 {
-        match self {
-            Self::Time(w) => (epoch + 1).saturating_sub(w.buckets.len() as u64),
-            _ => 0,
-        }
-    }
-
     /// Adds `n` plain successes (neither failed nor slow) recorded in bucket `epoch`: at the
     /// newest end of a count window (O(min(n, size))), or into that bucket of a time window if it
     /// is still in the window.

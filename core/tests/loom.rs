@@ -352,3 +352,59 @@ fn lock_free_successes_are_folded_exactly_once() {
         assert_eq!((m.state, m.window_calls, m.window_failures), (State::Closed, 4, 1));
     });
 }
+
+/// A time window of two 10 ns buckets, failure rate 0.5, minimum 3. Thread A records a failure in
+/// bucket 1 (which opens its success cell there) and then a lock-free success; thread B moves the
+/// clock to bucket 2 (bucket 0 expires) and records a failure. Whatever the interleaving, the last
+/// counted outcome was decided on the final window (nothing expires after it), so a breaker left
+/// closed must not hold a window on which the rule holds (review finding: a success that passed
+/// its `warm` check for bucket 1 landed there after B's decision at bucket 2).
+#[test]
+fn lock_free_success_never_lands_in_an_older_bucket_after_a_decision() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let config = Config::builder()
+            .failure_rate_threshold(0.5)
+            .minimum_calls(3)
+            .window_duration(Duration::from_nanos(20))
+            .window_buckets(2)
+            .reset_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let breaker = Arc::new(CircuitBreaker::with_clock(config, clock.clone()));
+        for _ in 0..2 {
+            let p = breaker.allow().unwrap();
+            assert!(breaker.record_success(p).unwrap().counted());
+        }
+        clock.advance_nanos(10);
+        let a = {
+            let b = breaker.clone();
+            thread::spawn(move || {
+                let p = b.allow_raw().unwrap();
+                assert!(b.record_raw(p, Outcome::Failure).unwrap().counted());
+                match b.allow_raw() {
+                    Ok(p) => b.record_raw(p, Outcome::Success).unwrap().counted(),
+                    Err(_) => false,
+                }
+            })
+        };
+        let b = {
+            let (b, clock) = (breaker.clone(), clock.clone());
+            thread::spawn(move || {
+                clock.advance_nanos(10);
+                if let Ok(p) = b.allow_raw() {
+                    let _ = b.record_raw(p, Outcome::Failure).unwrap();
+                }
+            })
+        };
+        a.join().unwrap();
+        b.join().unwrap();
+        let m = breaker.metrics();
+        if m.state == State::Closed {
+            assert!(
+                m.window_calls < 3 || m.failure_rate < 0.5,
+                "closed, yet the rule holds on the window the last outcome was decided on: {m:?}"
+            );
+        }
+    });
+}
