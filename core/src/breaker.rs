@@ -198,6 +198,11 @@ impl CircuitBreaker {
         Self::build(config, ClockSource::Other(clock))
     }
 
+    /// A breaker on a clock source shared with others (a family's members).
+    pub(crate) fn build_shared(config: Config, clock: ClockSource) -> Self {
+        Self::build(config, clock)
+    }
+
     fn build(config: Config, clock: ClockSource) -> Self {
         let now = clock.now();
         let capacity = config.half_open_max_calls.min(64) as usize;

@@ -125,6 +125,11 @@ impl Config {
     pub fn slow_call_rate_threshold(&self) -> Option<f64> {
         self.slow_call_rate_threshold
     }
+    /// This configuration with another name (a family's member).
+    pub(crate) fn with_name(&self, name: String) -> Config {
+        Config { name: Some(std::sync::Arc::from(name)), ..self.clone() }
+    }
+
     /// Counted outcomes the window needs before a rate rule may trip.
     pub fn minimum_calls(&self) -> u32 {
         self.minimum_calls

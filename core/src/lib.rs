@@ -64,6 +64,7 @@ mod config;
 mod counters;
 mod error;
 mod events;
+mod family;
 pub mod host;
 mod metrics;
 mod permit;
@@ -77,6 +78,9 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, ConfigBuilder, Window};
 pub use error::{ConfigError, Error, PermitError, Rejected};
 pub use events::{ListenerId, Transition};
+pub use family::{
+    DEFAULT_IDLE_TTL, DEFAULT_MAX_KEYS, Family, FamilyBuilder, FamilyEvent, FamilyListenerId, FamilyMetrics,
+};
 // Kept at the root for the bindings written before `host` existed.
 #[doc(hidden)]
 pub use host::{ThreadSlot, count_from_i64, duration_from_f64};
