@@ -139,6 +139,12 @@ impl FamilyBuilder {
         self
     }
 
+    /// Like [`Self::clock`], for a clock already shared behind an `Arc` (a binding's clock object).
+    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = ClockSource::Other(clock);
+        self
+    }
+
     /// The family, or why the options are refused.
     pub fn build(self) -> Result<Family, ConfigError> {
         if self.max_keys == 0 {
