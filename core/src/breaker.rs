@@ -176,6 +176,9 @@ struct Inner {
     open_duration: u64,
     probe_successes: u32,
     first_probe_at: Option<u64>,
+    /// The "retry after" of the failure being recorded under the lock (0: none): if that failure
+    /// opens the breaker, the open duration is at least this (capped by `max_reset_timeout`).
+    retry_hint: u64,
     window: SlidingWindow,
     /// What the window already holds of each success cell.
     ledger: Ledger,
@@ -217,6 +220,7 @@ impl CircuitBreaker {
             open_duration: 0,
             probe_successes: 0,
             first_probe_at: None,
+            retry_hint: 0,
             window: SlidingWindow::new(config.window),
             ledger: Ledger::new(config.has_rate_rule() && config.failure_threshold == 0),
             jitter: Jitter::new(config.jitter_seed),
@@ -394,6 +398,28 @@ impl CircuitBreaker {
         self.record(permit, Outcome::Ignored)
     }
 
+    /// Records a failure that came with a retry time from the dependency (an HTTP `Retry-After`, a
+    /// gRPC retry delay): if this failure opens the breaker (it trips it, or a probe's failure
+    /// re-opens it), the open duration is at least `retry_after`, capped by `max_reset_timeout`.
+    /// Otherwise it is an ordinary failure (docs/semantics.md, "Retry times from the dependency").
+    pub fn record_failure_retry_after(
+        &self,
+        permit: Permit<'_>,
+        retry_after: Duration,
+    ) -> Result<Recorded, PermitError> {
+        if !std::ptr::eq(permit.breaker, self) {
+            return Err(PermitError::ForeignPermit);
+        }
+        let (_, raw) = permit.spend();
+        self.record_raw_retry_after(raw, retry_after)
+    }
+
+    /// [`Self::record_failure_retry_after`] for a [`RawPermit`].
+    pub fn record_raw_retry_after(&self, permit: RawPermit, retry_after: Duration) -> Result<Recorded, PermitError> {
+        let hint = u64::try_from(retry_after.as_nanos()).unwrap_or(u64::MAX);
+        self.record_hinted(permit, Outcome::Failure, hint)
+    }
+
     /// Records any outcome. A permit issued by another breaker is refused with
     /// [`PermitError::ForeignPermit`] (and dropped, which records it as ignored on its own breaker).
     #[inline(always)]
@@ -542,14 +568,22 @@ impl CircuitBreaker {
         ticket: u32,
         outcome: Outcome,
     ) -> Result<Recorded, PermitError> {
-        let permit = RawPermit { generation, admitted_at, ticket };
+        self.record_hinted(RawPermit { generation, admitted_at, ticket }, outcome, 0)
+    }
+
+    /// Every outcome that the inlined fast paths did not take; `retry_hint` in nanoseconds (0: none).
+    fn record_hinted(&self, permit: RawPermit, outcome: Outcome, retry_hint: u64) -> Result<Recorded, PermitError> {
         let word = self.word.load(Ordering::Acquire);
         if word_generation(word) != permit.generation {
             return Ok(self.stale());
         }
         let state = word_state(word);
         let fast = matches!(state, State::Closed | State::Disabled) && permit.ticket == NO_TICKET && !self.windowed;
-        if fast { Ok(self.record_unlocked(permit, outcome, state)) } else { self.record_locked(permit, outcome) }
+        if fast {
+            Ok(self.record_unlocked(permit, outcome, state, retry_hint))
+        } else {
+            self.record_locked(permit, outcome, retry_hint)
+        }
     }
 
     #[cold]
@@ -577,7 +611,7 @@ impl CircuitBreaker {
     /// `failure_threshold` failures are counted in a generation that trips, and no success or
     /// ignored outcome is counted in it after the deciding failure.
     #[inline]
-    fn record_unlocked(&self, permit: RawPermit, outcome: Outcome, state: State) -> Recorded {
+    fn record_unlocked(&self, permit: RawPermit, outcome: Outcome, state: State, retry_hint: u64) -> Recorded {
         let tag = run_tag(permit.generation);
         let threshold = if state == State::Closed { self.config.failure_threshold } else { 0 };
         let mut run = self.run.load(Ordering::Acquire);
@@ -587,7 +621,8 @@ impl CircuitBreaker {
             }
             let count = (run & 0xFFFF_FFFF) as u32;
             if threshold > 0 && count >= threshold {
-                self.trip(permit.generation, Reason::FailureThreshold);
+                // Another failure decided this trip: this one only helps apply it.
+                self.trip(permit.generation, Reason::FailureThreshold, 0);
                 return self.stale();
             }
             let next = match outcome {
@@ -615,17 +650,19 @@ impl CircuitBreaker {
             self.counters.bump(Counter::Slow);
         }
         if threshold > 0 && failures >= threshold {
-            self.trip(permit.generation, Reason::FailureThreshold);
+            self.trip(permit.generation, Reason::FailureThreshold, retry_hint);
         }
         Recorded::Counted
     }
 
     #[cold]
-    fn trip(&self, generation: u64, reason: Reason) {
+    fn trip(&self, generation: u64, reason: Reason, retry_hint: u64) {
         let (mut inner, now) = self.lock_now();
         let moved = inner.generation == generation && inner.state == State::Closed;
         if moved {
+            inner.retry_hint = retry_hint;
             self.transition(&mut inner, State::Open, reason, now);
+            inner.retry_hint = 0;
         }
         drop(inner);
         if moved {
@@ -633,7 +670,7 @@ impl CircuitBreaker {
         }
     }
 
-    fn record_locked(&self, permit: RawPermit, outcome: Outcome) -> Result<Recorded, PermitError> {
+    fn record_locked(&self, permit: RawPermit, outcome: Outcome, retry_hint: u64) -> Result<Recorded, PermitError> {
         // A count window in closed state needs no time unless the outcome trips the breaker:
         // read the clock (~25 ns) only when something needs it, and outside the lock if possible.
         let word = self.word.load(Ordering::Acquire);
@@ -649,6 +686,8 @@ impl CircuitBreaker {
         };
         let mut moved =
             matches!(inner.state, State::Open | State::HalfOpen) && self.advance_time(&mut inner, now.get());
+        // Only a transition this outcome causes may use its retry time.
+        inner.retry_hint = if outcome == Outcome::Failure { retry_hint } else { 0 };
         let result = if inner.generation != permit.generation {
             Ok(Recorded::Stale)
         } else {
@@ -675,6 +714,7 @@ impl CircuitBreaker {
             }
             .inspect(|_| self.count_outcome(outcome, slow))
         };
+        inner.retry_hint = 0;
         drop(inner);
         if result == Ok(Recorded::Stale) {
             self.counters.bump(Counter::Stale);
@@ -881,13 +921,15 @@ impl CircuitBreaker {
         inner.probes.clear();
         inner.probe_successes = 0;
         inner.first_probe_at = None;
+        let retry_hint = std::mem::take(&mut inner.retry_hint);
         inner.window.clear();
         inner.ledger.restart(&self.counters);
         self.warm.store(0, Ordering::Release);
         match to {
             State::Open => {
                 inner.attempt = if from == State::HalfOpen { inner.attempt.saturating_add(1) } else { 0 };
-                let duration = open_duration(&self.config, inner.attempt, &mut inner.jitter);
+                let duration = open_duration(&self.config, inner.attempt, &mut inner.jitter)
+                    .max(retry_hint.min(self.config.max_reset_timeout));
                 inner.open_duration = duration;
                 inner.open_until = at.saturating_add(duration);
                 inner.opened = inner.opened.saturating_add(1);
