@@ -854,6 +854,19 @@ circuit_status circuit_allow(circuit_breaker breaker,
                              uint64_t *out_retry_after_ns);
 
 /**
+ * Records a failure that came with the dependency's retry time (an HTTP `Retry-After`), in
+ * nanoseconds: if this failure opens the breaker (it trips it, or a probe's failure re-opens it),
+ * the breaker stays open at least that long, capped by `max_reset_timeout`; otherwise it is an
+ * ordinary failure. Same statuses as `circuit_record_failure`.
+ *
+ * # Safety
+ * `permit` is NULL or a writable permit filled by `circuit_allow`.
+ */
+circuit_status circuit_record_failure_retry_after(circuit_breaker breaker,
+                                                  circuit_permit *permit,
+                                                  uint64_t retry_after_ns);
+
+/**
  * Records a success. Returns `CIRCUIT_OK` (counted) or `CIRCUIT_STALE` (from an earlier
  * generation: not counted), both marking the permit spent; `CIRCUIT_ERR_ALREADY_RECORDED`,
  * `CIRCUIT_ERR_FOREIGN_PERMIT`, `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER`, which

@@ -98,54 +98,117 @@ fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_perm
     let function = const { function_of(OUTCOME) };
     guard(function, || {
         non_null!("circuit_record_*", permit);
-        // Read the fields through the raw pointer, one at a time (no reference is kept across the
-        // engine call, during which listeners run and could legally touch the same struct), and
-        // 8 bytes at a time (a merged 16-byte load of fields the caller stored separately stalls
-        // on store forwarding).
-        // SAFETY: non-null and points to a valid permit per the contract.
-        let (flags, issuer) = unsafe {
-            (std::ptr::read_volatile(&raw const (*permit).flags), std::ptr::read_volatile(&raw const (*permit).breaker))
+        let flags = match check_permit(function, breaker, permit) {
+            Ok(flags) => flags,
+            Err(status) => return status,
         };
-        if flags & CIRCUIT_PERMIT_SPENT != 0 {
-            return fail(CIRCUIT_ERR_ALREADY_RECORDED, format!("{function}: the permit was already recorded"));
-        }
-        if issuer != breaker {
-            return fail(
-                CIRCUIT_ERR_FOREIGN_PERMIT,
-                format!("{function}: the permit was issued by breaker {issuer}, not {breaker}"),
-            );
-        }
         // The rest of the permit is read once the handle is validated: two words of arguments
         // travel in registers, more would be spilled on every call (see `with_breaker_on`).
         with_breaker_on(function, breaker, (permit, flags), |b, slot, _, (permit, flags)| {
-            // SAFETY: as above; nothing ran in between that could touch the struct.
-            let (generation, admitted_at, ticket) = unsafe {
-                (
-                    std::ptr::read_volatile(&raw const (*permit).generation),
-                    std::ptr::read_volatile(&raw const (*permit).admitted_at_ns),
-                    std::ptr::read_volatile(&raw const (*permit).ticket),
-                )
-            };
-            let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { RawPermit::NO_TICKET };
-            let raw = RawPermit::from_parts(generation, admitted_at, ticket);
             let function = const { function_of(OUTCOME) };
-            match b.record_raw_on(slot, raw, const { outcome_of(OUTCOME) }) {
-                Ok(recorded) => {
-                    // SAFETY: non-null and valid per the contract; written through the raw pointer.
-                    unsafe { (*permit).flags |= CIRCUIT_PERMIT_SPENT };
-                    match recorded {
-                        Recorded::Counted => CIRCUIT_OK,
-                        Recorded::Stale => CIRCUIT_STALE,
-                    }
-                }
-                Err(PermitError::AlreadyRecorded) => fail(
-                    CIRCUIT_ERR_ALREADY_RECORDED,
-                    format!("{function}: the probe permit was already recorded or was not issued"),
-                ),
-                Err(PermitError::ForeignPermit) => {
-                    fail(CIRCUIT_ERR_FOREIGN_PERMIT, format!("{function}: foreign permit"))
-                }
+            // SAFETY: as in `check_permit`; nothing ran in between that could touch the struct.
+            let raw = unsafe { read_permit(permit, flags) };
+            // SAFETY: as above.
+            unsafe { finish(function, permit, b.record_raw_on(slot, raw, const { outcome_of(OUTCOME) })) }
+        })
+    })
+}
+
+/// The permit's flags if it may be recorded on `breaker` (not spent, issued by it).
+///
+/// Reads the fields through the raw pointer, one at a time (no reference is kept across the
+/// engine call, during which listeners run and could legally touch the same struct), and 8 bytes
+/// at a time (a merged 16-byte load of fields the caller stored separately stalls on store
+/// forwarding).
+#[inline(always)]
+fn check_permit(function: &str, breaker: circuit_breaker, permit: *mut circuit_permit) -> Result<u32, circuit_status> {
+    // SAFETY: non-null (checked by the caller) and points to a valid permit per the contract.
+    let (flags, issuer) = unsafe {
+        (std::ptr::read_volatile(&raw const (*permit).flags), std::ptr::read_volatile(&raw const (*permit).breaker))
+    };
+    if flags & CIRCUIT_PERMIT_SPENT != 0 {
+        return Err(fail(CIRCUIT_ERR_ALREADY_RECORDED, format!("{function}: the permit was already recorded")));
+    }
+    if issuer != breaker {
+        return Err(fail(
+            CIRCUIT_ERR_FOREIGN_PERMIT,
+            format!("{function}: the permit was issued by breaker {issuer}, not {breaker}"),
+        ));
+    }
+    Ok(flags)
+}
+
+/// The engine's view of a checked permit.
+///
+/// # Safety
+/// `permit` is non-null and valid (checked by `check_permit` in the same call).
+#[inline(always)]
+unsafe fn read_permit(permit: *mut circuit_permit, flags: u32) -> RawPermit {
+    // SAFETY: per the function's contract.
+    let (generation, admitted_at, ticket) = unsafe {
+        (
+            std::ptr::read_volatile(&raw const (*permit).generation),
+            std::ptr::read_volatile(&raw const (*permit).admitted_at_ns),
+            std::ptr::read_volatile(&raw const (*permit).ticket),
+        )
+    };
+    let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { RawPermit::NO_TICKET };
+    RawPermit::from_parts(generation, admitted_at, ticket)
+}
+
+/// Marks the permit spent on a recorded outcome and maps the engine's answer to a status.
+///
+/// # Safety
+/// `permit` is non-null and valid (checked by `check_permit` in the same call).
+#[inline(always)]
+unsafe fn finish(
+    function: &str,
+    permit: *mut circuit_permit,
+    recorded: Result<Recorded, PermitError>,
+) -> circuit_status {
+    match recorded {
+        Ok(recorded) => {
+            // SAFETY: per the function's contract; written through the raw pointer.
+            unsafe { (*permit).flags |= CIRCUIT_PERMIT_SPENT };
+            match recorded {
+                Recorded::Counted => CIRCUIT_OK,
+                Recorded::Stale => CIRCUIT_STALE,
             }
+        }
+        Err(PermitError::AlreadyRecorded) => fail(
+            CIRCUIT_ERR_ALREADY_RECORDED,
+            format!("{function}: the probe permit was already recorded or was not issued"),
+        ),
+        Err(PermitError::ForeignPermit) => fail(CIRCUIT_ERR_FOREIGN_PERMIT, format!("{function}: foreign permit")),
+    }
+}
+
+/// Records a failure that came with the dependency's retry time (an HTTP `Retry-After`), in
+/// nanoseconds: if this failure opens the breaker (it trips it, or a probe's failure re-opens it),
+/// the breaker stays open at least that long, capped by `max_reset_timeout`; otherwise it is an
+/// ordinary failure. Same statuses as `circuit_record_failure`.
+///
+/// # Safety
+/// `permit` is NULL or a writable permit filled by `circuit_allow`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn circuit_record_failure_retry_after(
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+    retry_after_ns: u64,
+) -> circuit_status {
+    const FUNCTION: &str = "circuit_record_failure_retry_after";
+    guard(FUNCTION, || {
+        non_null!("circuit_record_failure_retry_after", permit);
+        let flags = match check_permit(FUNCTION, breaker, permit) {
+            Ok(flags) => flags,
+            Err(status) => return status,
+        };
+        with_breaker_on(FUNCTION, breaker, (permit, flags), move |b, _, _, (permit, flags)| {
+            // SAFETY: checked above; nothing ran in between that could touch the struct.
+            let raw = unsafe { read_permit(permit, flags) };
+            let recorded = b.record_raw_retry_after(raw, std::time::Duration::from_nanos(retry_after_ns));
+            // SAFETY: as above.
+            unsafe { finish(FUNCTION, permit, recorded) }
         })
     })
 }

@@ -213,6 +213,26 @@ static void test_permits_and_rejection(void) {
     circuit_clock_destroy(clock);
 }
 
+static void test_retry_after(void) {
+    circuit_clock clock;
+    circuit_clock_manual_new(&clock);
+    circuit_breaker b = make(clock, 2, 2 * SECOND);
+    circuit_permit p;
+    uint64_t retry = 0;
+    CHECK(circuit_record_failure_retry_after(b, NULL, SECOND) == CIRCUIT_ERR_NULL_POINTER, "retry_after: NULL permit");
+    CHECK(circuit_allow(b, &p, NULL) == CIRCUIT_OK, "admitted");
+    CHECK(circuit_record_failure_retry_after(b, &p, 60 * SECOND) == CIRCUIT_OK, "a failure that does not trip");
+    CHECK(circuit_record_failure_retry_after(b, &p, 60 * SECOND) == CIRCUIT_ERR_ALREADY_RECORDED, "spent permit refused");
+    CHECK(circuit_allow(b, &p, NULL) == CIRCUIT_OK, "admitted");
+    circuit_permit unspent = p;
+    CHECK(circuit_record_failure_retry_after(b, &p, 60 * SECOND) == CIRCUIT_OK, "the tripping failure");
+    CHECK(circuit_allow(b, &p, &retry) == CIRCUIT_REJECTED_OPEN && retry == 60 * SECOND,
+          "open for the dependency's retry time, not the 2 s reset timeout (retry %llu)", (unsigned long long)retry);
+    circuit_destroy(b);
+    CHECK(circuit_record_failure_retry_after(b, &unspent, SECOND) == CIRCUIT_ERR_INVALID_HANDLE, "destroyed handle");
+    circuit_clock_destroy(clock);
+}
+
 typedef struct {
     int calls;
     circuit_transition last;
@@ -334,6 +354,7 @@ int main(void) {
     test_config_errors();
     test_schema();
     test_permits_and_rejection();
+    test_retry_after();
     test_listeners();
     test_listener_removed_by_another_listener();
     test_clock();
