@@ -69,6 +69,10 @@ circuit_status circuit_go_record(circuit_breaker breaker, circuit_permit permit,
     }
 }
 
+circuit_status circuit_go_record_failure_retry_after(circuit_breaker breaker, circuit_permit permit, uint64_t retry_after_ns) {
+    return circuit_record_failure_retry_after(breaker, &permit, retry_after_ns);
+}
+
 circuit_go_state_result circuit_go_state(circuit_breaker breaker) {
     circuit_go_state_result r;
     r.state = CIRCUIT_STATE_CLOSED;

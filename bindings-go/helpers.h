@@ -21,6 +21,7 @@ circuit_status circuit_go_on_transition(circuit_breaker breaker, uintptr_t handl
 circuit_status circuit_go_create(const circuit_config *config, circuit_breaker *out, char *message, size_t len);
 circuit_go_allow_result circuit_go_allow(circuit_breaker breaker);
 circuit_status circuit_go_record(circuit_breaker breaker, circuit_permit permit, int outcome);
+circuit_status circuit_go_record_failure_retry_after(circuit_breaker breaker, circuit_permit permit, uint64_t retry_after_ns);
 circuit_go_state_result circuit_go_state(circuit_breaker breaker);
 uintptr_t circuit_go_thread(void);
 void circuit_go_floor(void);

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Permit is an admitted call: record its outcome once with RecordSuccess, RecordFailure or
@@ -88,6 +89,11 @@ const (
 )
 
 func (b *Breaker) record(p Permit, outcome C.int) (bool, error) {
+	return b.recordWith(p, outcome, 0)
+}
+
+// recordWith records p; retryAfterNs > 0 (a failure only) is the dependency's retry time.
+func (b *Breaker) recordWith(p Permit, outcome C.int, retryAfterNs uint64) (bool, error) {
 	// The cell is claimed before the C call, not after, and no lock is held across it: the call
 	// runs listeners synchronously, and a listener that records this same permit (on this
 	// goroutine) gets ErrAlreadyRecorded instead of waiting for this call to finish.
@@ -95,7 +101,12 @@ func (b *Breaker) record(p Permit, outcome C.int) (bool, error) {
 	if !p.cell.word.CompareAndSwap(unrecorded, unrecorded|1) {
 		return false, ErrAlreadyRecorded
 	}
-	st := C.circuit_go_record(b.h, p.c, outcome)
+	var st C.circuit_status
+	if retryAfterNs > 0 {
+		st = C.circuit_go_record_failure_retry_after(b.h, p.c, C.uint64_t(retryAfterNs))
+	} else {
+		st = C.circuit_go_record(b.h, p.c, outcome)
+	}
 	// A probe's cell stays reachable until the call returns: its cleanup must not record the
 	// probe as dropped while this records it.
 	runtime.KeepAlive(b)
@@ -115,13 +126,17 @@ func (b *Breaker) record(p Permit, outcome C.int) (bool, error) {
 }
 
 func (b *Breaker) recordPermit(p Permit, outcome C.int) (bool, error) {
+	return b.recordPermitWith(p, outcome, 0)
+}
+
+func (b *Breaker) recordPermitWith(p Permit, outcome C.int, retryAfterNs uint64) (bool, error) {
 	if p.cell == nil {
 		return false, ErrInvalidPermit
 	}
 	if p.c.breaker != b.h {
 		return false, ErrForeignPermit
 	}
-	return b.record(p, outcome)
+	return b.recordWith(p, outcome, retryAfterNs)
 }
 
 // RecordSuccess records a success. counted is false when the permit was stale (admitted before
@@ -134,6 +149,18 @@ func (b *Breaker) RecordSuccess(p Permit) (counted bool, err error) {
 // RecordFailure records a failure. See RecordSuccess.
 func (b *Breaker) RecordFailure(p Permit) (counted bool, err error) {
 	return b.recordPermit(p, outcomeFailure)
+}
+
+// RecordFailureRetryAfter records a failure that came with the dependency's retry time (an HTTP
+// Retry-After): if this failure opens the breaker (it trips it, or a probe's failure re-opens it),
+// the breaker stays open at least retryAfter, capped by MaxResetTimeout; otherwise it is
+// RecordFailure. A zero or negative retryAfter is RecordFailure.
+func (b *Breaker) RecordFailureRetryAfter(p Permit, retryAfter time.Duration) (counted bool, err error) {
+	ns := uint64(0)
+	if retryAfter > 0 {
+		ns = uint64(retryAfter)
+	}
+	return b.recordPermitWith(p, outcomeFailure, ns)
 }
 
 // RecordIgnored records a neutral outcome (it enters no window and returns a probe's slot).
