@@ -1024,6 +1024,13 @@ impl CircuitBreaker {
         if settled { state } else { self.observe().0.state }
     }
 
+    /// The state as last applied, without applying a due time-driven transition (so without
+    /// running listeners): what a family's eviction may read while it holds its own lock. An open
+    /// breaker whose open duration has elapsed still reads `Open` until an operation applies it.
+    pub(crate) fn state_as_applied(&self) -> State {
+        word_state(self.word.load(Ordering::Acquire))
+    }
+
     /// The instant of the next time-driven transition, if one is scheduled: the end of the open
     /// duration, or the half-open max wait once a probe is out. Hosts may schedule a check then.
     pub fn next_transition_at(&self) -> Option<Duration> {

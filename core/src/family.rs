@@ -28,7 +28,10 @@ use crate::sync::{AtomicBool, Mutex, Ordering};
 pub const DEFAULT_MAX_KEYS: usize = 1024;
 /// Default idle time after which an unpinned member is evicted.
 pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(600);
-/// How many queue entries one `get` examines at most while looking for a member to evict.
+/// How many queue entries one `get` examines at most while expiring idle members; a `get` that
+/// needs room examines at most four times as many of the least recently used members, so a
+/// family full of pinned members at its old end answers with the overflow breaker even if an
+/// evictable member sits further on (pinned ones rotate to the back, so later calls reach it).
 const SCAN: usize = 8;
 
 /// A transition of one member, as family listeners receive it.
@@ -186,10 +189,15 @@ fn forward(breaker: &CircuitBreaker, shared: &Arc<Shared>, key: Option<Arc<str>>
     });
 }
 
-/// Whether eviction must keep `member` (docs: "pinned").
+/// Whether eviction must keep `member` (docs: "pinned"). Reads the state as last applied: applying
+/// a due transition here would run listeners under the family's lock (an open member whose open
+/// duration has elapsed is therefore still pinned until it is next used).
 fn pinned(member: &Member) -> bool {
     Arc::strong_count(&member.breaker) > 1
-        || matches!(member.breaker.state(), State::Open | State::HalfOpen | State::ForcedOpen | State::Disabled)
+        || matches!(
+            member.breaker.state_as_applied(),
+            State::Open | State::HalfOpen | State::ForcedOpen | State::Disabled
+        )
 }
 
 /// A family-level view: every member's metrics, and the family's own counts.

@@ -161,3 +161,24 @@ fn max_keys_must_be_positive() {
     let err = Family::builder(Config::builder().build().unwrap()).max_keys(0).build().unwrap_err();
     assert!(err.to_string().contains("max_keys"), "{err}");
 }
+
+#[test]
+fn a_listener_may_use_the_family_while_eviction_runs() {
+    let clock = ManualClock::new();
+    let family = Arc::new(family(1, Duration::from_secs(1), &clock));
+    let weak = Arc::downgrade(&family);
+    let seen = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&seen);
+    family.on_transition(move |_| {
+        // Calling back into the family from a listener must not deadlock.
+        if let Some(family) = weak.upgrade() {
+            let _ = family.len();
+            let _ = family.get("from-listener");
+        }
+        *count.lock().unwrap() += 1;
+    });
+    trip(&family.get("a")); // the listener runs here, outside every lock
+    clock.advance(Duration::from_secs(60)); // "a" is due half-open; eviction must not apply it
+    let _ = family.get("b");
+    assert!(*seen.lock().unwrap() >= 1);
+}
