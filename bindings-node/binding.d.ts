@@ -27,6 +27,8 @@ export declare class NativeBreaker {
   metrics(): Array<number>
   /** When the next time-driven transition is due (ms on the breaker's clock), or `null`. */
   nextTransitionAt(): number | null
+  /** The breaker's name (a family member's is `<family name>/<key>`), or `null`. */
+  name(): string | null
   /** The current instant on the breaker's clock, in milliseconds. */
   now(): number
   /** To `closed`: new generation, empty window, zero failure run, backoff reset. */
@@ -52,6 +54,36 @@ export declare class NativeClock {
   now(): number
 }
 
+/**
+ * The owner of a family; the family (and every member no JavaScript object holds) is freed
+ * when the JS object is collected.
+ */
+export declare class NativeFamily {
+  /**
+   * The member for `key` (created on first use), as a new `NativeBreaker` holding it, or `null`
+   * when the family answered with its overflow breaker (see `overflow`).
+   */
+  get(key: string): NativeBreaker | null
+  /**
+   * The same use of `key` as `get` (it refreshes the member's last use and may evict idle
+   * ones), without a new handle, for a key whose member JavaScript already holds; `false` if
+   * the answer was the overflow breaker.
+   */
+  touch(key: string): boolean
+  /** A handle on the overflow breaker. */
+  overflow(): NativeBreaker
+  /** How many members the family holds (not counting the overflow breaker). */
+  get size(): number
+  /** Whether `key` has a member now (creates nothing, counts as no use). */
+  has(key: string): boolean
+  /** The members' keys, in no particular order. */
+  keys(): Array<string>
+  /** Every member's metrics, the overflow breaker's, and the family's counts. */
+  metrics(): FamilyMetricsValues
+  /** The queued transitions with their keys, oldest first, or `null` when none is queued. */
+  drain(): FamilyBatch | null
+}
+
 /** Why an option was refused: the core's snake_case option name and the reason. */
 export interface ConfigProblem {
   option: string
@@ -64,6 +96,34 @@ export interface ConfigProblem {
  * then).
  */
 export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null): NativeBreaker | ConfigProblem
+
+/**
+ * Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
+ * `idleTtl` (ms; `lib/family.js` has checked their types and applied the defaults), or says which
+ * option is invalid (nothing is created then).
+ */
+export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number, idleTtl: number, clock?: NativeClock | undefined | null): NativeFamily | ConfigProblem
+
+/**
+ * Transitions drained from a family: `keys[i]` (`null` for the overflow breaker) goes with
+ * `transitions[4 i .. 4 i + 4]`, laid out as `NativeBreaker.drain()` lays them out.
+ */
+export interface FamilyBatch {
+  keys: Array<string | undefined | null>
+  transitions: Array<number>
+}
+
+/**
+ * The family's metrics view: `members[i]` (one number per field of `schema().metrics`, as
+ * `NativeBreaker.metrics()` gives them) is the snapshot of the member `keys[i]`.
+ */
+export interface FamilyMetricsValues {
+  keys: Array<string>
+  members: Array<Array<number>>
+  overflow: Array<number>
+  evicted: number
+  overflowed: number
+}
 
 /** A rejection, for `CircuitOpenError`. */
 export interface NativeRejection {

@@ -242,3 +242,68 @@ export class CircuitBreaker extends EventEmitter {
   off<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
   removeListener<E extends keyof CircuitBreakerEvents>(event: E, listener: Listener<E>): this;
 }
+
+/** The options of `new BreakerFamily(...)`: the family's own, plus the options of every member. */
+export interface BreakerFamilyOptions extends CircuitBreakerOptions {
+  /** Most members at once (default 1024; a whole number >= 1). */
+  maxKeys?: number | undefined;
+  /** Ms without a `get` after which an unpinned member is evicted (default 600000, 10 min; >= 0), on the family's clock. */
+  idleTtl?: number | undefined;
+}
+
+/** A member's transition, as the family emits it with 'stateChange'. */
+export interface FamilyTransition extends Transition {
+  /** The member's key; `null` for the overflow breaker. */
+  readonly key: string | null;
+}
+
+/** `family.metrics()`: every member's snapshot and the family's counts. */
+export interface FamilyMetrics {
+  /** Each member's snapshot, by key (an object without a prototype). */
+  members: Record<string, Metrics>;
+  /** The overflow breaker's snapshot. */
+  overflow: Metrics;
+  /** Members evicted so far (idle, or to make room). */
+  evicted: number;
+  /** `get` calls answered with the overflow breaker. */
+  overflowed: number;
+}
+
+/** The events of a family and their argument. */
+export interface BreakerFamilyEvents {
+  stateChange: [transition: FamilyTransition];
+}
+
+type FamilyListener<E extends keyof BreakerFamilyEvents> = (...args: BreakerFamilyEvents[E]) => void;
+
+/**
+ * One `CircuitBreaker` per key, created on first use and named `<name>/<key>`, with at most
+ * `maxKeys` members (idle and least recently used members are evicted lazily unless pinned: open,
+ * half-open, forced open, disabled, or held by a live `CircuitBreaker` object).
+ */
+export class BreakerFamily extends EventEmitter {
+  /** Throws a `TypeError` (wrong type, unknown option) or a `RangeError` (invalid value) naming the option. */
+  constructor(options?: BreakerFamilyOptions);
+  /** The `name` option, or `undefined`. */
+  readonly name: string | undefined;
+  /** How many members the family holds (the overflow breaker not counted). */
+  readonly size: number;
+  /** The shared breaker `get` returns when the family is full and every member is pinned. */
+  readonly overflow: CircuitBreaker;
+  /** The breaker for `key` (the same object while the one returned before is alive), or `overflow`. */
+  get(key: string): CircuitBreaker;
+  /** Whether `key` has a member now (creates none). */
+  has(key: string): boolean;
+  /** The members' keys, in no particular order. */
+  keys(): string[];
+  /** Every member's metrics and the family's counts. */
+  metrics(): FamilyMetrics;
+
+  on<E extends keyof BreakerFamilyEvents>(event: E, listener: FamilyListener<E>): this;
+  once<E extends keyof BreakerFamilyEvents>(event: E, listener: FamilyListener<E>): this;
+  addListener<E extends keyof BreakerFamilyEvents>(event: E, listener: FamilyListener<E>): this;
+  prependListener<E extends keyof BreakerFamilyEvents>(event: E, listener: FamilyListener<E>): this;
+  prependOnceListener<E extends keyof BreakerFamilyEvents>(event: E, listener: FamilyListener<E>): this;
+  off<E extends keyof BreakerFamilyEvents>(event: E, listener: FamilyListener<E>): this;
+  removeListener<E extends keyof BreakerFamilyEvents>(event: E, listener: FamilyListener<E>): this;
+}

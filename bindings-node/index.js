@@ -1,6 +1,7 @@
 'use strict';
 // The public API of the `circuit` package, one file per concept in lib/:
 //   breaker.js   CircuitBreaker: execute, executeSync, wrap, allow/record*, control, metrics
+//   family.js    BreakerFamily: one CircuitBreaker per key, bounded memory (the engine's Family)
 //   permit.js    Permit (the two-step API)
 //   errors.js    CircuitOpenError, TimeoutError, PermitError
 //   clock.js     ManualClock
@@ -12,11 +13,13 @@
 // The native addon is loaded by the generated `binding.js` (napi build; src/ is its Rust).
 
 const { CircuitBreaker } = require('./lib/breaker.js');
+const { BreakerFamily } = require('./lib/family.js');
 const { CircuitOpenError, PermitError, TimeoutError } = require('./lib/errors.js');
 const { ManualClock } = require('./lib/clock.js');
 const { Permit } = require('./lib/permit.js');
 
 module.exports = {
+  BreakerFamily,
   CircuitBreaker,
   CircuitOpenError,
   ManualClock,

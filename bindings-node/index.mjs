@@ -2,5 +2,5 @@
 // between `import` and `require`. The default export is the CommonJS module object.
 import circuit from './index.js';
 
-export const { CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } = circuit;
+export const { BreakerFamily, CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } = circuit;
 export default circuit;

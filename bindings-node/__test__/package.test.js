@@ -14,7 +14,7 @@ const P = require('../lib/protocol.js');
 const { fast, allow, trivialCell } = require('./native-call.js');
 
 const ROOT = path.join(__dirname, '..');
-const EXPORTS = ['CircuitBreaker', 'CircuitOpenError', 'ManualClock', 'Permit', 'PermitError', 'TimeoutError'];
+const EXPORTS = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'ManualClock', 'Permit', 'PermitError', 'TimeoutError'];
 
 describe('package', () => {
   test('CommonJS exports', () => {
@@ -79,7 +79,7 @@ describe('package', () => {
 
   test('the generated loader and types are present', () => {
     const dts = fs.readFileSync(path.join(ROOT, 'binding.d.ts'), 'utf8');
-    for (const name of ['NativeBreaker', 'NativeClock', 'createBreaker', 'schema', 'protocol']) {
+    for (const name of ['NativeBreaker', 'NativeClock', 'NativeFamily', 'createBreaker', 'createFamily', 'schema', 'protocol']) {
       assert.match(dts, new RegExp(`\\b${name}\\b`), name);
       assert.ok(native[name], `${name} is exported by the addon`);
     }

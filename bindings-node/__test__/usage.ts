@@ -1,7 +1,7 @@
 // A typed usage file: `tsc -p __test__/tsconfig.json` must accept it (strict mode). The
 // `@ts-expect-error` lines must be rejected, so the declarations are not just `any`.
-import { CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } from 'circuit';
-import type { CallOptions, CircuitBreakerOptions, Metrics, State, Transition } from 'circuit';
+import { BreakerFamily, CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } from 'circuit';
+import type { BreakerFamilyOptions, CallOptions, CircuitBreakerOptions, FamilyMetrics, FamilyTransition, Metrics, State, Transition } from 'circuit';
 
 const clock = new ManualClock();
 const advanced: number = clock.advance(10);
@@ -125,3 +125,25 @@ async function main(): Promise<void> {
 }
 
 void main;
+
+// Families: the breaker options plus maxKeys and idleTtl; get() gives a CircuitBreaker.
+const familyOptions: BreakerFamilyOptions = { name: 'hosts', maxKeys: 100, idleTtl: 60_000, failureThreshold: 2, clock };
+const hosts = new BreakerFamily(familyOptions);
+const member: CircuitBreaker = hosts.get('a.example:443');
+const overflow: CircuitBreaker = hosts.overflow;
+const familySize: number = hosts.size;
+const familyKeys: string[] = hosts.keys();
+const present: boolean = hosts.has('a.example:443');
+const familyMetrics: FamilyMetrics = hosts.metrics();
+const memberMetrics: Metrics | undefined = familyMetrics.members['a.example:443'];
+const counts: number = familyMetrics.evicted + familyMetrics.overflowed;
+hosts.on('stateChange', (t: FamilyTransition) => {
+  const key: string | null = t.key;
+  const to: State = t.to;
+  void [key, to];
+});
+// @ts-expect-error: maxKeys is a number
+void new BreakerFamily({ maxKeys: '10' });
+// @ts-expect-error: get takes a string key
+hosts.get(42);
+void [member, overflow, familySize, familyKeys, present, memberMetrics, counts, familyMetrics.overflow.state];

@@ -43,6 +43,14 @@ const { fastAllow, fastSettle, fastRecord, fastRecordParts, fastState, trivialVi
  * from it and write their result into it (see lib/protocol.js). */
 const frame = native.frameView();
 
+/** The constructor's first argument when `adoptBreaker` wraps a handle it already has. */
+const ADOPT = Symbol('adopt');
+
+/** The trivial-generation "cell" of a family member: no generation equals NaN, so none of its
+ * successes is held back. A member outlives its `CircuitBreaker` object (the family keeps it), and
+ * successes held back by an object that is then garbage-collected would never reach the engine. */
+const NEVER_TRIVIAL = new Float64Array([Number.NaN]);
+
 /** `args` of a call without arguments. */
 const NO_ARGS = Object.freeze([]);
 /** `args` of a call with exactly one argument, which goes along on its own (`arg`): the hot path
@@ -92,6 +100,8 @@ class CircuitBreaker extends EventEmitter {
   #isFailure;
   #fallback;
   #flushing = false;
+  /** Called after each `#flush` (a family member: its family drains its own queue then). */
+  #afterFlush;
   /** The engine's trivial generation (see above): `#trivial[#trivialIndex]`, a page of such
    * cells shared by breakers. */
   #trivial;
@@ -103,17 +113,25 @@ class CircuitBreaker extends EventEmitter {
   #onFulfilled;
   #onRejected;
 
-  constructor(options) {
+  constructor(options, adopted) {
     super();
-    const parsed = parseOptions(options);
-    const created = native.createBreaker(parsed.engine, parsed.clock === undefined ? null : clockNative(parsed.clock));
-    if (!(created instanceof native.NativeBreaker)) throw configError(created);
+    let parsed;
+    let created;
+    if (options === ADOPT) {
+      // A family member (lib/family.js): the handle holds the member's engine breaker.
+      ({ parsed, handle: created, afterFlush: this.#afterFlush } = adopted);
+      this.#name = created.name() ?? undefined;
+    } else {
+      parsed = parseOptions(options);
+      created = native.createBreaker(parsed.engine, parsed.clock === undefined ? null : clockNative(parsed.clock));
+      if (!(created instanceof native.NativeBreaker)) throw configError(created);
+      this.#name = parsed.engine.name;
+    }
     this.#handle = created;
     this.#id = created.id;
     frame[FRAME_BREAKER] = created.id;
-    this.#trivial = trivialView();
-    this.#trivialIndex = created.id % TRIVIAL_PAGE_CELLS;
-    this.#name = parsed.engine.name;
+    this.#trivial = options === ADOPT ? NEVER_TRIVIAL : trivialView();
+    this.#trivialIndex = options === ADOPT ? 0 : created.id % TRIVIAL_PAGE_CELLS;
     this.#timeout = parsed.timeout;
     this.#isFailure = parsed.isFailure;
     this.#fallback = parsed.fallback;
@@ -567,7 +585,17 @@ class CircuitBreaker extends EventEmitter {
     } finally {
       this.#flushing = false;
     }
+    if (this.#afterFlush !== undefined) this.#afterFlush();
   }
 }
 
-module.exports = { CircuitBreaker };
+/**
+ * A `CircuitBreaker` around `handle`, a `NativeBreaker` the native layer already made (a family
+ * member's), with the JavaScript options `parsed` (`parseOptions`) and `afterFlush`, called
+ * after each delivery of its transitions.
+ */
+function adoptBreaker(handle, parsed, afterFlush) {
+  return new CircuitBreaker(ADOPT, { handle, parsed, afterFlush });
+}
+
+module.exports = { CircuitBreaker, adoptBreaker };

@@ -44,19 +44,7 @@ pub fn create_breaker(options: Object, clock: Option<&NativeClock>) -> Result<Ei
         Some(clock) => CircuitBreaker::with_clock(config, clock.clock.clone()),
         None => CircuitBreaker::new(config),
     });
-    let queue = Arc::new(Queue::default());
-    let id = LOCAL.with(|local| {
-        local.insert(|trivial| {
-            let (sink, cleared) = (Arc::clone(&queue), trivial.clone());
-            // A transition ends the trivial generation (see `trivial.rs`).
-            breaker.on_transition(move |t| {
-                cleared.set(NO_TRIVIAL_GENERATION);
-                sink.push(t);
-            });
-            Entry { breaker, queue, trivial, rejection: None }
-        })
-    });
-    Ok(Either::A(NativeBreaker { id }))
+    Ok(Either::A(NativeBreaker::adopt(breaker)))
 }
 
 /// A rejection, for `CircuitOpenError`.
@@ -65,6 +53,26 @@ pub struct NativeRejection {
     pub state: String,
     pub reason: String,
     pub retry_after: Option<f64>,
+}
+
+impl NativeBreaker {
+    /// Registers `breaker` in this thread's registry, with the core listener that queues its
+    /// transitions; the entry (and its hold on `breaker`) lives as long as the returned object.
+    pub(crate) fn adopt(breaker: Arc<CircuitBreaker>) -> Self {
+        let queue = Arc::new(Queue::default());
+        let id = LOCAL.with(|local| {
+            local.insert(|trivial| {
+                let (sink, cleared) = (Arc::clone(&queue), trivial.clone());
+                // A transition ends the trivial generation (see `trivial.rs`).
+                let listener = breaker.on_transition(move |t| {
+                    cleared.set(NO_TRIVIAL_GENERATION);
+                    sink.push(t);
+                });
+                Entry { breaker, queue, trivial, rejection: None, listener }
+            })
+        });
+        Self { id }
+    }
 }
 
 #[napi]
@@ -107,65 +115,19 @@ impl NativeBreaker {
     /// as its code, durations in milliseconds, `NO_DURATION` (-1) for an absent `retry_after`.
     #[napi(catch_unwind)]
     pub fn metrics(&self) -> Result<Vec<f64>> {
-        // Exhaustive: a field added to the core's snapshot does not compile until it is converted
-        // here (the core tests that `METRICS` lists the fields in declaration order).
-        let Metrics {
-            state,
-            generation,
-            consecutive_failures,
-            window_calls,
-            window_failures,
-            window_slow,
-            failure_rate,
-            slow_rate,
-            admitted,
-            rejected,
-            successes,
-            failures,
-            ignored,
-            slow,
-            stale,
-            opened,
-            time_in_state,
-            retry_after,
-        } = with_entry(self.id, |e| e.breaker.metrics())?;
-        METRICS
-            .iter()
-            .map(|field| {
-                Ok(match field.name {
-                    "state" => f64::from(state.code()),
-                    "generation" => generation as f64,
-                    "consecutive_failures" => consecutive_failures as f64,
-                    "window_calls" => window_calls as f64,
-                    "window_failures" => window_failures as f64,
-                    "window_slow" => window_slow as f64,
-                    "failure_rate" => failure_rate,
-                    "slow_rate" => slow_rate,
-                    "admitted" => admitted as f64,
-                    "rejected" => rejected as f64,
-                    "successes" => successes as f64,
-                    "failures" => failures as f64,
-                    "ignored" => ignored as f64,
-                    "slow" => slow as f64,
-                    "stale" => stale as f64,
-                    "opened" => opened as f64,
-                    "time_in_state" => ms(time_in_state),
-                    "retry_after" => retry_after.map_or(NO_DURATION, ms),
-                    other => {
-                        return Err(Error::new(
-                            Status::GenericFailure,
-                            format!("circuit: unknown metrics field {other}"),
-                        ));
-                    }
-                })
-            })
-            .collect()
+        metrics_values(with_entry(self.id, |e| e.breaker.metrics())?)
     }
 
     /// When the next time-driven transition is due (ms on the breaker's clock), or `null`.
     #[napi(catch_unwind)]
     pub fn next_transition_at(&self) -> Result<Option<f64>> {
         with_entry(self.id, |e| e.breaker.next_transition_at().map(ms))
+    }
+
+    /// The breaker's name (a family member's is `<family name>/<key>`), or `null`.
+    #[napi(catch_unwind)]
+    pub fn name(&self) -> Result<Option<String>> {
+        with_entry(self.id, |e| e.breaker.name().map(str::to_owned))
     }
 
     /// The current instant on the breaker's clock, in milliseconds.
@@ -191,6 +153,61 @@ impl NativeBreaker {
     pub fn disable(&self) -> Result<()> {
         with_entry(self.id, |e| e.breaker.disable())
     }
+}
+
+/// A metrics snapshot as one number per field of `schema().metrics`, in that order: the state as
+/// its code, durations in milliseconds, `NO_DURATION` (-1) for an absent `retry_after`.
+pub(crate) fn metrics_values(metrics: Metrics) -> Result<Vec<f64>> {
+    // Exhaustive: a field added to the core's snapshot does not compile until it is converted
+    // here (the core tests that `METRICS` lists the fields in declaration order).
+    let Metrics {
+        state,
+        generation,
+        consecutive_failures,
+        window_calls,
+        window_failures,
+        window_slow,
+        failure_rate,
+        slow_rate,
+        admitted,
+        rejected,
+        successes,
+        failures,
+        ignored,
+        slow,
+        stale,
+        opened,
+        time_in_state,
+        retry_after,
+    } = metrics;
+    METRICS
+        .iter()
+        .map(|field| {
+            Ok(match field.name {
+                "state" => f64::from(state.code()),
+                "generation" => generation as f64,
+                "consecutive_failures" => consecutive_failures as f64,
+                "window_calls" => window_calls as f64,
+                "window_failures" => window_failures as f64,
+                "window_slow" => window_slow as f64,
+                "failure_rate" => failure_rate,
+                "slow_rate" => slow_rate,
+                "admitted" => admitted as f64,
+                "rejected" => rejected as f64,
+                "successes" => successes as f64,
+                "failures" => failures as f64,
+                "ignored" => ignored as f64,
+                "slow" => slow as f64,
+                "stale" => stale as f64,
+                "opened" => opened as f64,
+                "time_in_state" => ms(time_in_state),
+                "retry_after" => retry_after.map_or(NO_DURATION, ms),
+                other => {
+                    return Err(Error::new(Status::GenericFailure, format!("circuit: unknown metrics field {other}")));
+                }
+            })
+        })
+        .collect()
 }
 
 /// Breakers of this thread not freed yet (for the memory test). Only in a test build (cargo

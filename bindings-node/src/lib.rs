@@ -43,6 +43,11 @@
 //!   that can cause one reports an "events pending" bit and `lib/breaker.js` drains the queue right
 //!   after the call returns, or, for a call made from a JS listener, from the delivery loop
 //!   already running once that listener returns.
+//! * **Families.** [`family`]'s `NativeFamily` owns an engine `Family`; `get` hands a member out as
+//!   a `NativeBreaker` of the registry whose entry holds the member's `Arc`, which pins it (the
+//!   core never evicts a member referenced outside the family) while the JS object lives. A core
+//!   family listener queues transitions with their key; `lib/family.js` drains them like a
+//!   breaker's, after its own calls and after each member's delivery.
 //! * Nothing here starts a thread, a timer or a threadsafe function: the addon never keeps the
 //!   event loop alive.
 
@@ -50,6 +55,7 @@
 // items for dead code; the crate is a cdylib whose only interface is what it registers.
 pub mod breaker;
 pub mod clock;
+pub mod family;
 pub mod fast_path;
 pub mod frame;
 pub mod options;

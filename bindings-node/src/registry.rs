@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use engine::{CircuitBreaker, Rejected, ThreadSlot, Transition};
+use engine::{CircuitBreaker, ListenerId, Rejected, ThreadSlot, Transition};
 use napi::bindgen_prelude::*;
 
 use crate::frame::Frame;
@@ -45,6 +45,15 @@ pub(crate) struct Entry {
     pub(crate) trivial: Trivial,
     /// The last rejection, read by `takeRejection` right after a rejected `allow`.
     pub(crate) rejection: Option<Rejected>,
+    /// The core listener filling `queue`. A family member (`family.rs`) outlives its entry, so
+    /// freeing the entry unregisters it (for a breaker of its own, dropping it drops both).
+    pub(crate) listener: ListenerId,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.breaker.remove_listener(self.listener);
+    }
 }
 
 struct Registry {

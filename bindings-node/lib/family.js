@@ -1,0 +1,183 @@
+'use strict';
+// `BreakerFamily`: one `CircuitBreaker` per key (a downstream host, endpoint or tenant) sharing one
+// configuration, with bounded memory. The family, its eviction and its overflow breaker are the
+// engine's (`circuit::Family`, src/family.rs); this file validates the family's own options,
+// wraps members in `CircuitBreaker` objects and emits the family's 'stateChange' events, drained
+// from the engine's queue as `CircuitBreaker` drains its own (lib/breaker.js `#flush`).
+
+const { EventEmitter } = require('node:events');
+const native = require('../binding.js');
+const { TRANSITION_FIELDS } = require('./protocol.js');
+const { STATES, REASONS } = require('./schema.js');
+const { typeError, rangeError, argumentError } = require('./errors.js');
+const { parseOptions, configError } = require('./options.js');
+const { clockNative } = require('./clock.js');
+const { adoptBreaker } = require('./breaker.js');
+const { emit } = require('./events.js');
+const { toMetrics } = require('./metrics.js');
+
+const DEFAULT_MAX_KEYS = 1024;
+/** 10 minutes, in milliseconds like every duration of this package. */
+const DEFAULT_IDLE_TTL = 600_000;
+
+/** Misspellings of the family's own options (`max_keys`, `idleTTL`, ...), for "did you mean". */
+const FAMILY_SPELLINGS = { maxkeys: 'maxKeys', idlettl: 'idleTtl' };
+
+/** The family's own options, then the breaker options (`parseOptions`) of every member. */
+function parseFamilyOptions(options) {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object') throw argumentError('options', 'an object', options);
+  const { maxKeys = DEFAULT_MAX_KEYS, idleTtl = DEFAULT_IDLE_TTL, ...breakerOptions } = options;
+  if (typeof maxKeys !== 'number') throw typeError('maxKeys', 'a number', maxKeys);
+  if (!Number.isSafeInteger(maxKeys) || maxKeys < 1) {
+    throw rangeError('maxKeys', `must be a whole number >= 1, got ${maxKeys}`);
+  }
+  if (typeof idleTtl !== 'number') throw typeError('idleTtl', 'a number of milliseconds', idleTtl);
+  if (!(idleTtl >= 0 && idleTtl !== Infinity)) {
+    throw rangeError('idleTtl', `must be a finite number of milliseconds >= 0, got ${idleTtl}`);
+  }
+  for (const key of Object.keys(breakerOptions)) {
+    const guess = FAMILY_SPELLINGS[key.toLowerCase().replace(/_/g, '')];
+    if (guess !== undefined) {
+      const err = new TypeError(`unknown option \`${key}\`; did you mean \`${guess}\`?`);
+      err.code = 'ERR_INVALID_ARG_VALUE';
+      err.option = key;
+      throw err;
+    }
+  }
+  return { maxKeys, idleTtl, breaker: parseOptions(breakerOptions) };
+}
+
+/**
+ * A family of circuit breakers, one per key, created on the first `get` of that key and named
+ * `<name>/<key>`. At most `maxKeys` members: idle ones (`idleTtl` ms without a `get`, on the
+ * family's clock) and, when full, the least recently used one are evicted lazily, on `get`,
+ * unless pinned (open, half-open, forced open, disabled, or held by a `CircuitBreaker` object of
+ * this family that is still alive). When full with every member pinned, `get` answers with the
+ * family's one shared `overflow` breaker. An `EventEmitter`: 'stateChange' carries every
+ * member's transitions with their `key` (`null` for the overflow breaker).
+ *
+ * Identity: while the `CircuitBreaker` returned for a key is alive, `get` of that key returns that
+ * same object (it pins the member, so the member cannot have changed). Once it is
+ * garbage-collected, the member is unpinned (and may be evicted) and a later `get` returns a new
+ * object, around the same engine breaker if the member is still there.
+ */
+class BreakerFamily extends EventEmitter {
+  #native;
+  #name;
+  /** Every member's JavaScript options (timeout, isFailure, fallback). */
+  #parsed;
+  /** key -> WeakRef of the member's live `CircuitBreaker`. */
+  #members = new Map();
+  /** Drops the `#members` entry of a collected `CircuitBreaker`. */
+  #collected = new FinalizationRegistry((key) => {
+    const ref = this.#members.get(key);
+    if (ref !== undefined && ref.deref() === undefined) this.#members.delete(key);
+  });
+  #overflow;
+  #flushing = false;
+  #afterFlush = () => this.#flush();
+
+  constructor(options) {
+    super();
+    const { maxKeys, idleTtl, breaker } = parseFamilyOptions(options);
+    const clock = breaker.clock === undefined ? null : clockNative(breaker.clock);
+    const created = native.createFamily(breaker.engine, maxKeys, idleTtl, clock);
+    if (!(created instanceof native.NativeFamily)) throw configError(created);
+    this.#native = created;
+    this.#name = breaker.engine.name;
+    this.#parsed = breaker;
+  }
+
+  /** The family's name (members are named `<name>/<key>`), or `undefined`. */
+  get name() {
+    return this.#name;
+  }
+
+  /** The breaker for `key`, created on first use; the `overflow` breaker if the family is full
+   * and every member is pinned. */
+  get(key) {
+    if (typeof key !== 'string') throw argumentError('key', 'a string', key);
+    const ref = this.#members.get(key);
+    const held = ref === undefined ? undefined : ref.deref();
+    let breaker;
+    if (held !== undefined) {
+      // Held, so pinned: the engine still has this member (this counts as a use of it).
+      this.#native.touch(key);
+      breaker = held;
+    } else {
+      const handle = this.#native.get(key);
+      if (handle === null) {
+        breaker = this.overflow;
+      } else {
+        breaker = adoptBreaker(handle, this.#parsed, this.#afterFlush);
+        this.#members.set(key, new WeakRef(breaker));
+        this.#collected.register(breaker, key);
+      }
+    }
+    // No flush: the engine's `get` causes no transition (eviction reads each member's state as
+    // last applied), and whatever the member's next call causes is emitted after that call.
+    return breaker;
+  }
+
+  /** Whether `key` has a member now (creates none and counts as no use). */
+  has(key) {
+    if (typeof key !== 'string') throw argumentError('key', 'a string', key);
+    return this.#native.has(key);
+  }
+
+  /** How many members the family holds (the overflow breaker not counted). */
+  get size() {
+    return this.#native.size;
+  }
+
+  /** The members' keys, in no particular order. */
+  keys() {
+    return this.#native.keys();
+  }
+
+  /** The shared breaker that answers `get` when the family is full and every member is pinned. */
+  get overflow() {
+    if (this.#overflow === undefined) {
+      this.#overflow = adoptBreaker(this.#native.overflow(), this.#parsed, this.#afterFlush);
+    }
+    return this.#overflow;
+  }
+
+  /** `{ members: { [key]: Metrics }, overflow: Metrics, evicted, overflowed }`. */
+  metrics() {
+    // (Members hold no success back, see lib/breaker.js `NEVER_TRIVIAL`: the engine has them all.)
+    const values = this.#native.metrics();
+    this.#flush();
+    const members = Object.create(null);
+    for (let i = 0; i < values.keys.length; i++) members[values.keys[i]] = toMetrics(values.members[i]);
+    return { members, overflow: toMetrics(values.overflow), evicted: values.evicted, overflowed: values.overflowed };
+  }
+
+  /** Emits the transitions the engine queued for the family, in order, as `CircuitBreaker`'s
+   * `#flush` does (one caused by a listener is emitted by the loop already running). */
+  #flush() {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      for (let batch = this.#native.drain(); batch !== null; batch = this.#native.drain()) {
+        const { keys, transitions } = batch;
+        for (let i = 0; i < keys.length; i++) {
+          const at = i * TRANSITION_FIELDS;
+          const event = Object.freeze({
+            key: keys[i],
+            from: STATES[transitions[at]],
+            to: STATES[transitions[at + 1]],
+            reason: REASONS[transitions[at + 2]],
+            at: transitions[at + 3],
+          });
+          emit(this, 'stateChange', event);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}
+
+module.exports = { BreakerFamily };

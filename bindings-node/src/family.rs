@@ -1,0 +1,187 @@
+//! `NativeFamily`, the owner of one engine `Family` (`lib/family.js` holds it as `#native`): one
+//! breaker per key with bounded memory, all of it the core's (`core/src/family.rs`). A member
+//! reaches JavaScript as a `NativeBreaker` of this thread's registry whose entry holds the
+//! member's `Arc`, which pins the member (the core never evicts a breaker referenced outside the
+//! family) for as long as the JavaScript object lives. Family transitions come the way a
+//! breaker's do: a core family listener queues them, with their key, and `lib/family.js` drains
+//! the queue (`drain`) after each call that may have caused one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use engine::{Family, Transition, duration_from_f64};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::breaker::{NativeBreaker, metrics_values};
+use crate::clock::{NativeClock, ms};
+use crate::options::{ConfigProblem, build_config};
+use crate::protocol::NANOS_PER_MS;
+
+/// Transitions of the members (and of the overflow breaker, key `None`) queued by the core
+/// family listener until `lib/family.js` drains them.
+#[derive(Default)]
+struct FamilyQueue {
+    events: Mutex<Vec<(Option<String>, Transition)>>,
+    pending: AtomicBool,
+}
+
+/// The owner of a family; the family (and every member no JavaScript object holds) is freed
+/// when the JS object is collected.
+#[napi]
+pub struct NativeFamily {
+    family: Family,
+    queue: Arc<FamilyQueue>,
+}
+
+/// A problem with `maxKeys` or `idleTtl` (named in camelCase: they are not engine options).
+fn problem(option: &str, reason: String) -> ConfigProblem {
+    ConfigProblem { option: option.to_owned(), reason }
+}
+
+/// Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
+/// `idleTtl` (ms; `lib/family.js` has checked their types and applied the defaults), or says which
+/// option is invalid (nothing is created then).
+#[napi(
+    catch_unwind,
+    ts_args_type = "options: Record<string, string | number | undefined>, maxKeys: number, idleTtl: number, clock?: NativeClock | undefined | null"
+)]
+pub fn create_family(
+    options: Object,
+    max_keys: f64,
+    idle_ttl: f64,
+    clock: Option<&NativeClock>,
+) -> Result<Either<NativeFamily, ConfigProblem>> {
+    let config = match build_config(&options)? {
+        Ok(config) => config,
+        Err(problem) => return Ok(Either::B(problem)),
+    };
+    if !(max_keys.is_finite() && max_keys.fract() == 0.0 && (1.0..=9_007_199_254_740_991.0).contains(&max_keys)) {
+        return Ok(Either::B(problem("maxKeys", format!("must be a whole number >= 1, got {max_keys}"))));
+    }
+    let idle_ttl = match duration_from_f64("idleTtl", idle_ttl, NANOS_PER_MS) {
+        Ok(d) => d,
+        Err(e) => return Ok(Either::B(problem("idleTtl", e.reason().to_owned()))),
+    };
+    let mut builder = Family::builder(config).max_keys(max_keys as usize).idle_ttl(idle_ttl);
+    if let Some(clock) = clock {
+        builder = builder.clock(clock.clock.clone());
+    }
+    let family = match builder.build() {
+        Ok(family) => family,
+        Err(e) => return Ok(Either::B(problem(&crate::schema::camel_case(e.option()), e.reason().to_owned()))),
+    };
+    let queue = Arc::new(FamilyQueue::default());
+    let sink = Arc::clone(&queue);
+    family.on_transition(move |event| {
+        sink.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((event.key.map(str::to_owned), *event.transition));
+        sink.pending.store(true, Ordering::Release);
+    });
+    Ok(Either::A(NativeFamily { family, queue }))
+}
+
+/// Transitions drained from a family: `keys[i]` (`null` for the overflow breaker) goes with
+/// `transitions[4 i .. 4 i + 4]`, laid out as `NativeBreaker.drain()` lays them out.
+#[napi(object)]
+pub struct FamilyBatch {
+    pub keys: Vec<Option<String>>,
+    pub transitions: Vec<f64>,
+}
+
+/// The family's metrics view: `members[i]` (one number per field of `schema().metrics`, as
+/// `NativeBreaker.metrics()` gives them) is the snapshot of the member `keys[i]`.
+#[napi(object)]
+pub struct FamilyMetricsValues {
+    pub keys: Vec<String>,
+    pub members: Vec<Vec<f64>>,
+    pub overflow: Vec<f64>,
+    pub evicted: f64,
+    pub overflowed: f64,
+}
+
+#[napi]
+impl NativeFamily {
+    /// The member for `key` (created on first use), as a new `NativeBreaker` holding it, or `null`
+    /// when the family answered with its overflow breaker (see `overflow`).
+    #[napi(catch_unwind)]
+    pub fn get(&self, key: String) -> Option<NativeBreaker> {
+        let breaker = self.family.get(&key);
+        (!Arc::ptr_eq(&breaker, self.family.overflow())).then(|| NativeBreaker::adopt(breaker))
+    }
+
+    /// The same use of `key` as `get` (it refreshes the member's last use and may evict idle
+    /// ones), without a new handle, for a key whose member JavaScript already holds; `false` if
+    /// the answer was the overflow breaker.
+    #[napi(catch_unwind)]
+    pub fn touch(&self, key: String) -> bool {
+        let breaker = self.family.get(&key);
+        !Arc::ptr_eq(&breaker, self.family.overflow())
+    }
+
+    /// A handle on the overflow breaker.
+    #[napi(catch_unwind)]
+    pub fn overflow(&self) -> NativeBreaker {
+        NativeBreaker::adopt(Arc::clone(self.family.overflow()))
+    }
+
+    /// How many members the family holds (not counting the overflow breaker).
+    #[napi(getter, catch_unwind)]
+    pub fn size(&self) -> u32 {
+        u32::try_from(self.family.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether `key` has a member now (creates nothing, counts as no use).
+    #[napi(catch_unwind)]
+    pub fn has(&self, key: String) -> bool {
+        self.family.contains(&key)
+    }
+
+    /// The members' keys, in no particular order.
+    #[napi(catch_unwind)]
+    pub fn keys(&self) -> Vec<String> {
+        self.family.keys().iter().map(|k| k.to_string()).collect()
+    }
+
+    /// Every member's metrics, the overflow breaker's, and the family's counts.
+    #[napi(catch_unwind)]
+    pub fn metrics(&self) -> Result<FamilyMetricsValues> {
+        let view = self.family.metrics();
+        let mut keys = Vec::with_capacity(view.members.len());
+        let mut members = Vec::with_capacity(view.members.len());
+        for (key, metrics) in view.members {
+            keys.push(key.to_string());
+            members.push(metrics_values(metrics)?);
+        }
+        Ok(FamilyMetricsValues {
+            keys,
+            members,
+            overflow: metrics_values(view.overflow)?,
+            evicted: view.evicted as f64,
+            overflowed: view.overflowed as f64,
+        })
+    }
+
+    /// The queued transitions with their keys, oldest first, or `null` when none is queued.
+    #[napi(catch_unwind)]
+    pub fn drain(&self) -> Option<FamilyBatch> {
+        if !self.queue.pending.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let taken = std::mem::take(&mut *self.queue.events.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut keys = Vec::with_capacity(taken.len());
+        let mut transitions = Vec::with_capacity(taken.len() * crate::protocol::TRANSITION_FIELDS);
+        for (key, t) in taken {
+            keys.push(key);
+            transitions.extend([
+                f64::from(t.from.code()),
+                f64::from(t.to.code()),
+                f64::from(t.reason.code()),
+                ms(t.at),
+            ]);
+        }
+        Some(FamilyBatch { keys, transitions })
+    }
+}
