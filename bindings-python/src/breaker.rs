@@ -1,6 +1,6 @@
 //! The native breaker: `circuit._circuit.Breaker`, subclassed by `circuit.CircuitBreaker`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -8,6 +8,7 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::classify::Ignore;
 use crate::clock::ManualClock;
+use crate::delivery::{Gate, deliver};
 use crate::errors::{open_error, recorded_error, type_error};
 use crate::metrics::Metrics;
 use crate::options::duration;
@@ -20,6 +21,8 @@ pub(crate) struct Breaker {
     fallback: Option<Py<PyAny>>,
     timeout: Option<f64>,
     clock: Option<Py<ManualClock>>,
+    /// The listeners registered through this object, with their gates (`delivery.rs`).
+    listeners: Mutex<Vec<(u64, Arc<Gate>)>>,
 }
 
 /// One transition, as handed to the Python-level listener wrapper.
@@ -32,25 +35,27 @@ pub(crate) struct StateChange {
     generation: u64,
 }
 
-#[pymethods]
-impl Breaker {
-    #[new]
-    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, **options))]
-    fn new<'py>(
+/// The Python-only options of a breaker (`ignore`, `fallback`, `timeout`, `clock`), parsed once
+/// and shared by every member of a family.
+pub(crate) struct PyOptions {
+    pub(crate) ignore: Ignore,
+    pub(crate) fallback: Option<Py<PyAny>>,
+    pub(crate) timeout: Option<f64>,
+    pub(crate) clock: Option<Py<ManualClock>>,
+}
+
+impl PyOptions {
+    /// Checks and converts the Python-only options (None means not given).
+    pub(crate) fn parse<'py>(
         py: Python<'py>,
-        name: Option<&Bound<'py, PyAny>>,
         ignore: Option<&Bound<'py, PyAny>>,
         fallback: Option<&Bound<'py, PyAny>>,
         timeout: Option<&Bound<'py, PyAny>>,
         clock: Option<&Bound<'py, PyAny>>,
-        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Self> {
         fn present<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
             v.filter(|v| !v.is_none())
         }
-        // The engine options (every `engine::OPTIONS` name), converted by kind; built after the
-        // Python-only options below are checked.
-        let builder = crate::options::builder(py, name, options)?;
         let ignore = Ignore::parse(present(ignore))?;
         let fallback = match present(fallback) {
             Some(f) if f.is_callable() => Some(f.clone().unbind()),
@@ -77,12 +82,73 @@ impl Breaker {
             ),
             None => None,
         };
+        Ok(Self { ignore, fallback, timeout, clock })
+    }
+}
+
+/// What `Breaker.__new__` adopts instead of parsing options: an existing engine breaker (a family
+/// member) and the family's Python-only options. Never exposed to Python code.
+#[pyclass(frozen, module = "circuit._circuit", name = "_MemberSeed")]
+pub(crate) struct MemberSeed {
+    pub(crate) inner: Arc<engine::CircuitBreaker>,
+    pub(crate) options: Arc<PyOptions>,
+}
+
+impl Breaker {
+    fn from_parts(inner: Arc<engine::CircuitBreaker>, options: &PyOptions, py: Python<'_>) -> Self {
+        Self {
+            inner,
+            ignore: options.ignore.clone_ref(py),
+            fallback: options.fallback.as_ref().map(|f| f.clone_ref(py)),
+            timeout: options.timeout,
+            clock: options.clock.as_ref().map(|c| c.clone_ref(py)),
+            listeners: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl StateChange {
+    /// The event of an engine transition.
+    pub(crate) fn of(t: &engine::Transition) -> Self {
+        Self {
+            from_state: t.from.as_str(),
+            to_state: t.to.as_str(),
+            reason: t.reason.as_str(),
+            at: t.at.as_secs_f64(),
+            generation: t.generation,
+        }
+    }
+}
+
+#[pymethods]
+impl Breaker {
+    #[new]
+    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, **options))]
+    fn new<'py>(
+        py: Python<'py>,
+        name: Option<&Bound<'py, PyAny>>,
+        ignore: Option<&Bound<'py, PyAny>>,
+        fallback: Option<&Bound<'py, PyAny>>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        clock: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Self> {
+        if let Some(seed) = name.and_then(|n| n.cast::<MemberSeed>().ok()) {
+            // A family member's wrapper (`circuit._circuit.Family.get`): adopts the engine breaker
+            // the seed carries, with the family's Python-only options.
+            let seed = seed.get();
+            return Ok(Self::from_parts(Arc::clone(&seed.inner), &seed.options, py));
+        }
+        // The engine options (every `engine::OPTIONS` name), converted by kind; built after the
+        // Python-only options below are checked.
+        let builder = crate::options::builder(py, name, options)?;
+        let options = PyOptions::parse(py, ignore, fallback, timeout, clock)?;
         let config = builder.build().map_err(|e| crate::errors::config_error(py, e.option(), e.to_string()))?;
-        let inner = match &clock {
+        let inner = match &options.clock {
             Some(c) => engine::CircuitBreaker::with_clock(config, c.get().inner.clone()),
             None => engine::CircuitBreaker::new(config),
         };
-        Ok(Self { inner: Arc::new(inner), ignore, fallback, timeout, clock })
+        Ok(Self::from_parts(Arc::new(inner), &options, py))
     }
 
     /// The breaker's name, or None.
@@ -197,29 +263,44 @@ impl Breaker {
     /// Registers `callback(StateChange)` for every transition; returns an id for
     /// `_remove_listener`. Errors raised by the callback are reported as unraisable.
     fn _on_transition(&self, callback: Py<PyAny>) -> u64 {
-        self.inner
+        let gate = Arc::new(Gate::default());
+        let delivering = Arc::clone(&gate);
+        let callback = Arc::new(callback);
+        let id = self
+            .inner
             .on_transition(move |t| {
+                let event = StateChange::of(t);
+                let (gate, callback) = (Arc::clone(&delivering), Arc::clone(&callback));
                 Python::attach(|py| {
-                    let event = StateChange {
-                        from_state: t.from.as_str(),
-                        to_state: t.to.as_str(),
-                        reason: t.reason.as_str(),
-                        at: t.at.as_secs_f64(),
-                        generation: t.generation,
-                    };
-                    if let Err(problem) = callback.call1(py, (event,)) {
-                        problem.write_unraisable(py, Some(callback.bind(py)));
-                    }
+                    deliver(py, move |py| {
+                        gate.run(|| {
+                            if let Err(problem) = callback.call1(py, (event,)) {
+                                problem.write_unraisable(py, Some(callback.bind(py)));
+                            }
+                        })
+                    })
                 })
             })
-            .as_raw()
+            .as_raw();
+        self.listeners.lock().unwrap_or_else(PoisonError::into_inner).push((id, gate));
+        id
     }
 
     /// Unregisters a listener. The engine may wait here for a delivery of it in progress on
     /// another thread, and that delivery needs the GIL: so the GIL is released meanwhile.
     fn _remove_listener(&self, py: Python<'_>, id: u64) -> bool {
+        let gate = {
+            let mut listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+            listeners.iter().position(|(i, _)| *i == id).map(|index| listeners.swap_remove(index).1)
+        };
         let inner = Arc::clone(&self.inner);
-        py.detach(move || inner.remove_listener(engine::ListenerId::from_raw(id)))
+        py.detach(move || {
+            let removed = inner.remove_listener(engine::ListenerId::from_raw(id));
+            if let Some(gate) = gate {
+                gate.close();
+            }
+            removed
+        })
     }
 
     /// Wraps a sync function so that calls go through the breaker (native, for speed).

@@ -45,6 +45,15 @@ impl Ignore {
         Err(type_error("ignore", "an exception class, a tuple of them, or a predicate", value))
     }
 
+    /// Another handle to the same option (a family's members share it).
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> Self {
+        match self {
+            Self::Nothing => Self::Nothing,
+            Self::Types(types) => Self::Types(types.clone_ref(py)),
+            Self::Predicate(predicate) => Self::Predicate(predicate.clone_ref(py)),
+        }
+    }
+
     /// The outcome of a finished call: success without an exception (None), else as `outcome_of`.
     pub(crate) fn outcome_of_exception(&self, py: Python<'_>, exception: Option<&Bound<'_, PyAny>>) -> engine::Outcome {
         match exception {

@@ -12,7 +12,9 @@ mod async_guard;
 mod breaker;
 mod classify;
 mod clock;
+mod delivery;
 mod errors;
+mod family;
 mod guard;
 mod metrics;
 mod options;
@@ -33,6 +35,8 @@ fn _circuit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<metrics::Metrics>()?;
     metrics::install(m.py())?;
     m.add_class::<breaker::StateChange>()?;
+    m.add_class::<family::Family>()?;
+    m.add_class::<family::FamilyMetrics>()?;
     m.add_function(wrap_pyfunction!(errors::register, m)?)?;
     schema::add_to(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

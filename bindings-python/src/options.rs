@@ -22,6 +22,16 @@ pub(crate) fn builder(
     name: Option<&Bound<'_, PyAny>>,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<engine::ConfigBuilder> {
+    builder_of(py, "Breaker.__new__", name, options)
+}
+
+/// `builder` for the constructor `function` (named in the error for an unknown keyword).
+pub(crate) fn builder_of(
+    py: Python<'_>,
+    function: &str,
+    name: Option<&Bound<'_, PyAny>>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<engine::ConfigBuilder> {
     let mut given: [Option<Bound<'_, PyAny>>; engine::OPTIONS.len()] = std::array::from_fn(|_| None);
     for (key, value) in options.into_iter().flatten() {
         let index = key
@@ -32,9 +42,7 @@ pub(crate) fn builder(
         match index {
             Some(index) => given[index] = Some(value),
             None => {
-                return Err(PyTypeError::new_err(format!(
-                    "Breaker.__new__() got an unexpected keyword argument '{key}'"
-                )));
+                return Err(PyTypeError::new_err(format!("{function}() got an unexpected keyword argument '{key}'")));
             }
         }
     }

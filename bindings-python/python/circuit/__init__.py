@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, ParamSpec, Tuple, TypeVar, Union, overload
 
 from . import _circuit
-from ._circuit import ManualClock, Metrics, Permit
+from ._circuit import FamilyMetrics, ManualClock, Metrics, Permit
 from ._errors import CircuitConfigError, CircuitError, CircuitOpenError, PermitAlreadyRecordedError
 
 __all__ = [
@@ -34,6 +34,9 @@ __all__ = [
     "CircuitConfigError",
     "CircuitError",
     "CircuitOpenError",
+    "Family",
+    "FamilyMetrics",
+    "FamilyStateChange",
     "ManualClock",
     "Metrics",
     "Permit",
@@ -284,6 +287,14 @@ class StateChange:
     generation: int
 
 
+@dataclass(frozen=True)
+class FamilyStateChange(StateChange):
+    """One transition of a family member, passed to `Family.on_state_change` callbacks: a
+    `StateChange` plus the member's `key` (None for the family's overflow breaker)."""
+
+    key: Optional[str]
+
+
 IgnoreSpec = Union[type, Tuple[type, ...], Callable[[BaseException], bool], None]
 
 def _mark_coroutine_function(wrapper: Any, func: Any) -> None:
@@ -340,6 +351,8 @@ class CircuitBreaker(_circuit.Breaker):
         another thread is running the callback, `remove()` waits (without holding the GIL) until
         that call returns; called from inside a callback on the delivering thread, it never waits."""
 
+        name = self.name  # not `self`: the engine keeps `deliver`, which must not keep the breaker alive
+
         def deliver(event: Any) -> None:
             try:
                 callback(
@@ -348,7 +361,7 @@ class CircuitBreaker(_circuit.Breaker):
                     )
                 )
             except Exception:
-                logger.exception("circuit %r: state-change callback %r raised", self.name, callback)
+                logger.exception("circuit %r: state-change callback %r raised", name, callback)
 
         listener_id = self._on_transition(deliver)
 
@@ -462,3 +475,69 @@ class CircuitBreaker(_circuit.Breaker):
             f"<CircuitBreaker name={self.name!r} state={m.state} admitted={m.admitted} "
             f"rejected={m.rejected} failures={m.failures} consecutive_failures={m.consecutive_failures}>"
         )
+
+
+class Family(_circuit.Family):
+    """One circuit breaker per key (a downstream host, endpoint or tenant), created on first use
+    and named `<name>/<key>`, with bounded memory (docs/semantics.md, "Families").
+
+    Takes every option `CircuitBreaker` takes (each member gets them), plus `max_keys` (at most
+    this many members, default 1024) and `idle_ttl` (seconds or a `datetime.timedelta`, default
+    600: an unpinned member idle that long is evicted, lazily, on the family's clock). A member is
+    never evicted while it is open, half-open, forced open or disabled, or while something outside
+    the family holds it: a `CircuitBreaker` returned by `get` or an unrecorded `Permit`. When the
+    family is full and every member is pinned, `get` of a new key returns the shared `overflow`
+    breaker. Safe to share between threads and asyncio tasks.
+    """
+
+    _breaker_class = CircuitBreaker
+
+    def __init__(self, name: Optional[str] = None, **options: Any) -> None:
+        # All options are parsed and validated by the native __new__.
+        pass
+
+    def get(self, key: str) -> CircuitBreaker:
+        """The breaker for `key`, created on first use (the `overflow` breaker if the family is
+        full and every member is pinned). Each call returns a new `CircuitBreaker` object for the
+        same member (so `family[k] is family[k]` is false, while both drive one breaker); keeping
+        it keeps the member from being evicted, so keep it only as long as you use it."""
+        return super().get(key)  # type: ignore[return-value]
+
+    def __getitem__(self, key: str) -> CircuitBreaker:
+        """`family[key]` is `family.get(key)`: creates the member if needed, never a KeyError."""
+        return super().get(key)  # type: ignore[return-value]
+
+    @property
+    def overflow(self) -> CircuitBreaker:
+        """The shared breaker answering `get` when the family is full and every member is pinned."""
+        return super().overflow  # type: ignore[return-value]
+
+    def on_state_change(self, callback: Callable[[FamilyStateChange], Any]) -> Callable[[], None]:
+        """Calls `callback(FamilyStateChange)` for every transition of every member (and of the
+        overflow breaker, with `key` None), delivered as `CircuitBreaker.on_state_change`
+        delivers: once, in order per member, with no lock held, an exception logged on the
+        "circuit" logger. Returns `remove()`, which unregisters the callback with the same
+        guarantees (once it has returned the callback is never called again; it waits, without
+        the GIL, for a call running on another thread)."""
+
+        name = self.name
+
+        def deliver(key: Optional[str], event: Any) -> None:
+            try:
+                callback(
+                    FamilyStateChange(
+                        State(event.from_state), State(event.to_state), event.reason, event.at, event.generation, key
+                    )
+                )
+            except Exception:
+                logger.exception("circuit family %r: state-change callback %r raised", name, callback)
+
+        listener_id = self._on_transition(deliver)
+
+        def remove() -> None:
+            self._remove_listener(listener_id)
+
+        return remove
+
+    def __repr__(self) -> str:
+        return f"<Family name={self.name!r} members={len(self)} max_keys={self.max_keys} idle_ttl={self.idle_ttl}>"

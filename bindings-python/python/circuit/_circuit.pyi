@@ -1,6 +1,7 @@
 # Type stubs of the native module circuit._circuit (checked against the built module by
 # mypy.stubtest in `make test`).
-from typing import Any, Callable, Coroutine, Optional, Tuple, Union, final
+import datetime
+from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -13,6 +14,8 @@ __all__ = [
     "STATES",
     "AsyncGuarded",
     "Breaker",
+    "Family",
+    "FamilyMetrics",
     "Guarded",
     "ManualClock",
     "Metrics",
@@ -188,3 +191,64 @@ class Breaker:
     def _call_async(
         self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Optional[dict[str, Any]] = None
     ) -> Coroutine[Any, Any, Any]: ...
+
+@final
+class FamilyMetrics:
+    """A family-level metrics view."""
+
+    @property
+    def members(self) -> Dict[str, Metrics]: ...
+    @property
+    def overflow(self) -> Metrics: ...
+    @property
+    def evicted(self) -> int: ...
+    @property
+    def overflowed(self) -> int: ...
+
+@disjoint_base
+class Family:
+    def __new__(
+        cls,
+        name: Optional[str] = None,
+        *,
+        max_keys: Optional[int] = None,
+        idle_ttl: Union[float, datetime.timedelta, None] = None,
+        failure_threshold: Optional[int] = None,
+        failure_rate_threshold: Optional[float] = None,
+        slow_call_duration: Optional[float] = None,
+        slow_call_rate_threshold: Optional[float] = None,
+        minimum_calls: Optional[int] = None,
+        window_size: Optional[int] = None,
+        window_duration: Optional[float] = None,
+        window_buckets: Optional[int] = None,
+        reset_timeout: Optional[float] = None,
+        backoff_multiplier: Optional[float] = None,
+        max_reset_timeout: Optional[float] = None,
+        jitter: Optional[float] = None,
+        jitter_seed: Optional[int] = None,
+        half_open_max_calls: Optional[int] = None,
+        success_threshold: Optional[int] = None,
+        half_open_max_wait: Optional[float] = None,
+        ignore: Union[type, Tuple[type, ...], Callable[[BaseException], bool], None] = None,
+        fallback: Optional[Callable[..., Any]] = None,
+        timeout: Optional[float] = None,
+        clock: Optional[ManualClock] = None,
+    ) -> Family: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    @property
+    def max_keys(self) -> int: ...
+    @property
+    def idle_ttl(self) -> float: ...
+    @property
+    def clock(self) -> Optional[ManualClock]: ...
+    def get(self, key: str) -> Breaker: ...
+    def __getitem__(self, key: str, /) -> Breaker: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def keys(self) -> List[str]: ...
+    @property
+    def overflow(self) -> Breaker: ...
+    def metrics(self) -> FamilyMetrics: ...
+    def _on_transition(self, callback: Callable[[Optional[str], StateChange], Any]) -> int: ...
+    def _remove_listener(self, id: int) -> bool: ...
