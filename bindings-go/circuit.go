@@ -70,6 +70,10 @@ type breaker struct {
 	// slot is this breaker's key in the dispatch table (0: no C listener registered yet).
 	slot      uintptr
 	listeners weak.Pointer[listenerSet]
+	// member: h is a family member's handle (Family.Get), whose destroy keeps the member's
+	// listeners, so close removes its C listener (listenerID) first.
+	member     bool
+	listenerID C.uint64_t
 }
 
 // closedBreaker stands in for the inner breaker of a zero Breaker{} (not made by New): every
@@ -100,6 +104,9 @@ func (in *breaker) close() {
 	slot := in.slot
 	in.slot = 0
 	in.mu.Unlock()
+	if in.member && slot != 0 {
+		C.circuit_remove_listener(in.h, in.listenerID)
+	}
 	C.circuit_destroy(in.h)
 	releaseSlot(slot)
 }

@@ -174,7 +174,7 @@ func (b *Breaker) OnStateChange(fn func(Transition)) (remove func(), err error) 
 		slot := lastSlot.Add(1)
 		dispatch.Store(slot, in)
 		liveSlots.Add(1)
-		st := C.circuit_go_on_transition(in.h, C.uintptr_t(slot), nil)
+		st := C.circuit_go_on_transition(in.h, C.uintptr_t(slot), &in.listenerID)
 		if st != C.CIRCUIT_OK {
 			releaseSlot(slot)
 			in.mu.Unlock()

@@ -262,6 +262,12 @@ typedef uint64_t circuit_breaker;
 typedef uint64_t circuit_clock;
 
 /**
+ * A family handle (see `circuit_family_create`). 0 is never a valid handle; values are never
+ * reused.
+ */
+typedef uint64_t circuit_family;
+
+/**
  * One state transition, passed to listeners.
  */
 typedef struct {
@@ -509,7 +515,9 @@ circuit_status circuit_create(const circuit_config *config, circuit_breaker *out
  * normally; every later call with the handle returns `CIRCUIT_ERR_INVALID_HANDLE`, and so does
  * a second destroy. Once `circuit_destroy` returns, no listener of this breaker is called again
  * (it waits for a listener call in progress on another thread, like `circuit_remove_listener`),
- * so every listener's `userdata` may be freed.
+ * so every listener's `userdata` may be freed. For a family member's handle
+ * (`circuit_family_get`) it only releases the handle: the member lives on in the family, with
+ * the listeners added through the handle (remove them first with `circuit_remove_listener`).
  */
 circuit_status circuit_destroy(circuit_breaker breaker);
 
@@ -799,6 +807,87 @@ circuit_status circuit_config_set_name(circuit_config *config, const char *name)
  * `config` is NULL or live.
  */
 circuit_status circuit_config_set_manual_clock(circuit_config *config, circuit_clock clock);
+
+/**
+ * Creates a family whose members are breakers built from `config` (not consumed; named
+ * `<config name>/<key>`), holding at most `max_keys` members (0: the default, 1024) and evicting
+ * unpinned members idle for `idle_ttl_ns` (0: the default, 10 minutes). If `config` has a manual
+ * clock (`circuit_config_set_manual_clock`), the family and all its members run on it, so
+ * advancing it drives `idle_ttl`. Writes the handle to `*out_family`; destroy it with
+ * `circuit_family_destroy`.
+ *
+ * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (nothing is created, `*out_family` is
+ * untouched); `CIRCUIT_ERR_NULL_POINTER`; `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`; `out_family` is NULL or writable.
+ */
+circuit_status circuit_family_create(const circuit_config *config,
+                                     uint32_t max_keys,
+                                     uint64_t idle_ttl_ns,
+                                     circuit_family *out_family);
+
+/**
+ * Writes to `*out_breaker` a NEW breaker handle for the member of key `key` (`key_len` bytes of
+ * UTF-8, not NUL-terminated; may contain any byte sequence that is valid UTF-8), created on first
+ * use. If the family is full and every member is pinned, the handle names the family's shared
+ * overflow breaker. The handle is an ordinary breaker handle (`circuit_allow`, `circuit_record_*`,
+ * `circuit_state`, listeners, ...), and the caller must release it with `circuit_destroy` when
+ * done. Every call returns a new handle, also for the same key.
+ *
+ * **Pinning.** While the handle is live it holds the member, so the family never evicts it (a
+ * permit from the handle therefore always records on the breaker that issued it, and that stays
+ * true after `circuit_destroy` of the handle or of the family: the permit keeps the member). A
+ * handle used on other threads may keep pinning its member after `circuit_destroy` until those
+ * threads next use a breaker handle in the same per-thread cache way (docs/c-api.md, "Handles").
+ * `circuit_destroy` of a member handle does not retire the member: listeners added through it stay
+ * on the member (remove them with `circuit_remove_listener` first).
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER` (`out_breaker`, or
+ * `key` with a nonzero `key_len`), `CIRCUIT_ERR_INVALID_ARGUMENT` (`key` is not UTF-8, or too many
+ * live breakers).
+ *
+ * # Safety
+ * `key` points to `key_len` readable bytes (NULL allowed when `key_len` is 0); `out_breaker` is
+ * NULL or writable.
+ */
+circuit_status circuit_family_get(circuit_family family,
+                                  const char *key,
+                                  size_t key_len,
+                                  circuit_breaker *out_breaker);
+
+/**
+ * Writes the number of members (not counting the overflow breaker) to `*out_len`.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_len` is NULL or writable.
+ */
+circuit_status circuit_family_len(circuit_family family, size_t *out_len);
+
+/**
+ * Writes whether the family currently has a member for `key` (`key_len` bytes of UTF-8) to
+ * `*out_contains`, without creating one or touching its last use.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER` or
+ * `CIRCUIT_ERR_INVALID_ARGUMENT` (`key` is not UTF-8).
+ *
+ * # Safety
+ * `key` points to `key_len` readable bytes (NULL allowed when `key_len` is 0); `out_contains` is
+ * NULL or writable.
+ */
+circuit_status circuit_family_contains(circuit_family family,
+                                       const char *key,
+                                       size_t key_len,
+                                       bool *out_contains);
+
+/**
+ * Destroys a family handle. Member handles still live keep working as ordinary breakers (each
+ * must still be `circuit_destroy`ed); the family forgets the rest. A second destroy, and every
+ * later call with the handle, returns `CIRCUIT_ERR_INVALID_HANDLE`.
+ */
+circuit_status circuit_family_destroy(circuit_family family);
 
 /**
  * Registers `listener` for every transition of `breaker`; writes an id for

@@ -107,14 +107,19 @@ pub unsafe extern "C" fn circuit_create(
 /// normally; every later call with the handle returns `CIRCUIT_ERR_INVALID_HANDLE`, and so does
 /// a second destroy. Once `circuit_destroy` returns, no listener of this breaker is called again
 /// (it waits for a listener call in progress on another thread, like `circuit_remove_listener`),
-/// so every listener's `userdata` may be freed.
+/// so every listener's `userdata` may be freed. For a family member's handle
+/// (`circuit_family_get`) it only releases the handle: the member lives on in the family, with
+/// the listeners added through the handle (remove them first with `circuit_remove_listener`).
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_destroy(breaker: circuit_breaker) -> circuit_status {
     guard("circuit_destroy", || match BREAKERS.remove(breaker) {
         Some(removed) => {
             // Other threads' caches may keep the breaker until they next touch that cache way:
-            // free its heavy parts (a count window can take a megabyte) now.
-            removed.retire();
+            // free its heavy parts (a count window can take a megabyte) now. Not for a family
+            // member's handle: the family and other handles keep using the member.
+            if !crate::family::take_member_handle(breaker) {
+                removed.retire();
+            }
             evict(cache, breaker);
             drop(removed);
             CIRCUIT_OK

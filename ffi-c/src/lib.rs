@@ -2,7 +2,7 @@
 //!
 //! The only crate of the project with `unsafe`. Conventions (docs/c-api.md):
 //!
-//! * Breakers and clocks are integer handles, validated on every call (see [`handle`]).
+//! * Breakers, clocks and families are integer handles, validated on every call (see [`handle`]).
 //! * Every function returns a `circuit_status`; out-parameters are written only on success
 //!   (rejections also write `retry_after`).
 //! * No panic crosses the boundary ([`status::guard`]); NULL pointers are refused.
@@ -13,6 +13,7 @@
 mod breaker;
 mod clock;
 mod config;
+mod family;
 mod handle;
 mod listener;
 mod metrics;
@@ -30,6 +31,7 @@ use std::ffi::c_char;
 pub use breaker::*;
 pub use clock::*;
 pub use config::*;
+pub use family::*;
 pub use listener::*;
 pub use metrics::*;
 pub use permit::*;
