@@ -33,6 +33,14 @@ export declare class NativeBreaker {
   now(): number
   /** To `closed`: new generation, empty window, zero failure run, backoff reset. */
   reset(): void
+  /**
+   * Records a failure that came with the dependency's retry time (`retry_after_ms`, a finite
+   * number >= 0 that `lib/breaker.js` has checked) for the permit with these parts (as
+   * `fastRecordParts` takes them; see the core's `record_raw_retry_after`). Gives what
+   * `fastRecordParts` gives: `counted * COUNTED + events`, or `ALREADY_RECORDED`. Off the hot
+   * path: only `recordFailure(permit, { retryAfter })` calls it.
+   */
+  recordFailureRetryAfter(generation: number, admittedHigh: number, admittedLow: number, ticket: number, retryAfterMs: number): number
   /** To `forced_open`. */
   forceOpen(): void
   /** To `disabled`. */

@@ -37,6 +37,12 @@ export interface CallOptions {
   readonly signal: AbortSignal;
 }
 
+/** The options of `recordFailure(permit, options)`. */
+export interface RecordFailureOptions {
+  /** The dependency's own retry time in ms (an HTTP `Retry-After`); `undefined` or 0: none. */
+  retryAfter?: number | undefined;
+}
+
 export interface CircuitBreakerOptions {
   /** Carried by rejections and errors. */
   name?: string;
@@ -216,8 +222,13 @@ export class CircuitBreaker extends EventEmitter {
   allow(): Permit;
   /** Records a success: `true` if it counted, `false` if the permit was stale. Throws `PermitError` if recorded before. */
   recordSuccess(permit: Permit): boolean;
-  /** Records a failure: `true` if it counted, `false` if the permit was stale. */
-  recordFailure(permit: Permit): boolean;
+  /**
+   * Records a failure: `true` if it counted, `false` if the permit was stale. `retryAfter` (ms) is
+   * the dependency's own retry time (an HTTP `Retry-After`): if this failure opens the breaker, it
+   * stays open at least that long, capped by `maxResetTimeout`; `undefined` or 0 is an ordinary
+   * failure, a negative or NaN value throws `RangeError`.
+   */
+  recordFailure(permit: Permit, options?: RecordFailureOptions): boolean;
   /** Records a neutral outcome (a probe's slot is returned): `true` if current, `false` if stale. */
   recordIgnored(permit: Permit): boolean;
 

@@ -266,3 +266,110 @@ describe('recordSuccess from a re-entrant listener reports what the engine decid
     assert.equal(breaker.metrics().stale, before + 1);
   });
 });
+
+describe('recordFailure(permit, { retryAfter })', () => {
+  const rejectionRetryAfter = (breaker) => {
+    let retryAfter;
+    assert.throws(
+      () => breaker.allow(),
+      (err) => err instanceof CircuitOpenError && ((retryAfter = err.retryAfter), true),
+    );
+    return retryAfter;
+  };
+
+  test('a tripping failure opens for the retry time', () => {
+    const { breaker, clock } = setup({ resetTimeout: 10_000 });
+    const transitions = [];
+    breaker.on('stateChange', (t) => transitions.push(`${t.from}->${t.to}`));
+    assert.equal(breaker.recordFailure(breaker.allow(), { retryAfter: 60_000 }), true);
+    assert.deepEqual(transitions, ['closed->open'], 'the transition is emitted');
+    assert.equal(breaker.metrics().retryAfter, 60_000);
+    assert.equal(rejectionRetryAfter(breaker), 60_000);
+    clock.advance(59_999);
+    assert.equal(breaker.state, 'open');
+    clock.advance(1);
+    assert.equal(breaker.state, 'half_open');
+  });
+
+  test("a probe's failure re-opens for the retry time; a time-stamped permit too", () => {
+    const { breaker, clock } = setup({ resetTimeout: 10_000, slowCallDuration: 1_000, slowCallRateThreshold: 1, failureThreshold: 1 });
+    const stamped = breaker.allow();
+    assert.notEqual(stamped.admittedAt, undefined);
+    assert.equal(breaker.recordFailure(stamped, { retryAfter: 20_000 }), true);
+    assert.equal(rejectionRetryAfter(breaker), 20_000);
+    clock.advance(20_000);
+    const probe = breaker.allow();
+    assert.equal(probe.isProbe, true);
+    assert.equal(breaker.recordFailure(probe, { retryAfter: 45_000 }), true);
+    assert.equal(rejectionRetryAfter(breaker), 45_000);
+  });
+
+  test('capped by maxResetTimeout, never shorter than the own open duration', () => {
+    const capped = setup({ resetTimeout: 10_000, maxResetTimeout: 120_000 }).breaker;
+    capped.recordFailure(capped.allow(), { retryAfter: 3_600_000 });
+    assert.equal(rejectionRetryAfter(capped), 120_000);
+    const short = setup({ resetTimeout: 10_000 }).breaker;
+    short.recordFailure(short.allow(), { retryAfter: 1_000 });
+    assert.equal(rejectionRetryAfter(short), 10_000);
+  });
+
+  test("a non-tripping failure's retry time changes nothing", () => {
+    const { breaker } = setup({ failureThreshold: 2, resetTimeout: 10_000 });
+    assert.equal(breaker.recordFailure(breaker.allow(), { retryAfter: 600_000 }), true);
+    assert.equal(breaker.state, 'closed');
+    assert.equal(breaker.metrics().consecutiveFailures, 1);
+    breaker.recordFailure(breaker.allow());
+    assert.equal(rejectionRetryAfter(breaker), 10_000);
+  });
+
+  test('undefined or 0 is an ordinary failure', () => {
+    for (const options of [{}, { retryAfter: undefined }, { retryAfter: 0 }, { retryAfter: -0 }]) {
+      const { breaker } = setup({ resetTimeout: 10_000 });
+      assert.equal(breaker.recordFailure(breaker.allow(), options), true);
+      assert.equal(rejectionRetryAfter(breaker), 10_000);
+      assert.equal(breaker.metrics().failures, 1);
+    }
+  });
+
+  test('invalid values throw and leave the permit unrecorded', () => {
+    const { breaker } = setup();
+    const permit = breaker.allow();
+    for (const retryAfter of [-1, -0.5, NaN, Infinity, -Infinity]) {
+      assert.throws(() => breaker.recordFailure(permit, { retryAfter }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+    }
+    for (const retryAfter of ['30', 30n, null, true, {}]) {
+      assert.throws(() => breaker.recordFailure(permit, { retryAfter }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    for (const options of [null, 30_000, 'x']) {
+      assert.throws(() => breaker.recordFailure(permit, options), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    assert.equal(permit.recorded, false);
+    assert.equal(breaker.metrics().failures, 0);
+    assert.equal(breaker.recordFailure(permit, { retryAfter: 1 }), true);
+  });
+
+  test('double recording, foreign and stale permits', () => {
+    const { breaker } = setup({ failureThreshold: 5 });
+    const permit = breaker.allow();
+    assert.equal(breaker.recordFailure(permit, { retryAfter: 30_000 }), true);
+    assert.equal(permit.recorded, true);
+    assert.throws(() => breaker.recordFailure(permit, { retryAfter: 30_000 }), { code: 'EALREADYRECORDED' });
+    const foreign = new CircuitBreaker().allow();
+    assert.throws(() => breaker.recordFailure(foreign, { retryAfter: 30_000 }), { code: 'EFOREIGNPERMIT' });
+    assert.equal(foreign.recorded, false);
+    const stale = breaker.allow();
+    breaker.forceOpen();
+    breaker.reset();
+    assert.equal(breaker.recordFailure(stale, { retryAfter: 30_000 }), false);
+    assert.equal(breaker.state, 'closed');
+  });
+
+  test('held-back successes are handed over first', () => {
+    const { breaker } = setup({ failureThreshold: 2, resetTimeout: 10_000 });
+    breaker.recordFailure(breaker.allow());
+    breaker.recordSuccess(breaker.allow()); // may be held back: it resets the failure run
+    breaker.recordFailure(breaker.allow(), { retryAfter: 60_000 });
+    assert.equal(breaker.state, 'closed', 'the success came between the two failures');
+    assert.equal(breaker.metrics().successes, 1);
+  });
+});

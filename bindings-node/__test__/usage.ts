@@ -1,7 +1,7 @@
 // A typed usage file: `tsc -p __test__/tsconfig.json` must accept it (strict mode). The
 // `@ts-expect-error` lines must be rejected, so the declarations are not just `any`.
 import { BreakerFamily, CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } from 'circuit';
-import type { BreakerFamilyOptions, CallOptions, CircuitBreakerOptions, FamilyMetrics, FamilyTransition, Metrics, State, Transition } from 'circuit';
+import type { BreakerFamilyOptions, CallOptions, CircuitBreakerOptions, FamilyMetrics, FamilyTransition, Metrics, RecordFailureOptions, State, Transition } from 'circuit';
 
 const clock = new ManualClock();
 const advanced: number = clock.advance(10);
@@ -78,6 +78,11 @@ async function main(): Promise<void> {
   const probe: boolean = permit.isProbe;
   const admittedAt: number | undefined = permit.admittedAt;
   const counted: boolean = breaker.recordSuccess(permit) || breaker.recordFailure(permit) || breaker.recordIgnored(permit);
+  const retried: boolean = breaker.recordFailure(breaker.allow(), { retryAfter: 30_000 });
+  const noRetryTime: RecordFailureOptions = {};
+  breaker.recordFailure(breaker.allow(), noRetryTime);
+  // @ts-expect-error: retryAfter is a number of milliseconds
+  breaker.recordFailure(breaker.allow(), { retryAfter: '30s' });
   // @ts-expect-error: permits are issued by allow()
   new Permit();
 

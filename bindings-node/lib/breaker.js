@@ -27,6 +27,8 @@ const {
   OUTCOME_SCALE,
   STATE_SCALE,
   MAX_SETTLE,
+  NO_TIME_HALF,
+  NO_TICKET,
 } = require('./protocol.js');
 const { STATES, SUCCESS, FAILURE, IGNORED } = require('./schema.js');
 const { CircuitOpenError, TimeoutError, PermitError, argumentError } = require('./errors.js');
@@ -493,9 +495,46 @@ class CircuitBreaker extends EventEmitter {
     return this.#recordPermit(permit, SUCCESS);
   }
 
-  /** Records a failure; `true` if it counted, `false` if the permit was stale. */
-  recordFailure(permit) {
-    return this.#recordPermit(permit, FAILURE);
+  /** Records a failure; `true` if it counted, `false` if the permit was stale. `retryAfter` (ms)
+   * is the dependency's own retry time: if this failure opens the breaker, it stays open at least
+   * that long (capped by `maxResetTimeout`); `undefined` or 0 is an ordinary failure. */
+  recordFailure(permit, options) {
+    if (options === undefined) return this.#recordPermit(permit, FAILURE);
+    return this.#recordFailureRetryAfter(permit, options);
+  }
+
+  #recordFailureRetryAfter(permit, options) {
+    if (typeof options !== 'object' || options === null) {
+      throw argumentError('options', 'an object', options);
+    }
+    const { retryAfter } = options;
+    if (retryAfter === undefined) return this.#recordPermit(permit, FAILURE);
+    if (typeof retryAfter !== 'number') throw argumentError('retryAfter', 'a number of milliseconds', retryAfter);
+    if (!(retryAfter >= 0 && retryAfter !== Infinity)) {
+      const err = new RangeError(`\`retryAfter\` must be a finite number >= 0, got ${retryAfter}`);
+      err.code = 'ERR_OUT_OF_RANGE';
+      throw err;
+    }
+    if (retryAfter === 0) return this.#recordPermit(permit, FAILURE);
+    spendPermit(permit, this);
+    const generation = permitGeneration(permit);
+    const parts = permitParts(permit);
+    this.#settle();
+    const r =
+      parts === undefined
+        ? this.#handle.recordFailureRetryAfter(generation, NO_TIME_HALF, NO_TIME_HALF, NO_TICKET, retryAfter)
+        : this.#handle.recordFailureRetryAfter(
+            generation,
+            parts[PART_ADMITTED_HIGH],
+            parts[PART_ADMITTED_LOW],
+            parts[PART_TICKET],
+            retryAfter,
+          );
+    if (r === ALREADY_RECORDED) {
+      throw new PermitError('EALREADYRECORDED', 'permit already recorded: each permit takes exactly one outcome');
+    }
+    if ((r & EVENTS) !== 0) this.#flush();
+    return (r & COUNTED) !== 0;
   }
 
   /** Records a neutral outcome (a probe's slot is returned); `true` if current, `false` if stale. */

@@ -5,14 +5,15 @@
 use std::sync::Arc;
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use engine::{CircuitBreaker, METRICS, Metrics};
+use engine::{CircuitBreaker, METRICS, Metrics, RawPermit, Recorded};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::clock::{NativeClock, ms};
 use crate::options::{ConfigProblem, build_config};
-use crate::protocol::{NO_DURATION, NO_TRIVIAL_GENERATION, TRANSITION_FIELDS};
+use crate::protocol::{ALREADY_RECORDED, COUNTED, NANOS_PER_MS, NO_DURATION, NO_TRIVIAL_GENERATION, TRANSITION_FIELDS};
 use crate::registry::{Entry, LOCAL, Queue, with_entry};
 
 /// The owner of a breaker id; when the JS object is collected, the breaker is freed.
@@ -140,6 +141,37 @@ impl NativeBreaker {
     #[napi(catch_unwind)]
     pub fn reset(&self) -> Result<()> {
         with_entry(self.id, |e| e.breaker.reset())
+    }
+
+    /// Records a failure that came with the dependency's retry time (`retry_after_ms`, a finite
+    /// number >= 0 that `lib/breaker.js` has checked) for the permit with these parts (as
+    /// `fastRecordParts` takes them; see the core's `record_raw_retry_after`). Gives what
+    /// `fastRecordParts` gives: `counted * COUNTED + events`, or `ALREADY_RECORDED`. Off the hot
+    /// path: only `recordFailure(permit, { retryAfter })` calls it.
+    #[napi(catch_unwind)]
+    pub fn record_failure_retry_after(
+        &self,
+        generation: f64,
+        admitted_high: u32,
+        admitted_low: u32,
+        ticket: u32,
+        retry_after_ms: f64,
+    ) -> Result<i32> {
+        if !((0.0..9_007_199_254_740_992.0).contains(&generation) && generation.fract() == 0.0) {
+            return Err(Error::new(Status::InvalidArg, "circuit: expected a whole generation"));
+        }
+        if retry_after_ms.is_nan() || retry_after_ms < 0.0 {
+            return Err(Error::new(Status::InvalidArg, "circuit: retryAfter must be a number >= 0"));
+        }
+        // Saturating: anything beyond u64 nanoseconds is capped by `maxResetTimeout` anyway.
+        let retry_after = Duration::from_nanos((retry_after_ms * NANOS_PER_MS).round().min(u64::MAX as f64) as u64);
+        let admitted_at = (u64::from(admitted_high) << 32) | u64::from(admitted_low);
+        let permit = RawPermit::from_parts(generation as u64, admitted_at, ticket);
+        with_entry(self.id, |e| match e.breaker.record_raw_retry_after(permit, retry_after) {
+            Ok(Recorded::Counted) => COUNTED | e.queue.pending_bit(),
+            Ok(Recorded::Stale) => e.queue.pending_bit(),
+            Err(_) => ALREADY_RECORDED,
+        })
     }
 
     /// To `forced_open`.

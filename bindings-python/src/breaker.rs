@@ -1,8 +1,9 @@
 //! The native breaker: `circuit._circuit.Breaker`, subclassed by `circuit.CircuitBreaker`.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -184,8 +185,11 @@ impl Breaker {
     /// Asks to make a call: a `Permit`, or raises `CircuitOpenError`.
     fn allow(slf: &Bound<'_, Self>) -> PyResult<Permit> {
         let breaker = slf.get();
-        match breaker.inner.allow_owned() {
-            Ok(permit) => Ok(Permit::new(permit, slf.clone().unbind())),
+        match breaker.inner.allow_raw() {
+            Ok(raw) => Ok(Permit::new(
+                crate::permit::OwnedPermit::from_raw(Arc::clone(&breaker.inner), raw),
+                slf.clone().unbind(),
+            )),
             Err(rejected) => Err(open_error(slf.py(), &rejected)),
         }
     }
@@ -217,9 +221,29 @@ impl Breaker {
         self.record(py, permit, engine::Outcome::Success)
     }
 
-    /// Records a failure; True if it counted, False if the permit was stale.
-    fn record_failure(&self, py: Python<'_>, permit: &Permit) -> PyResult<bool> {
-        self.record(py, permit, engine::Outcome::Failure)
+    /// Records a failure; True if it counted, False if the permit was stale. `retry_after` (float
+    /// seconds or a `timedelta`) is the dependency's own retry time: if this failure opens the
+    /// breaker, it stays open at least that long (capped by `max_reset_timeout`). None or 0 is an
+    /// ordinary failure.
+    #[pyo3(signature = (permit, *, retry_after = None))]
+    fn record_failure(
+        &self,
+        py: Python<'_>,
+        permit: &Permit,
+        retry_after: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let Some(retry_after) = retry_after.filter(|value| !value.is_none()) else {
+            return self.record(py, permit, engine::Outcome::Failure);
+        };
+        let retry_after = retry_duration(py, retry_after)?;
+        if retry_after.is_zero() {
+            return self.record(py, permit, engine::Outcome::Failure);
+        }
+        self.check_issuer(permit)?;
+        match permit.inner.record_failure_retry_after(retry_after) {
+            Ok(recorded) => Ok(recorded.counted()),
+            Err(e) => Err(recorded_error(py, e)),
+        }
     }
 
     /// Records a neutral outcome; True if it counted, False if the permit was stale.
@@ -330,13 +354,19 @@ impl Breaker {
 
 impl Breaker {
     fn record(&self, py: Python<'_>, permit: &Permit, outcome: engine::Outcome) -> PyResult<bool> {
-        if !Arc::ptr_eq(permit.inner.breaker(), &self.inner) {
-            return Err(PyValueError::new_err("the permit was issued by a different circuit breaker"));
-        }
+        self.check_issuer(permit)?;
         match permit.inner.record(outcome) {
             Ok(recorded) => Ok(recorded.counted()),
             Err(e) => Err(recorded_error(py, e)),
         }
+    }
+
+    #[inline]
+    fn check_issuer(&self, permit: &Permit) -> PyResult<()> {
+        if !Arc::ptr_eq(permit.inner.breaker(), &self.inner) {
+            return Err(PyValueError::new_err("the permit was issued by a different circuit breaker"));
+        }
+        Ok(())
     }
 
     /// The fallback callable, if any.
@@ -403,6 +433,26 @@ impl Breaker {
     }
 }
 
+/// `record_failure`'s `retry_after`: float (or int) seconds or a `datetime.timedelta`, rounded to
+/// whole nanoseconds; negative, NaN or infinite values raise `ValueError`, other types `TypeError`.
+fn retry_duration(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    use pyo3::types::{PyBool, PyFloat, PyInt};
+    let seconds: f64 = if !value.is_instance_of::<PyBool>()
+        && (value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+    {
+        value.extract()?
+    } else if value.is_instance(&py.import("datetime")?.getattr("timedelta")?)? {
+        value.call_method0("total_seconds")?.extract()?
+    } else {
+        let type_name = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+        return Err(PyTypeError::new_err(format!(
+            "retry_after: expected a number of seconds or a timedelta, got {type_name}"
+        )));
+    };
+    engine::host::duration_from_f64("retry_after", seconds, 1e9)
+        .map_err(|e| PyValueError::new_err(format!("`retry_after` {}", e.reason())))
+}
+
 /// A permit as a token for `_done`/`_fail`: the plain generation for a closed-state permit that
 /// needs no bookkeeping, else an owned `Permit` (so a dropped probe returns its slot).
 pub(crate) fn token_of(slf: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyResult<Py<PyAny>> {
@@ -410,7 +460,7 @@ pub(crate) fn token_of(slf: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyRe
     if !raw.is_probe() && raw.admitted_at().is_none() {
         return Ok(raw.generation().into_pyobject(py)?.into_any().unbind());
     }
-    let owned = engine::OwnedPermit::from_raw(Arc::clone(&slf.get().inner), raw);
+    let owned = crate::permit::OwnedPermit::from_raw(Arc::clone(&slf.get().inner), raw);
     Ok(Py::new(py, Permit::new(owned, slf.clone().unbind()))?.into_any())
 }
 
