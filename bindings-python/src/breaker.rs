@@ -186,10 +186,9 @@ impl Breaker {
     fn allow(slf: &Bound<'_, Self>) -> PyResult<Permit> {
         let breaker = slf.get();
         match breaker.inner.allow_raw() {
-            Ok(raw) => Ok(Permit::new(
-                crate::permit::OwnedPermit::from_raw(Arc::clone(&breaker.inner), raw),
-                slf.clone().unbind(),
-            )),
+            Ok(raw) => {
+                Ok(Permit::new(engine::OwnedPermit::from_raw(Arc::clone(&breaker.inner), raw), slf.clone().unbind()))
+            }
             Err(rejected) => Err(open_error(slf.py(), &rejected)),
         }
     }
@@ -460,7 +459,7 @@ pub(crate) fn token_of(slf: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyRe
     if !raw.is_probe() && raw.admitted_at().is_none() {
         return Ok(raw.generation().into_pyobject(py)?.into_any().unbind());
     }
-    let owned = crate::permit::OwnedPermit::from_raw(Arc::clone(&slf.get().inner), raw);
+    let owned = engine::OwnedPermit::from_raw(Arc::clone(&slf.get().inner), raw);
     Ok(Py::new(py, Permit::new(owned, slf.clone().unbind()))?.into_any())
 }
 

@@ -154,6 +154,14 @@ impl OwnedPermit {
     pub fn record_ignored(&self) -> Result<Recorded, PermitError> {
         self.record(Outcome::Ignored)
     }
+    /// A failure with the dependency's retry time (see
+    /// [`CircuitBreaker::record_failure_retry_after`]).
+    pub fn record_failure_retry_after(&self, retry_after: std::time::Duration) -> Result<Recorded, PermitError> {
+        if self.spent.swap(true, Ordering::AcqRel) {
+            return Err(PermitError::AlreadyRecorded);
+        }
+        self.breaker.record_raw_retry_after(self.raw, retry_after)
+    }
 }
 
 impl Drop for OwnedPermit {
