@@ -91,3 +91,12 @@ fn a_stale_failure_with_a_retry_time_changes_nothing() {
     assert!(b.record_failure(p).unwrap().counted());
     assert_eq!(b.metrics().retry_after, Some(10 * SECOND));
 }
+
+#[test]
+fn an_owned_permit_records_a_retry_time_once() {
+    let b = std::sync::Arc::new(breaker(consecutive(1)).0);
+    let p = b.allow_owned().unwrap();
+    assert!(p.record_failure_retry_after(45 * SECOND).unwrap().counted());
+    assert_eq!(p.record_failure_retry_after(45 * SECOND), Err(circuit::PermitError::AlreadyRecorded));
+    assert_eq!(b.metrics().retry_after, Some(45 * SECOND));
+}
