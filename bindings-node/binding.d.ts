@@ -107,10 +107,10 @@ export declare function createBreaker(options: Record<string, string | number | 
 
 /**
  * Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
- * `idleTtl` (ms; `lib/family.js` has checked their types and applied the defaults), or says which
- * option is invalid (nothing is created then).
+ * `idleTtl` (ms; `lib/family.js` has checked their types; undefined: the engine's defaults), or
+ * says which option is invalid (nothing is created then).
  */
-export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number, idleTtl: number, clock?: NativeClock | undefined | null): NativeFamily | ConfigProblem
+export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null): NativeFamily | ConfigProblem
 
 /**
  * Transitions drained from a family: `keys[i]` (`null` for the overflow breaker) goes with

@@ -9,32 +9,27 @@ const { EventEmitter } = require('node:events');
 const native = require('../binding.js');
 const { TRANSITION_FIELDS } = require('./protocol.js');
 const { STATES, REASONS } = require('./schema.js');
-const { typeError, rangeError, argumentError } = require('./errors.js');
+const { typeError, argumentError } = require('./errors.js');
 const { parseOptions, configError } = require('./options.js');
 const { clockNative } = require('./clock.js');
 const { adoptBreaker } = require('./breaker.js');
 const { emit } = require('./events.js');
 const { toMetrics } = require('./metrics.js');
 
-const DEFAULT_MAX_KEYS = 1024;
-/** 10 minutes, in milliseconds like every duration of this package. */
-const DEFAULT_IDLE_TTL = 600_000;
-
 /** Misspellings of the family's own options (`max_keys`, `idleTTL`, ...), for "did you mean". */
 const FAMILY_SPELLINGS = { maxkeys: 'maxKeys', idlettl: 'idleTtl' };
 
-/** The family's own options, then the breaker options (`parseOptions`) of every member. */
+/**
+ * The family's own options (types only: the engine checks their ranges and applies its defaults,
+ * 1024 keys and 10 minutes, when they are undefined), then the breaker options (`parseOptions`).
+ */
 function parseFamilyOptions(options) {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw argumentError('options', 'an object', options);
-  const { maxKeys = DEFAULT_MAX_KEYS, idleTtl = DEFAULT_IDLE_TTL, ...breakerOptions } = options;
-  if (typeof maxKeys !== 'number') throw typeError('maxKeys', 'a number', maxKeys);
-  if (!Number.isSafeInteger(maxKeys) || maxKeys < 1) {
-    throw rangeError('maxKeys', `must be a whole number >= 1, got ${maxKeys}`);
-  }
-  if (typeof idleTtl !== 'number') throw typeError('idleTtl', 'a number of milliseconds', idleTtl);
-  if (!(idleTtl >= 0 && idleTtl !== Infinity)) {
-    throw rangeError('idleTtl', `must be a finite number of milliseconds >= 0, got ${idleTtl}`);
+  const { maxKeys, idleTtl, ...breakerOptions } = options;
+  if (maxKeys !== undefined && typeof maxKeys !== 'number') throw typeError('maxKeys', 'a number', maxKeys);
+  if (idleTtl !== undefined && typeof idleTtl !== 'number') {
+    throw typeError('idleTtl', 'a number of milliseconds', idleTtl);
   }
   for (const key of Object.keys(breakerOptions)) {
     const guess = FAMILY_SPELLINGS[key.toLowerCase().replace(/_/g, '')];

@@ -40,28 +40,30 @@ fn problem(option: &str, reason: String) -> ConfigProblem {
 }
 
 /// Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
-/// `idleTtl` (ms; `lib/family.js` has checked their types and applied the defaults), or says which
-/// option is invalid (nothing is created then).
+/// `idleTtl` (ms; `lib/family.js` has checked their types; undefined: the engine's defaults), or
+/// says which option is invalid (nothing is created then).
 #[napi(
     catch_unwind,
-    ts_args_type = "options: Record<string, string | number | undefined>, maxKeys: number, idleTtl: number, clock?: NativeClock | undefined | null"
+    ts_args_type = "options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null"
 )]
 pub fn create_family(
     options: Object,
-    max_keys: f64,
-    idle_ttl: f64,
+    max_keys: Option<f64>,
+    idle_ttl: Option<f64>,
     clock: Option<&NativeClock>,
 ) -> Result<Either<NativeFamily, ConfigProblem>> {
     let config = match build_config(&options)? {
         Ok(config) => config,
         Err(problem) => return Ok(Either::B(problem)),
     };
+    let max_keys = max_keys.unwrap_or(engine::DEFAULT_MAX_KEYS as f64);
     if !(max_keys.is_finite() && max_keys.fract() == 0.0 && (1.0..=9_007_199_254_740_991.0).contains(&max_keys)) {
         return Ok(Either::B(problem("maxKeys", format!("must be a whole number >= 1, got {max_keys}"))));
     }
-    let idle_ttl = match duration_from_f64("idleTtl", idle_ttl, NANOS_PER_MS) {
-        Ok(d) => d,
-        Err(e) => return Ok(Either::B(problem("idleTtl", e.reason().to_owned()))),
+    let idle_ttl = match idle_ttl.map(|ms| duration_from_f64("idleTtl", ms, NANOS_PER_MS)) {
+        None => engine::DEFAULT_IDLE_TTL,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return Ok(Either::B(problem("idleTtl", e.reason().to_owned()))),
     };
     let mut builder = Family::builder(config).max_keys(max_keys as usize).idle_ttl(idle_ttl);
     if let Some(clock) = clock {
