@@ -66,6 +66,7 @@ mod error;
 mod events;
 mod family;
 pub mod host;
+pub mod http;
 mod metrics;
 mod permit;
 mod probes;

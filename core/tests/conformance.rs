@@ -5,8 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use circuit::{CircuitBreaker, Config, ManualClock, Metrics, Outcome, OwnedPermit, PermitError, Recorded, Transition};
+use circuit::http::{self, HttpError};
+use circuit::{
+    CircuitBreaker, Config, Family, ManualClock, Metrics, Outcome, OwnedPermit, PermitError, Recorded, Transition,
+};
 use serde_json::{Map, Value};
+
+/// A family listener's record: the member's key (`None` for the overflow breaker) and transition.
+type KeyedTransition = (Option<String>, Transition);
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance")
@@ -81,6 +87,21 @@ fn outcome(step: &Value) -> Outcome {
     Outcome::parse(step["outcome"].as_str().expect("outcome")).expect("known outcome")
 }
 
+/// `http_response` / `http_call`: the verdict on `status` (or `error`) with the `retry_after`
+/// header, at the wall-clock instant `now_unix_s`.
+fn http_verdict(step: &Value) -> http::Verdict {
+    if let Some(error) = step.get("error") {
+        let kind = HttpError::parse(error.as_str().expect("error")).expect("known error kind");
+        return http::Verdict { outcome: http::classify_error(kind), retry_after: None };
+    }
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(step.get("now_unix_s").and_then(Value::as_u64).unwrap_or(0));
+    http::classify_response(
+        step["status"].as_u64().expect("status") as u16,
+        step.get("retry_after").and_then(Value::as_str),
+        now,
+    )
+}
+
 fn run_vector(vector: &Value) -> Result<(), String> {
     let config = vector["config"].as_object().cloned().unwrap_or_default();
     let built = build_config(&config);
@@ -93,17 +114,33 @@ fn run_vector(vector: &Value) -> Result<(), String> {
     }
     let config = built.map_err(|e| format!("config refused: {e}"))?;
     let clock = ManualClock::new();
+    let family = vector.get("family").map(|f| {
+        let mut b = Family::builder(config.clone()).clock(clock.clone());
+        if let Some(n) = f.get("max_keys") {
+            b = b.max_keys(n.as_u64().expect("max_keys") as usize);
+        }
+        if let Some(t) = f.get("idle_ttl_ms") {
+            b = b.idle_ttl(ms(t));
+        }
+        b.build().expect("family options")
+    });
+    let family_seen: Arc<Mutex<Vec<KeyedTransition>>> = Arc::default();
+    if let Some(family) = &family {
+        let sink = Arc::clone(&family_seen);
+        family.on_transition(move |e| sink.lock().unwrap().push((e.key.map(str::to_owned), *e.transition)));
+    }
     let breaker = Arc::new(CircuitBreaker::with_clock(config, clock.clone()));
     let seen: Arc<Mutex<Vec<Transition>>> = Arc::default();
     let sink = Arc::clone(&seen);
     breaker.on_transition(move |t| sink.lock().unwrap().push(*t));
     let mut permits: HashMap<String, OwnedPermit> = HashMap::new();
+    let member = |step: &Value| family.as_ref().expect("a family vector").get(step["key"].as_str().expect("key"));
 
     for (index, step) in vector["steps"].as_array().expect("steps").iter().enumerate() {
         let fail = |msg: String| Err(format!("step {index} {step}: {msg}"));
         match step["op"].as_str().expect("op") {
-            "allow" => {
-                let result = breaker.allow_owned();
+            op @ ("allow" | "family_allow") => {
+                let result = if op == "allow" { breaker.allow_owned() } else { member(step).allow_owned() };
                 match (step.get("expect").and_then(Value::as_str), result) {
                     (Some("rejected"), Ok(_)) => {
                         return fail("admitted, expected a rejection".into());
@@ -150,17 +187,117 @@ fn run_vector(vector: &Value) -> Result<(), String> {
                 if step["expect"].as_str() != Some(actual) {
                     return fail(format!("got {actual}"));
                 }
+                if step.get("drop").and_then(Value::as_bool) == Some(true) {
+                    permits.remove(name);
+                }
             }
-            "call" => {
+            op @ ("call" | "family_call") => {
+                let target = if op == "call" { Arc::clone(&breaker) } else { member(step) };
                 for _ in 0..step.get("repeat").and_then(Value::as_u64).unwrap_or(1) {
-                    let permit = breaker.allow().map_err(|r| format!("step {index}: call rejected: {r}"))?;
+                    let permit = target.allow().map_err(|r| format!("step {index}: call rejected: {r}"))?;
                     if let Some(d) = step.get("duration_ms") {
                         clock.advance(ms(d));
                     }
-                    match breaker.record(permit, outcome(step)) {
+                    match target.record(permit, outcome(step)) {
                         Ok(Recorded::Counted) => {}
                         other => return fail(format!("call recorded as {other:?}")),
                     }
+                }
+            }
+            "http_status" => {
+                let actual = http::classify_status(step["status"].as_u64().expect("status") as u16);
+                if step["expect"].as_str() != Some(actual.as_str()) {
+                    return fail(format!("classified {actual}"));
+                }
+            }
+            "http_error" => {
+                let kind = HttpError::parse(step["error"].as_str().expect("error")).expect("known error kind");
+                let actual = http::classify_error(kind);
+                if step["expect"].as_str() != Some(actual.as_str()) {
+                    return fail(format!("classified {actual}"));
+                }
+            }
+            "http_response" => {
+                let verdict = http_verdict(step);
+                if step["expect"].as_str() != Some(verdict.outcome.as_str()) {
+                    return fail(format!("classified {}", verdict.outcome));
+                }
+                let actual = verdict.retry_after.map_or(Value::Null, |d| Value::from(d.as_nanos() as f64 / 1e6));
+                if !same(&step["expect_retry_after_ms"], &actual) {
+                    return fail(format!("retry after {actual} ms"));
+                }
+            }
+            "http_call" => {
+                let permit = breaker.allow().map_err(|r| format!("step {index}: call rejected: {r}"))?;
+                let verdict = http_verdict(step);
+                let recorded = match (verdict.outcome, verdict.retry_after) {
+                    (Outcome::Failure, Some(after)) => breaker.record_failure_retry_after(permit, after),
+                    (outcome, _) => breaker.record(permit, outcome),
+                };
+                if !matches!(recorded, Ok(Recorded::Counted)) {
+                    return fail(format!("recorded as {recorded:?}"));
+                }
+            }
+            "family_get" => {
+                let got = member(step);
+                if let Some(name) = step.get("expect_name")
+                    && name.as_str() != got.name()
+                {
+                    return fail(format!("name is {:?}", got.name()));
+                }
+                if let Some(state) = step.get("expect_state")
+                    && state.as_str() != Some(got.state().as_str())
+                {
+                    return fail(format!("state is {}", got.state()));
+                }
+            }
+            "family_contains" => {
+                let actual = family.as_ref().expect("family").contains(step["key"].as_str().expect("key"));
+                if step["expect"].as_bool() != Some(actual) {
+                    return fail(format!("contains is {actual}"));
+                }
+            }
+            "family_len" => {
+                let actual = family.as_ref().expect("family").len();
+                if step["expect"].as_u64() != Some(actual as u64) {
+                    return fail(format!("len is {actual}"));
+                }
+            }
+            "family_keys" => {
+                let mut keys: Vec<String> =
+                    family.as_ref().expect("family").keys().iter().map(|k| k.to_string()).collect();
+                keys.sort();
+                if step["expect"] != Value::from(keys.clone()) {
+                    return fail(format!("keys are {keys:?}"));
+                }
+            }
+            "family_metrics" => {
+                let m = family.as_ref().expect("family").metrics();
+                for (field, expected) in step["expect"].as_object().expect("family_metrics expect") {
+                    let actual = match field.as_str() {
+                        "evicted" => m.evicted,
+                        "overflowed" => m.overflowed,
+                        "members" => m.members.len() as u64,
+                        other => panic!("unknown family metrics field {other}"),
+                    };
+                    if expected.as_u64() != Some(actual) {
+                        return fail(format!("family metrics.{field} is {actual}"));
+                    }
+                }
+            }
+            "family_events" => {
+                let got = std::mem::take(&mut *family_seen.lock().unwrap());
+                let want = step["expect"].as_array().expect("family_events expect");
+                let matches = got.len() == want.len()
+                    && got.iter().zip(want).all(|((key, t), e)| {
+                        e["key"].as_str() == key.as_deref()
+                            && e["from"].as_str() == Some(t.from.as_str())
+                            && e["to"].as_str() == Some(t.to.as_str())
+                            && e["reason"].as_str() == Some(t.reason.as_str())
+                            && same(&e["at_ms"], &Value::from(t.at.as_nanos() as f64 / 1e6))
+                    });
+                if !matches {
+                    return fail(format!("family events {got:?}"));
                 }
             }
             "advance" => {
