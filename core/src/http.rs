@@ -223,7 +223,7 @@ fn rfc850(rest: &str, now: SystemTime) -> Option<DateFields> {
 fn asctime(value: &str) -> Option<DateFields> {
     let (day_name, rest) = value.split_once(' ')?;
     let (mon, rest) = rest.split_once(' ')?;
-    if day_name.len() != 3 || rest.len() != 16 {
+    if day_name.len() != 3 || rest.len() != 16 || !rest.is_char_boundary(2) {
         return None;
     }
     let (day, rest) = rest.split_at(2);
@@ -291,6 +291,25 @@ mod tests {
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT", at(0)), Some(at(0)));
         assert_eq!(parse_http_date("Tue, 29 Feb 2000 00:00:00 GMT", at(0)), Some(at(951_782_400)));
         assert_eq!(parse_http_date("Mon, 29 Feb 1900 00:00:00 GMT", at(0)), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_panics(value in "\\PC{0,40}", secs in 0u64..4_000_000_000) {
+            let _ = parse_retry_after(&value, at(secs));
+        }
+
+        #[test]
+        fn date_shaped_input_never_panics(day in "[A-Za-z\\u{e9}]{3,9}", rest in "[ 0-9A-Za-z:\\-\\u{e9}]{0,30}") {
+            let _ = parse_retry_after(&format!("{day}, {rest}"), at(0));
+            let _ = parse_retry_after(&format!("{day} {rest}"), at(0));
+        }
+    }
+
+    #[test]
+    fn multibyte_text_where_a_day_of_the_month_belongs_is_refused() {
+        assert_eq!(parse_retry_after("Sun Nov \u{e9} 08:49:37 1994x", at(0)), None);
+        assert_eq!(parse_retry_after("Sun Nov 6\u{e9}08:49:37 1994", at(0)), None);
     }
 
     #[test]
