@@ -12,6 +12,7 @@
 //! * Permits are stamped with the generation: outcomes of an earlier generation are reported
 //!   [`Recorded::Stale`] and never drive a transition.
 //! * The closed-state `allow` + `record_success` path takes no lock and allocates nothing.
+//! * Feature `tower`: `circuit::tower::CircuitLayer`, a tower layer (one breaker, per key, per HTTP origin).
 //!
 //! ```
 //! use circuit::{CircuitBreaker, Config, ManualClock, Outcome, RejectReason, State};
@@ -72,6 +73,8 @@ mod permit;
 mod probes;
 pub mod schema;
 mod sync;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod window;
 
 pub use breaker::CircuitBreaker;
