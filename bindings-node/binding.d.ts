@@ -68,6 +68,17 @@ export declare class NativeClock {
  */
 export declare class NativeFamily {
   /**
+   * The call-scoped use of `key`: asks the member for `key` (created on first use, or the
+   * overflow breaker) to admit a call, holding no handle on it. An admitted call's permit pins
+   * the member until it is recorded (see `member_permit.rs`).
+   */
+  allow(key: string): NativeMemberPermit | MemberRejection
+  /**
+   * The member for `key` as `get` finds it (created on first use, or the overflow breaker):
+   * its name and current state, holding no handle on it.
+   */
+  inspect(key: string): MemberInfo
+  /**
    * The member for `key` (created on first use), as a new `NativeBreaker` holding it, or `null`
    * when the family answered with its overflow breaker (see `overflow`).
    */
@@ -90,6 +101,24 @@ export declare class NativeFamily {
   metrics(): FamilyMetricsValues
   /** The queued transitions with their keys, oldest first, or `null` when none is queued. */
   drain(): FamilyBatch | null
+}
+
+/** An admitted call on a family member (or on the overflow breaker), recorded once. */
+export declare class NativeMemberPermit {
+  /** The breaker generation the permit was admitted in. */
+  get generation(): number
+  /** Whether the permit is a half-open probe. */
+  get isProbe(): boolean
+  /** Whether the family answered with its overflow breaker. */
+  get overflow(): boolean
+  /**
+   * Records `outcome` (the core's code) or, with `retry_after_ms` (> 0, checked by
+   * `lib/family.js`), a failure with that retry time, and releases the member. Gives `COUNTED`,
+   * 0 (stale) or `ALREADY_RECORDED`; the family's queue says whether a transition followed.
+   */
+  record(outcome: number, retryAfterMs?: number | undefined | null): number
+  /** Whether an outcome was recorded with this permit. */
+  get recorded(): boolean
 }
 
 /** Why an option was refused: the core's snake_case option name and the reason. */
@@ -131,6 +160,44 @@ export interface FamilyMetricsValues {
   overflow: Array<number>
   evicted: number
   overflowed: number
+}
+
+/** The outcome of an exchange that ended without a response, or `null` for an unknown kind. */
+export declare function httpClassifyError(kind: string): string | null
+
+/**
+ * The verdict on a response with `status` and the `Retry-After` header `retry_after` (if any),
+ * whose headers arrived at `now_ms`.
+ */
+export declare function httpClassifyResponse(status: number, retryAfter: string | undefined | null, nowMs: number): HttpVerdict
+
+/** The outcome (`success`, `failure`, `ignored`) a response with this status stands for. */
+export declare function httpClassifyStatus(status: number): string
+
+/** A `Retry-After` value as milliseconds from `now_ms`, or `null` when it is not one. */
+export declare function httpParseRetryAfter(value: string, nowMs: number): number | null
+
+/** A response's verdict: the outcome and the retry time (ms) to record with a failure. */
+export interface HttpVerdict {
+  outcome: string
+  retryAfter?: number
+}
+
+/** A member as `inspect` reads it: its name, its state and whether it is the overflow breaker. */
+export interface MemberInfo {
+  name?: string
+  state: string
+  overflow: boolean
+}
+
+/**
+ * A rejection of the call-scoped `allow`, with the breaker that refused (a member's name, or the
+ * overflow breaker's).
+ */
+export interface MemberRejection {
+  name?: string
+  overflow: boolean
+  rejection: NativeRejection
 }
 
 /** A rejection, for `CircuitOpenError`. */

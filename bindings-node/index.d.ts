@@ -138,6 +138,9 @@ export class CircuitOpenError extends Error {
   readonly reason: RejectReason;
   /** Ms until a probe may be admitted (`reason === 'open'`), otherwise `undefined`. */
   readonly retryAfter: number | undefined;
+  /** The key asked for, when a family's call-scoped API (`family.allow`, `family.execute`, the
+   * HTTP integrations: the origin) refused the call; otherwise `undefined`. */
+  readonly key?: string | undefined;
   constructor(breakerName: string | undefined, state: CircuitOpenError['state'], reason: RejectReason, retryAfter?: number);
 }
 
@@ -280,6 +283,45 @@ export interface FamilyMetrics {
   overflowed: number;
 }
 
+/** `family.inspect(key)`. */
+export interface MemberInfo {
+  /** `<name>/<key>` (`<key>` without a family name; `<name>/(overflow)` for the overflow breaker). */
+  readonly name: string | undefined;
+  readonly state: State;
+  /** Whether the family answered with its overflow breaker. */
+  readonly overflow: boolean;
+}
+
+/** An admitted call of `family.allow(key)`; record it once with the family's `record*`. */
+export class FamilyPermit {
+  private constructor();
+  /** The key the permit was asked for. */
+  readonly key: string;
+  /** Whether the family answered with its overflow breaker. */
+  readonly overflow: boolean;
+  readonly generation: number;
+  readonly isProbe: boolean;
+  readonly recorded: boolean;
+}
+
+/** An outcome, as the HTTP classifier gives it. */
+export type Outcome = 'success' | 'failure' | 'ignored';
+/** How an HTTP exchange ended without a response. */
+export type HttpErrorKind = 'connect' | 'timeout' | 'cancelled' | 'other';
+/** `classifyResponse`: the outcome, and for a failure the `Retry-After` retry time (ms) or `null`. */
+export interface HttpVerdict {
+  readonly outcome: Outcome;
+  readonly retryAfter: number | null;
+}
+/** The core's outcome for a response status: 5xx except 501, 408 and 429 fail; the rest succeed. */
+export function classifyStatus(status: number): Outcome;
+/** The core's outcome for an exchange without a response: `cancelled` is ignored, the rest fail. */
+export function classifyError(kind: HttpErrorKind): Outcome;
+/** The verdict on a response; `now` is wall-clock ms since the epoch (default `Date.now()`). */
+export function classifyResponse(status: number, retryAfter?: string | null, now?: number): HttpVerdict;
+/** A `Retry-After` value (delta-seconds or HTTP-date) in ms from `now`, or `null`. */
+export function parseRetryAfter(value: string, now?: number): number | null;
+
 /** The events of a family and their argument. */
 export interface BreakerFamilyEvents {
   stateChange: [transition: FamilyTransition];
@@ -301,8 +343,23 @@ export class BreakerFamily extends EventEmitter {
   readonly size: number;
   /** The shared breaker `get` returns when the family is full and every member is pinned. */
   readonly overflow: CircuitBreaker;
-  /** The breaker for `key` (the same object while the one returned before is alive), or `overflow`. */
+  /** The breaker for `key` (the same object while the one returned before is alive), or `overflow`.
+   * The object pins its member until it is garbage-collected: for one key per request, use the
+   * call-scoped `allow`/`record*`, `execute` and `inspect`. */
   get(key: string): CircuitBreaker;
+  /** Asks the member for `key` (or the overflow breaker) to admit a call: a permit that pins the
+   * member until it is recorded, or throws `CircuitOpenError` (with `key`). */
+  allow(key: string): FamilyPermit;
+  /** Records a success; `true` if it counted, `false` if the permit was stale. Releases the member. */
+  recordSuccess(permit: FamilyPermit): boolean;
+  /** Records a failure (with the dependency's retry time, if given); releases the member. */
+  recordFailure(permit: FamilyPermit, options?: RecordFailureOptions): boolean;
+  /** Records a neutral outcome; releases the member. */
+  recordIgnored(permit: FamilyPermit): boolean;
+  /** Runs `fn(...args)` on the member for `key` like `breaker.execute`, holding nothing afterwards. */
+  execute<A extends unknown[], R>(key: string, fn: (...args: A) => R | PromiseLike<R>, ...args: A): Promise<R>;
+  /** The name and state of the member for `key` (created on first use), holding nothing. */
+  inspect(key: string): MemberInfo;
   /** Whether `key` has a member now (creates none). */
   has(key: string): boolean;
   /** The members' keys, in no particular order. */

@@ -1,13 +1,16 @@
 'use strict';
 // The public API of the `circuit` package, one file per concept in lib/:
 //   breaker.js   CircuitBreaker: execute, executeSync, wrap, allow/record*, control, metrics
-//   family.js    BreakerFamily: one CircuitBreaker per key, bounded memory (the engine's Family)
+//   family.js    BreakerFamily: one CircuitBreaker per key, bounded memory (the engine's Family);
+//                family-permit.js FamilyPermit and family-execute.js its call-scoped API
 //   permit.js    Permit (the two-step API)
 //   errors.js    CircuitOpenError, TimeoutError, PermitError
 //   clock.js     ManualClock
 //   options.js   the constructor's options (the engine's come from the core's schema)
 //   events.js    event delivery; classify.js the default error classification; timeout.js the
 //                `{ signal }` of calls with `timeout`; metrics.js the metrics snapshot
+//   http/        classify.js the core's HTTP classifier; record.js, fetch.js, undici.js, axios.js
+//                the HTTP integrations (the subpaths circuit/fetch, circuit/undici, circuit/axios)
 //   schema.js    the core's schema as the addon exports it; protocol.js the numeric wire protocol
 //                of the native fast path (src/protocol.rs is its Rust side)
 // The native addon is loaded by the generated `binding.js` (napi build; src/ is its Rust).
@@ -17,13 +20,20 @@ const { BreakerFamily } = require('./lib/family.js');
 const { CircuitOpenError, PermitError, TimeoutError } = require('./lib/errors.js');
 const { ManualClock } = require('./lib/clock.js');
 const { Permit } = require('./lib/permit.js');
+const { FamilyPermit } = require('./lib/family-permit.js');
+const { classifyStatus, classifyError, classifyResponse, parseRetryAfter } = require('./lib/http/classify.js');
 
 module.exports = {
   BreakerFamily,
   CircuitBreaker,
   CircuitOpenError,
+  FamilyPermit,
   ManualClock,
   Permit,
   PermitError,
   TimeoutError,
+  classifyError,
+  classifyResponse,
+  classifyStatus,
+  parseRetryAfter,
 };

@@ -2,5 +2,18 @@
 // between `import` and `require`. The default export is the CommonJS module object.
 import circuit from './index.js';
 
-export const { BreakerFamily, CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } = circuit;
+export const {
+  BreakerFamily,
+  CircuitBreaker,
+  CircuitOpenError,
+  FamilyPermit,
+  ManualClock,
+  Permit,
+  PermitError,
+  TimeoutError,
+  classifyError,
+  classifyResponse,
+  classifyStatus,
+  parseRetryAfter,
+} = circuit;
 export default circuit;

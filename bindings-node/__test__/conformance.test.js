@@ -2,16 +2,31 @@
 // Every conformance vector of tests/conformance, through the public JS API, three times: with the
 // two-step API (`allow` + `record*`), with `executeSync` and with `execute` doing the `call`
 // steps. Config keys are mapped to the JS options; an invalid config must throw a RangeError whose
-// `option` (camelCase) converts back to the vector's `invalid_option`.
+// `option` (camelCase) converts back to the vector's `invalid_option`. The HTTP ops use the
+// package's classifier (`classifyStatus`, ...); the family ops use the family's call-scoped API
+// only (`allow` + `record*`, `execute` in the `execute` mode, `inspect`), so the runner holds no
+// reference to a member between steps and nothing depends on the garbage collector.
 
 const { describe, test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { CircuitBreaker, CircuitOpenError, ManualClock, PermitError } = require('..');
+const {
+  BreakerFamily,
+  CircuitBreaker,
+  CircuitOpenError,
+  FamilyPermit,
+  ManualClock,
+  PermitError,
+  classifyStatus,
+  classifyError,
+  classifyResponse,
+} = require('..');
 
 const VECTOR_DIR = path.join(__dirname, '..', '..', 'tests', 'conformance');
-const MIN_VECTORS = 40;
+const MIN_VECTORS = 60;
+/** Every file of tests/conformance must be run, the HTTP and family ones included. */
+const REQUIRED_FILES = ['08_http.json', '09_family.json'];
 
 /** Vector config key -> JS option. Durations are `_ms` keys; JS options are milliseconds too. */
 const OPTION = {
@@ -131,6 +146,48 @@ async function call(mode, breaker, clock, outcome, duration) {
   assert.equal(breaker.metrics().stale, stale, `call ${outcome} must count`);
 }
 
+/** The `family_call` step of `mode` once, on the member for `key`: the two-step modes use
+ * `family.allow` + `family.record*`, `execute` uses `family.execute`. */
+async function familyCall(mode, family, clock, key, outcome, duration) {
+  if (mode !== 'execute') {
+    const permit = family.allow(key);
+    clock.advance(duration);
+    const counted =
+      outcome === 'success'
+        ? family.recordSuccess(permit)
+        : outcome === 'failure'
+          ? family.recordFailure(permit)
+          : family.recordIgnored(permit);
+    assert.equal(counted, true, `family call ${outcome} must count`);
+    return;
+  }
+  const body = async () => {
+    clock.advance(duration);
+    if (outcome === 'failure') throw new Error('dependency failed');
+    if (outcome === 'ignored') throw new Neutral('neutral');
+    return 'ok';
+  };
+  if (outcome === 'success') assert.equal(await family.execute(key, body), 'ok');
+  else await assert.rejects(family.execute(key, body), outcome === 'failure' ? /dependency failed/ : Neutral);
+}
+
+/** `http_response` / `http_call`: the verdict on `status` (or `error`) at `now_unix_s`. */
+function httpVerdict(step) {
+  if (step.error !== undefined) return { outcome: classifyError(step.error), retryAfter: null };
+  return classifyResponse(step.status, step.retry_after ?? null, (step.now_unix_s ?? 0) * 1000);
+}
+
+function checkRejection(step, where, key) {
+  return (err) => {
+    assert.ok(err instanceof CircuitOpenError, `${where}: expected CircuitOpenError, got ${err}`);
+    assert.equal(err.code, 'ECIRCUITOPEN');
+    if (key !== undefined) assert.equal(err.key, key, `${where}: key`);
+    if (step.reason !== undefined) assert.equal(err.reason, step.reason, `${where}: reason`);
+    if ('retry_after_ms' in step) near(step.retry_after_ms, err.retryAfter, `${where}: retryAfter`);
+    return true;
+  };
+}
+
 async function runVector(vector, mode) {
   const clock = new ManualClock();
   if (vector.invalid_option !== undefined) {
@@ -146,47 +203,120 @@ async function runVector(vector, mode) {
     );
     return;
   }
-  const breaker = new CircuitBreaker(options(vector.config, clock, { isFailure: (err) => !(err instanceof Neutral) }));
+  const isFailure = (err) => !(err instanceof Neutral);
+  const breaker = new CircuitBreaker(options(vector.config, clock, { isFailure }));
   const events = [];
   breaker.on('stateChange', (t) => events.push(t));
+  let family;
+  const familyEvents = [];
+  if (vector.family !== undefined) {
+    const { max_keys: maxKeys, idle_ttl_ms: idleTtl } = vector.family;
+    family = new BreakerFamily(options(vector.config, clock, { isFailure, maxKeys, idleTtl }));
+    family.on('stateChange', (t) => familyEvents.push(t));
+  }
+  const needFamily = (where) => {
+    assert.ok(family, `${where}: a family op in a vector without "family"`);
+    return family;
+  };
   const permits = new Map();
   for (const [index, step] of (vector.steps ?? []).entries()) {
     const where = `step ${index} (${step.op})`;
     switch (step.op) {
-      case 'allow': {
+      case 'allow':
+      case 'family_allow': {
+        // The family's permits are recorded by the family, the breaker's by the breaker.
+        const issuer = step.op === 'allow' ? breaker : needFamily(where);
+        const allow = () => (step.op === 'allow' ? breaker.allow() : issuer.allow(step.key));
         if (step.expect === 'rejected') {
-          assert.throws(
-            () => breaker.allow(),
-            (err) => {
-              assert.ok(err instanceof CircuitOpenError, `${where}: expected CircuitOpenError, got ${err}`);
-              assert.equal(err.code, 'ECIRCUITOPEN');
-              if (step.reason !== undefined) assert.equal(err.reason, step.reason, `${where}: reason`);
-              if ('retry_after_ms' in step) near(step.retry_after_ms, err.retryAfter, `${where}: retryAfter`);
-              return true;
-            },
-          );
+          assert.throws(allow, checkRejection(step, where, step.op === 'allow' ? undefined : step.key));
           break;
         }
-        const permit = breaker.allow();
+        const permit = allow();
+        if (step.op === 'family_allow') assert.ok(permit instanceof FamilyPermit, `${where}: a FamilyPermit`);
         if (step.probe !== undefined) assert.equal(permit.isProbe, step.probe, `${where}: probe`);
-        if (step.permit !== undefined) permits.set(step.permit, permit);
-        else breaker.recordIgnored(permit);
+        if (step.permit !== undefined) permits.set(step.permit, { permit, issuer });
+        else issuer.recordIgnored(permit);
         break;
       }
       case 'record': {
-        const permit = permits.get(step.permit);
-        assert.ok(permit, `${where}: no permit ${step.permit}`);
+        const held = permits.get(step.permit);
+        assert.ok(held, `${where}: no permit ${step.permit}`);
+        const { permit, issuer } = held;
         const record = () =>
           step.outcome === 'success'
-            ? breaker.recordSuccess(permit)
+            ? issuer.recordSuccess(permit)
             : step.outcome === 'failure'
-              ? breaker.recordFailure(permit)
-              : breaker.recordIgnored(permit);
+              ? issuer.recordFailure(permit)
+              : issuer.recordIgnored(permit);
         if (step.expect === 'already_recorded') {
           assert.throws(record, (err) => err instanceof PermitError && err.code === 'EALREADYRECORDED');
         } else {
           assert.equal(record(), step.expect === 'counted', `${where}: expected ${step.expect}`);
         }
+        if (step.drop === true) permits.delete(step.permit);
+        break;
+      }
+      case 'family_call':
+        for (let i = 0; i < (step.repeat ?? 1); i++) {
+          await familyCall(mode, needFamily(where), clock, step.key, step.outcome, step.duration_ms ?? 0);
+        }
+        break;
+      case 'family_get': {
+        const info = needFamily(where).inspect(step.key);
+        if (step.expect_name !== undefined) assert.equal(info.name, step.expect_name ?? undefined, `${where}: name`);
+        if (step.expect_state !== undefined) assert.equal(info.state, step.expect_state, `${where}: state`);
+        break;
+      }
+      case 'family_contains':
+        assert.equal(needFamily(where).has(step.key), step.expect, where);
+        break;
+      case 'family_len':
+        assert.equal(needFamily(where).size, step.expect, where);
+        break;
+      case 'family_keys':
+        assert.deepEqual(needFamily(where).keys().sort(), step.expect, where);
+        break;
+      case 'family_metrics': {
+        const m = needFamily(where).metrics();
+        const actual = { evicted: m.evicted, overflowed: m.overflowed, members: Object.keys(m.members).length };
+        for (const [field, expected] of Object.entries(step.expect)) {
+          assert.ok(Object.hasOwn(actual, field), `${where}: unknown family metric ${field}`);
+          assert.equal(actual[field], expected, `${where}: ${field}`);
+        }
+        break;
+      }
+      case 'family_events': {
+        const got = familyEvents.splice(0).map((t) => ({ key: t.key, from: t.from, to: t.to, reason: t.reason, at_ms: t.at }));
+        assert.equal(got.length, step.expect.length, `${where}: ${JSON.stringify(got)}`);
+        step.expect.forEach((e, i) => {
+          assert.deepEqual({ ...got[i], at_ms: undefined }, { ...e, at_ms: undefined }, `${where}[${i}]`);
+          near(e.at_ms, got[i].at_ms, `${where}[${i}].at`);
+        });
+        break;
+      }
+      case 'http_status':
+        assert.equal(classifyStatus(step.status), step.expect, where);
+        break;
+      case 'http_error':
+        assert.equal(classifyError(step.error), step.expect, where);
+        break;
+      case 'http_response': {
+        const verdict = httpVerdict(step);
+        assert.equal(verdict.outcome, step.expect, `${where}: outcome`);
+        if (step.expect_retry_after_ms === null) assert.equal(verdict.retryAfter, null, `${where}: retryAfter`);
+        else near(step.expect_retry_after_ms, verdict.retryAfter, `${where}: retryAfter`);
+        break;
+      }
+      case 'http_call': {
+        const permit = breaker.allow();
+        const { outcome, retryAfter } = httpVerdict(step);
+        const counted =
+          outcome === 'success'
+            ? breaker.recordSuccess(permit)
+            : outcome === 'ignored'
+              ? breaker.recordIgnored(permit)
+              : breaker.recordFailure(permit, retryAfter === null ? undefined : { retryAfter });
+        assert.equal(counted, true, `${where}: must count`);
         break;
       }
       case 'call':
@@ -238,8 +368,9 @@ const vectors = loadVectors();
 const ran = new Set();
 
 describe('conformance vectors', () => {
-  test(`at least ${MIN_VECTORS} vectors found`, () => {
+  test(`at least ${MIN_VECTORS} vectors found, in every required file`, () => {
     assert.ok(vectors.length >= MIN_VECTORS, `only ${vectors.length} vectors in ${VECTOR_DIR}`);
+    for (const file of REQUIRED_FILES) assert.ok(vectors.some((v) => v.file === file), `no vector from ${file}`);
     assert.equal(new Set(vectors.map((v) => v.name)).size, vectors.length, 'vector names are unique');
   });
   for (const vector of vectors) {

@@ -14,7 +14,11 @@ const P = require('../lib/protocol.js');
 const { fast, allow, trivialCell } = require('./native-call.js');
 
 const ROOT = path.join(__dirname, '..');
-const EXPORTS = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'ManualClock', 'Permit', 'PermitError', 'TimeoutError'];
+const CLASSES = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'FamilyPermit', 'ManualClock', 'Permit', 'PermitError', 'TimeoutError'];
+const FUNCTIONS = ['classifyError', 'classifyResponse', 'classifyStatus', 'parseRetryAfter'];
+const EXPORTS = [...CLASSES, ...FUNCTIONS];
+/** The HTTP integrations: subpath -> its exports. */
+const SUBPATHS = { fetch: ['wrapFetch'], undici: ['interceptor'], axios: ['attach'] };
 
 describe('package', () => {
   test('CommonJS exports', () => {
@@ -30,7 +34,26 @@ describe('package', () => {
 
   test('index.d.ts declares every export', () => {
     const dts = fs.readFileSync(path.join(ROOT, 'index.d.ts'), 'utf8');
-    for (const name of EXPORTS) assert.match(dts, new RegExp(`^export class ${name}\\b`, 'm'), name);
+    for (const name of CLASSES) assert.match(dts, new RegExp(`^export class ${name}\\b`, 'm'), name);
+    for (const name of FUNCTIONS) assert.match(dts, new RegExp(`^export function ${name}\\b`, 'm'), name);
+  });
+
+  test('the HTTP integrations are subpath exports with their types, for require and import', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    for (const [sub, names] of Object.entries(SUBPATHS)) {
+      const entry = pkg.exports[`./${sub}`];
+      assert.deepEqual(entry, { types: `./lib/http/${sub}.d.ts`, default: `./lib/http/${sub}.js` }, sub);
+      const dts = fs.readFileSync(path.join(ROOT, entry.types), 'utf8');
+      const cjs = require(`circuit/${sub}`);
+      const esm = await import(`circuit/${sub}`);
+      assert.deepEqual(Object.keys(cjs).sort(), names, sub);
+      for (const name of names) {
+        assert.equal(typeof cjs[name], 'function', `${sub}.${name}`);
+        assert.equal(esm[name], cjs[name], `ESM ${sub}.${name}`);
+        assert.match(dts, new RegExp(`^export function ${name}\\b`, 'm'), `${entry.types} declares ${name}`);
+      }
+      assert.ok(pkg.peerDependenciesMeta?.[sub]?.optional || sub === 'fetch', `${sub} is an optional peer dependency`);
+    }
   });
 
   test('package.json: name, license, engines, entry points, install script, files', () => {
@@ -70,6 +93,8 @@ describe('package', () => {
       'Cargo.toml',
       'build.rs',
       ...dir('lib', '.js'),
+      ...dir('lib/http', '.js'),
+      ...dir('lib/http', '.d.ts'),
       ...dir('src', '.rs'),
     ];
     assert.ok(dir('lib', '.js').length >= 8, 'lib/ has one file per concept');

@@ -1,6 +1,12 @@
 // A typed usage file: `tsc -p __test__/tsconfig.json` must accept it (strict mode). The
 // `@ts-expect-error` lines must be rejected, so the declarations are not just `any`.
-import { BreakerFamily, CircuitBreaker, CircuitOpenError, ManualClock, Permit, PermitError, TimeoutError } from 'circuit';
+import { BreakerFamily, CircuitBreaker, CircuitOpenError, FamilyPermit, ManualClock, Permit, PermitError, TimeoutError } from 'circuit';
+import { classifyError, classifyResponse, classifyStatus, parseRetryAfter } from 'circuit';
+import { wrapFetch } from 'circuit/fetch';
+import { interceptor } from 'circuit/undici';
+import type { CircuitInterceptor } from 'circuit/undici';
+import { attach } from 'circuit/axios';
+import type { HttpVerdict, MemberInfo, Outcome } from 'circuit';
 import type { BreakerFamilyOptions, CallOptions, CircuitBreakerOptions, FamilyMetrics, FamilyTransition, Metrics, RecordFailureOptions, State, Transition } from 'circuit';
 
 const clock = new ManualClock();
@@ -152,3 +158,43 @@ void new BreakerFamily({ maxKeys: '10' });
 // @ts-expect-error: get takes a string key
 hosts.get(42);
 void [member, overflow, familySize, familyKeys, present, memberMetrics, counts, familyMetrics.overflow.state];
+
+// The family's call-scoped API.
+const familyPermit: FamilyPermit = hosts.allow('b.example:443');
+const permitKey: string = familyPermit.key;
+const familyCounted: boolean = hosts.recordFailure(familyPermit, { retryAfter: 30_000 });
+hosts.recordSuccess(hosts.allow('c'));
+hosts.recordIgnored(hosts.allow('c'));
+const memberInfo: MemberInfo = hosts.inspect('b.example:443');
+const memberState: State = memberInfo.state;
+const executed: Promise<number> = hosts.execute('c', async (a: number, b: number) => a + b, 1, 2);
+// @ts-expect-error: the arguments must match fn's parameters
+void hosts.execute('c', async (a: number) => a, 'one');
+// @ts-expect-error: FamilyPermit objects come from family.allow()
+void new FamilyPermit();
+void [permitKey, familyCounted, memberState, executed, familyPermit.overflow, familyPermit.isProbe];
+
+// The HTTP classifier.
+const statusOutcome: Outcome = classifyStatus(503);
+const errorOutcome: Outcome = classifyError('connect');
+const verdict: HttpVerdict = classifyResponse(429, '30', Date.now());
+const verdictAfter: number | null = verdict.retryAfter;
+const parsed: number | null = parseRetryAfter('120');
+// @ts-expect-error: not an error kind
+classifyError('refused');
+void [statusOutcome, errorOutcome, verdictAfter, parsed];
+
+// The HTTP integrations.
+const guardedFetch: typeof fetch = wrapFetch(fetch, {
+  failureThreshold: 5,
+  maxKeys: 100,
+  timeout: 2_000,
+  fallback: (request: Request, err: CircuitOpenError) => new Response(`${request.url} ${err.key ?? ''}`),
+  isFailure: ({ status }) => (status === 404 ? true : undefined),
+});
+const sharedFetch = wrapFetch(fetch, { family: hosts });
+// @ts-expect-error: `family` or the options of a new one, not both
+wrapFetch(fetch, { family: hosts, maxKeys: 3 });
+const undiciInterceptor: CircuitInterceptor = interceptor({ failureThreshold: 2 });
+const axiosLike = attach({ defaults: {} }, { failureThreshold: 2, fallback: (config: unknown, err: CircuitOpenError) => ({ config, err }) });
+void [guardedFetch, sharedFetch, undiciInterceptor, axiosLike];

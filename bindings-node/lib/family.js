@@ -7,9 +7,11 @@
 
 const { EventEmitter } = require('node:events');
 const native = require('../binding.js');
-const { TRANSITION_FIELDS } = require('./protocol.js');
-const { STATES, REASONS } = require('./schema.js');
-const { typeError, argumentError } = require('./errors.js');
+const { TRANSITION_FIELDS, COUNTED, ALREADY_RECORDED } = require('./protocol.js');
+const { STATES, REASONS, SUCCESS, FAILURE, IGNORED } = require('./schema.js');
+const { CircuitOpenError, PermitError, typeError, argumentError } = require('./errors.js');
+const { FamilyPermit, ISSUE, spendFamilyPermit } = require('./family-permit.js');
+const { executeInFamily } = require('./family-execute.js');
 const { parseOptions, configError } = require('./options.js');
 const { clockNative } = require('./clock.js');
 const { adoptBreaker } = require('./breaker.js');
@@ -51,6 +53,11 @@ function parseFamilyOptions(options) {
  * this family that is still alive). When full with every member pinned, `get` answers with the
  * family's one shared `overflow` breaker. An `EventEmitter`: 'stateChange' carries every
  * member's transitions with their `key` (`null` for the overflow breaker).
+ *
+ * Call-scoped API: `allow(key)` + `recordSuccess`/`recordFailure`/`recordIgnored`,
+ * `execute(key, fn, ...args)` and `inspect(key)` hold no `CircuitBreaker` object, so they pin a
+ * member only while a call is in flight (until its permit is recorded), whatever the garbage
+ * collector does: what integrations with one key per request (an origin, a tenant) use.
  *
  * Identity: while the `CircuitBreaker` returned for a key is alive, `get` of that key returns that
  * same object (it pins the member, so the member cannot have changed). Once it is
@@ -113,6 +120,73 @@ class BreakerFamily extends EventEmitter {
     // No flush: the engine's `get` causes no transition (eviction reads each member's state as
     // last applied), and whatever the member's next call causes is emitted after that call.
     return breaker;
+  }
+
+  // --- the call-scoped API: nothing pinned once a call is recorded ----------------------------
+
+  /** Asks the member for `key` (created on first use; the overflow breaker when the family is
+   * full and every member is pinned) to admit a call: a `FamilyPermit`, which pins the member
+   * until it is recorded, or throws `CircuitOpenError` (with `key`). */
+  allow(key) {
+    if (typeof key !== 'string') throw argumentError('key', 'a string', key);
+    const answer = this.#native.allow(key);
+    this.#flush();
+    if (answer instanceof native.NativeMemberPermit) return new FamilyPermit(ISSUE, this, answer, key);
+    const { name, rejection } = answer;
+    const err = new CircuitOpenError(name ?? undefined, rejection.state, rejection.reason, rejection.retryAfter ?? undefined);
+    err.key = key;
+    throw err;
+  }
+
+  /** Records a success; `true` if it counted, `false` if the permit was stale. */
+  recordSuccess(permit) {
+    return this.#record(permit, SUCCESS, undefined);
+  }
+
+  /** Records a failure, optionally with the dependency's retry time (`{ retryAfter }` in ms, as
+   * `breaker.recordFailure` takes it); `true` if it counted, `false` if the permit was stale. */
+  recordFailure(permit, options) {
+    if (options === undefined) return this.#record(permit, FAILURE, undefined);
+    if (typeof options !== 'object' || options === null) throw argumentError('options', 'an object', options);
+    const { retryAfter } = options;
+    if (retryAfter !== undefined && typeof retryAfter !== 'number') {
+      throw argumentError('retryAfter', 'a number of milliseconds', retryAfter);
+    }
+    if (retryAfter !== undefined && !(retryAfter >= 0 && retryAfter !== Infinity)) {
+      const err = new RangeError(`\`retryAfter\` must be a finite number >= 0, got ${retryAfter}`);
+      err.code = 'ERR_OUT_OF_RANGE';
+      throw err;
+    }
+    return this.#record(permit, FAILURE, retryAfter === 0 ? undefined : retryAfter);
+  }
+
+  /** Records a neutral outcome (a probe's slot is returned); `true` if current, `false` if stale. */
+  recordIgnored(permit) {
+    return this.#record(permit, IGNORED, undefined);
+  }
+
+  #record(permit, outcome, retryAfter) {
+    const r = spendFamilyPermit(permit, this).record(outcome, retryAfter);
+    this.#flush();
+    if (r === ALREADY_RECORDED) {
+      throw new PermitError('EALREADYRECORDED', 'permit already recorded: each permit takes exactly one outcome');
+    }
+    return r === COUNTED;
+  }
+
+  /** Runs `fn(...args)` on the member for `key` as `breaker.execute` does (the members' `timeout`,
+   * `isFailure` and `fallback` apply) and holds nothing once it settles. A promise of its result. */
+  execute(key, fn, ...args) {
+    return executeInFamily(this, this.#parsed, key, fn, args);
+  }
+
+  /** `{ name, state, overflow }` of the member for `key` as `get` finds it (created on first use;
+   * `overflow` true for the overflow breaker), holding nothing. */
+  inspect(key) {
+    if (typeof key !== 'string') throw argumentError('key', 'a string', key);
+    const info = this.#native.inspect(key);
+    this.#flush();
+    return { name: info.name ?? undefined, state: info.state, overflow: info.overflow };
   }
 
   /** Whether `key` has a member now (creates none and counts as no use). */

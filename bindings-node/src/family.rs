@@ -13,8 +13,9 @@ use engine::{Family, Transition, duration_from_f64};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::breaker::{NativeBreaker, metrics_values};
+use crate::breaker::{NativeBreaker, NativeRejection, metrics_values};
 use crate::clock::{NativeClock, ms};
+use crate::member_permit::NativeMemberPermit;
 use crate::options::{ConfigProblem, build_config};
 use crate::protocol::NANOS_PER_MS;
 
@@ -104,8 +105,58 @@ pub struct FamilyMetricsValues {
     pub overflowed: f64,
 }
 
+/// A member as `inspect` reads it: its name, its state and whether it is the overflow breaker.
+#[napi(object)]
+pub struct MemberInfo {
+    pub name: Option<String>,
+    pub state: String,
+    pub overflow: bool,
+}
+
+/// A rejection of the call-scoped `allow`, with the breaker that refused (a member's name, or the
+/// overflow breaker's).
+#[napi(object)]
+pub struct MemberRejection {
+    pub name: Option<String>,
+    pub overflow: bool,
+    pub rejection: NativeRejection,
+}
+
 #[napi]
 impl NativeFamily {
+    /// The call-scoped use of `key`: asks the member for `key` (created on first use, or the
+    /// overflow breaker) to admit a call, holding no handle on it. An admitted call's permit pins
+    /// the member until it is recorded (see `member_permit.rs`).
+    #[napi(catch_unwind)]
+    pub fn allow(&self, key: String) -> Either<NativeMemberPermit, MemberRejection> {
+        let breaker = self.family.get(&key);
+        let overflow = Arc::ptr_eq(&breaker, self.family.overflow());
+        match breaker.allow_owned() {
+            Ok(permit) => Either::A(NativeMemberPermit::new(permit, overflow)),
+            Err(r) => Either::B(MemberRejection {
+                name: r.name().map(str::to_owned),
+                overflow,
+                rejection: NativeRejection {
+                    state: r.state().as_str().to_owned(),
+                    reason: r.reason().as_str().to_owned(),
+                    retry_after: r.retry_after().map(ms),
+                },
+            }),
+        }
+    }
+
+    /// The member for `key` as `get` finds it (created on first use, or the overflow breaker):
+    /// its name and current state, holding no handle on it.
+    #[napi(catch_unwind)]
+    pub fn inspect(&self, key: String) -> MemberInfo {
+        let breaker = self.family.get(&key);
+        MemberInfo {
+            name: breaker.name().map(str::to_owned),
+            state: breaker.state().as_str().to_owned(),
+            overflow: Arc::ptr_eq(&breaker, self.family.overflow()),
+        }
+    }
+
     /// The member for `key` (created on first use), as a new `NativeBreaker` holding it, or `null`
     /// when the family answered with its overflow breaker (see `overflow`).
     #[napi(catch_unwind)]

@@ -47,7 +47,13 @@
 //!   a `NativeBreaker` of the registry whose entry holds the member's `Arc`, which pins it (the
 //!   core never evicts a member referenced outside the family) while the JS object lives. A core
 //!   family listener queues transitions with their key; `lib/family.js` drains them like a
-//!   breaker's, after its own calls and after each member's delivery.
+//!   breaker's, after its own calls and after each member's delivery. The call-scoped API holds
+//!   no `NativeBreaker`: `allow` gives a [`member_permit`] `NativeMemberPermit` owning the core's
+//!   `OwnedPermit` (its `Arc` pins the member) and recording drops it, so a member is pinned only
+//!   while a call is in flight, whatever the garbage collector does; `inspect` reads a member's
+//!   name and state.
+//! * [`http`]: the core's HTTP classifier (`engine::http`), converted; `lib/http/classify.js`
+//!   checks and names the arguments.
 //! * Nothing here starts a thread, a timer or a threadsafe function: the addon never keeps the
 //!   event loop alive.
 
@@ -58,6 +64,8 @@ pub mod clock;
 pub mod family;
 pub mod fast_path;
 pub mod frame;
+pub mod http;
+pub mod member_permit;
 pub mod options;
 pub mod protocol;
 pub mod registry;
