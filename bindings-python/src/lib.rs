@@ -2,10 +2,11 @@
 //! API lives in `python/circuit/__init__.py`; this module holds everything on the hot path:
 //! admission and recording, the sync decorator's call wrapper, the protected await (the async
 //! decorator's callable in `async_guard.rs`, the coroutine-like `ProtectedCall` in
-//! `protected_call.rs` and `protected_call_type.rs`), outcome classification, and the bridge to
-//! the engine's listeners. All state logic is the Rust engine's. Options and metrics
-//! are walked from the engine's schema (`engine::OPTIONS`, `engine::METRICS`), which is also
-//! exported, with the engine's spellings, for the package and its tests (`schema.rs`).
+//! `protected_call.rs` and `protected_call_type.rs`), outcome classification, the bridge to the
+//! engine's listeners, and the core's HTTP classifier (`http.rs`). All state logic is the Rust
+//! engine's. Options and metrics are walked from the engine's schema (`engine::OPTIONS`,
+//! `engine::METRICS`), which is also exported, with the engine's spellings, for the package and
+//! its tests (`schema.rs`).
 
 mod arguments;
 mod async_guard;
@@ -16,6 +17,7 @@ mod delivery;
 mod errors;
 mod family;
 mod guard;
+mod http;
 mod metrics;
 mod options;
 mod permit;
@@ -39,6 +41,7 @@ fn _circuit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<family::FamilyMetrics>()?;
     m.add_function(wrap_pyfunction!(errors::register, m)?)?;
     schema::add_to(m)?;
+    http::add_to(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

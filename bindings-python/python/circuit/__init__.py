@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, ParamSpec, Tuple, TypeVar, Union, overload
 
-from . import _circuit
+from . import _circuit, http
 from ._circuit import FamilyMetrics, ManualClock, Metrics, Permit
 from ._errors import CircuitConfigError, CircuitError, CircuitOpenError, PermitAlreadyRecordedError
 
@@ -43,6 +43,7 @@ __all__ = [
     "PermitAlreadyRecordedError",
     "State",
     "StateChange",
+    "http",
 ]
 __version__: str = _circuit.__version__
 

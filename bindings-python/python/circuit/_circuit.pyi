@@ -22,6 +22,10 @@ __all__ = [
     "Permit",
     "StateChange",
     "__version__",
+    "classify_error",
+    "classify_response",
+    "classify_status",
+    "parse_retry_after",
     "register",
 ]
 __version__: str
@@ -44,6 +48,15 @@ def register(
     protect_awaitable: Callable[[Breaker, Union[int, Permit], Any], Any],
     settle_cancelled: Callable[[Breaker, Union[int, Permit], BaseException], Any],
 ) -> None: ...
+
+# The core's HTTP classifier (core/src/http.rs); outcomes spelled as in OUTCOMES, durations in
+# seconds, `now` in unix seconds (None: the system time).
+def classify_status(status: int) -> str: ...
+def classify_error(kind: str) -> str: ...
+def classify_response(
+    status: int, retry_after: Optional[str] = None, now: Optional[float] = None
+) -> Tuple[str, Optional[float]]: ...
+def parse_retry_after(value: str, now: Optional[float] = None) -> Optional[float]: ...
 
 @final
 class ManualClock:
