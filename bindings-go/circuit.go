@@ -53,7 +53,7 @@ type Breaker struct {
 	isIgnored func(error) bool
 	// listeners is reachable (strongly) only from this Breaker; the C side reaches it through
 	// the weak pointer in.listeners, so listeners that refer to the Breaker keep nothing alive.
-	listeners *listenerSet
+	listeners *listenerSet[Transition]
 	cleanup   runtime.Cleanup
 	// rejections holds, per reason, the last *RejectedError handed out (rejection.go).
 	rejections rejections
@@ -69,7 +69,7 @@ type breaker struct {
 	closed atomic.Bool
 	// slot is this breaker's key in the dispatch table (0: no C listener registered yet).
 	slot      uintptr
-	listeners weak.Pointer[listenerSet]
+	listeners weak.Pointer[listenerSet[Transition]]
 	// member: h is a family member's handle (Family.Get), whose destroy keeps the member's
 	// listeners, so close removes its C listener (listenerID) first.
 	member     bool
@@ -133,7 +133,7 @@ func New(config Config) (*Breaker, error) {
 	}
 	runtime.KeepAlive(config.Clock)
 	in := &breaker{h: h}
-	b := &Breaker{h: h, in: in, name: config.Name, isIgnored: config.IsIgnored, listeners: &listenerSet{}}
+	b := &Breaker{h: h, in: in, name: config.Name, isIgnored: config.IsIgnored, listeners: &listenerSet[Transition]{}}
 	in.listeners = weak.Make(b.listeners)
 	// A cleanup, not a finalizer: a finalizer never runs for an object on a cycle (a listener or
 	// IsIgnored closure that refers to its Breaker), a cleanup does.
@@ -230,6 +230,10 @@ func (b *Breaker) Metrics() (Metrics, error) {
 	if st != C.CIRCUIT_OK {
 		return Metrics{}, errorFor(st, "")
 	}
+	return metricsOf(&m), nil
+}
+
+func metricsOf(m *C.circuit_metrics_snapshot) Metrics {
 	out := Metrics{
 		State: stateOf(m.state), Generation: uint64(m.generation), ConsecutiveFailures: uint64(m.consecutive_failures),
 		WindowCalls: uint64(m.window_calls), WindowFailures: uint64(m.window_failures), WindowSlow: uint64(m.window_slow),
@@ -242,7 +246,7 @@ func (b *Breaker) Metrics() (Metrics, error) {
 		d := nanosToDuration(uint64(m.retry_after_ns))
 		out.RetryAfter = &d
 	}
-	return out, nil
+	return out
 }
 
 func (b *Breaker) manual(f func(C.circuit_breaker) C.circuit_status) error {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -22,6 +23,10 @@ type vector struct {
 	Config        map[string]json.RawMessage   `json:"config"`
 	InvalidOption string                       `json:"invalid_option"`
 	Steps         []map[string]json.RawMessage `json:"steps"`
+	Family        *struct {
+		MaxKeys   int             `json:"max_keys"`
+		IdleTTLMs json.RawMessage `json:"idle_ttl_ms"`
+	} `json:"family"`
 }
 
 func ms(raw json.RawMessage) time.Duration {
@@ -170,8 +175,18 @@ func runVector(t *testing.T, v vector) error {
 	if _, err := b.OnStateChange(func(tr Transition) { mu.Lock(); events = append(events, tr); mu.Unlock() }); err != nil {
 		return err
 	}
+	var fam *familyRun
+	if v.Family != nil {
+		if fam, err = startFamily(buildConfig(t, v.Config, clock), clock, v.Family.MaxKeys, ms(v.Family.IdleTTLMs)); err != nil {
+			return err
+		}
+		defer fam.f.Close()
+	}
 	permits := map[string]Permit{}
 	record := func(p Permit, outcome string) (bool, error) {
+		if p.c.flags&familyPermitFlag != 0 {
+			return p.Record(Outcome(outcome)) // a family permit records on its own member
+		}
 		switch outcome {
 		case "success":
 			return b.RecordSuccess(p)
@@ -185,9 +200,32 @@ func runVector(t *testing.T, v vector) error {
 		fail := func(format string, args ...any) error {
 			return fmt.Errorf("step %d (%s): %s", i, str(s["op"]), fmt.Sprintf(format, args...))
 		}
-		switch str(s["op"]) {
-		case "allow":
-			p, err := b.Allow()
+		if handled, err := httpStep(s, b); handled {
+			if err != nil {
+				return fail("%v", err)
+			}
+			continue
+		}
+		if handled, err := fam.step(s); handled {
+			if err != nil {
+				return fail("%v", err)
+			}
+			continue
+		}
+		switch op := str(s["op"]); op {
+		case "allow", "family_allow":
+			var p Permit
+			var err error
+			if op == "allow" {
+				p, err = b.Allow()
+			} else if fam == nil {
+				return fail("family_allow in a vector without a family")
+			} else {
+				var fp *Permit
+				if fp, err = fam.f.Allow(str(s["key"])); err == nil {
+					p = *fp
+				}
+			}
 			if str(s["expect"]) == "rejected" {
 				var re *RejectedError
 				if !errors.As(err, &re) || !errors.Is(err, ErrOpen) {
@@ -216,7 +254,7 @@ func runVector(t *testing.T, v vector) error {
 			if raw, ok := s["permit"]; ok {
 				permits[str(raw)] = p
 			} else {
-				_, _ = b.RecordIgnored(p)
+				_, _ = p.RecordIgnored()
 			}
 		case "record":
 			p, ok := permits[str(s["permit"])]
@@ -235,6 +273,9 @@ func runVector(t *testing.T, v vector) error {
 			}
 			if got != str(s["expect"]) {
 				return fail("got %s, expected %s", got, str(s["expect"]))
+			}
+			if string(s["drop"]) == "true" {
+				delete(permits, str(s["permit"]))
 			}
 		case "call":
 			repeat := 1
@@ -350,5 +391,10 @@ func TestConformanceVectors(t *testing.T) {
 	}
 	if total < 40 {
 		t.Fatalf("only %d vectors", total)
+	}
+	for _, required := range []string{"08_http.json", "09_family.json"} {
+		if !slices.Contains(files, filepath.Join("../tests/conformance", required)) {
+			t.Fatalf("%s is missing from the vectors run", required)
+		}
 	}
 }

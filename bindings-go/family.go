@@ -10,6 +10,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -31,9 +32,11 @@ type FamilyOptions struct {
 // one once it is unreachable).
 type Family struct {
 	h         C.circuit_family
+	in        *familyCore
 	name      string
 	isIgnored func(error) bool
-	closed    *atomic.Bool
+	// listeners is reachable (strongly) only from this Family (see Breaker.listeners).
+	listeners *listenerSet[FamilyTransition]
 	cleanup   runtime.Cleanup
 }
 
@@ -66,20 +69,66 @@ func NewFamily(cfg Config, opts FamilyOptions) (*Family, error) {
 		return nil, errorFor(st, strings.TrimPrefix(C.GoString(&message[0]), "circuit_family_create: "))
 	}
 	runtime.KeepAlive(cfg.Clock)
-	f := &Family{h: h, name: cfg.Name, isIgnored: cfg.IsIgnored, closed: &atomic.Bool{}}
-	f.cleanup = runtime.AddCleanup(f, closeFamily, familyHandle{h: h, closed: f.closed})
+	in := &familyCore{h: h}
+	f := &Family{h: h, in: in, name: cfg.Name, isIgnored: cfg.IsIgnored, listeners: &listenerSet[FamilyTransition]{}}
+	in.listeners = weak.Make(f.listeners)
+	f.cleanup = runtime.AddCleanup(f, (*familyCore).close, in)
 	return f, nil
 }
 
-type familyHandle struct {
-	h      C.circuit_family
-	closed *atomic.Bool
+// familyCore is what the C library's family listener and the cleanup of a Family hold; like
+// breaker, it never refers to the Family or to a user value.
+type familyCore struct {
+	h C.circuit_family
+	// mu serializes OnStateChange's registration of the C listener with close.
+	mu     sync.Mutex
+	closed atomic.Bool
+	// slot is this family's key in familyDispatch (0: no C listener registered yet).
+	slot      uintptr
+	listeners weak.Pointer[listenerSet[FamilyTransition]]
 }
 
-func closeFamily(fh familyHandle) {
-	if fh.closed.CompareAndSwap(false, true) {
-		C.circuit_family_destroy(fh.h)
+// close destroys the C family (which waits for a listener call in progress on another thread)
+// and releases its dispatch slot; idempotent. It is the cleanup of a Family.
+func (in *familyCore) close() {
+	in.mu.Lock()
+	if in.closed.Load() {
+		in.mu.Unlock()
+		return
 	}
+	in.closed.Store(true)
+	slot := in.slot
+	in.slot = 0
+	in.mu.Unlock()
+	C.circuit_family_destroy(in.h)
+	if slot != 0 {
+		familyDispatch.Delete(slot)
+	}
+}
+
+// breakerName is the library's name of the breaker h ("" if it has none or h is not live).
+func breakerName(h C.circuit_breaker) string {
+	var buffer [128]C.char
+	var n C.size_t
+	if C.circuit_name(h, &buffer[0], C.size_t(len(buffer)), &n) != C.CIRCUIT_OK {
+		return ""
+	}
+	if int(n) < len(buffer) {
+		return C.GoStringN(&buffer[0], C.int(n))
+	}
+	long := make([]byte, int(n)+1)
+	if C.circuit_name(h, (*C.char)(unsafe.Pointer(&long[0])), C.size_t(len(long)), &n) != C.CIRCUIT_OK {
+		return ""
+	}
+	return string(long[:n])
+}
+
+// memberName is the name of the member for key (the overflow breaker's is not known here).
+func (f *Family) memberName(key string) string {
+	if f.name != "" {
+		return f.name + "/" + key
+	}
+	return key
 }
 
 // keyArgs passes key's bytes to C without copying (they hold no Go pointers).
@@ -104,12 +153,9 @@ func (f *Family) Get(key string) (*Breaker, error) {
 		runtime.KeepAlive(f)
 		return nil, errorFor(st, C.GoString(&message[0]))
 	}
-	name := key
-	if f.name != "" {
-		name = f.name + "/" + key
-	}
+	name := breakerName(h) // the library's: "<name>/(overflow)" for the overflow breaker
 	in := &breaker{h: h, member: true}
-	b := &Breaker{h: h, in: in, name: name, isIgnored: f.isIgnored, listeners: &listenerSet{}}
+	b := &Breaker{h: h, in: in, name: name, isIgnored: f.isIgnored, listeners: &listenerSet[Transition]{}}
 	in.listeners = weak.Make(b.listeners)
 	b.cleanup = runtime.AddCleanup(b, (*breaker).close, in)
 	runtime.KeepAlive(f)
@@ -138,10 +184,25 @@ func (f *Family) Contains(key string) bool {
 }
 
 // Close releases the family; idempotent. Breakers from Get that are still open keep working as
-// ordinary breakers until they are closed.
+// ordinary breakers until they are closed, and permits from Allow until they are recorded. Once
+// Close returns, no OnStateChange listener is called again.
 func (f *Family) Close() error {
 	f.cleanup.Stop()
-	closeFamily(familyHandle{h: f.h, closed: f.closed})
+	f.core().close()
 	runtime.KeepAlive(f)
 	return nil
+}
+
+// closedFamily stands in for the inner family of a zero Family{}.
+var closedFamily = func() *familyCore {
+	in := &familyCore{}
+	in.closed.Store(true)
+	return in
+}()
+
+func (f *Family) core() *familyCore {
+	if f.in == nil {
+		return closedFamily
+	}
+	return f.in
 }

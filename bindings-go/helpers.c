@@ -3,9 +3,26 @@
 #include "helpers.h"
 
 extern void goCircuitListener(void *userdata, circuit_breaker breaker, const circuit_transition *transition);
+extern void goCircuitFamilyListener(void *userdata, const char *key, size_t key_len, const circuit_transition *transition);
+extern void goCircuitKey(void *userdata, const char *key, size_t key_len);
 
 circuit_status circuit_go_on_transition(circuit_breaker breaker, uintptr_t handle, uint64_t *id) {
     return circuit_on_transition(breaker, goCircuitListener, (void *)handle, id);
+}
+
+circuit_status circuit_go_family_on_transition(circuit_family family, uintptr_t handle, uint64_t *id) {
+    return circuit_family_on_transition(family, goCircuitFamilyListener, (void *)handle, id);
+}
+
+circuit_status circuit_go_family_keys(circuit_family family, uintptr_t handle) {
+    return circuit_family_keys(family, goCircuitKey, (void *)handle);
+}
+
+// Admits on a family member; the permit comes back by value (no Go pointer crosses into C).
+circuit_go_allow_result circuit_go_family_allow(circuit_family family, const char *key, size_t key_len) {
+    circuit_go_allow_result r = {{0, 0, 0, 0, 0}, CIRCUIT_NO_TIME, CIRCUIT_OK};
+    r.status = circuit_family_allow(family, key, key_len, &r.permit, &r.retry_after_ns);
+    return r;
 }
 
 // Creates a breaker and, on failure, copies the thread-local message in the same C call (a

@@ -23,6 +23,9 @@ circuit_go_allow_result circuit_go_allow(circuit_breaker breaker);
 circuit_status circuit_go_record(circuit_breaker breaker, circuit_permit permit, int outcome);
 circuit_status circuit_go_record_failure_retry_after(circuit_breaker breaker, circuit_permit permit, uint64_t retry_after_ns);
 circuit_go_state_result circuit_go_state(circuit_breaker breaker);
+circuit_go_allow_result circuit_go_family_allow(circuit_family family, const char *key, size_t key_len);
+circuit_status circuit_go_family_on_transition(circuit_family family, uintptr_t handle, uint64_t *id);
+circuit_status circuit_go_family_keys(circuit_family family, uintptr_t handle);
 uintptr_t circuit_go_thread(void);
 void circuit_go_floor(void);
 #endif

@@ -43,3 +43,15 @@ func libraryStateNames() []string {
 		names = append(names, C.GoString(name))
 	}
 }
+
+// cFamilyAlive reports whether a C family handle is still valid (not destroyed).
+func cFamilyAlive(h C.circuit_family) bool {
+	var n C.size_t
+	return C.circuit_family_len(h, &n) != C.CIRCUIT_ERR_INVALID_HANDLE
+}
+
+// familyHandle is f's C handle, as a number (tests keep it, not f).
+func (f *Family) familyHandle() uint64 { return uint64(f.h) }
+
+// cFamilyHandleAlive is cFamilyAlive for a handle kept as a number.
+func cFamilyHandleAlive(h uint64) bool { return cFamilyAlive(C.circuit_family(h)) }

@@ -54,34 +54,34 @@ func releaseSlot(slot uintptr) {
 	}
 }
 
-// listenerSet is the list of a Breaker's listeners. list is copy-on-write: a delivery iterates a
-// snapshot without holding mu.
-type listenerSet struct {
+// listenerSet is the list of a Breaker's (T = Transition) or a Family's (T = FamilyTransition)
+// listeners. list is copy-on-write: a delivery iterates a snapshot without holding mu.
+type listenerSet[T any] struct {
 	mu   sync.Mutex
-	list []*listener
+	list []*listener[T]
 }
 
-type listener struct {
-	fn      func(Transition)
+type listener[T any] struct {
+	fn      func(T)
 	removed atomic.Bool
 	// calling is held while fn runs; thread is the OS thread it runs on (0 when idle).
 	calling sync.Mutex
 	thread  atomic.Uintptr
 }
 
-func (s *listenerSet) add(fn func(Transition)) *listener {
-	l := &listener{fn: fn}
+func (s *listenerSet[T]) add(fn func(T)) *listener[T] {
+	l := &listener[T]{fn: fn}
 	s.mu.Lock()
-	list := make([]*listener, len(s.list), len(s.list)+1)
+	list := make([]*listener[T], len(s.list), len(s.list)+1)
 	copy(list, s.list)
 	s.list = append(list, l)
 	s.mu.Unlock()
 	return l
 }
 
-func (s *listenerSet) remove(l *listener) {
+func (s *listenerSet[T]) remove(l *listener[T]) {
 	s.mu.Lock()
-	list := make([]*listener, 0, len(s.list))
+	list := make([]*listener[T], 0, len(s.list))
 	for _, each := range s.list {
 		if each != l {
 			list = append(list, each)
@@ -103,7 +103,8 @@ func (s *listenerSet) remove(l *listener) {
 	}
 }
 
-func (s *listenerSet) deliver(in *breaker, t Transition) {
+// deliver calls every listener with t, stopping once closed is set (the owner was closed).
+func (s *listenerSet[T]) deliver(closed *atomic.Bool, t T) {
 	s.mu.Lock()
 	list := s.list
 	s.mu.Unlock()
@@ -112,14 +113,14 @@ func (s *listenerSet) deliver(in *breaker, t Transition) {
 	}
 	thread := uintptr(C.circuit_go_thread())
 	for _, l := range list {
-		if in.closed.Load() {
+		if closed.Load() {
 			return
 		}
 		l.call(t, thread)
 	}
 }
 
-func (l *listener) call(t Transition, thread uintptr) {
+func (l *listener[T]) call(t T, thread uintptr) {
 	l.calling.Lock()
 	defer l.calling.Unlock()
 	if l.removed.Load() {
@@ -143,12 +144,16 @@ func goCircuitListener(userdata unsafe.Pointer, _ C.circuit_breaker, t *C.circui
 	if set == nil {
 		return // the Breaker is unreachable; its cleanup is about to close it
 	}
-	set.deliver(in, Transition{
+	set.deliver(&in.closed, transitionOf(t))
+}
+
+func transitionOf(t *C.circuit_transition) Transition {
+	return Transition{
 		From: stateOf(t.from), To: stateOf(t.to),
 		Reason:     C.GoString(C.circuit_reason_name(C.uint32_t(t.reason))),
 		At:         nanosToDuration(uint64(t.at_ns)),
 		Generation: uint64(t.generation),
-	})
+	}
 }
 
 // OnStateChange registers fn for every transition and returns a function that unregisters it.

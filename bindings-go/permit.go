@@ -94,6 +94,13 @@ func (b *Breaker) record(p Permit, outcome C.int) (bool, error) {
 
 // recordWith records p; retryAfterNs > 0 (a failure only) is the dependency's retry time.
 func (b *Breaker) recordWith(p Permit, outcome C.int, retryAfterNs uint64) (bool, error) {
+	counted, err := recordOn(b.h, p, outcome, retryAfterNs)
+	runtime.KeepAlive(b)
+	return counted, err
+}
+
+// recordOn records p on the breaker handle h (the permit's issuer): the body of every record.
+func recordOn(h C.circuit_breaker, p Permit, outcome C.int, retryAfterNs uint64) (bool, error) {
 	// The cell is claimed before the C call, not after, and no lock is held across it: the call
 	// runs listeners synchronously, and a listener that records this same permit (on this
 	// goroutine) gets ErrAlreadyRecorded instead of waiting for this call to finish.
@@ -103,17 +110,16 @@ func (b *Breaker) recordWith(p Permit, outcome C.int, retryAfterNs uint64) (bool
 	}
 	var st C.circuit_status
 	if retryAfterNs > 0 {
-		st = C.circuit_go_record_failure_retry_after(b.h, p.c, C.uint64_t(retryAfterNs))
+		st = C.circuit_go_record_failure_retry_after(h, p.c, C.uint64_t(retryAfterNs))
 	} else {
-		st = C.circuit_go_record(b.h, p.c, outcome)
+		st = C.circuit_go_record(h, p.c, outcome)
 	}
-	// A probe's cell stays reachable until the call returns: its cleanup must not record the
-	// probe as dropped while this records it.
-	runtime.KeepAlive(b)
+	// A probe's (or family permit's) cell stays reachable until the call returns: its cleanup
+	// must not record the permit as dropped while this records it.
 	runtime.KeepAlive(p.cell)
 	switch st {
 	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
-		if p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
+		if p.c.flags&(C.CIRCUIT_PERMIT_PROBE|C.CIRCUIT_PERMIT_MEMBER) != 0 {
 			p.cell.cleanup.Stop()
 		} else {
 			cells.Put(p.cell)
@@ -166,4 +172,56 @@ func (b *Breaker) RecordFailureRetryAfter(p Permit, retryAfter time.Duration) (c
 // RecordIgnored records a neutral outcome (it enters no window and returns a probe's slot).
 func (b *Breaker) RecordIgnored(p Permit) (counted bool, err error) {
 	return b.recordPermit(p, outcomeIgnored)
+}
+
+// recordSelf records p on the breaker that issued it (Permit's own Record methods).
+func (p Permit) recordSelf(outcome C.int, retryAfterNs uint64) (bool, error) {
+	if p.cell == nil {
+		return false, ErrInvalidPermit
+	}
+	return recordOn(p.c.breaker, p, outcome, retryAfterNs)
+}
+
+// RecordSuccess records a success on the breaker that issued the permit (the way to record a
+// permit from Family.Allow; a Breaker's permit may be recorded either way). See
+// Breaker.RecordSuccess. Recording a family permit releases the member it pinned.
+func (p Permit) RecordSuccess() (counted bool, err error) { return p.recordSelf(outcomeSuccess, 0) }
+
+// RecordFailure records a failure on the breaker that issued the permit. See RecordSuccess.
+func (p Permit) RecordFailure() (counted bool, err error) { return p.recordSelf(outcomeFailure, 0) }
+
+// RecordFailureRetryAfter records a failure with the dependency's retry time on the breaker that
+// issued the permit. See Breaker.RecordFailureRetryAfter.
+func (p Permit) RecordFailureRetryAfter(retryAfter time.Duration) (counted bool, err error) {
+	ns := uint64(0)
+	if retryAfter > 0 {
+		ns = uint64(retryAfter)
+	}
+	return p.recordSelf(outcomeFailure, ns)
+}
+
+// RecordIgnored records a neutral outcome on the breaker that issued the permit. See RecordSuccess.
+func (p Permit) RecordIgnored() (counted bool, err error) { return p.recordSelf(outcomeIgnored, 0) }
+
+// Record records outcome (OutcomeSuccess, OutcomeFailure or OutcomeIgnored; anything else is a
+// failure) on the breaker that issued the permit, as ClassifyHTTPStatus and friends return it.
+func (p Permit) Record(outcome Outcome) (counted bool, err error) {
+	return p.recordSelf(outcomeCode(outcome), 0)
+}
+
+// Record records outcome (OutcomeSuccess, OutcomeFailure or OutcomeIgnored; anything else is a
+// failure). See RecordSuccess.
+func (b *Breaker) Record(p Permit, outcome Outcome) (counted bool, err error) {
+	return b.recordPermit(p, outcomeCode(outcome))
+}
+
+func outcomeCode(outcome Outcome) C.int {
+	switch outcome {
+	case OutcomeSuccess:
+		return outcomeSuccess
+	case OutcomeIgnored:
+		return outcomeIgnored
+	default:
+		return outcomeFailure
+	}
 }

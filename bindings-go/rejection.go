@@ -48,15 +48,8 @@ const noRetry = uint64(C.CIRCUIT_NO_TIME)
 // rejection turns a refused admission into its error: the cached *RejectedError when it says the
 // same, else a new one (or the error of a non-rejection status, e.g. ErrClosed).
 func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
-	var reason int
-	switch st {
-	case C.CIRCUIT_REJECTED_OPEN:
-		reason = reasonOpen
-	case C.CIRCUIT_REJECTED_HALF_OPEN_FULL:
-		reason = reasonHalfOpenFull
-	case C.CIRCUIT_REJECTED_FORCED_OPEN:
-		reason = reasonForcedOpen
-	default:
+	reason, ok := rejectReasonOf(st)
+	if !ok {
 		return errorFor(st, "")
 	}
 	if e := b.rejections[reason].Load(); e != nil && e.retryNanos == uint64(retry) {
@@ -68,11 +61,29 @@ func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
 // publishRejection builds the rejection fully, then caches it (the last writer wins; every value
 // stays valid for whoever holds it).
 func (b *Breaker) publishRejection(reason int, retry uint64) *RejectedError {
-	e := &RejectedError{Name: b.name, State: rejectStates[reason], Reason: rejectReasons[reason], retryNanos: retry}
+	e := newRejection(b.name, reason, retry)
+	b.rejections[reason].Store(e)
+	return e
+}
+
+// rejectReasonOf is the rejection reason of a status (false: not a rejection).
+func rejectReasonOf(st C.circuit_status) (int, bool) {
+	switch st {
+	case C.CIRCUIT_REJECTED_OPEN:
+		return reasonOpen, true
+	case C.CIRCUIT_REJECTED_HALF_OPEN_FULL:
+		return reasonHalfOpenFull, true
+	case C.CIRCUIT_REJECTED_FORCED_OPEN:
+		return reasonForcedOpen, true
+	}
+	return 0, false
+}
+
+func newRejection(name string, reason int, retry uint64) *RejectedError {
+	e := &RejectedError{Name: name, State: rejectStates[reason], Reason: rejectReasons[reason], retryNanos: retry}
 	if retry != noRetry {
 		e.retryAfter = nanosToDuration(retry)
 		e.RetryAfter = &e.retryAfter
 	}
-	b.rejections[reason].Store(e)
 	return e
 }

@@ -33,6 +33,13 @@
 #define CIRCUIT_PERMIT_SPENT 2
 
 /**
+ * `flags` bit: the permit comes from `circuit_family_allow` and its `breaker` is a member handle
+ * made for it, which pins the member until a `circuit_record_*` records it (and releases the
+ * handle).
+ */
+#define CIRCUIT_PERMIT_MEMBER 4
+
+/**
  * Written by `circuit_config_check` when the failure is not about one option.
  */
 #define CIRCUIT_NO_OPTION UINT32_MAX
@@ -209,6 +216,35 @@ typedef uint32_t circuit_reason;
 #endif // __cplusplus
 
 /**
+ * An outcome to record (what `circuit_record_success`, `_failure` and `_ignored` stand for).
+ */
+enum circuit_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Record with `circuit_record_success`.
+   */
+  CIRCUIT_OUTCOME_SUCCESS = 0,
+  /**
+   * Record with `circuit_record_failure` (or `circuit_record_failure_retry_after`).
+   */
+  CIRCUIT_OUTCOME_FAILURE = 1,
+  /**
+   * Record with `circuit_record_ignored`.
+   */
+  CIRCUIT_OUTCOME_IGNORED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum circuit_outcome circuit_outcome;
+#else
+typedef uint32_t circuit_outcome;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * How an option's value is written (which `circuit_config_set_*` by name takes it).
  */
 enum circuit_option_kind
@@ -294,16 +330,53 @@ typedef struct {
 } circuit_transition;
 
 /**
- * A transition listener: called with the `userdata` given at registration, the breaker handle
- * and the transition (valid only during the call). Called once per transition, in order, with
- * no library lock held; it may call any library function, including on the same breaker. It
- * runs on the thread that caused the transition, or on another thread already delivering this
- * breaker's earlier events (then possibly after the causing call returned), never on two
- * threads at once. It must return normally (no longjmp, no C++ exception).
+ * A family listener: called with the `userdata` given at registration, the member's key
+ * (`key_len` bytes of UTF-8, not NUL-terminated; `key` is NULL for the family's overflow
+ * breaker) and the transition. `key` and `transition` are valid only during the call. Called
+ * once per transition, in each member's order, with no library lock held; it may call any
+ * library function. It runs on the thread that caused the transition; transitions of different
+ * members may be delivered on several threads at once. It must return normally (no longjmp, no
+ * C++ exception).
  */
-typedef void (*circuit_listener)(void *userdata,
-                                 circuit_breaker breaker,
-                                 const circuit_transition *transition);
+typedef void (*circuit_family_listener)(void *userdata,
+                                        const char *key,
+                                        size_t key_len,
+                                        const circuit_transition *transition);
+
+/**
+ * An admitted call, filled in by `circuit_allow` (or `circuit_family_allow`) and spent by one `circuit_record_*`. Owned by
+ * the caller (copy it, keep it on the stack, anywhere); treat the fields as read-only. A permit
+ * that is never recorded holds a half-open probe slot until `half_open_max_wait` or the next
+ * transition: record `circuit_record_ignored` for calls you abandon.
+ */
+typedef struct {
+  /**
+   * The breaker that issued it.
+   */
+  circuit_breaker breaker;
+  /**
+   * The breaker's generation at admission.
+   */
+  uint64_t generation;
+  /**
+   * Admission instant on the breaker's clock, or `CIRCUIT_NO_TIME`.
+   */
+  uint64_t admitted_at_ns;
+  /**
+   * Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
+   */
+  uint32_t ticket;
+  /**
+   * `CIRCUIT_PERMIT_PROBE`, `CIRCUIT_PERMIT_SPENT` and `CIRCUIT_PERMIT_MEMBER` bits.
+   */
+  uint32_t flags;
+} circuit_permit;
+
+/**
+ * Receives one key of `circuit_family_keys`: `key_len` bytes of UTF-8, not NUL-terminated, valid
+ * only during the call.
+ */
+typedef void (*circuit_key_visitor)(void *userdata, const char *key, size_t key_len);
 
 /**
  * A metrics snapshot (docs/semantics.md "Observability"). Durations in nanoseconds.
@@ -384,33 +457,46 @@ typedef struct {
 } circuit_metrics_snapshot;
 
 /**
- * An admitted call, filled in by `circuit_allow` and spent by one `circuit_record_*`. Owned by
- * the caller (copy it, keep it on the stack, anywhere); treat the fields as read-only. A permit
- * that is never recorded holds a half-open probe slot until `half_open_max_wait` or the next
- * transition: record `circuit_record_ignored` for calls you abandon.
+ * A family's own counts (docs/semantics.md, "Families"); each member's metrics come from
+ * `circuit_metrics` on a handle from `circuit_family_get`.
  */
 typedef struct {
   /**
-   * The breaker that issued it.
+   * Members now (the overflow breaker not counted).
    */
-  circuit_breaker breaker;
+  uint64_t members;
   /**
-   * The breaker's generation at admission.
+   * Members evicted so far (idle, or to make room).
    */
-  uint64_t generation;
+  uint64_t evicted;
   /**
-   * Admission instant on the breaker's clock, or `CIRCUIT_NO_TIME`.
+   * Lookups answered with the overflow breaker because every member was pinned.
    */
-  uint64_t admitted_at_ns;
+  uint64_t overflowed;
   /**
-   * Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
+   * The overflow breaker's metrics.
    */
-  uint32_t ticket;
-  /**
-   * `CIRCUIT_PERMIT_PROBE` and `CIRCUIT_PERMIT_SPENT` bits.
-   */
-  uint32_t flags;
-} circuit_permit;
+  circuit_metrics_snapshot overflow;
+} circuit_family_metrics_snapshot;
+
+/**
+ * How an HTTP exchange ended when it produced no response: one of the `CIRCUIT_HTTP_ERROR_*`
+ * codes (the `kind` of `circuit_http_classify_error`; an integer, so that an unknown code is
+ * refused instead of being undefined behaviour).
+ */
+typedef uint32_t circuit_http_error;
+
+/**
+ * A transition listener: called with the `userdata` given at registration, the breaker handle
+ * and the transition (valid only during the call). Called once per transition, in order, with
+ * no library lock held; it may call any library function, including on the same breaker. It
+ * runs on the thread that caused the transition, or on another thread already delivering this
+ * breaker's earlier events (then possibly after the causing call returned), never on two
+ * threads at once. It must return normally (no longjmp, no C++ exception).
+ */
+typedef void (*circuit_listener)(void *userdata,
+                                 circuit_breaker breaker,
+                                 const circuit_transition *transition);
 
 /**
  * One option, as described by the core's schema. Every string is static.
@@ -437,6 +523,26 @@ typedef struct {
    */
   const char *doc;
 } circuit_option;
+
+/**
+ * The connection could not be made or broke (refused, reset, DNS, TLS handshake).
+ */
+#define CIRCUIT_HTTP_ERROR_CONNECT 0
+
+/**
+ * The integration's own request timeout fired: the dependency did not answer in time.
+ */
+#define CIRCUIT_HTTP_ERROR_TIMEOUT 1
+
+/**
+ * The caller cancelled the request.
+ */
+#define CIRCUIT_HTTP_ERROR_CANCELLED 2
+
+/**
+ * Any other error raised while the request was in flight.
+ */
+#define CIRCUIT_HTTP_ERROR_OTHER 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -554,6 +660,25 @@ circuit_status circuit_force_open(circuit_breaker breaker);
  * Goes to `disabled` (admits everything, never trips). No-op if already there.
  */
 circuit_status circuit_disable(circuit_breaker breaker);
+
+/**
+ * Copies the breaker's name (empty if it has none; a family member's is `<family name>/<key>`,
+ * the overflow breaker's `<family name>/(overflow)`) into `buffer`, truncated to
+ * `buffer_len - 1` bytes and NUL-terminated, and writes its full length in bytes (excluding the
+ * NUL) to `*out_len` if it is not NULL, like `snprintf`. `buffer` may be NULL when `buffer_len` is
+ * 0 (to ask for the length). A name is UTF-8 and may contain NUL bytes only if the configuration
+ * gave it some: trust `*out_len`, not `strlen`.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER` (`buffer` NULL
+ * with a nonzero `buffer_len`).
+ *
+ * # Safety
+ * `buffer` is NULL or points to `buffer_len` writable bytes; `out_len` is NULL or writable.
+ */
+circuit_status circuit_name(circuit_breaker breaker,
+                            char *buffer,
+                            size_t buffer_len,
+                            size_t *out_len);
 
 /**
  * Creates a manual clock at instant 0 and writes its handle to `*out_clock`.
@@ -884,10 +1009,158 @@ circuit_status circuit_family_contains(circuit_family family,
 
 /**
  * Destroys a family handle. Member handles still live keep working as ordinary breakers (each
- * must still be `circuit_destroy`ed); the family forgets the rest. A second destroy, and every
- * later call with the handle, returns `CIRCUIT_ERR_INVALID_HANDLE`.
+ * must still be `circuit_destroy`ed), and so do permits from `circuit_family_allow` (each must
+ * still be recorded); the family forgets the rest. Once it returns, no family listener is called
+ * again (it waits for a call in progress on another thread, like
+ * `circuit_family_remove_listener`). A second destroy, and every later call with the handle,
+ * returns `CIRCUIT_ERR_INVALID_HANDLE`.
  */
 circuit_status circuit_family_destroy(circuit_family family);
+
+/**
+ * Registers `listener` for every transition of every member of `family` (and of its overflow
+ * breaker), with the member's key; writes an id for `circuit_family_remove_listener` to
+ * `*out_listener_id` if it is not NULL. `userdata` is passed back untouched; it must stay valid
+ * until the listener is removed or the family destroyed (both wait for calls in progress on other
+ * threads, so it may be freed once they return). Members pinned by live member handles or permits
+ * after `circuit_family_destroy` no longer reach the listener.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` (`listener` NULL) or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `listener` is NULL or a function with the `circuit_family_listener` signature;
+ * `out_listener_id` is NULL or writable.
+ */
+circuit_status circuit_family_on_transition(circuit_family family,
+                                            circuit_family_listener listener,
+                                            void *userdata,
+                                            uint64_t *out_listener_id);
+
+/**
+ * Unregisters a family listener. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_ARGUMENT` (no such
+ * listener on this family) or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * Once it returns `CIRCUIT_OK` the listener is never called again, so its `userdata` may be freed
+ * at once: if the listener is running on another thread, this waits until that call returns (do
+ * not call it while holding a lock the listener takes); called from a listener it never waits
+ * for its own thread.
+ */
+circuit_status circuit_family_remove_listener(circuit_family family, uint64_t listener_id);
+
+/**
+ * Asks to make a call on the member of key `key` (`key_len` bytes of UTF-8; created on first use,
+ * or the overflow breaker when the family is full and every member is pinned), like
+ * `circuit_family_get` followed by `circuit_allow`, but without a handle to release.
+ *
+ * On `CIRCUIT_OK` it fills `*out_permit`, whose `breaker` field is a new handle of the member
+ * made for this permit, with the `CIRCUIT_PERMIT_MEMBER` flag set: it pins the member (the family
+ * never evicts it) until the permit is recorded. Record it with `circuit_record_*(permit.breaker,
+ * &permit)`; a recorded outcome (`CIRCUIT_OK` or `CIRCUIT_STALE`) releases the handle, so do not
+ * `circuit_destroy` it, and record `circuit_record_ignored` for a call you abandon (an unrecorded
+ * permit pins its member for ever). A copy of the permit recorded after the original gets
+ * `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * Otherwise it returns a rejection (`CIRCUIT_REJECTED_*`, writing the time until a probe may be
+ * admitted to `*out_retry_after_ns` if not NULL, `CIRCUIT_NO_TIME` when there is none), or
+ * `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER` (`out_permit`, or `key` with a nonzero
+ * `key_len`), `CIRCUIT_ERR_INVALID_ARGUMENT` (`key` is not UTF-8, or too many live breakers),
+ * leaving `*out_permit` untouched and pinning nothing.
+ *
+ * # Safety
+ * `key` points to `key_len` readable bytes (NULL allowed when `key_len` is 0); `out_permit` and
+ * `out_retry_after_ns` are NULL or writable.
+ */
+circuit_status circuit_family_allow(circuit_family family,
+                                    const char *key,
+                                    size_t key_len,
+                                    circuit_permit *out_permit,
+                                    uint64_t *out_retry_after_ns);
+
+/**
+ * Calls `visitor(userdata, key, key_len)` once for the key of each current member, in no
+ * particular order, on the calling thread before returning. The keys are a snapshot taken
+ * first: no library lock is held during the calls, and `visitor` may call any library function
+ * (members it creates or evicts do not change the keys visited).
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` (`visitor` NULL) or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `visitor` is NULL or a function with the `circuit_key_visitor` signature.
+ */
+circuit_status circuit_family_keys(circuit_family family,
+                                   circuit_key_visitor visitor,
+                                   void *userdata);
+
+/**
+ * Writes the family's counts to `*out_metrics`.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_metrics` is NULL or writable.
+ */
+circuit_status circuit_family_metrics(circuit_family family,
+                                      circuit_family_metrics_snapshot *out_metrics);
+
+/**
+ * The outcome a response with this HTTP status stands for: 5xx except 501, 408 and 429 are
+ * failures, every other status is a success. Never fails.
+ */
+circuit_outcome circuit_http_classify_status(uint16_t status);
+
+/**
+ * Writes to `*out_outcome` the outcome of an exchange that ended without a response; `kind` is a
+ * `CIRCUIT_HTTP_ERROR_*` code: cancelled is ignored, connect, timeout and other are failures.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_ARGUMENT` (`kind` is not a `circuit_http_error`) or
+ * `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_outcome` is NULL or writable.
+ */
+circuit_status circuit_http_classify_error(circuit_http_error kind, circuit_outcome *out_outcome);
+
+/**
+ * Classifies a response from its status and its `Retry-After` header value (`retry_after_len`
+ * bytes, not NUL-terminated; NULL with length 0 when the response has no such header).
+ * `now_unix_ns` is the wall-clock instant the headers arrived, in nanoseconds since the Unix
+ * epoch (used only for an HTTP-date). Writes the outcome to `*out_outcome` and, if
+ * `out_retry_after_ns` is not NULL, the retry time to record with a failure
+ * (`circuit_record_failure_retry_after`) to `*out_retry_after_ns`, or `CIRCUIT_NO_TIME` when there
+ * is none (a success, no header, or a value that does not parse).
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` (`out_outcome`, or `retry_after` with a nonzero
+ * length) or `CIRCUIT_ERR_INVALID_ARGUMENT` (`retry_after` is not UTF-8).
+ *
+ * # Safety
+ * `retry_after` points to `retry_after_len` readable bytes (or is NULL); the out-pointers are NULL
+ * or writable.
+ */
+circuit_status circuit_http_classify_response(uint16_t status,
+                                              const char *retry_after,
+                                              size_t retry_after_len,
+                                              int64_t now_unix_ns,
+                                              circuit_outcome *out_outcome,
+                                              uint64_t *out_retry_after_ns);
+
+/**
+ * Parses a `Retry-After` value (`value_len` bytes, not NUL-terminated): delta-seconds or an
+ * HTTP-date (any of the three forms), measured from `now_unix_ns` (nanoseconds since the Unix
+ * epoch; a date in the past gives 0). Writes the duration in nanoseconds to `*out_retry_after_ns`,
+ * or `CIRCUIT_NO_TIME` when the value is not one of these forms. A duration too large for a
+ * `uint64_t` of nanoseconds saturates to `CIRCUIT_NO_TIME - 1`.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` (`out_retry_after_ns`, or `value` with a nonzero
+ * length) or `CIRCUIT_ERR_INVALID_ARGUMENT` (`value` is not UTF-8).
+ *
+ * # Safety
+ * `value` points to `value_len` readable bytes (NULL allowed when `value_len` is 0);
+ * `out_retry_after_ns` is NULL or writable.
+ */
+circuit_status circuit_http_parse_retry_after(const char *value,
+                                              size_t value_len,
+                                              int64_t now_unix_ns,
+                                              uint64_t *out_retry_after_ns);
 
 /**
  * Registers `listener` for every transition of `breaker`; writes an id for

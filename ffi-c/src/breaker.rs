@@ -198,3 +198,45 @@ pub extern "C" fn circuit_disable(breaker: circuit_breaker) -> circuit_status {
         })
     })
 }
+
+/// Copies the breaker's name (empty if it has none; a family member's is `<family name>/<key>`,
+/// the overflow breaker's `<family name>/(overflow)`) into `buffer`, truncated to
+/// `buffer_len - 1` bytes and NUL-terminated, and writes its full length in bytes (excluding the
+/// NUL) to `*out_len` if it is not NULL, like `snprintf`. `buffer` may be NULL when `buffer_len` is
+/// 0 (to ask for the length). A name is UTF-8 and may contain NUL bytes only if the configuration
+/// gave it some: trust `*out_len`, not `strlen`.
+///
+/// Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER` (`buffer` NULL
+/// with a nonzero `buffer_len`).
+///
+/// # Safety
+/// `buffer` is NULL or points to `buffer_len` writable bytes; `out_len` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn circuit_name(
+    breaker: circuit_breaker,
+    buffer: *mut std::ffi::c_char,
+    buffer_len: usize,
+    out_len: *mut usize,
+) -> circuit_status {
+    guard("circuit_name", || {
+        if buffer.is_null() && buffer_len > 0 {
+            return fail(CIRCUIT_ERR_NULL_POINTER, format!("circuit_name: `buffer` is NULL with length {buffer_len}"));
+        }
+        with_breaker("circuit_name", breaker, |b| {
+            let name = b.name().unwrap_or("");
+            if buffer_len > 0 {
+                let n = name.len().min(buffer_len - 1);
+                // SAFETY: buffer has buffer_len writable bytes per the contract; n < buffer_len.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(name.as_ptr(), buffer.cast::<u8>(), n);
+                    buffer.add(n).write(0);
+                }
+            }
+            if !out_len.is_null() {
+                // SAFETY: non-null and writable per the contract.
+                unsafe { out_len.write(name.len()) };
+            }
+            CIRCUIT_OK
+        })
+    })
+}

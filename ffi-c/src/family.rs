@@ -8,10 +8,11 @@ use std::ffi::c_char;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use engine::Family;
+use engine::{CircuitBreaker, Family};
 
 use crate::breaker::BREAKERS;
 use crate::config::circuit_config;
+use crate::family_listener::FamilyListeners;
 use crate::handle::Table;
 use crate::status::*;
 use crate::types::circuit_breaker;
@@ -20,7 +21,13 @@ use crate::types::circuit_breaker;
 /// reused.
 pub type circuit_family = u64;
 
-pub(crate) static FAMILIES: Table<Family> = Table::new();
+/// What a family handle names: the core's family and the listeners added through the C ABI.
+pub(crate) struct FamilyEntry {
+    pub(crate) family: Family,
+    pub(crate) listeners: FamilyListeners,
+}
+
+pub(crate) static FAMILIES: Table<FamilyEntry> = Table::new();
 
 /// The live breaker handles that name family members (or a family's overflow breaker): their
 /// `circuit_destroy` releases the handle's reference without retiring the breaker, which the
@@ -33,7 +40,7 @@ pub(crate) fn take_member_handle(breaker: circuit_breaker) -> bool {
     set.as_mut().is_some_and(|set| set.remove(&breaker))
 }
 
-fn invalid(function: &str, family: circuit_family) -> circuit_status {
+pub(crate) fn invalid(function: &str, family: circuit_family) -> circuit_status {
     fail(CIRCUIT_ERR_INVALID_HANDLE, format!("{function}: {family} is not a live family handle"))
 }
 
@@ -41,7 +48,11 @@ fn invalid(function: &str, family: circuit_family) -> circuit_status {
 ///
 /// # Safety
 /// `key` points to `key_len` readable bytes (it may be NULL only when `key_len` is 0).
-unsafe fn key_str<'a>(function: &str, key: *const c_char, key_len: usize) -> Result<&'a str, circuit_status> {
+pub(crate) unsafe fn key_str<'a>(
+    function: &str,
+    key: *const c_char,
+    key_len: usize,
+) -> Result<&'a str, circuit_status> {
     let bytes: &[u8] = if key_len == 0 {
         &[]
     } else if key.is_null() {
@@ -95,7 +106,7 @@ pub unsafe extern "C" fn circuit_family_create(
             Ok(family) => family,
             Err(e) => return fail(CIRCUIT_ERR_INVALID_CONFIG, format!("circuit_family_create: {e}")),
         };
-        match FAMILIES.insert(Arc::new(family)) {
+        match FAMILIES.insert(Arc::new(FamilyEntry { family, listeners: FamilyListeners::default() })) {
             Some(handle) => {
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_family.write(handle) };
@@ -142,17 +153,11 @@ pub unsafe extern "C" fn circuit_family_get(
             Ok(key) => key,
             Err(status) => return status,
         };
-        let Some(family_ref) = FAMILIES.get(family) else {
+        let Some(entry) = FAMILIES.get(family) else {
             return invalid("circuit_family_get", family);
         };
-        let member = family_ref.get(key);
-        // Registered before the handle is visible, so a racing `circuit_destroy` of it (a forged
-        // guess) cannot retire the member.
-        let mut set = MEMBER_HANDLES.lock().unwrap_or_else(PoisonError::into_inner);
-        match BREAKERS.insert(member) {
+        match member_handle(entry.family.get(key)) {
             Some(handle) => {
-                set.get_or_insert_with(HashSet::new).insert(handle);
-                drop(set);
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_breaker.write(handle) };
                 CIRCUIT_OK
@@ -160,6 +165,17 @@ pub unsafe extern "C" fn circuit_family_get(
             None => fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_family_get: too many live breakers"),
         }
     })
+}
+
+/// A new breaker handle naming `member` (it pins the member until `circuit_destroy`), or `None`
+/// when the table is full.
+pub(crate) fn member_handle(member: Arc<CircuitBreaker>) -> Option<circuit_breaker> {
+    // Registered before the handle is visible, so a racing `circuit_destroy` of it (a forged
+    // guess) cannot retire the member.
+    let mut set = MEMBER_HANDLES.lock().unwrap_or_else(PoisonError::into_inner);
+    let handle = BREAKERS.insert(member)?;
+    set.get_or_insert_with(HashSet::new).insert(handle);
+    Some(handle)
 }
 
 /// Writes the number of members (not counting the overflow breaker) to `*out_len`.
@@ -175,7 +191,7 @@ pub unsafe extern "C" fn circuit_family_len(family: circuit_family, out_len: *mu
         match FAMILIES.get(family) {
             Some(f) => {
                 // SAFETY: non-null and writable per the contract.
-                unsafe { out_len.write(f.len()) };
+                unsafe { out_len.write(f.family.len()) };
                 CIRCUIT_OK
             }
             None => invalid("circuit_family_len", family),
@@ -209,7 +225,7 @@ pub unsafe extern "C" fn circuit_family_contains(
         match FAMILIES.get(family) {
             Some(f) => {
                 // SAFETY: non-null and writable per the contract.
-                unsafe { out_contains.write(f.contains(key)) };
+                unsafe { out_contains.write(f.family.contains(key)) };
                 CIRCUIT_OK
             }
             None => invalid("circuit_family_contains", family),
@@ -218,12 +234,18 @@ pub unsafe extern "C" fn circuit_family_contains(
 }
 
 /// Destroys a family handle. Member handles still live keep working as ordinary breakers (each
-/// must still be `circuit_destroy`ed); the family forgets the rest. A second destroy, and every
-/// later call with the handle, returns `CIRCUIT_ERR_INVALID_HANDLE`.
+/// must still be `circuit_destroy`ed), and so do permits from `circuit_family_allow` (each must
+/// still be recorded); the family forgets the rest. Once it returns, no family listener is called
+/// again (it waits for a call in progress on another thread, like
+/// `circuit_family_remove_listener`). A second destroy, and every later call with the handle,
+/// returns `CIRCUIT_ERR_INVALID_HANDLE`.
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_family_destroy(family: circuit_family) -> circuit_status {
     guard("circuit_family_destroy", || match FAMILIES.remove(family) {
-        Some(_) => CIRCUIT_OK,
+        Some(entry) => {
+            entry.listeners.close_all();
+            CIRCUIT_OK
+        }
         None => invalid("circuit_family_destroy", family),
     })
 }

@@ -34,7 +34,19 @@ pub type circuit_listener = Option<
     unsafe extern "C" fn(userdata: *mut c_void, breaker: circuit_breaker, transition: *const circuit_transition),
 >;
 
-struct Userdata(*mut c_void);
+impl From<&engine::Transition> for circuit_transition {
+    fn from(t: &engine::Transition) -> Self {
+        Self {
+            from: t.from.into(),
+            to: t.to.into(),
+            reason: t.reason.into(),
+            at_ns: nanos(t.at),
+            generation: t.generation,
+        }
+    }
+}
+
+pub(crate) struct Userdata(pub(crate) *mut c_void);
 // SAFETY: the library never dereferences userdata; it hands it back to the caller's listener,
 // which the caller documents as callable from any thread (docs/c-api.md).
 unsafe impl Send for Userdata {}
@@ -64,13 +76,7 @@ pub unsafe extern "C" fn circuit_on_transition(
         let userdata = Userdata(userdata);
         with_breaker("circuit_on_transition", breaker, |b| {
             let id = b.on_transition(move |t| {
-                let transition = circuit_transition {
-                    from: t.from.into(),
-                    to: t.to.into(),
-                    reason: t.reason.into(),
-                    at_ns: nanos(t.at),
-                    generation: t.generation,
-                };
+                let transition = circuit_transition::from(t);
                 let data = &userdata;
                 // SAFETY: the caller registered a function with this signature and keeps
                 // userdata valid while registered.

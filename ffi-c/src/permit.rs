@@ -3,6 +3,7 @@
 use engine::{Outcome, PermitError, RawPermit, Recorded, RejectReason};
 
 use crate::breaker::with_breaker_on;
+use crate::family_permit::release_recorded;
 use crate::status::*;
 use crate::types::*;
 
@@ -11,7 +12,11 @@ pub const CIRCUIT_PERMIT_PROBE: u32 = 1;
 /// `flags` bit: the permit has been recorded; recording it again returns
 /// `CIRCUIT_ERR_ALREADY_RECORDED`.
 pub const CIRCUIT_PERMIT_SPENT: u32 = 2;
-/// An admitted call, filled in by `circuit_allow` and spent by one `circuit_record_*`. Owned by
+/// `flags` bit: the permit comes from `circuit_family_allow` and its `breaker` is a member handle
+/// made for it, which pins the member until a `circuit_record_*` records it (and releases the
+/// handle).
+pub const CIRCUIT_PERMIT_MEMBER: u32 = 4;
+/// An admitted call, filled in by `circuit_allow` (or `circuit_family_allow`) and spent by one `circuit_record_*`. Owned by
 /// the caller (copy it, keep it on the stack, anywhere); treat the fields as read-only. A permit
 /// that is never recorded holds a half-open probe slot until `half_open_max_wait` or the next
 /// transition: record `circuit_record_ignored` for calls you abandon.
@@ -26,7 +31,7 @@ pub struct circuit_permit {
     pub admitted_at_ns: u64,
     /// Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
     pub ticket: u32,
-    /// `CIRCUIT_PERMIT_PROBE` and `CIRCUIT_PERMIT_SPENT` bits.
+    /// `CIRCUIT_PERMIT_PROBE`, `CIRCUIT_PERMIT_SPENT` and `CIRCUIT_PERMIT_MEMBER` bits.
     pub flags: u32,
 }
 
@@ -104,13 +109,17 @@ fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_perm
         };
         // The rest of the permit is read once the handle is validated: two words of arguments
         // travel in registers, more would be spilled on every call (see `with_breaker_on`).
-        with_breaker_on(function, breaker, (permit, flags), |b, slot, _, (permit, flags)| {
+        let status = with_breaker_on(function, breaker, (permit, flags), |b, slot, _, (permit, flags)| {
             let function = const { function_of(OUTCOME) };
             // SAFETY: as in `check_permit`; nothing ran in between that could touch the struct.
             let raw = unsafe { read_permit(permit, flags) };
             // SAFETY: as above.
             unsafe { finish(function, permit, b.record_raw_on(slot, raw, const { outcome_of(OUTCOME) })) }
-        })
+        });
+        if flags & CIRCUIT_PERMIT_MEMBER != 0 {
+            release_recorded(breaker, status);
+        }
+        status
     })
 }
 
@@ -203,13 +212,17 @@ pub unsafe extern "C" fn circuit_record_failure_retry_after(
             Ok(flags) => flags,
             Err(status) => return status,
         };
-        with_breaker_on(FUNCTION, breaker, (permit, flags), move |b, _, _, (permit, flags)| {
+        let status = with_breaker_on(FUNCTION, breaker, (permit, flags), move |b, _, _, (permit, flags)| {
             // SAFETY: checked above; nothing ran in between that could touch the struct.
             let raw = unsafe { read_permit(permit, flags) };
             let recorded = b.record_raw_retry_after(raw, std::time::Duration::from_nanos(retry_after_ns));
             // SAFETY: as above.
             unsafe { finish(FUNCTION, permit, recorded) }
-        })
+        });
+        if flags & CIRCUIT_PERMIT_MEMBER != 0 {
+            release_recorded(breaker, status);
+        }
+        status
     })
 }
 

@@ -59,6 +59,8 @@ enum Op {
     Advance(u64),
     ForgeHandle(u64),
     ForgePermit { handle: usize, generation: u64, ticket: u32, flags: u32 },
+    FamilyAllow(u8),
+    FamilyView,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -72,7 +74,9 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..8, 0u8..3).prop_map(|(h, m)| Op::Manual(h, m)),
         (0u64..3_000_000_000).prop_map(Op::Advance),
         any::<u64>().prop_map(Op::ForgeHandle),
-        (0usize..8, 0u64..6, any::<u32>(), 0u32..4).prop_map(|(handle, generation, ticket, flags)| Op::ForgePermit {
+        (0u8..6).prop_map(Op::FamilyAllow),
+        Just(Op::FamilyView),
+        (0usize..8, 0u64..6, any::<u32>(), 0u32..8).prop_map(|(handle, generation, ticket, flags)| Op::ForgePermit {
             handle,
             generation,
             ticket,
@@ -94,6 +98,16 @@ proptest! {
         let mut handles: Vec<u64> = Vec::new();
         let mut destroyed: Vec<u64> = Vec::new();
         let mut permits: Vec<circuit_permit> = Vec::new();
+        let mut family = 0u64;
+        {
+            let config = circuit_config_new();
+            unsafe {
+                prop_assert_eq!(circuit_config_set_failure_threshold(config, 1), CIRCUIT_OK);
+                prop_assert_eq!(circuit_config_set_manual_clock(config, clock), CIRCUIT_OK);
+                prop_assert_eq!(circuit_family_create(config, 2, 1_000_000_000, &mut family), CIRCUIT_OK);
+                circuit_config_free(config);
+            }
+        }
         let pick = |v: &Vec<u64>, i: usize| if v.is_empty() { 0 } else { v[i % v.len()] };
         for op in ops {
             match op {
@@ -202,12 +216,45 @@ proptest! {
                     let mut forged = circuit_permit { breaker: h, generation, admitted_at_ns: 0, ticket, flags };
                     let status = unsafe { circuit_record_ignored(h, &mut forged) };
                     prop_assert!(matches!(status, CIRCUIT_OK | CIRCUIT_STALE | CIRCUIT_ERR_ALREADY_RECORDED | CIRCUIT_ERR_INVALID_HANDLE), "{:?}", status);
+                    // A forged CIRCUIT_PERMIT_MEMBER flag never releases a handle it was not made for.
+                    let mut state = circuit_breaker_state::CIRCUIT_STATE_CLOSED;
+                    prop_assert_eq!(unsafe { circuit_state(h, &mut state) }, if h == 0 { CIRCUIT_ERR_INVALID_HANDLE } else { CIRCUIT_OK });
+                }
+                Op::FamilyAllow(key) => {
+                    let key = [b'a' + key];
+                    let mut permit = circuit_permit::default();
+                    let mut retry = 0u64;
+                    let status = unsafe { circuit_family_allow(family, key.as_ptr().cast(), 1, &mut permit, &mut retry) };
+                    match status {
+                        CIRCUIT_OK => {
+                            prop_assert!(permit.flags & CIRCUIT_PERMIT_MEMBER != 0 && !handles.contains(&permit.breaker));
+                            permits.push(permit);
+                        }
+                        CIRCUIT_REJECTED_OPEN => prop_assert!(retry != CIRCUIT_NO_TIME),
+                        other => prop_assert!(false, "family allow returned {:?}", other),
+                    }
+                }
+                Op::FamilyView => {
+                    let mut m = std::mem::MaybeUninit::<circuit_family_metrics_snapshot>::zeroed();
+                    prop_assert_eq!(unsafe { circuit_family_metrics(family, m.as_mut_ptr()) }, CIRCUIT_OK);
+                    let m = unsafe { m.assume_init() };
+                    let mut len = 0usize;
+                    prop_assert_eq!(unsafe { circuit_family_len(family, &mut len) }, CIRCUIT_OK);
+                    prop_assert!(m.members as usize == len && len <= 2);
                 }
             }
         }
         for h in handles {
             prop_assert_eq!(circuit_destroy(h), CIRCUIT_OK);
         }
+        // Unrecorded family permits are abandoned as the docs say; each releases its handle.
+        for mut p in permits.into_iter().filter(|p| p.flags & (CIRCUIT_PERMIT_MEMBER | CIRCUIT_PERMIT_SPENT) == CIRCUIT_PERMIT_MEMBER) {
+            let h = p.breaker;
+            let status = unsafe { circuit_record_ignored(h, &mut p) };
+            prop_assert!(matches!(status, CIRCUIT_OK | CIRCUIT_STALE), "{:?}", status);
+            prop_assert_eq!(circuit_destroy(h), CIRCUIT_ERR_INVALID_HANDLE);
+        }
+        prop_assert_eq!(circuit_family_destroy(family), CIRCUIT_OK);
         prop_assert_eq!(circuit_clock_destroy(clock), CIRCUIT_OK);
     }
 }

@@ -16,6 +16,7 @@ typedef struct {
     const char *to;
     const char *reason;
     double at_ms;
+    const char *key; /* family_events: the member's key, NULL for the overflow breaker */
 } ev;
 
 typedef struct {
@@ -34,8 +35,26 @@ typedef struct {
     double duration_ms;
     const kv *metrics;
     int n_metrics;
-    const ev *events;
+    const ev *events; /* events, family_events */
     int n_events;
+    /* HTTP ops (08_http.json) */
+    long status;             /* 0 when the step has `error` instead */
+    const char *error;       /* connect, timeout, cancelled, other */
+    const char *retry_after; /* the header value (has_retry_after) */
+    int has_retry_after;
+    double now_unix_s;
+    int has_expect_retry;    /* expect_retry_after_ms present */
+    int expect_retry_null;
+    double expect_retry_ms;
+    /* family ops (09_family.json); family_metrics' expectations are in `metrics` */
+    const char *key;
+    const char *expect_name;
+    const char *expect_state;
+    int has_expect_value;    /* `expect` is a number (family_len) or a bool (family_contains) */
+    double expect_value;
+    const char *const *keys; /* family_keys: the expected keys, sorted */
+    int n_keys;
+    int drop;
 } step;
 
 typedef struct {
@@ -45,6 +64,9 @@ typedef struct {
     int n_config;
     const step *steps;
     int n_steps;
+    int has_family; /* a "family" object: max_keys, idle_ttl_ms */
+    long max_keys;
+    double idle_ttl_ms;
 } vector;
 
 extern const vector conformance_vectors[];

@@ -1,6 +1,7 @@
 /* Runs every conformance vector (the JSON files in tests/conformance, turned into a C table by
  * scripts/gen-c-vectors) through the public C ABI. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,42 @@ static void on_transition(void *userdata, circuit_breaker breaker, const circuit
         log->items[log->count++] = *t;
     }
 }
+
+/* What the family listener received: each transition with its key (NULL for the overflow). */
+typedef struct {
+    circuit_transition items[MAX_EVENTS];
+    char keys[MAX_EVENTS][32];
+    int overflow[MAX_EVENTS];
+    int count;
+} family_log;
+
+static void on_family_transition(void *userdata, const char *key, size_t key_len, const circuit_transition *t) {
+    family_log *log = (family_log *)userdata;
+    if (log->count < MAX_EVENTS) {
+        int i = log->count++;
+        log->items[i] = *t;
+        log->overflow[i] = key == NULL;
+        size_t n = key_len < sizeof log->keys[i] - 1 ? key_len : sizeof log->keys[i] - 1;
+        if (key) memcpy(log->keys[i], key, n);
+        log->keys[i][n] = 0;
+    }
+}
+
+typedef struct {
+    char items[MAX_EVENTS][32];
+    int count;
+} key_list;
+
+static void collect_key(void *userdata, const char *key, size_t key_len) {
+    key_list *keys = (key_list *)userdata;
+    if (keys->count < MAX_EVENTS) {
+        size_t n = key_len < sizeof keys->items[0] - 1 ? key_len : sizeof keys->items[0] - 1;
+        memcpy(keys->items[keys->count], key, n);
+        keys->items[keys->count++][n] = 0;
+    }
+}
+
+static int compare_keys(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
 
 static uint64_t ms_to_ns(double ms) { return (uint64_t)llround(ms * 1e6); }
 
@@ -99,6 +136,91 @@ static const char *status_word(circuit_status s) {
     }
 }
 
+static const char *outcome_name(circuit_outcome o) {
+    switch (o) {
+        case CIRCUIT_OUTCOME_SUCCESS: return "success";
+        case CIRCUIT_OUTCOME_FAILURE: return "failure";
+        case CIRCUIT_OUTCOME_IGNORED: return "ignored";
+        default: return "?";
+    }
+}
+
+static circuit_http_error http_error_kind(const char *name) {
+    if (!strcmp(name, "connect")) return CIRCUIT_HTTP_ERROR_CONNECT;
+    if (!strcmp(name, "timeout")) return CIRCUIT_HTTP_ERROR_TIMEOUT;
+    if (!strcmp(name, "cancelled")) return CIRCUIT_HTTP_ERROR_CANCELLED;
+    if (!strcmp(name, "other")) return CIRCUIT_HTTP_ERROR_OTHER;
+    return 99; /* refused by the library: the step then fails */
+}
+
+/* The verdict on an http_response / http_call step through the C ABI. */
+static circuit_status http_verdict(const step *s, circuit_outcome *outcome, uint64_t *retry_ns) {
+    *retry_ns = CIRCUIT_NO_TIME;
+    if (s->error) return circuit_http_classify_error(http_error_kind(s->error), outcome);
+    const char *header = s->has_retry_after ? s->retry_after : NULL;
+    size_t header_len = header ? strlen(header) : 0;
+    return circuit_http_classify_response((uint16_t)s->status, header, header_len, (int64_t)s->now_unix_s * 1000000000LL,
+                                          outcome, retry_ns);
+}
+
+static circuit_status record_outcome(circuit_breaker b, circuit_permit *p, circuit_outcome o, uint64_t retry_ns) {
+    switch (o) {
+        case CIRCUIT_OUTCOME_SUCCESS: return circuit_record_success(b, p);
+        case CIRCUIT_OUTCOME_IGNORED: return circuit_record_ignored(b, p);
+        default: return retry_ns == CIRCUIT_NO_TIME ? circuit_record_failure(b, p) : circuit_record_failure_retry_after(b, p, retry_ns);
+    }
+}
+
+static int retry_matches(const step *s, uint64_t retry_ns) {
+    if (!s->has_expect_retry) return 1;
+    if (s->expect_retry_null) return retry_ns == CIRCUIT_NO_TIME;
+    return retry_ns != CIRCUIT_NO_TIME && near(s->expect_retry_ms, (double)retry_ns / 1e6);
+}
+
+/* The HTTP ops; returns NULL when the step passes, or sets `why`. `handled` is cleared for other ops. */
+static const char *http_step(const step *s, int si, circuit_breaker b, char *why, size_t why_len, int *handled) {
+    *handled = 1;
+    circuit_outcome outcome = CIRCUIT_OUTCOME_IGNORED;
+    uint64_t retry_ns = CIRCUIT_NO_TIME;
+    if (!strcmp(s->op, "http_status")) {
+        outcome = circuit_http_classify_status((uint16_t)s->status);
+        if (strcmp(outcome_name(outcome), s->expect)) {
+            snprintf(why, why_len, "step %d: status %ld classified %s", si, s->status, outcome_name(outcome));
+            return why;
+        }
+    } else if (!strcmp(s->op, "http_error")) {
+        circuit_status st = circuit_http_classify_error(http_error_kind(s->error), &outcome);
+        if (st != CIRCUIT_OK || strcmp(outcome_name(outcome), s->expect)) {
+            snprintf(why, why_len, "step %d: error %s classified %s (%s)", si, s->error, outcome_name(outcome), circuit_status_name(st));
+            return why;
+        }
+    } else if (!strcmp(s->op, "http_response")) {
+        circuit_status st = http_verdict(s, &outcome, &retry_ns);
+        if (st != CIRCUIT_OK || strcmp(outcome_name(outcome), s->expect) || !retry_matches(s, retry_ns)) {
+            snprintf(why, why_len, "step %d: classified %s, retry %llu ns (%s)", si, outcome_name(outcome),
+                     (unsigned long long)retry_ns, circuit_status_name(st));
+            return why;
+        }
+    } else if (!strcmp(s->op, "http_call")) {
+        circuit_permit p;
+        circuit_status st = circuit_allow(b, &p, NULL);
+        if (st != CIRCUIT_OK) {
+            snprintf(why, why_len, "step %d: call rejected: %s", si, circuit_status_name(st));
+            return why;
+        }
+        st = http_verdict(s, &outcome, &retry_ns);
+        if (st == CIRCUIT_OK) st = record_outcome(b, &p, outcome, retry_ns);
+        else circuit_record_ignored(b, &p);
+        if (st != CIRCUIT_OK) {
+            snprintf(why, why_len, "step %d: http call recorded as %s", si, circuit_status_name(st));
+            return why;
+        }
+    } else {
+        *handled = 0;
+    }
+    return NULL;
+}
+
 static const char *reject_reason(circuit_status s) {
     switch (s) {
         case CIRCUIT_REJECTED_OPEN: return "open";
@@ -108,14 +230,109 @@ static const char *reject_reason(circuit_status s) {
     }
 }
 
+/* The family ops but family_allow (which shares allow's permits); NULL when the step passes. */
+static const char *family_step(const step *s, int si, circuit_family f, family_log *flog, char *why, size_t why_len, int *handled) {
+    *handled = 1;
+    const char *key = s->key ? s->key : "";
+    if (!strncmp(s->op, "family_", 7) && !f) {
+        snprintf(why, why_len, "step %d: %s in a vector without a family", si, s->op);
+        return why;
+    }
+    if (!strcmp(s->op, "family_call")) {
+        circuit_breaker m = 0;
+        circuit_status st = circuit_family_get(f, key, strlen(key), &m);
+        for (long r = 0; st == CIRCUIT_OK && r < s->repeat; r++) {
+            circuit_permit p;
+            st = circuit_allow(m, &p, NULL);
+            if (st == CIRCUIT_OK) st = record(m, &p, s->outcome);
+        }
+        if (m) circuit_destroy(m);
+        if (st != CIRCUIT_OK) {
+            snprintf(why, why_len, "step %d: family call on %s: %s", si, key, circuit_status_name(st));
+            return why;
+        }
+    } else if (!strcmp(s->op, "family_get")) {
+        circuit_breaker m = 0;
+        char name[128] = "";
+        size_t name_len = 0;
+        circuit_breaker_state state = CIRCUIT_STATE_CLOSED;
+        circuit_status st = circuit_family_get(f, key, strlen(key), &m);
+        if (st == CIRCUIT_OK) st = circuit_name(m, name, sizeof name, &name_len);
+        if (st == CIRCUIT_OK) st = circuit_state(m, &state);
+        if (m) circuit_destroy(m);
+        if (st != CIRCUIT_OK || (s->expect_name && (strcmp(name, s->expect_name) || name_len != strlen(s->expect_name))) ||
+            (s->expect_state && strcmp(circuit_state_name(state), s->expect_state))) {
+            snprintf(why, why_len, "step %d: member %s is %s (%s), %s", si, key, name, circuit_state_name(state), circuit_status_name(st));
+            return why;
+        }
+    } else if (!strcmp(s->op, "family_contains")) {
+        bool contains = false;
+        circuit_status st = circuit_family_contains(f, key, strlen(key), &contains);
+        if (st != CIRCUIT_OK || contains != (s->expect_value != 0)) {
+            snprintf(why, why_len, "step %d: contains %s is %d", si, key, (int)contains);
+            return why;
+        }
+    } else if (!strcmp(s->op, "family_len")) {
+        size_t len = 0;
+        circuit_status st = circuit_family_len(f, &len);
+        if (st != CIRCUIT_OK || (double)len != s->expect_value) {
+            snprintf(why, why_len, "step %d: len is %zu", si, len);
+            return why;
+        }
+    } else if (!strcmp(s->op, "family_keys")) {
+        key_list keys = {0};
+        circuit_status st = circuit_family_keys(f, collect_key, &keys);
+        qsort(keys.items, (size_t)keys.count, sizeof keys.items[0], compare_keys);
+        int ok = st == CIRCUIT_OK && keys.count == s->n_keys;
+        for (int i = 0; ok && i < keys.count; i++) ok = !strcmp(keys.items[i], s->keys[i]);
+        if (!ok) {
+            snprintf(why, why_len, "step %d: %d keys, first %s", si, keys.count, keys.count ? keys.items[0] : "-");
+            return why;
+        }
+    } else if (!strcmp(s->op, "family_metrics")) {
+        circuit_family_metrics_snapshot m;
+        circuit_status st = circuit_family_metrics(f, &m);
+        for (int i = 0; i < s->n_metrics; i++) {
+            const char *field = s->metrics[i].key;
+            double actual = !strcmp(field, "evicted") ? (double)m.evicted
+                          : !strcmp(field, "overflowed") ? (double)m.overflowed
+                          : !strcmp(field, "members") ? (double)m.members : -1;
+            if (st != CIRCUIT_OK || actual != s->metrics[i].value) {
+                snprintf(why, why_len, "step %d: family metrics.%s is %g", si, field, actual);
+                return why;
+            }
+        }
+    } else if (!strcmp(s->op, "family_events")) {
+        int ok = flog->count == s->n_events;
+        for (int i = 0; ok && i < s->n_events; i++) {
+            const circuit_transition *t = &flog->items[i];
+            const ev *e = &s->events[i];
+            ok = (e->key ? !flog->overflow[i] && !strcmp(flog->keys[i], e->key) : flog->overflow[i]) &&
+                 !strcmp(circuit_state_name(t->from), e->from) && !strcmp(circuit_state_name(t->to), e->to) &&
+                 !strcmp(circuit_reason_name(t->reason), e->reason) && near(e->at_ms, (double)t->at_ns / 1e6);
+        }
+        if (!ok) {
+            snprintf(why, why_len, "step %d: %d family events, first on %s", si, flog->count, flog->count ? flog->keys[0] : "-");
+            flog->count = 0;
+            return why;
+        }
+        flog->count = 0;
+    } else {
+        *handled = 0;
+    }
+    return NULL;
+}
+
 /* Returns NULL when the vector passes, else a description of the first mismatch. */
 static const char *run_vector(const vector *v, char *why, size_t why_len) {
     circuit_clock clock = 0;
     circuit_breaker b = 0;
+    circuit_family f = 0;
     const char *names[MAX_PERMITS];
     circuit_permit permits[MAX_PERMITS];
     int n_permits = 0;
     event_log *log = calloc(1, sizeof *log);
+    family_log *flog = calloc(1, sizeof *flog);
     const char *result = NULL;
     circuit_config *config = circuit_config_new();
 
@@ -145,13 +362,32 @@ static const char *run_vector(const vector *v, char *why, size_t why_len) {
         goto done;
     }
     circuit_on_transition(b, on_transition, log, NULL);
+    if (v->has_family) {
+        circuit_status st = circuit_family_create(config, (uint32_t)v->max_keys, ms_to_ns(v->idle_ttl_ms), &f);
+        if (st == CIRCUIT_OK) st = circuit_family_on_transition(f, on_family_transition, flog, NULL);
+        if (st != CIRCUIT_OK) {
+            snprintf(why, why_len, "family create failed: %s", circuit_status_name(st));
+            result = why;
+            goto done;
+        }
+    }
 
     for (int si = 0; si < v->n_steps && !result; si++) {
         const step *s = &v->steps[si];
-        if (!strcmp(s->op, "allow")) {
+        int handled = 0;
+        result = http_step(s, si, b, why, why_len, &handled);
+        if (handled) continue;
+        result = family_step(s, si, f, flog, why, why_len, &handled);
+        if (handled) continue;
+        int on_family = !strcmp(s->op, "family_allow");
+        if (on_family && !f) {
+            snprintf(why, why_len, "step %d: family_allow in a vector without a family", si);
+            result = why;
+        } else if (on_family || !strcmp(s->op, "allow")) {
             circuit_permit p;
             uint64_t retry = 0;
-            circuit_status st = circuit_allow(b, &p, &retry);
+            const char *key = s->key ? s->key : "";
+            circuit_status st = on_family ? circuit_family_allow(f, key, strlen(key), &p, &retry) : circuit_allow(b, &p, &retry);
             if (s->expect && !strcmp(s->expect, "rejected")) {
                 const char *reason = reject_reason(st);
                 if (!reason || (s->reason && strcmp(reason, s->reason))) {
@@ -174,23 +410,25 @@ static const char *run_vector(const vector *v, char *why, size_t why_len) {
                 names[n_permits] = s->permit;
                 permits[n_permits++] = p;
             } else {
-                circuit_record_ignored(b, &p);
+                circuit_record_ignored(p.breaker, &p);
             }
         } else if (!strcmp(s->op, "record")) {
             int index = -1;
             for (int i = 0; i < n_permits; i++) {
-                if (!strcmp(names[i], s->permit)) index = i;
+                if (names[i] && !strcmp(names[i], s->permit)) index = i;
             }
             if (index < 0) {
                 snprintf(why, why_len, "step %d: no permit %s", si, s->permit);
                 result = why;
                 break;
             }
-            const char *got = status_word(record(b, &permits[index], s->outcome));
+            /* A family permit records on the member handle it carries (and releases it). */
+            const char *got = status_word(record(permits[index].breaker, &permits[index], s->outcome));
             if (strcmp(got, s->expect)) {
                 snprintf(why, why_len, "step %d: record %s gave %s, expected %s", si, s->permit, got, s->expect);
                 result = why;
             }
+            if (s->drop) names[index] = NULL;
         } else if (!strcmp(s->op, "call")) {
             for (long r = 0; r < s->repeat && !result; r++) {
                 circuit_permit p;
@@ -259,10 +497,18 @@ static const char *run_vector(const vector *v, char *why, size_t why_len) {
     }
 
 done:
+    for (int i = 0; i < n_permits; i++) {
+        /* Unrecorded family permits pin their member: abandon them as the docs say. */
+        if ((permits[i].flags & CIRCUIT_PERMIT_MEMBER) && !(permits[i].flags & CIRCUIT_PERMIT_SPENT)) {
+            circuit_record_ignored(permits[i].breaker, &permits[i]);
+        }
+    }
+    if (f) circuit_family_destroy(f);
     if (b) circuit_destroy(b);
     circuit_clock_destroy(clock);
     circuit_config_free(config);
     free(log);
+    free(flog);
     return result;
 }
 
@@ -273,5 +519,11 @@ int main(void) {
         CHECK(failure == NULL, "%s%s%s", conformance_vectors[i].name, failure ? ": " : "", failure ? failure : "");
     }
     CHECK(conformance_vector_count >= 40, "at least 40 vectors (%d)", conformance_vector_count);
+    int http = 0, family = 0;
+    for (int i = 0; i < conformance_vector_count; i++) {
+        http += !strncmp(conformance_vectors[i].name, "http/", 5);
+        family += conformance_vectors[i].has_family;
+    }
+    CHECK(http >= 10 && family >= 10, "the HTTP (%d) and family (%d) vectors are in the table", http, family);
     return tap_done();
 }
