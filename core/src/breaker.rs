@@ -57,7 +57,7 @@ use crate::config::{Config, MaxWait};
 use crate::counters::{Counter, Counters, ThreadSlot};
 use crate::error::{PermitError, Rejected};
 use crate::events::{Events, ListenerId, Transition};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TransitionCounts};
 use crate::permit::{NO_TICKET, NO_TIME, OwnedPermit, Permit, RawPermit};
 use crate::probes::Probes;
 use crate::state::{Outcome, Reason, Recorded, RejectReason, State};
@@ -159,6 +159,9 @@ pub struct CircuitBreaker {
     /// `minimum_calls` in the window, so a plain success in that bucket cannot trip anything.
     warm: AtomicU64,
     counters: Counters,
+    /// Rejections of a forced-open breaker (lock-free, so not in `Inner`); the open ones are
+    /// striped in `counters`, the half-open ones kept under the lock.
+    rejected_forced_open: AtomicU64,
     inner: Mutex<Inner>,
     events: Events,
 }
@@ -183,6 +186,10 @@ struct Inner {
     /// What the window already holds of each success cell.
     ledger: Ledger,
     jitter: Jitter,
+    /// Calls rejected in half-open because every probe slot was taken.
+    rejected_half_open_full: u64,
+    /// Transitions by (from, reason), allocated at the first transition.
+    transitions: Option<Box<TransitionCounts>>,
 }
 
 impl CircuitBreaker {
@@ -224,6 +231,8 @@ impl CircuitBreaker {
             window: SlidingWindow::new(config.window),
             ledger: Ledger::new(config.has_rate_rule() && config.failure_threshold == 0),
             jitter: Jitter::new(config.jitter_seed),
+            rejected_half_open_full: 0,
+            transitions: None,
         };
         let bucket_nanos = match config.window {
             crate::config::Window::Time { duration_nanos, buckets } => duration_nanos / u64::from(buckets),
@@ -242,6 +251,7 @@ impl CircuitBreaker {
             config,
             clock,
             counters: Counters::new(),
+            rejected_forced_open: AtomicU64::new(0),
             inner: Mutex::new(inner),
             events: Events::default(),
         }
@@ -320,13 +330,13 @@ impl CircuitBreaker {
                 let due = self.open_until.load(Ordering::Acquire);
                 let (coarse, lag) = self.clock.coarse();
                 if coarse.saturating_add(lag) < due {
-                    self.counters.bump(Counter::Rejected);
+                    self.counters.bump(Counter::RejectedOpen);
                     return Err(self.rejection(State::Open, RejectReason::Open, Some(due - coarse)));
                 }
                 self.allow_slow()
             }
             State::ForcedOpen => {
-                self.counters.bump(Counter::Rejected);
+                self.rejected_forced_open.fetch_add(1, Ordering::Relaxed);
                 Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None))
             }
             State::HalfOpen => self.allow_slow(),
@@ -354,12 +364,20 @@ impl CircuitBreaker {
                     inner.first_probe_at.get_or_insert(now);
                     Ok(RawPermit { generation: inner.generation, admitted_at: now, ticket })
                 } else {
+                    inner.rejected_half_open_full = inner.rejected_half_open_full.saturating_add(1);
                     Err(self.rejection(State::HalfOpen, RejectReason::HalfOpenFull, None))
                 }
             }
         };
         drop(inner);
-        self.counters.bump(if result.is_ok() { Counter::Admitted } else { Counter::Rejected });
+        match &result {
+            Ok(_) => self.counters.bump(Counter::Admitted),
+            Err(r) => match r.reason() {
+                RejectReason::Open => self.counters.bump(Counter::RejectedOpen),
+                RejectReason::ForcedOpen => drop(self.rejected_forced_open.fetch_add(1, Ordering::Relaxed)),
+                RejectReason::HalfOpenFull => {} // counted under the lock
+            },
+        }
         if moved {
             self.events.dispatch();
         }
@@ -914,6 +932,7 @@ impl CircuitBreaker {
 
     fn apply_transition(&self, inner: &mut Inner, to: State, reason: Reason, at: u64) {
         let from = inner.state;
+        inner.transitions.get_or_insert_with(Box::default).add(from, reason);
         let generation = (inner.generation + 1).min(MAX_GENERATION);
         inner.generation = generation;
         inner.state = to;
@@ -1061,6 +1080,7 @@ impl CircuitBreaker {
         let run = self.run.load(Ordering::Acquire);
         let consecutive_failures = if run >> 32 == run_tag(inner.generation) { run & 0xFFFF_FFFF } else { 0 };
         let totals = self.counters.snapshot();
+        let rejected_forced_open = self.rejected_forced_open.load(Ordering::Relaxed);
         Metrics {
             state: inner.state,
             generation: inner.generation,
@@ -1071,7 +1091,13 @@ impl CircuitBreaker {
             failure_rate: Tally::rate(tally.failures, tally.calls),
             slow_rate: Tally::rate(tally.slow, tally.calls),
             admitted: totals.admitted,
-            rejected: totals.rejected,
+            rejected: totals
+                .rejected_open
+                .saturating_add(inner.rejected_half_open_full)
+                .saturating_add(rejected_forced_open),
+            rejected_open: totals.rejected_open,
+            rejected_half_open_full: inner.rejected_half_open_full,
+            rejected_forced_open,
             successes: totals.successes,
             failures: totals.failures,
             ignored: totals.ignored,
@@ -1081,6 +1107,7 @@ impl CircuitBreaker {
             time_in_state: Duration::from_nanos(now - inner.entered_at),
             retry_after: (inner.state == State::Open)
                 .then(|| Duration::from_nanos(inner.open_until.saturating_sub(now))),
+            transitions: inner.transitions.as_deref().copied().unwrap_or_default(),
         }
     }
 

@@ -20,7 +20,8 @@ use crate::sync::{AtomicU64, EXCLUSIVE_SLOTS, Ordering, exclusive_slot};
 #[repr(usize)]
 pub(crate) enum Counter {
     Admitted = 0,
-    Rejected = 1,
+    /// Rejections because the breaker was open (the other reasons are rare: kept elsewhere).
+    RejectedOpen = 1,
     Successes = 2,
     Failures = 3,
     Ignored = 4,
@@ -49,7 +50,7 @@ impl Default for Stripe {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Totals {
     pub(crate) admitted: u64,
-    pub(crate) rejected: u64,
+    pub(crate) rejected_open: u64,
     pub(crate) successes: u64,
     pub(crate) failures: u64,
     pub(crate) ignored: u64,
@@ -152,7 +153,7 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> Totals {
         Totals {
             admitted: self.total(Counter::Admitted),
-            rejected: self.total(Counter::Rejected),
+            rejected_open: self.total(Counter::RejectedOpen),
             successes: self.total(Counter::Successes),
             failures: self.total(Counter::Failures),
             ignored: self.total(Counter::Ignored),

@@ -85,7 +85,7 @@ pub use family::{
 // Kept at the root for the bindings written before `host` existed.
 #[doc(hidden)]
 pub use host::{ThreadSlot, count_from_i64, duration_from_f64};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, TransitionCounts};
 pub use permit::{OwnedPermit, Permit, RawPermit};
 pub use schema::{METRICS, MetricInfo, MetricKind, MetricValue, OPTIONS, OptionInfo, OptionKind, OptionValue};
 pub use state::{Outcome, Reason, Recorded, RejectReason, State};
