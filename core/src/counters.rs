@@ -150,6 +150,22 @@ impl Counters {
             .fold(0u64, |sum, s| sum.saturating_add(s.values[counter as usize].load(Ordering::Relaxed)))
     }
 
+    /// Adds `totals` to the shared stripe (a restored breaker's lifetime totals).
+    pub(crate) fn restore(&self, totals: &Totals) {
+        let pairs = [
+            (Counter::Admitted, totals.admitted),
+            (Counter::RejectedOpen, totals.rejected_open),
+            (Counter::Successes, totals.successes),
+            (Counter::Failures, totals.failures),
+            (Counter::Ignored, totals.ignored),
+            (Counter::Slow, totals.slow),
+            (Counter::Stale, totals.stale),
+        ];
+        for (counter, n) in pairs {
+            self.shared.values[counter as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Totals {
         Totals {
             admitted: self.total(Counter::Admitted),

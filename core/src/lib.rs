@@ -64,6 +64,7 @@ mod config;
 mod counters;
 mod error;
 mod events;
+pub mod export;
 mod family;
 pub mod host;
 pub mod http;
@@ -79,6 +80,7 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, ConfigBuilder, Window};
 pub use error::{ConfigError, Error, PermitError, Rejected};
 pub use events::{ListenerId, Transition};
+pub use export::StateError;
 pub use family::{
     DEFAULT_IDLE_TTL, DEFAULT_MAX_KEYS, Family, FamilyBuilder, FamilyEvent, FamilyListenerId, FamilyMetrics,
 };

@@ -93,8 +93,12 @@ impl TransitionCounts {
     /// Counts one transition out of `from` for `reason` (the engine's own bookkeeping; also how a
     /// test or an aggregator builds the counts it expects).
     pub fn add(&mut self, from: State, reason: Reason) {
+        self.add_many(from, reason, 1);
+    }
+
+    pub(crate) fn add_many(&mut self, from: State, reason: Reason, n: u64) {
         let count = &mut self.0[from as usize * REASONS + reason as usize];
-        *count = count.saturating_add(1);
+        *count = count.saturating_add(n);
     }
 }
 
