@@ -65,6 +65,7 @@ mod counters;
 mod error;
 mod events;
 pub mod export;
+pub mod exposition;
 mod family;
 pub mod host;
 pub mod http;
