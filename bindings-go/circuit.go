@@ -201,23 +201,26 @@ func (b *Breaker) State() State {
 
 // Metrics is a snapshot of a breaker's counters (docs/semantics.md "Observability").
 type Metrics struct {
-	State               State
-	Generation          uint64
-	ConsecutiveFailures uint64
-	WindowCalls         uint64
-	WindowFailures      uint64
-	WindowSlow          uint64
-	FailureRate         float64
-	SlowRate            float64
-	Admitted            uint64
-	Rejected            uint64
-	Successes           uint64
-	Failures            uint64
-	Ignored             uint64
-	Slow                uint64
-	Stale               uint64
-	Opened              uint64
-	TimeInState         time.Duration
+	State                State
+	Generation           uint64
+	ConsecutiveFailures  uint64
+	WindowCalls          uint64
+	WindowFailures       uint64
+	WindowSlow           uint64
+	FailureRate          float64
+	SlowRate             float64
+	Admitted             uint64
+	Rejected             uint64 // the sum of the three below
+	RejectedOpen         uint64
+	RejectedHalfOpenFull uint64
+	RejectedForcedOpen   uint64
+	Successes            uint64
+	Failures             uint64
+	Ignored              uint64
+	Slow                 uint64
+	Stale                uint64
+	Opened               uint64
+	TimeInState          time.Duration
 	// RetryAfter is the time until a probe may be admitted when open; nil otherwise.
 	RetryAfter *time.Duration
 }
@@ -238,8 +241,10 @@ func metricsOf(m *C.circuit_metrics_snapshot) Metrics {
 		State: stateOf(m.state), Generation: uint64(m.generation), ConsecutiveFailures: uint64(m.consecutive_failures),
 		WindowCalls: uint64(m.window_calls), WindowFailures: uint64(m.window_failures), WindowSlow: uint64(m.window_slow),
 		FailureRate: float64(m.failure_rate), SlowRate: float64(m.slow_rate),
-		Admitted: uint64(m.admitted), Rejected: uint64(m.rejected), Successes: uint64(m.successes),
-		Failures: uint64(m.failures), Ignored: uint64(m.ignored), Slow: uint64(m.slow), Stale: uint64(m.stale),
+		Admitted: uint64(m.admitted), Rejected: uint64(m.rejected), RejectedOpen: uint64(m.rejected_open),
+		RejectedHalfOpenFull: uint64(m.rejected_half_open_full), RejectedForcedOpen: uint64(m.rejected_forced_open),
+		Successes: uint64(m.successes),
+		Failures:  uint64(m.failures), Ignored: uint64(m.ignored), Slow: uint64(m.slow), Stale: uint64(m.stale),
 		Opened: uint64(m.opened), TimeInState: nanosToDuration(uint64(m.time_in_state_ns)),
 	}
 	if uint64(m.retry_after_ns) != uint64(C.CIRCUIT_NO_TIME) {

@@ -115,7 +115,11 @@ export interface Metrics {
   failureRate: number;
   slowRate: number;
   admitted: number;
+  /** The sum of the three below. */
   rejected: number;
+  rejectedOpen: number;
+  rejectedHalfOpenFull: number;
+  rejectedForcedOpen: number;
   successes: number;
   failures: number;
   ignored: number;

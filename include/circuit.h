@@ -419,9 +419,21 @@ typedef struct {
    */
   uint64_t admitted;
   /**
-   * Lifetime rejections.
+   * Lifetime rejections (the sum of the three below).
    */
   uint64_t rejected;
+  /**
+   * Lifetime rejections because the breaker was open.
+   */
+  uint64_t rejected_open;
+  /**
+   * Lifetime rejections because every half-open probe slot was taken.
+   */
+  uint64_t rejected_half_open_full;
+  /**
+   * Lifetime rejections because the breaker was forced open.
+   */
+  uint64_t rejected_forced_open;
   /**
    * Lifetime counted successes.
    */

@@ -203,6 +203,9 @@ pub(crate) fn metrics_values(metrics: Metrics) -> Result<Vec<f64>> {
         slow_rate,
         admitted,
         rejected,
+        rejected_open,
+        rejected_half_open_full,
+        rejected_forced_open,
         successes,
         failures,
         ignored,
@@ -211,6 +214,7 @@ pub(crate) fn metrics_values(metrics: Metrics) -> Result<Vec<f64>> {
         opened,
         time_in_state,
         retry_after,
+        transitions: _, // not a scalar: read through `transitions()`
     } = metrics;
     METRICS
         .iter()
@@ -226,6 +230,9 @@ pub(crate) fn metrics_values(metrics: Metrics) -> Result<Vec<f64>> {
                 "slow_rate" => slow_rate,
                 "admitted" => admitted as f64,
                 "rejected" => rejected as f64,
+                "rejected_open" => rejected_open as f64,
+                "rejected_half_open_full" => rejected_half_open_full as f64,
+                "rejected_forced_open" => rejected_forced_open as f64,
                 "successes" => successes as f64,
                 "failures" => failures as f64,
                 "ignored" => ignored as f64,

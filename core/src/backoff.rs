@@ -21,6 +21,11 @@ impl Jitter {
         Self { state: seed }
     }
 
+    /// The sequence's position (a state document carries it, so a restored breaker draws on).
+    pub(crate) fn state(&self) -> u64 {
+        self.state
+    }
+
     /// A uniform float in [0, 1).
     fn next_unit(&mut self) -> f64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -48,7 +48,7 @@
 //!    dated at its due instant.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::backoff::{Jitter, open_duration};
 use crate::cells::{self, Ledger};
@@ -57,7 +57,8 @@ use crate::config::{Config, MaxWait};
 use crate::counters::{Counter, Counters, ThreadSlot};
 use crate::error::{PermitError, Rejected};
 use crate::events::{Events, ListenerId, Transition};
-use crate::metrics::Metrics;
+use crate::export::{self, Snapshot, StateError};
+use crate::metrics::{Metrics, TransitionCounts};
 use crate::permit::{NO_TICKET, NO_TIME, OwnedPermit, Permit, RawPermit};
 use crate::probes::Probes;
 use crate::state::{Outcome, Reason, Recorded, RejectReason, State};
@@ -159,6 +160,9 @@ pub struct CircuitBreaker {
     /// `minimum_calls` in the window, so a plain success in that bucket cannot trip anything.
     warm: AtomicU64,
     counters: Counters,
+    /// Rejections of a forced-open breaker (lock-free, so not in `Inner`); the open ones are
+    /// striped in `counters`, the half-open ones kept under the lock.
+    rejected_forced_open: AtomicU64,
     inner: Mutex<Inner>,
     events: Events,
 }
@@ -183,6 +187,10 @@ struct Inner {
     /// What the window already holds of each success cell.
     ledger: Ledger,
     jitter: Jitter,
+    /// Calls rejected in half-open because every probe slot was taken.
+    rejected_half_open_full: u64,
+    /// Transitions by (from, reason), allocated at the first transition.
+    transitions: Option<Box<TransitionCounts>>,
 }
 
 impl CircuitBreaker {
@@ -224,6 +232,8 @@ impl CircuitBreaker {
             window: SlidingWindow::new(config.window),
             ledger: Ledger::new(config.has_rate_rule() && config.failure_threshold == 0),
             jitter: Jitter::new(config.jitter_seed),
+            rejected_half_open_full: 0,
+            transitions: None,
         };
         let bucket_nanos = match config.window {
             crate::config::Window::Time { duration_nanos, buckets } => duration_nanos / u64::from(buckets),
@@ -242,6 +252,7 @@ impl CircuitBreaker {
             config,
             clock,
             counters: Counters::new(),
+            rejected_forced_open: AtomicU64::new(0),
             inner: Mutex::new(inner),
             events: Events::default(),
         }
@@ -320,13 +331,13 @@ impl CircuitBreaker {
                 let due = self.open_until.load(Ordering::Acquire);
                 let (coarse, lag) = self.clock.coarse();
                 if coarse.saturating_add(lag) < due {
-                    self.counters.bump(Counter::Rejected);
+                    self.counters.bump(Counter::RejectedOpen);
                     return Err(self.rejection(State::Open, RejectReason::Open, Some(due - coarse)));
                 }
                 self.allow_slow()
             }
             State::ForcedOpen => {
-                self.counters.bump(Counter::Rejected);
+                self.rejected_forced_open.fetch_add(1, Ordering::Relaxed);
                 Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None))
             }
             State::HalfOpen => self.allow_slow(),
@@ -354,12 +365,20 @@ impl CircuitBreaker {
                     inner.first_probe_at.get_or_insert(now);
                     Ok(RawPermit { generation: inner.generation, admitted_at: now, ticket })
                 } else {
+                    inner.rejected_half_open_full = inner.rejected_half_open_full.saturating_add(1);
                     Err(self.rejection(State::HalfOpen, RejectReason::HalfOpenFull, None))
                 }
             }
         };
         drop(inner);
-        self.counters.bump(if result.is_ok() { Counter::Admitted } else { Counter::Rejected });
+        match &result {
+            Ok(_) => self.counters.bump(Counter::Admitted),
+            Err(r) => match r.reason() {
+                RejectReason::Open => self.counters.bump(Counter::RejectedOpen),
+                RejectReason::ForcedOpen => drop(self.rejected_forced_open.fetch_add(1, Ordering::Relaxed)),
+                RejectReason::HalfOpenFull => {} // counted under the lock
+            },
+        }
         if moved {
             self.events.dispatch();
         }
@@ -914,6 +933,7 @@ impl CircuitBreaker {
 
     fn apply_transition(&self, inner: &mut Inner, to: State, reason: Reason, at: u64) {
         let from = inner.state;
+        inner.transitions.get_or_insert_with(Box::default).add(from, reason);
         let generation = (inner.generation + 1).min(MAX_GENERATION);
         inner.generation = generation;
         inner.state = to;
@@ -1061,6 +1081,7 @@ impl CircuitBreaker {
         let run = self.run.load(Ordering::Acquire);
         let consecutive_failures = if run >> 32 == run_tag(inner.generation) { run & 0xFFFF_FFFF } else { 0 };
         let totals = self.counters.snapshot();
+        let rejected_forced_open = self.rejected_forced_open.load(Ordering::Relaxed);
         Metrics {
             state: inner.state,
             generation: inner.generation,
@@ -1071,7 +1092,13 @@ impl CircuitBreaker {
             failure_rate: Tally::rate(tally.failures, tally.calls),
             slow_rate: Tally::rate(tally.slow, tally.calls),
             admitted: totals.admitted,
-            rejected: totals.rejected,
+            rejected: totals
+                .rejected_open
+                .saturating_add(inner.rejected_half_open_full)
+                .saturating_add(rejected_forced_open),
+            rejected_open: totals.rejected_open,
+            rejected_half_open_full: inner.rejected_half_open_full,
+            rejected_forced_open,
             successes: totals.successes,
             failures: totals.failures,
             ignored: totals.ignored,
@@ -1081,7 +1108,123 @@ impl CircuitBreaker {
             time_in_state: Duration::from_nanos(now - inner.entered_at),
             retry_after: (inner.state == State::Open)
                 .then(|| Duration::from_nanos(inner.open_until.saturating_sub(now))),
+            transitions: inner.transitions.as_deref().copied().unwrap_or_default(),
         }
+    }
+
+    /// Writes this breaker's state as a versioned JSON document (docs/semantics.md, "State export
+    /// and import"), with the system time as the export instant. Due transitions are applied first
+    /// (their listeners run); outstanding probes are not part of the state.
+    pub fn export_state(&self) -> String {
+        self.export_state_at(SystemTime::now())
+    }
+
+    /// [`Self::export_state`] with an explicit wall-clock export instant.
+    pub fn export_state_at(&self, wall_now: SystemTime) -> String {
+        let (mut inner, now) = self.observe();
+        if self.cells && inner.state == State::Closed {
+            let Inner { window, ledger, .. } = &mut *inner;
+            let head = window.head_epoch(now);
+            ledger.park_older_than(&self.counters, head);
+            ledger.fold(&self.counters, false, window);
+        }
+        let run = self.run.load(Ordering::Acquire);
+        let consecutive_failures = if run >> 32 == run_tag(inner.generation) { (run & 0xFFFF_FFFF) as u32 } else { 0 };
+        let snapshot = Snapshot {
+            name: self.config.name().map(str::to_owned),
+            fingerprint: export::fingerprint(&self.config),
+            exported_at: wall_now,
+            state: inner.state,
+            generation: inner.generation,
+            attempt: inner.attempt,
+            open_remaining: (inner.state == State::Open).then(|| inner.open_until.saturating_sub(now)),
+            open_duration: inner.open_duration,
+            probe_successes: inner.probe_successes,
+            consecutive_failures,
+            time_in_state: now - inner.entered_at,
+            window: inner.window.content(now),
+            totals: self.counters.snapshot(),
+            rejected_half_open_full: inner.rejected_half_open_full,
+            rejected_forced_open: self.rejected_forced_open.load(Ordering::Relaxed),
+            opened: inner.opened,
+            transitions: inner.transitions.as_deref().copied().unwrap_or_default(),
+            jitter_state: inner.jitter.state(),
+        };
+        drop(inner);
+        export::write(&snapshot)
+    }
+
+    /// Takes on the state in `document` (written by [`Self::export_state`] in any language), with
+    /// the system time as the import instant. Only a breaker that has not been used yet (no call
+    /// admitted or rejected, no transition) imports; the document's name must be this breaker's.
+    /// Time passed since the export is taken off the remaining open time and ages the window; an
+    /// open breaker whose time ran out comes back half-open at its next use. If the document's
+    /// configuration fingerprint differs from this breaker's, the state, backoff, totals and
+    /// transitions are kept and the window and failure run dropped. On error nothing changes.
+    pub fn import_state(&self, document: &str) -> Result<(), StateError> {
+        self.import_state_at(document, SystemTime::now())
+    }
+
+    /// [`Self::import_state`] with an explicit wall-clock import instant.
+    pub fn import_state_at(&self, document: &str, wall_now: SystemTime) -> Result<(), StateError> {
+        let s = export::read(document)?;
+        if s.name.as_deref() != self.config.name() {
+            return Err(StateError::mismatch(
+                "name",
+                format!("the document is for {:?}, this breaker is {:?}", s.name, self.config.name()),
+            ));
+        }
+        let matching = s.fingerprint == export::fingerprint(&self.config);
+        if matching {
+            let threshold = self.config.failure_threshold;
+            if s.state == State::Closed && threshold > 0 && s.consecutive_failures >= threshold {
+                return Err(StateError::mismatch(
+                    "consecutive_failures",
+                    format!(
+                        "{} failures in a row would have opened a breaker with failure_threshold {threshold}",
+                        s.consecutive_failures
+                    ),
+                ));
+            }
+            if s.state == State::HalfOpen && s.probe_successes >= self.config.success_threshold {
+                return Err(StateError::mismatch("probe_successes", "would have closed the breaker"));
+            }
+        }
+        let (mut inner, now) = self.lock_now();
+        let used = inner.generation != 0
+            || inner.transitions.is_some()
+            || {
+                let t = self.counters.snapshot();
+                t.admitted != 0 || t.rejected_open != 0
+            }
+            || self.rejected_forced_open.load(Ordering::Relaxed) != 0;
+        if used {
+            return Err(StateError::mismatch("state", "only a breaker that has not been used yet imports state"));
+        }
+        let gap = wall_now.duration_since(s.exported_at).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        inner.state = s.state;
+        inner.generation = s.generation;
+        inner.entered_at = now.saturating_sub(s.time_in_state.saturating_add(gap));
+        inner.attempt = s.attempt;
+        inner.opened = s.opened;
+        inner.open_duration = s.open_duration;
+        inner.probe_successes = if matching { s.probe_successes } else { 0 };
+        inner.open_until = s.open_remaining.map_or(0, |left| now.saturating_add(left.saturating_sub(gap)));
+        inner.rejected_half_open_full = s.rejected_half_open_full;
+        inner.transitions = (s.transitions.total() > 0).then(|| Box::new(s.transitions));
+        inner.jitter = Jitter::new(Some(s.jitter_state));
+        inner.ledger.restart(&self.counters);
+        if matching && let Some(content) = &s.window {
+            inner.window.restore(content, now, gap);
+        }
+        self.counters.restore(&s.totals);
+        self.rejected_forced_open.store(s.rejected_forced_open, Ordering::Relaxed);
+        let failures = if matching { s.consecutive_failures } else { 0 };
+        self.warm.store(0, Ordering::Release);
+        self.open_until.store(inner.open_until, Ordering::Release);
+        self.run.store(pack_run(s.generation, failures), Ordering::Release);
+        self.word.store(pack_word(s.generation, s.state), Ordering::Release);
+        Ok(())
     }
 
     // ----------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ use crate::sync::{AtomicU64, EXCLUSIVE_SLOTS, Ordering, exclusive_slot};
 #[repr(usize)]
 pub(crate) enum Counter {
     Admitted = 0,
-    Rejected = 1,
+    /// Rejections because the breaker was open (the other reasons are rare: kept elsewhere).
+    RejectedOpen = 1,
     Successes = 2,
     Failures = 3,
     Ignored = 4,
@@ -49,7 +50,7 @@ impl Default for Stripe {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Totals {
     pub(crate) admitted: u64,
-    pub(crate) rejected: u64,
+    pub(crate) rejected_open: u64,
     pub(crate) successes: u64,
     pub(crate) failures: u64,
     pub(crate) ignored: u64,
@@ -149,10 +150,26 @@ impl Counters {
             .fold(0u64, |sum, s| sum.saturating_add(s.values[counter as usize].load(Ordering::Relaxed)))
     }
 
+    /// Adds `totals` to the shared stripe (a restored breaker's lifetime totals).
+    pub(crate) fn restore(&self, totals: &Totals) {
+        let pairs = [
+            (Counter::Admitted, totals.admitted),
+            (Counter::RejectedOpen, totals.rejected_open),
+            (Counter::Successes, totals.successes),
+            (Counter::Failures, totals.failures),
+            (Counter::Ignored, totals.ignored),
+            (Counter::Slow, totals.slow),
+            (Counter::Stale, totals.stale),
+        ];
+        for (counter, n) in pairs {
+            self.shared.values[counter as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Totals {
         Totals {
             admitted: self.total(Counter::Admitted),
-            rejected: self.total(Counter::Rejected),
+            rejected_open: self.total(Counter::RejectedOpen),
             successes: self.total(Counter::Successes),
             failures: self.total(Counter::Failures),
             ignored: self.total(Counter::Ignored),

@@ -65,6 +65,8 @@ mod config;
 mod counters;
 mod error;
 mod events;
+pub mod export;
+pub mod exposition;
 mod family;
 pub mod host;
 pub mod http;
@@ -82,13 +84,14 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, ConfigBuilder, Window};
 pub use error::{ConfigError, Error, PermitError, Rejected};
 pub use events::{ListenerId, Transition};
+pub use export::StateError;
 pub use family::{
     DEFAULT_IDLE_TTL, DEFAULT_MAX_KEYS, Family, FamilyBuilder, FamilyEvent, FamilyListenerId, FamilyMetrics,
 };
 // Kept at the root for the bindings written before `host` existed.
 #[doc(hidden)]
 pub use host::{ThreadSlot, count_from_i64, duration_from_f64};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, TransitionCounts};
 pub use permit::{OwnedPermit, Permit, RawPermit};
 pub use schema::{METRICS, MetricInfo, MetricKind, MetricValue, OPTIONS, OptionInfo, OptionKind, OptionValue};
 pub use state::{Outcome, Reason, Recorded, RejectReason, State};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::state::State;
+use crate::state::{Reason, State};
 
 /// A consistent-enough snapshot: state, generation and window are read together under the state
 /// lock; lifetime totals are summed from per-thread stripes at the same moment (a call racing the
@@ -27,8 +27,14 @@ pub struct Metrics {
     pub slow_rate: f64,
     /// Calls admitted, lifetime.
     pub admitted: u64,
-    /// Calls rejected, lifetime.
+    /// Calls rejected, lifetime (the sum of the three `rejected_*` below).
     pub rejected: u64,
+    /// Calls rejected because the breaker was open, lifetime.
+    pub rejected_open: u64,
+    /// Calls rejected because every half-open probe slot was taken, lifetime.
+    pub rejected_half_open_full: u64,
+    /// Calls rejected because the breaker was forced open, lifetime.
+    pub rejected_forced_open: u64,
     /// Successes counted, lifetime (stale ones excluded).
     pub successes: u64,
     /// Failures counted, lifetime (stale ones excluded).
@@ -45,4 +51,59 @@ pub struct Metrics {
     pub time_in_state: Duration,
     /// Time until a probe may be admitted, when `open`.
     pub retry_after: Option<Duration>,
+    /// Transitions by (from, to, reason), lifetime.
+    pub transitions: TransitionCounts,
+}
+
+const STATES: usize = State::ALL.len();
+const REASONS: usize = Reason::ALL.len();
+
+/// Lifetime count of transitions by (from, reason); the reason determines the state entered
+/// ([`Reason::target`]), so this counts every (from, to, reason) that can happen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TransitionCounts([u64; STATES * REASONS]);
+
+impl Default for TransitionCounts {
+    fn default() -> Self {
+        Self([0; STATES * REASONS])
+    }
+}
+
+impl TransitionCounts {
+    /// How many transitions left `from` for `reason` (entering `reason.target()`).
+    pub fn get(&self, from: State, reason: Reason) -> u64 {
+        self.0[from as usize * REASONS + reason as usize]
+    }
+
+    /// Every (from, to, reason, count) with a count above zero, in code order.
+    pub fn iter(&self) -> impl Iterator<Item = (State, State, Reason, u64)> + '_ {
+        State::ALL.iter().flat_map(move |&from| {
+            Reason::ALL.iter().filter_map(move |&reason| {
+                let count = self.get(from, reason);
+                (count > 0).then_some((from, reason.target(), reason, count))
+            })
+        })
+    }
+
+    /// All transitions, lifetime (equals the generation, until it saturates).
+    pub fn total(&self) -> u64 {
+        self.0.iter().fold(0u64, |sum, &n| sum.saturating_add(n))
+    }
+
+    /// Counts one transition out of `from` for `reason` (the engine's own bookkeeping; also how a
+    /// test or an aggregator builds the counts it expects).
+    pub fn add(&mut self, from: State, reason: Reason) {
+        self.add_many(from, reason, 1);
+    }
+
+    pub(crate) fn add_many(&mut self, from: State, reason: Reason, n: u64) {
+        let count = &mut self.0[from as usize * REASONS + reason as usize];
+        *count = count.saturating_add(n);
+    }
+}
+
+impl std::fmt::Debug for TransitionCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter().map(|(from, to, reason, n)| format!("{from}->{to} {reason}: {n}"))).finish()
+    }
 }

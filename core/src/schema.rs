@@ -265,6 +265,9 @@ impl crate::Metrics {
             Rate(self.slow_rate),
             Count(self.admitted),
             Count(self.rejected),
+            Count(self.rejected_open),
+            Count(self.rejected_half_open_full),
+            Count(self.rejected_forced_open),
             Count(self.successes),
             Count(self.failures),
             Count(self.ignored),
@@ -292,7 +295,8 @@ const fn metric(name: &'static str, kind: MetricKind, doc: &'static str) -> Metr
     MetricInfo { name, kind, doc }
 }
 
-/// Every field of [`crate::Metrics`], in declaration order.
+/// Every scalar field of [`crate::Metrics`], in declaration order (the transition counts,
+/// [`crate::TransitionCounts`], are read through their own accessors in every binding).
 pub const METRICS: &[MetricInfo] = &[
     metric("state", MetricKind::State, "current state (due transitions applied)"),
     metric("generation", MetricKind::Count, "current generation (0 at creation, +1 per transition)"),
@@ -303,7 +307,10 @@ pub const METRICS: &[MetricInfo] = &[
     metric("failure_rate", MetricKind::Rate, "window_failures / window_calls (0 for an empty window)"),
     metric("slow_rate", MetricKind::Rate, "window_slow / window_calls (0 for an empty window)"),
     metric("admitted", MetricKind::Count, "calls admitted, lifetime"),
-    metric("rejected", MetricKind::Count, "calls rejected, lifetime"),
+    metric("rejected", MetricKind::Count, "calls rejected, lifetime (the sum of the three below)"),
+    metric("rejected_open", MetricKind::Count, "calls rejected because the breaker was open, lifetime"),
+    metric("rejected_half_open_full", MetricKind::Count, "calls rejected because every probe slot was taken, lifetime"),
+    metric("rejected_forced_open", MetricKind::Count, "calls rejected because the breaker was forced open, lifetime"),
     metric("successes", MetricKind::Count, "successes counted, lifetime"),
     metric("failures", MetricKind::Count, "failures counted, lifetime"),
     metric("ignored", MetricKind::Count, "ignored outcomes, lifetime"),
@@ -357,6 +364,9 @@ mod tests {
     #[test]
     fn metrics_fields_match_the_snapshot_struct() {
         let debug = format!("{:?}", crate::CircuitBreaker::new(crate::Config::default()).metrics());
+        // The last field, the transition counts, is not a scalar.
+        let (debug, rest) = debug.split_once(", transitions: ").expect("transitions come last");
+        assert_eq!(rest, "[] }");
         let fields: Vec<&str> =
             debug.split(['{', ',']).skip(1).filter_map(|part| part.split(':').next()).map(str::trim).collect();
         let names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();

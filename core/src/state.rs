@@ -86,6 +86,23 @@ spelled_enum! {
     }
 }
 
+impl Reason {
+    /// The state a transition for this reason enters (each reason has exactly one).
+    pub const fn target(self) -> State {
+        match self {
+            Reason::FailureThreshold
+            | Reason::FailureRate
+            | Reason::SlowCallRate
+            | Reason::ProbeFailure
+            | Reason::HalfOpenMaxWait => State::Open,
+            Reason::OpenElapsed => State::HalfOpen,
+            Reason::ProbeSuccess | Reason::Reset => State::Closed,
+            Reason::ForceOpen => State::ForcedOpen,
+            Reason::Disable => State::Disabled,
+        }
+    }
+}
+
 spelled_enum! {
     /// Why `allow` refused a call.
     RejectReason {

@@ -185,6 +185,81 @@ impl SlidingWindow {
     }
 }
 
+/// What a window holds, for a state document (`crate::export`): independent of the clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WindowContent {
+    /// A count window's outcomes, oldest first, each `(failed, slow)`.
+    Count(Vec<(bool, bool)>),
+    /// A time window's buckets, oldest first, ending with the bucket that holds the export
+    /// instant, `head_age` nanoseconds into it.
+    Time { bucket_nanos: u64, head_age: u64, buckets: Vec<Tally> },
+}
+
+impl SlidingWindow {
+    /// The window's content at `now` (expired buckets dropped first).
+    pub(crate) fn content(&mut self, now: u64) -> Option<WindowContent> {
+        match self {
+            Self::None => None,
+            Self::Count(w) => {
+                let len = w.ring.len();
+                let start = (w.next + len - w.filled) % len;
+                let outcomes =
+                    (0..w.filled).map(|i| w.ring[(start + i) % len]).map(|f| (f & FAILED != 0, f & SLOW != 0));
+                Some(WindowContent::Count(outcomes.collect()))
+            }
+            Self::Time(w) => {
+                let head = w.advance(now);
+                let len = w.buckets.len() as u64;
+                let buckets = (0..len).map(|age| w.buckets[((head + len - (len - 1 - age) % len) % len) as usize]);
+                Some(WindowContent::Time {
+                    bucket_nanos: w.bucket_nanos,
+                    head_age: now.saturating_sub(head.saturating_mul(w.bucket_nanos)),
+                    buckets: buckets.collect(),
+                })
+            }
+        }
+    }
+
+    /// Refills an empty window from `content`, exported `gap` nanoseconds before `now`: a count
+    /// window takes the newest outcomes that fit; a time window places each bucket at its age
+    /// shifted by the gap (to bucket precision), dropping those that left the window meanwhile.
+    /// Content of the other kind, or with another bucket width, is dropped.
+    pub(crate) fn restore(&mut self, content: &WindowContent, now: u64, gap: u64) {
+        match (self, content) {
+            (Self::Count(w), WindowContent::Count(outcomes)) => {
+                let skip = outcomes.len().saturating_sub(w.ring.len());
+                for &(failed, slow) in &outcomes[skip..] {
+                    w.push(flags(failed, slow));
+                }
+            }
+            (Self::Time(w), WindowContent::Time { bucket_nanos, head_age, buckets })
+                if *bucket_nanos == w.bucket_nanos =>
+            {
+                let head = w.advance(now);
+                let len = w.buckets.len() as u64;
+                let exported_at = now.checked_sub(gap);
+                for (age, tally) in buckets.iter().rev().enumerate() {
+                    let start = exported_at
+                        .and_then(|t| t.checked_sub(*head_age))
+                        .and_then(|t| t.checked_sub((age as u64).saturating_mul(w.bucket_nanos)));
+                    let Some(start) = start else { continue };
+                    let epoch = start / w.bucket_nanos;
+                    if epoch + len > head && tally.calls > 0 {
+                        let bucket = &mut w.buckets[(epoch % len) as usize];
+                        bucket.calls += tally.calls;
+                        bucket.failures += tally.failures;
+                        bucket.slow += tally.slow;
+                        w.tally.calls += tally.calls;
+                        w.tally.failures += tally.failures;
+                        w.tally.slow += tally.slow;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn flags(failed: bool, slow: bool) -> u8 {
     (if failed { FAILED } else { 0 }) | if slow { SLOW } else { 0 }
 }

@@ -64,6 +64,9 @@ fn metric(m: &Metrics, field: &str) -> Value {
         "slow_rate" => m.slow_rate.into(),
         "admitted" => m.admitted.into(),
         "rejected" => m.rejected.into(),
+        "rejected_open" => m.rejected_open.into(),
+        "rejected_half_open_full" => m.rejected_half_open_full.into(),
+        "rejected_forced_open" => m.rejected_forced_open.into(),
         "successes" => m.successes.into(),
         "failures" => m.failures.into(),
         "ignored" => m.ignored.into(),
@@ -102,6 +105,27 @@ fn http_verdict(step: &Value) -> http::Verdict {
     )
 }
 
+/// A step's `wall_unix_ms` as a wall-clock instant.
+fn wall(step: &Value) -> std::time::SystemTime {
+    let ms = step["wall_unix_ms"].as_f64().expect("wall_unix_ms");
+    std::time::UNIX_EPOCH + Duration::from_nanos((ms * 1e6).round() as u64)
+}
+
+/// The canonical exposition of the vector's breaker, then its family's members by key, then the
+/// family's overflow breaker: what every binding's Prometheus exporter must write.
+fn prometheus_text(breaker: &CircuitBreaker, family: Option<&Family>) -> String {
+    use circuit::exposition::{Source, render};
+    let own = breaker.metrics();
+    let mut members = family.map(|f| f.metrics().members).unwrap_or_default();
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    let overflow = family.map(|f| f.overflow().metrics());
+    let family_name = family.and_then(|f| f.config().name());
+    let mut sources = vec![Source::breaker(breaker.name(), &own)];
+    sources.extend(members.iter().map(|(key, m)| Source::member(family_name, key, m)));
+    sources.extend(overflow.iter().map(|m| Source::member(family_name, "(overflow)", m)));
+    render(&sources)
+}
+
 fn run_vector(vector: &Value) -> Result<(), String> {
     let config = vector["config"].as_object().cloned().unwrap_or_default();
     let built = build_config(&config);
@@ -115,7 +139,15 @@ fn run_vector(vector: &Value) -> Result<(), String> {
     let config = built.map_err(|e| format!("config refused: {e}"))?;
     let clock = ManualClock::new();
     let family = vector.get("family").map(|f| {
-        let mut b = Family::builder(config.clone()).clock(clock.clone());
+        let family_config = match f.get("name").and_then(Value::as_str) {
+            Some(name) => {
+                let mut options = vector["config"].as_object().cloned().unwrap_or_default();
+                options.insert("name".into(), name.into());
+                build_config(&options).expect("family config")
+            }
+            None => config.clone(),
+        };
+        let mut b = Family::builder(family_config).clock(clock.clone());
         if let Some(n) = f.get("max_keys") {
             b = b.max_keys(n.as_u64().expect("max_keys") as usize);
         }
@@ -129,10 +161,14 @@ fn run_vector(vector: &Value) -> Result<(), String> {
         let sink = Arc::clone(&family_seen);
         family.on_transition(move |e| sink.lock().unwrap().push((e.key.map(str::to_owned), *e.transition)));
     }
-    let breaker = Arc::new(CircuitBreaker::with_clock(config, clock.clone()));
     let seen: Arc<Mutex<Vec<Transition>>> = Arc::default();
-    let sink = Arc::clone(&seen);
-    breaker.on_transition(move |t| sink.lock().unwrap().push(*t));
+    let fresh_breaker = || {
+        let breaker = Arc::new(CircuitBreaker::with_clock(config.clone(), clock.clone()));
+        let sink = Arc::clone(&seen);
+        breaker.on_transition(move |t| sink.lock().unwrap().push(*t));
+        breaker
+    };
+    let mut breaker = fresh_breaker();
     let mut permits: HashMap<String, OwnedPermit> = HashMap::new();
     let member = |step: &Value| family.as_ref().expect("a family vector").get(step["key"].as_str().expect("key"));
 
@@ -283,6 +319,84 @@ fn run_vector(vector: &Value) -> Result<(), String> {
                     if expected.as_u64() != Some(actual) {
                         return fail(format!("family metrics.{field} is {actual}"));
                     }
+                }
+            }
+            "export" => {
+                let doc = breaker.export_state_at(wall(step));
+                let path = vectors_dir().join(step["expect_file"].as_str().expect("expect_file"));
+                if std::env::var_os("CIRCUIT_BLESS").is_some() {
+                    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&doc).unwrap()).unwrap();
+                    std::fs::write(&path, pretty + "\n").unwrap();
+                }
+                let golden: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                let written: Value = serde_json::from_str(&doc).map_err(|e| format!("export is not JSON: {e}"))?;
+                if written != golden {
+                    return fail(format!("export differs from {}: {doc}", path.display()));
+                }
+            }
+            "import" => {
+                let mut text = match (step.get("file"), step.get("text")) {
+                    (Some(file), _) => std::fs::read_to_string(vectors_dir().join(file.as_str().unwrap())).unwrap(),
+                    (None, Some(text)) => text.as_str().unwrap().to_owned(),
+                    _ => panic!("import needs file or text"),
+                };
+                if let Some(pair) = step.get("replace").and_then(Value::as_array) {
+                    text = text.replace(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+                }
+                // A fresh breaker takes the document, unless the step tests a used one.
+                let target = if step.get("expect_error_field").is_some() && breaker.metrics().admitted > 0 {
+                    Arc::clone(&breaker)
+                } else {
+                    fresh_breaker()
+                };
+                let result = target.import_state_at(&text, wall(step));
+                match (step.get("expect_error_field"), result) {
+                    (None, Ok(())) => breaker = target,
+                    (None, Err(e)) => return fail(format!("refused: {e}")),
+                    (Some(_), Ok(())) => return fail("accepted".into()),
+                    (Some(field), Err(e)) => {
+                        if field.as_str() != e.field_name() {
+                            return fail(format!("refused naming {:?}: {e}", e.field_name()));
+                        }
+                    }
+                }
+            }
+            "transitions" => {
+                let mut got: Vec<String> = breaker
+                    .metrics()
+                    .transitions
+                    .iter()
+                    .map(|(from, to, reason, n)| format!("{from}->{to} {reason} x{n}"))
+                    .collect();
+                let mut want: Vec<String> = step["expect"]
+                    .as_array()
+                    .expect("transitions expect")
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}->{} {} x{}",
+                            e["from"].as_str().unwrap(),
+                            e["to"].as_str().unwrap(),
+                            e["reason"].as_str().unwrap(),
+                            e["count"]
+                        )
+                    })
+                    .collect();
+                got.sort();
+                want.sort();
+                if got != want {
+                    return fail(format!("transitions {got:?}"));
+                }
+            }
+            "prometheus" => {
+                let path = vectors_dir().join(step["expect_file"].as_str().expect("expect_file"));
+                let text = prometheus_text(&breaker, family.as_ref());
+                if std::env::var_os("CIRCUIT_BLESS").is_some() {
+                    std::fs::write(&path, &text).unwrap();
+                }
+                let golden = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                if text != golden {
+                    return fail(format!("exposition differs from {}:\n{text}", path.display()));
                 }
             }
             "family_events" => {

@@ -68,7 +68,7 @@ use std::time::Duration;
 
 use circuit::{
     CircuitBreaker, Config, ManualClock, Metrics, Outcome, OwnedPermit, PermitError, Reason, Recorded, RejectReason,
-    State, Transition,
+    State, Transition, TransitionCounts,
 };
 use proptest::prelude::*;
 
@@ -276,7 +276,8 @@ struct Model {
     first_probe_at: Option<u64>,
     jitter_state: u64,
     admitted: u64,
-    rejected: u64,
+    rejected: [u64; 3],
+    transitions: TransitionCounts,
     successes: u64,
     failures: u64,
     ignored: u64,
@@ -305,7 +306,8 @@ impl Model {
             first_probe_at: None,
             jitter_state,
             admitted: 0,
-            rejected: 0,
+            rejected: [0; 3],
+            transitions: TransitionCounts::default(),
             successes: 0,
             failures: 0,
             ignored: 0,
@@ -343,6 +345,7 @@ impl Model {
 
     fn transition(&mut self, to: State, reason: Reason, at: u64) {
         let from = self.state;
+        self.transitions.add(from, reason);
         self.generation += 1;
         self.state = to;
         self.entered_at = at;
@@ -461,7 +464,7 @@ impl Model {
     fn allow(&mut self) -> (Admission, Option<ModelPermit>) {
         self.catch_up();
         let reject = |m: &mut Model, reason: RejectReason, retry_after: Option<u64>| {
-            m.rejected += 1;
+            m.rejected[reason.code() as usize] += 1;
             let rejection = Admission::Rejected { name: Some(NAME.to_string()), state: m.state, reason, retry_after };
             (rejection, None)
         };
@@ -610,7 +613,10 @@ impl Model {
             failure_rate: rate(failures),
             slow_rate: rate(slow),
             admitted: self.admitted,
-            rejected: self.rejected,
+            rejected: self.rejected.iter().sum(),
+            rejected_open: self.rejected[RejectReason::Open.code() as usize],
+            rejected_half_open_full: self.rejected[RejectReason::HalfOpenFull.code() as usize],
+            rejected_forced_open: self.rejected[RejectReason::ForcedOpen.code() as usize],
             successes: self.successes,
             failures: self.failures,
             ignored: self.ignored,
@@ -619,6 +625,7 @@ impl Model {
             opened: self.opened,
             time_in_state: Duration::from_nanos(self.now - self.entered_at),
             retry_after: (self.state == State::Open).then(|| Duration::from_nanos(self.open_until - self.now)),
+            transitions: self.transitions,
         }
     }
 }

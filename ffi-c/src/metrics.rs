@@ -26,8 +26,14 @@ pub struct circuit_metrics_snapshot {
     pub slow_rate: f64,
     /// Lifetime admissions.
     pub admitted: u64,
-    /// Lifetime rejections.
+    /// Lifetime rejections (the sum of the three below).
     pub rejected: u64,
+    /// Lifetime rejections because the breaker was open.
+    pub rejected_open: u64,
+    /// Lifetime rejections because every half-open probe slot was taken.
+    pub rejected_half_open_full: u64,
+    /// Lifetime rejections because the breaker was forced open.
+    pub rejected_forced_open: u64,
     /// Lifetime counted successes.
     pub successes: u64,
     /// Lifetime counted failures.
@@ -59,6 +65,9 @@ impl From<&engine::Metrics> for circuit_metrics_snapshot {
             slow_rate: m.slow_rate,
             admitted: m.admitted,
             rejected: m.rejected,
+            rejected_open: m.rejected_open,
+            rejected_half_open_full: m.rejected_half_open_full,
+            rejected_forced_open: m.rejected_forced_open,
             successes: m.successes,
             failures: m.failures,
             ignored: m.ignored,
