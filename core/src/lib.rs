@@ -13,6 +13,8 @@
 //!   [`Recorded::Stale`] and never drive a transition.
 //! * The closed-state `allow` + `record_success` path takes no lock and allocates nothing.
 //! * Feature `tower`: `circuit::tower::CircuitLayer`, a tower layer (one breaker, per key, per HTTP origin).
+//! * Features `prometheus-client` and `opentelemetry`: `circuit::prometheus::Collector` and
+//!   `circuit::opentelemetry::instrument` export the metric set of `circuit::exposition`.
 //!
 //! ```
 //! use circuit::{CircuitBreaker, Config, ManualClock, Outcome, RejectReason, State};
@@ -71,9 +73,15 @@ mod family;
 pub mod host;
 pub mod http;
 mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 mod permit;
 mod probes;
+#[cfg(feature = "prometheus-client")]
+pub mod prometheus;
 pub mod schema;
+#[cfg(any(feature = "prometheus-client", feature = "opentelemetry"))]
+mod scrape;
 mod sync;
 #[cfg(feature = "tower")]
 pub mod tower;

@@ -102,8 +102,10 @@ fn every_metric_is_a_go_metrics_field() {
         .filter(|l| !l.is_empty() && !l.starts_with("//"))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    let expected: Vec<String> = METRICS.iter().map(|m| pascal(m.name)).collect();
-    assert_eq!(fields, expected, "Go Metrics fields differ from the schema's METRICS");
+    let mut expected: Vec<String> = METRICS.iter().map(|m| pascal(m.name)).collect();
+    // The one non-scalar field of the snapshot, last as in the core's struct.
+    expected.push("Transitions".to_owned());
+    assert_eq!(fields, expected, "Go Metrics fields differ from the schema's METRICS (plus Transitions)");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Tests of `circuit::tower::CircuitLayer` against real HTTP servers on 127.0.0.1 (in `tests/`).
+//! Tests of `circuit::tower::CircuitLayer` and of the `circuit::prometheus` and
+//! `circuit::opentelemetry` exporters, with real servers on 127.0.0.1 (in `tests/`).
 //! The library itself is empty: it only compiles the documentation's example.
 
 /// docs/integrations/rust-tower.md, compiled and run as a doctest.
