@@ -44,11 +44,15 @@ test-install: lib ## install into a temporary prefix; build with pkg-config and 
 	@scripts/suite tap install tests/install/run
 
 GO_ENV := GOTOOLCHAIN=local GOFLAGS=-mod=mod
-test-go: lib ## Go package and its integrations (circuithttp, Do; the circuitgrpc module): go vet, go test -race, against libcircuit.a
+test-go: lib ## Go package and its integrations (circuithttp, Do; the circuitgrpc, circuitprom and circuitotel modules): go vet, go test -race, against libcircuit.a
 	@cd bindings-go && $(GO_ENV) ../scripts/suite check go-vet go vet ./...
 	@cd bindings-go && $(GO_ENV) ../scripts/suite go go go test -race -count=1 -v ./...
 	@cd bindings-go/circuitgrpc && $(GO_ENV) ../../scripts/suite check go-grpc-vet go vet ./...
 	@cd bindings-go/circuitgrpc && $(GO_ENV) ../../scripts/suite go go-grpc go test -race -count=1 -v ./...
+	@cd bindings-go/circuitprom && $(GO_ENV) ../../scripts/suite check go-prom-vet go vet ./...
+	@cd bindings-go/circuitprom && $(GO_ENV) ../../scripts/suite go go-prom go test -race -count=1 -v ./...
+	@cd bindings-go/circuitotel && $(GO_ENV) ../../scripts/suite check go-otel-vet go vet ./...
+	@cd bindings-go/circuitotel && $(GO_ENV) ../../scripts/suite go go-otel go test -race -count=1 -v ./...
 
 PYTHON ?= python3
 VENV := $(CURDIR)/target/pyenv
@@ -56,7 +60,8 @@ PY := $(VENV)/bin/python
 python-env: ## a project-local venv (target/pyenv) with the package installed from ./bindings-python
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" "typing_extensions>=4.12" \
-		"httpx>=0.27" "requests>=2.31" "types-requests>=2.31" "aiohttp>=3.12"
+		"httpx>=0.27" "requests>=2.31" "types-requests>=2.31" "aiohttp>=3.12" \
+		"prometheus_client>=0.20" "opentelemetry-api>=1.25" "opentelemetry-sdk>=1.25"
 	@$(PY) -m pip install -q --disable-pip-version-check ./bindings-python
 
 test-python: ## Python: pytest (conformance, threads, asyncio, options, docs), mypy --strict, stubtest

@@ -123,8 +123,13 @@ impl StateChange {
 
 #[pymethods]
 impl Breaker {
+    /// `state` (a document from `export_state`, str or UTF-8 bytes) restores a saved state: the
+    /// breaker is built, imports it at the wall-clock instant `state_now` (unix seconds; None for
+    /// the system time, given only by tests), and on a refused document `StateError` is raised and
+    /// nothing is created.
     #[new]
-    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, **options))]
+    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, state = None, state_now = None, **options))]
+    #[allow(clippy::too_many_arguments)]
     fn new<'py>(
         py: Python<'py>,
         name: Option<&Bound<'py, PyAny>>,
@@ -132,6 +137,8 @@ impl Breaker {
         fallback: Option<&Bound<'py, PyAny>>,
         timeout: Option<&Bound<'py, PyAny>>,
         clock: Option<&Bound<'py, PyAny>>,
+        state: Option<&Bound<'py, PyAny>>,
+        state_now: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Self> {
         if let Some(seed) = name.and_then(|n| n.cast::<MemberSeed>().ok()) {
@@ -140,6 +147,16 @@ impl Breaker {
             let seed = seed.get();
             return Ok(Self::from_parts(Arc::clone(&seed.inner), &seed.options, py));
         }
+        let state = state.filter(|s| !s.is_none());
+        let state_now = state_now.filter(|s| !s.is_none());
+        if state.is_none() && state_now.is_some() {
+            return Err(PyTypeError::new_err("CircuitBreaker: `state_now` is given without `state`"));
+        }
+        // Checked before anything is built, like every other argument.
+        let import_at = match state {
+            Some(_) => Some(crate::http::wall_instant("CircuitBreaker", "state_now", state_now)?),
+            None => None,
+        };
         // The engine options (every `engine::OPTIONS` name), converted by kind; built after the
         // Python-only options below are checked.
         let builder = crate::options::builder(py, name, options)?;
@@ -149,6 +166,9 @@ impl Breaker {
             Some(c) => engine::CircuitBreaker::with_clock(config, c.get().inner.clone()),
             None => engine::CircuitBreaker::new(config),
         };
+        if let (Some(document), Some(at)) = (state, import_at) {
+            crate::state::import(py, "CircuitBreaker", &inner, document, at)?;
+        }
         Ok(Self::from_parts(Arc::new(inner), &options, py))
     }
 
@@ -281,6 +301,29 @@ impl Breaker {
     /// A metrics snapshot.
     fn metrics(&self) -> Metrics {
         Metrics::of(&self.inner.metrics())
+    }
+
+    /// The breaker's state as a JSON document (docs/observability.md), for
+    /// `CircuitBreaker(..., state=document)` in this or another process or language. `now` is the
+    /// wall-clock export instant in unix seconds (None: the system time; given by tests).
+    #[pyo3(signature = (*, now = None))]
+    fn export_state(&self, py: Python<'_>, now: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+        let at = crate::http::wall_instant("export_state", "now", now)?;
+        Ok(crate::state::export(py, &self.inner, at))
+    }
+
+    /// The engine's import on this existing breaker, at `now` (unix seconds; None: the system
+    /// time): raises `StateError` (`field` "state") if the breaker has been used. The public way
+    /// to restore is at construction; this is for tests.
+    #[pyo3(signature = (document, now = None))]
+    fn _import_state(
+        &self,
+        py: Python<'_>,
+        document: &Bound<'_, PyAny>,
+        now: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let at = crate::http::wall_instant("_import_state", "now", now)?;
+        crate::state::import(py, "_import_state", &self.inner, document, at)
     }
 
     /// Registers `callback(StateChange)` for every transition; returns an id for

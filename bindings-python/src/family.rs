@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 
 #[pyclass(frozen, subclass, module = "circuit._circuit")]
 pub(crate) struct Family {
-    inner: Arc<engine::Family>,
+    pub(crate) inner: Arc<engine::Family>,
     options: Arc<PyOptions>,
     breaker_class: Py<PyType>,
     /// The registered listeners: the id given to Python, the engine's, and the gate.

@@ -98,10 +98,16 @@ fn header_of(function: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Optio
 
 /// `now`: float (or int) unix seconds, not negative; None for the system time.
 fn instant_of(function: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<SystemTime> {
+    wall_instant(function, "now", value)
+}
+
+/// A wall-clock instant argument named `argument`: float (or int) unix seconds, not negative;
+/// None for the system time. Also the state export/import instants (`state.rs`).
+pub(crate) fn wall_instant(function: &str, argument: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<SystemTime> {
     let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(SystemTime::now()) };
     if value.is_instance_of::<PyBool>() || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>()) {
         return Err(PyTypeError::new_err(format!(
-            "{function}: `now` must be unix seconds (a float or an int) or None, got {}",
+            "{function}: `{argument}` must be unix seconds (a float or an int) or None, got {}",
             type_name(value)
         )));
     }
@@ -109,9 +115,9 @@ fn instant_of(function: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Syst
     match Duration::try_from_secs_f64(seconds) {
         Ok(since_epoch) => UNIX_EPOCH
             .checked_add(since_epoch)
-            .ok_or_else(|| PyValueError::new_err(format!("{function}: `now` is out of range: {seconds}"))),
+            .ok_or_else(|| PyValueError::new_err(format!("{function}: `{argument}` is out of range: {seconds}"))),
         Err(_) => Err(PyValueError::new_err(format!(
-            "{function}: `now` must be finite, non-negative unix seconds, got {seconds}"
+            "{function}: `{argument}` must be finite, non-negative unix seconds, got {seconds}"
         ))),
     }
 }

@@ -3,7 +3,8 @@
 //! admission and recording, the sync decorator's call wrapper, the protected await (the async
 //! decorator's callable in `async_guard.rs`, the coroutine-like `ProtectedCall` in
 //! `protected_call.rs` and `protected_call_type.rs`), outcome classification, the bridge to the
-//! engine's listeners, and the core's HTTP classifier (`http.rs`). All state logic is the Rust
+//! engine's listeners, and the core's HTTP classifier (`http.rs`), the metric set's samples (`exposition.rs`) and
+//! state export/import (`state.rs`). All state logic is the Rust
 //! engine's. Options and metrics are walked from the engine's schema (`engine::OPTIONS`,
 //! `engine::METRICS`), which is also exported, with the engine's spellings, for the package and
 //! its tests (`schema.rs`).
@@ -15,6 +16,7 @@ mod classify;
 mod clock;
 mod delivery;
 mod errors;
+mod exposition;
 mod family;
 mod guard;
 mod http;
@@ -24,6 +26,7 @@ mod permit;
 mod protected_call;
 mod protected_call_type;
 mod schema;
+mod state;
 
 use pyo3::prelude::*;
 
@@ -42,6 +45,7 @@ fn _circuit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::register, m)?)?;
     schema::add_to(m)?;
     http::add_to(m)?;
+    exposition::add_to(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `circuit._circuit.Metrics`, built by walking the engine's schema (`engine::METRICS`): the
 //! snapshot holds the engine's values in schema order (`engine::Metrics::values`), and each field
 //! is a read-only attribute of the class, named and documented by the schema and installed at
-//! import. Durations are seconds.
+//! import. Durations are seconds. The transition counts (not scalar, so not in the schema) have
+//! their own getter, `transitions`.
 
 use engine::{METRICS, MetricValue};
 use pyo3::exceptions::PyAttributeError;
@@ -31,11 +32,12 @@ fn repr(field: MetricValue) -> String {
 #[pyclass(frozen, module = "circuit._circuit")]
 pub(crate) struct Metrics {
     fields: [MetricValue; METRICS.len()],
+    transitions: engine::TransitionCounts,
 }
 
 impl Metrics {
     pub(crate) fn of(m: &engine::Metrics) -> Self {
-        Self { fields: m.values() }
+        Self { fields: m.values(), transitions: m.transitions }
     }
 
     fn text(&self) -> String {
@@ -49,6 +51,14 @@ impl Metrics {
 impl Metrics {
     fn __repr__(&self) -> String {
         self.text()
+    }
+
+    /// Lifetime transition counts as `(from_state, to_state, reason, count)` tuples, one per
+    /// (from, to, reason) that happened (count above zero), in the engine's code order (by from
+    /// state, then reason).
+    #[getter]
+    fn transitions(&self) -> Vec<(&'static str, &'static str, &'static str, u64)> {
+        self.transitions.iter().map(|(from, to, reason, n)| (from.as_str(), to.as_str(), reason.as_str(), n)).collect()
     }
 }
 

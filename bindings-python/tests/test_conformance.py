@@ -8,8 +8,11 @@ import pathlib
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 import circuit
+import circuit.prometheus
 from circuit import http
 
 VECTOR_DIR = pathlib.Path(__file__).resolve().parents[2] / "tests" / "conformance"
@@ -31,10 +34,11 @@ def test_there_are_enough_vectors() -> None:
 
 def test_every_file_and_op_is_run() -> None:
     files = {path.name for path in VECTOR_DIR.glob("*.json")}
-    assert {"08_http.json", "09_family.json"} <= files
+    assert {"08_http.json", "09_family.json", "10_observability.json", "11_state.json"} <= files
     ops = {step["op"] for vector in VECTORS for step in vector.get("steps", [])}
     assert ops <= KNOWN_OPS, f"ops this runner does not know: {sorted(ops - KNOWN_OPS)}"
     assert ops >= {"http_status", "http_error", "http_response", "http_call", "family_call", "family_events"}
+    assert ops >= {"transitions", "prometheus", "export", "import"}
 
 
 # Every op of tests/conformance/README.md.
@@ -43,6 +47,7 @@ KNOWN_OPS = {
     *("http_status", "http_error", "http_response", "http_call"),
     *("family_call", "family_allow", "family_get", "family_contains", "family_len", "family_keys"),
     *("family_metrics", "family_events"),
+    *("transitions", "prometheus", "export", "import"),
 }
 
 
@@ -78,7 +83,7 @@ def make_family(vector: Dict[str, Any], name: Optional[str], opts: Dict[str, Any
         extra["max_keys"] = spec["max_keys"]
     if "idle_ttl_ms" in spec:
         extra["idle_ttl"] = spec["idle_ttl_ms"] / 1000.0
-    return circuit.Family(name, **extra, **opts)
+    return circuit.Family(spec.get("name", name), **extra, **opts)
 
 
 def check_rejection(step: Dict[str, Any], where: str, allow: Any) -> None:
@@ -192,6 +197,58 @@ def http_step(breaker: circuit.CircuitBreaker, step: Dict[str, Any], where: str)
         raise AssertionError(f"unknown op {op}")
 
 
+Exposition = Tuple[Dict[str, Tuple[str, str]], set[Tuple[str, Tuple[Tuple[str, str], ...], float]]]
+
+
+def exposition(text: str) -> Exposition:
+    """A text exposition parsed by prometheus_client: HELP and TYPE per family, and the set of
+    samples (name, labels, value)."""
+    heads: Dict[str, Tuple[str, str]] = {}
+    samples: set[Tuple[str, Tuple[Tuple[str, str], ...], float]] = set()
+    for family in text_string_to_metric_families(text):
+        heads[family.name] = (family.documentation, family.type)
+        for sample in family.samples:
+            samples.add((sample.name, tuple(sorted(sample.labels.items())), sample.value))
+    return heads, samples
+
+
+def prometheus_step(breaker: circuit.CircuitBreaker, family: Optional[circuit.Family], step: Dict[str, Any]) -> None:
+    """`prometheus`: the collector's scrape on a fresh registry, against the golden file."""
+    registry = CollectorRegistry()
+    sources: List[Any] = [breaker] if family is None else [breaker, family]
+    collector = circuit.prometheus.register(*sources, registry=registry)
+    got = exposition(generate_latest(registry).decode())
+    collector.unregister()
+    want = exposition((VECTOR_DIR / step["expect_file"]).read_text())
+    assert got[0] == want[0], f"HELP/TYPE: {got[0]}"
+    assert got[1] == want[1], f"missing: {sorted(want[1] - got[1])}; extra: {sorted(got[1] - want[1])}"
+
+
+def wall_seconds(step: Dict[str, Any]) -> float:
+    return float(step["wall_unix_ms"]) / 1000.0
+
+
+def import_step(
+    breaker: circuit.CircuitBreaker, name: Optional[str], opts: Dict[str, Any], step: Dict[str, Any], where: str
+) -> Optional[circuit.CircuitBreaker]:
+    """`import`: a breaker built from the document (returned), or a refusal naming the field (None)."""
+    text = (VECTOR_DIR / step["file"]).read_text() if "file" in step else step["text"]
+    if "replace" in step:
+        old, new = step["replace"]
+        assert old in text, f"{where}: nothing to replace"
+        text = text.replace(old, new)
+    if "expect_error_field" not in step:
+        return circuit.CircuitBreaker(name, state=text, state_now=wall_seconds(step), **opts)
+    with pytest.raises(circuit.StateError) as refused:
+        if breaker.metrics().admitted > 0:  # only an unused breaker imports
+            breaker._import_state(text, wall_seconds(step))
+        else:
+            circuit.CircuitBreaker(name, state=text, state_now=wall_seconds(step), **opts)
+    assert refused.value.field == step["expect_error_field"], f"{where}: {refused.value!r}"
+    assert isinstance(refused.value, ValueError) and str(refused.value), where
+    return None
+
+
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_vector(vector: Dict[str, Any]) -> None:
     clock = circuit.ManualClock()
@@ -256,6 +313,21 @@ def test_vector(vector: Dict[str, Any]) -> None:
                     assert got_value is not None and near(want, got_value), f"{where}: {field}={got_value}"
         elif op in ("reset", "force_open", "disable"):
             getattr(breaker, op)()
+        elif op == "transitions":
+            got_counts = sorted(breaker.metrics().transitions)
+            want_counts = sorted((e["from"], e["to"], e["reason"], e["count"]) for e in step["expect"])
+            assert got_counts == want_counts, f"{where}: {got_counts}"
+        elif op == "prometheus":
+            prometheus_step(breaker, family, step)
+        elif op == "export":
+            document = json.loads(breaker.export_state(now=wall_seconds(step)))
+            golden = json.loads((VECTOR_DIR / step["expect_file"]).read_text())
+            assert document == golden, f"{where}: {document}"
+        elif op == "import":
+            restored = import_step(breaker, name, opts, step, where)
+            if restored is not None:
+                breaker = restored
+                breaker.on_state_change(events.append)
         elif op == "events":
             got_events = [(e.from_state.value, e.to_state.value, e.reason, e.at * 1000.0) for e in events]
             want_events = [(e["from"], e["to"], e["reason"], e["at_ms"]) for e in step["expect"]]

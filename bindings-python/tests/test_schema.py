@@ -22,7 +22,9 @@ STUB = HERE.parent / "python" / "circuit" / "_circuit.pyi"
 DOCS = HERE.parents[1] / "docs" / "python.md"
 
 # Keywords of CircuitBreaker(...) that are the binding's own, not engine options.
-PYTHON_ONLY = ["ignore", "fallback", "timeout", "clock"]
+# The binding's own constructor arguments (not engine options); `state`/`state_now` restore a
+# saved state document.
+PYTHON_ONLY = ["ignore", "fallback", "timeout", "clock", "state", "state_now"]
 
 OPTION_TYPES = {
     "text": "Optional[str]",
@@ -50,6 +52,8 @@ SAMPLES: Dict[str, Tuple[Any, Any]] = {
 OPTIONS = _circuit.OPTIONS
 OPTION_NAMES = [option[0] for option in OPTIONS]
 METRIC_NAMES = [metric[0] for metric in _circuit.METRICS]
+# Metrics attributes outside the scalar schema, after its fields in the stub.
+NON_SCALAR_METRICS = {"transitions": "List[Tuple[str, str, str, int]]"}
 
 
 def stub_class(name: str) -> ast.ClassDef:
@@ -162,7 +166,8 @@ def test_every_metrics_field_is_a_stub_property_of_its_kind() -> None:
         for node in stub_class("Metrics").body
         if isinstance(node, ast.FunctionDef) and any(ast.unparse(d) == "property" for d in node.decorator_list)
     ]
-    assert [p[0] for p in properties] == METRIC_NAMES
+    assert [p[0] for p in properties] == METRIC_NAMES + list(NON_SCALAR_METRICS)
+    assert dict(properties[len(METRIC_NAMES) :]) == NON_SCALAR_METRICS
     for (name, kind, _), (_, returns) in zip(_circuit.METRICS, properties):
         assert returns == METRIC_TYPES[kind], f"Metrics.{name}: stub type {returns}, schema kind {kind}"
 

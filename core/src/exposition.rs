@@ -205,7 +205,7 @@ pub fn render(sources: &[Source<'_>]) -> String {
         let _ = writeln!(text, "# HELP {} {}", family.name, escape_help(family.help));
         let _ = writeln!(text, "# TYPE {} {}", family.name, family.kind.as_str());
         for (source, points) in sources.iter().zip(&per_source) {
-            for point in points.iter().filter(|p| std::ptr::eq(p.family, &FAMILIES[index])) {
+            for point in points.iter().filter(|p| p.family.name == FAMILIES[index].name) {
                 let mut labels: Vec<(&str, &str)> = point.labels.clone();
                 labels.push(("name", source.name.unwrap_or("")));
                 if let Some(key) = source.key {

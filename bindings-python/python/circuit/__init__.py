@@ -27,7 +27,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, Param
 
 from . import _circuit, http
 from ._circuit import FamilyMetrics, ManualClock, Metrics, Permit
-from ._errors import CircuitConfigError, CircuitError, CircuitOpenError, PermitAlreadyRecordedError
+from ._errors import CircuitConfigError, CircuitError, CircuitOpenError, PermitAlreadyRecordedError, StateError
 
 __all__ = [
     "CircuitBreaker",
@@ -43,6 +43,7 @@ __all__ = [
     "PermitAlreadyRecordedError",
     "State",
     "StateChange",
+    "StateError",
     "http",
 ]
 __version__: str = _circuit.__version__
@@ -325,6 +326,11 @@ class CircuitBreaker(_circuit.Breaker):
     Use it as a decorator (`@breaker` on `def` or `async def`), a context manager (`with
     breaker:` / `async with breaker:`), through `breaker.call(fn, *args, **kwargs)`, or with the
     two-step API (`allow()` then `record_success/record_failure/record_ignored`).
+
+    `state=document` restores a state saved by `export_state()` (in this process or another, in
+    any circuit binding; docs/observability.md): a refused document raises `StateError` naming
+    the field at fault, and nothing is created. `state_now` (unix seconds) is the wall-clock
+    instant of that import, for tests; it defaults to the system time.
     """
 
     def __init__(self, name: Optional[str] = None, **options: Any) -> None:

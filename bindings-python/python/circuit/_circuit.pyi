@@ -7,6 +7,7 @@ from typing_extensions import disjoint_base
 
 __all__ = [
     "METRICS",
+    "METRIC_FAMILIES",
     "OPTIONS",
     "OUTCOMES",
     "REASONS",
@@ -22,6 +23,7 @@ __all__ = [
     "Permit",
     "StateChange",
     "__version__",
+    "_metric_points",
     "classify_error",
     "classify_response",
     "classify_status",
@@ -40,6 +42,15 @@ STATES: Tuple[str, ...]
 REASONS: Tuple[str, ...]
 REJECT_REASONS: Tuple[str, ...]
 OUTCOMES: Tuple[str, ...]
+
+# The metric set (core/src/exposition.rs), sorted by name: (name, kind, help, labels, unit,
+# otel_name), kind "gauge" or "counter", labels the family's own (beyond `name` and `key`).
+METRIC_FAMILIES: Tuple[Tuple[str, str, str, Tuple[str, ...], str, str], ...]
+
+# Every sample of breakers and families as (family, kind, help, labels, value), family by family
+# in METRIC_FAMILIES order, source by source within (a family's members by key, then its overflow
+# breaker, key "(overflow)"); labels include `name` (and `key`), sorted by label name.
+def _metric_points(*sources: Union[Breaker, Family]) -> List[Tuple[str, str, str, Dict[str, str], float]]: ...
 
 def register(
     open_error: type,
@@ -126,6 +137,8 @@ class Metrics:
     def time_in_state(self) -> float: ...
     @property
     def retry_after(self) -> Optional[float]: ...
+    @property
+    def transitions(self) -> List[Tuple[str, str, str, int]]: ...
 
 @final
 class StateChange:
@@ -180,6 +193,8 @@ class Breaker:
         fallback: Optional[Callable[..., Any]] = None,
         timeout: Optional[float] = None,
         clock: Optional[ManualClock] = None,
+        state: Union[str, bytes, None] = None,
+        state_now: Optional[float] = None,
     ) -> Breaker: ...
     @property
     def name(self) -> Optional[str]: ...
@@ -205,6 +220,8 @@ class Breaker:
     def force_open(self) -> None: ...
     def disable(self) -> None: ...
     def metrics(self) -> Metrics: ...
+    def export_state(self, *, now: Optional[float] = None) -> str: ...
+    def _import_state(self, document: Union[str, bytes], now: Optional[float] = None) -> None: ...
     def _on_transition(self, callback: Callable[[StateChange], Any]) -> int: ...
     def _remove_listener(self, id: int) -> bool: ...
     def _guard(self, func: Callable[..., Any]) -> Guarded: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-__all__ = ["CircuitError", "CircuitOpenError", "CircuitConfigError", "PermitAlreadyRecordedError"]
+__all__ = ["CircuitError", "CircuitOpenError", "CircuitConfigError", "PermitAlreadyRecordedError", "StateError"]
 
 
 class CircuitError(Exception):
@@ -57,3 +57,25 @@ class CircuitConfigError(CircuitError, ValueError):
 
 class PermitAlreadyRecordedError(CircuitError, ValueError):
     """A permit was recorded a second time; nothing changed."""
+
+
+class StateError(CircuitError, ValueError):
+    """A state document was refused (malformed, truncated, foreign, from a newer layout,
+    inconsistent, for another breaker, or given to a breaker already used); nothing was created.
+
+    Attributes:
+        field: the document field at fault as a dotted path (e.g. "version", "window.buckets"),
+            or None when the problem is the whole document (not JSON, not an object, too large).
+        message: what is wrong (also `str(error)`).
+    """
+
+    field: Optional[str]
+    message: str
+
+    def __init__(self, field: Optional[str], message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(message)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.field, self.message))
