@@ -21,10 +21,26 @@ export declare class NativeBreaker {
    */
   drain(): Array<number>
   /**
-   * The metrics snapshot, one number per field of `schema().metrics`, in that order: the state
-   * as its code, durations in milliseconds, `NO_DURATION` (-1) for an absent `retry_after`.
+   * The metrics snapshot: one number per field of `schema().metrics`, in that order (the state
+   * as its code, durations in ms, `NO_DURATION` (-1) for an absent `retry_after`), then four
+   * per lifetime transition count: from and to state codes, reason code, count.
    */
   metrics(): Array<number>
+  /**
+   * One snapshot's samples of the metric set (`exposition.rs`), labelled with the breaker's
+   * name (empty if it has none).
+   */
+  points(): Array<MetricPoint>
+  /**
+   * The state document (JSON text), exported at the wall-clock instant `at` (ms since the
+   * epoch).
+   */
+  exportState(at: number): string
+  /**
+   * Imports a state document at the wall-clock instant `at`: `null` when taken, else why it
+   * was refused (nothing changed then; only a breaker not used yet imports).
+   */
+  importState(document: string, at: number): StateProblem | null
   /** When the next time-driven transition is due (ms on the breaker's clock), or `null`. */
   nextTransitionAt(): number | null
   /** The breaker's name (a family member's is `<family name>/<key>`), or `null`. */
@@ -99,6 +115,11 @@ export declare class NativeFamily {
   keys(): Array<string>
   /** Every member's metrics, the overflow breaker's, and the family's counts. */
   metrics(): FamilyMetricsValues
+  /**
+   * One snapshot's samples of the metric set for every member (by key) and the overflow
+   * breaker (key `(overflow)`), labelled with the family's name (`exposition.rs`).
+   */
+  points(): Array<MetricPoint>
   /** The queued transitions with their keys, oldest first, or `null` when none is queued. */
   drain(): FamilyBatch | null
 }
@@ -130,9 +151,11 @@ export interface ConfigProblem {
 /**
  * Creates a breaker from the engine options (camelCase keys, as `schema().options` names them;
  * `lib/options.js` has checked their types), or says which option is invalid (nothing is created
- * then).
+ * then). With `state` (a state document, see `state.rs`), the new breaker imports it at the
+ * wall-clock instant `state_at` (ms since the epoch) before anything can use it; a refused
+ * document is the `StateProblem` and nothing is created either.
  */
-export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null): NativeBreaker | ConfigProblem
+export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null): NativeBreaker | ConfigProblem | StateProblem
 
 /**
  * Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
@@ -140,6 +163,9 @@ export declare function createBreaker(options: Record<string, string | number | 
  * says which option is invalid (nothing is created then).
  */
 export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null): NativeFamily | ConfigProblem
+
+/** The metric set, in the core's order (by name). */
+export declare function families(): Array<MetricFamily>
 
 /**
  * Transitions drained from a family: `keys[i]` (`null` for the overflow breaker) goes with
@@ -198,6 +224,32 @@ export interface MemberRejection {
   name?: string
   overflow: boolean
   rejection: NativeRejection
+}
+
+/** One metric family of the set. */
+export interface MetricFamily {
+  /** The Prometheus name (counters end in `_total`). */
+  name: string
+  /** `gauge` or `counter`. */
+  kind: string
+  /** The HELP text. */
+  help: string
+  /** The family's own labels, beyond `name` (and `key` for a family's members). */
+  labels: Array<string>
+  /** `1` for counts and ratios, `s` for seconds. */
+  unit: string
+  /** The OpenTelemetry instrument name (`circuit_breaker.calls` for `circuit_breaker_calls_total`). */
+  otelName: string
+}
+
+/**
+ * One sample: its family's name, every label (`name`, `key` for a member, the family's own) and
+ * the value.
+ */
+export interface MetricPoint {
+  family: string
+  labels: Record<string, string>
+  value: number
 }
 
 /** A rejection, for `CircuitOpenError`. */
@@ -261,4 +313,13 @@ export interface SchemaOption {
   bounds: string
   /** One line of documentation. */
   doc: string
+}
+
+/**
+ * Why a state document was refused: the field at fault (a dotted path such as `window.buckets`;
+ * `null` for a problem with the whole document) and what is wrong.
+ */
+export interface StateProblem {
+  field?: string
+  message: string
 }

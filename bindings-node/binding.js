@@ -841,6 +841,7 @@ module.exports.NativeFamily = nativeBinding.NativeFamily
 module.exports.NativeMemberPermit = nativeBinding.NativeMemberPermit
 module.exports.createBreaker = nativeBinding.createBreaker
 module.exports.createFamily = nativeBinding.createFamily
+module.exports.families = nativeBinding.families
 module.exports.httpClassifyError = nativeBinding.httpClassifyError
 module.exports.httpClassifyResponse = nativeBinding.httpClassifyResponse
 module.exports.httpClassifyStatus = nativeBinding.httpClassifyStatus

@@ -101,6 +101,15 @@ export interface CircuitBreakerOptions {
   fallback?: (...args: any[]) => unknown;
   /** A `ManualClock` to run on (tests); default: the monotonic clock. */
   clock?: ManualClock;
+  /**
+   * A state document to restore (`breaker.toJSON()`, `exportState()`, or its JSON text, written by
+   * any circuit binding): the new breaker takes it on before anything can use it. A refused
+   * document throws a `StateError` (`code: 'ESTATEINVALID'`, `field`) and creates nothing.
+   */
+  state?: StateDocument | string;
+  /** The wall-clock instant of the restore (ms since the epoch, or a `Date`), which measures the
+   * time passed since the export; default `Date.now()`. For tests; only with `state`. */
+  stateAt?: number | Date;
 }
 
 /** A metrics snapshot; durations in ms. */
@@ -130,6 +139,63 @@ export interface Metrics {
   timeInState: number;
   /** Time until a probe may be admitted, when open. */
   retryAfter: number | undefined;
+  /** The lifetime transition counts, one entry per (from, to, reason) that happened (not a
+   * scalar of the core's schema). */
+  transitions: TransitionCount[];
+}
+
+/** How many times one transition happened over the breaker's lifetime. */
+export interface TransitionCount {
+  readonly from: State;
+  readonly to: State;
+  readonly reason: TransitionReason;
+  readonly count: number;
+}
+
+/** The portable state document (docs/observability.md, "State documents"): JSON written and read
+ * by every circuit binding. Durations are ms; `jitter_state` is a string (a 64-bit value). */
+export interface StateDocument {
+  format: 'circuit-breaker-state';
+  version: number;
+  name: string | null;
+  config_fingerprint: string;
+  exported_at_unix_ms: number;
+  state: State;
+  generation: number;
+  backoff_attempt: number;
+  open_remaining_ms: number | null;
+  open_duration_ms: number;
+  probe_successes: number;
+  consecutive_failures: number;
+  time_in_state_ms: number;
+  window:
+    | { kind: 'count'; outcomes: string }
+    | { kind: 'time'; bucket_ms: number; head_age_ms: number; buckets: [number, number, number][] }
+    | null;
+  totals: {
+    admitted: number;
+    rejected_open: number;
+    rejected_half_open_full: number;
+    rejected_forced_open: number;
+    successes: number;
+    failures: number;
+    ignored: number;
+    slow: number;
+    stale: number;
+    opened: number;
+  };
+  transitions: TransitionCount[];
+  jitter_state: string;
+}
+
+/** A state document was refused; nothing was created or changed. */
+export class StateError extends Error {
+  readonly name: 'StateError';
+  readonly code: 'ESTATEINVALID';
+  /** The document field at fault (a dotted path such as `window.buckets`), or `undefined` when
+   * the whole document is (not JSON, not an object, too long). */
+  readonly field: string | undefined;
+  constructor(field: string | undefined, message: string);
 }
 
 /** Thrown (or used to reject) when the breaker refuses a call. `err.name === 'CircuitOpenError'`. */
@@ -249,6 +315,15 @@ export class CircuitBreaker extends EventEmitter {
   metrics(): Metrics;
   /** When the next time-driven transition is due (ms on the breaker's clock), if one is scheduled. */
   nextTransitionAt(): number | undefined;
+  /** The state document, exported at the wall-clock instant `at` (ms since the epoch or a
+   * `Date`; default `Date.now()`). Outstanding probes are not part of the state. */
+  exportState(at?: number | Date): StateDocument;
+  /** `exportState()`: `JSON.stringify(breaker)` writes the state document. */
+  toJSON(): StateDocument;
+  /** Takes on a state document, imported at the wall-clock instant `at` (default `Date.now()`).
+   * Only a breaker not used yet imports (prefer the `state` option); throws `StateError`
+   * (nothing changes then). */
+  importState(document: StateDocument | string, at?: number | Date): void;
   /** The current instant on the breaker's clock, ms. */
   now(): number;
 
@@ -262,7 +337,7 @@ export class CircuitBreaker extends EventEmitter {
 }
 
 /** The options of `new BreakerFamily(...)`: the family's own, plus the options of every member. */
-export interface BreakerFamilyOptions extends CircuitBreakerOptions {
+export interface BreakerFamilyOptions extends Omit<CircuitBreakerOptions, 'state' | 'stateAt'> {
   /** Most members at once (default 1024; a whole number >= 1). */
   maxKeys?: number | undefined;
   /** Ms without a `get` after which an unpinned member is evicted (default 600000, 10 min; >= 0), on the family's clock. */

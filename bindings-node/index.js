@@ -4,20 +4,23 @@
 //   family.js    BreakerFamily: one CircuitBreaker per key, bounded memory (the engine's Family);
 //                family-permit.js FamilyPermit and family-execute.js its call-scoped API
 //   permit.js    Permit (the two-step API)
-//   errors.js    CircuitOpenError, TimeoutError, PermitError
+//   errors.js    CircuitOpenError, TimeoutError, PermitError, StateError
 //   clock.js     ManualClock
 //   options.js   the constructor's options (the engine's come from the core's schema)
 //   events.js    event delivery; classify.js the default error classification; timeout.js the
 //                `{ signal }` of calls with `timeout`; metrics.js the metrics snapshot
 //   http/        classify.js the core's HTTP classifier; record.js, fetch.js, undici.js, axios.js
 //                the HTTP integrations (the subpaths circuit/fetch, circuit/undici, circuit/axios)
+//   state.js     the portable state document (exportState, toJSON, the `state` option)
+//   observe/     points.js the core's metric set; prometheus.js and opentelemetry.js its exporters
+//                (the subpaths circuit/prometheus, circuit/opentelemetry)
 //   schema.js    the core's schema as the addon exports it; protocol.js the numeric wire protocol
 //                of the native fast path (src/protocol.rs is its Rust side)
 // The native addon is loaded by the generated `binding.js` (napi build; src/ is its Rust).
 
 const { CircuitBreaker } = require('./lib/breaker.js');
 const { BreakerFamily } = require('./lib/family.js');
-const { CircuitOpenError, PermitError, TimeoutError } = require('./lib/errors.js');
+const { CircuitOpenError, PermitError, StateError, TimeoutError } = require('./lib/errors.js');
 const { ManualClock } = require('./lib/clock.js');
 const { Permit } = require('./lib/permit.js');
 const { FamilyPermit } = require('./lib/family-permit.js');
@@ -31,6 +34,7 @@ module.exports = {
   ManualClock,
   Permit,
   PermitError,
+  StateError,
   TimeoutError,
   classifyError,
   classifyResponse,

@@ -10,6 +10,7 @@ export const {
   ManualClock,
   Permit,
   PermitError,
+  StateError,
   TimeoutError,
   classifyError,
   classifyResponse,

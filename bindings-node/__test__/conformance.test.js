@@ -5,9 +5,16 @@
 // `option` (camelCase) converts back to the vector's `invalid_option`. The HTTP ops use the
 // package's classifier (`classifyStatus`, ...); the family ops use the family's call-scoped API
 // only (`allow` + `record*`, `execute` in the `execute` mode, `inspect`), so the runner holds no
-// reference to a member between steps and nothing depends on the garbage collector.
+// reference to a member between steps and nothing depends on the garbage collector. The
+// observability ops use the package's exporters: `prometheus` scrapes a fresh prom-client
+// Registry that `circuit/prometheus` registered the breaker and the family with, and compares its
+// samples, HELP and TYPE lines with the golden exposition, both parsed; `export` and `import` use
+// `exportState(at)` and the `state`/`stateAt` options (`importState` on a used breaker).
 
 const { describe, test, after } = require('node:test');
+const client = require('prom-client');
+const { register } = require('circuit/prometheus');
+const { parseExposition } = require('./prom-text.js');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -18,6 +25,7 @@ const {
   FamilyPermit,
   ManualClock,
   PermitError,
+  StateError,
   classifyStatus,
   classifyError,
   classifyResponse,
@@ -26,7 +34,7 @@ const {
 const VECTOR_DIR = path.join(__dirname, '..', '..', 'tests', 'conformance');
 const MIN_VECTORS = 60;
 /** Every file of tests/conformance must be run, the HTTP and family ones included. */
-const REQUIRED_FILES = ['08_http.json', '09_family.json'];
+const REQUIRED_FILES = ['08_http.json', '09_family.json', '10_observability.json', '11_state.json'];
 
 /** Vector config key -> JS option. Durations are `_ms` keys; JS options are milliseconds too. */
 const OPTION = {
@@ -61,6 +69,9 @@ const METRIC = {
   slow_rate: 'slowRate',
   admitted: 'admitted',
   rejected: 'rejected',
+  rejected_open: 'rejectedOpen',
+  rejected_half_open_full: 'rejectedHalfOpenFull',
+  rejected_forced_open: 'rejectedForcedOpen',
   successes: 'successes',
   failures: 'failures',
   ignored: 'ignored',
@@ -105,6 +116,53 @@ function options(config, clock, extra = {}) {
     out[OPTION[key]] = value;
   }
   return out;
+}
+
+/** `object` without `key`. */
+function omit(object, key) {
+  const { [key]: _, ...rest } = object;
+  return rest;
+}
+
+/** A golden file of the vectors (`expect_file`, `file`), as text. */
+const golden = (file) => fs.readFileSync(path.join(VECTOR_DIR, file), 'utf8');
+
+/** The `prometheus` step: the exposition of the breaker and the family (members by key, then the
+ * overflow breaker) through a fresh prom-client registry equals the golden one, parsed. */
+async function checkPrometheus(step, breaker, family, where) {
+  const registry = new client.Registry();
+  const registrations = [register(breaker, { registry })];
+  if (family !== undefined) registrations.push(register(family, { registry }));
+  const got = parseExposition(await registry.metrics());
+  for (const r of registrations) r.unregister();
+  const want = parseExposition(golden(step.expect_file));
+  assert.deepEqual(got.samples, want.samples, `${where}: samples`);
+  assert.deepEqual(got.help, want.help, `${where}: HELP`);
+  assert.deepEqual(got.type, want.type, `${where}: TYPE`);
+}
+
+/** The `import` step's document: the file or text with `replace` applied; in the `execute` mode
+ * given as an object where it is JSON (the `state` option takes both). */
+function importDocument(step, mode) {
+  let text = step.file !== undefined ? golden(step.file) : step.text;
+  assert.equal(typeof text, 'string', 'import needs file or text');
+  if (step.replace !== undefined) text = text.replaceAll(step.replace[0], step.replace[1]);
+  if (mode !== 'execute') return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Checks a `StateError` naming `field` (`null`: the whole document). */
+function stateRefused(field, where) {
+  return (err) => {
+    assert.ok(err instanceof StateError, `${where}: expected a StateError, got ${err}`);
+    assert.equal(err.code, 'ESTATEINVALID');
+    assert.equal(err.field, field ?? undefined, `${where}: field (${err.message})`);
+    return true;
+  };
 }
 
 /** A marker error for `call` steps whose outcome is `ignored` (see `isFailure`). */
@@ -204,14 +262,16 @@ async function runVector(vector, mode) {
     return;
   }
   const isFailure = (err) => !(err instanceof Neutral);
-  const breaker = new CircuitBreaker(options(vector.config, clock, { isFailure }));
+  let breaker = new CircuitBreaker(options(vector.config, clock, { isFailure }));
   const events = [];
   breaker.on('stateChange', (t) => events.push(t));
   let family;
   const familyEvents = [];
   if (vector.family !== undefined) {
     const { max_keys: maxKeys, idle_ttl_ms: idleTtl } = vector.family;
-    family = new BreakerFamily(options(vector.config, clock, { isFailure, maxKeys, idleTtl }));
+    const familyOptions = options(vector.config, clock, { isFailure, maxKeys, idleTtl });
+    if (vector.family.name !== undefined) familyOptions.name = vector.family.name;
+    family = new BreakerFamily(familyOptions);
     family.on('stateChange', (t) => familyEvents.push(t));
   }
   const needFamily = (where) => {
@@ -356,6 +416,43 @@ async function runVector(vector, mode) {
           assert.equal(got[i].reason, e.reason, `${where}[${i}].reason`);
           near(e.at_ms, got[i].at_ms, `${where}[${i}].at`);
         });
+        break;
+      }
+      case 'transitions': {
+        const text = (t) => `${t.from}->${t.to} ${t.reason} x${t.count}`;
+        const got = breaker.metrics().transitions.map(text).sort();
+        assert.deepEqual(got, step.expect.map(text).sort(), where);
+        break;
+      }
+      case 'prometheus':
+        await checkPrometheus(step, breaker, family, where);
+        break;
+      case 'export': {
+        const document = breaker.exportState(step.wall_unix_ms);
+        assert.deepEqual(document, JSON.parse(golden(step.expect_file)), where);
+        // JSON.stringify(breaker) writes the same document, exported now.
+        const { exported_at_unix_ms: exportedAt, ...rest } = JSON.parse(JSON.stringify(breaker));
+        assert.equal(typeof exportedAt, 'number', `${where}: toJSON exported_at_unix_ms`);
+        assert.deepEqual(rest, omit(document, 'exported_at_unix_ms'), `${where}: toJSON`);
+        break;
+      }
+      case 'import': {
+        const document = importDocument(step, mode);
+        const refused = 'expect_error_field' in step;
+        if (refused && breaker.metrics().admitted > 0) {
+          // Only an unused breaker imports: the vector's own breaker must refuse, unchanged.
+          const before = breaker.metrics();
+          assert.throws(() => breaker.importState(document, step.wall_unix_ms), stateRefused(step.expect_error_field, where));
+          assert.deepEqual(breaker.metrics(), before, `${where}: unchanged`);
+          break;
+        }
+        const create = () => new CircuitBreaker(options(vector.config, clock, { isFailure, state: document, stateAt: step.wall_unix_ms }));
+        if (refused) {
+          assert.throws(create, stateRefused(step.expect_error_field, where));
+          break;
+        }
+        breaker = create();
+        breaker.on('stateChange', (t) => events.push(t));
         break;
       }
       default:

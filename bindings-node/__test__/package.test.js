@@ -14,11 +14,18 @@ const P = require('../lib/protocol.js');
 const { fast, allow, trivialCell } = require('./native-call.js');
 
 const ROOT = path.join(__dirname, '..');
-const CLASSES = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'FamilyPermit', 'ManualClock', 'Permit', 'PermitError', 'TimeoutError'];
+const CLASSES = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'FamilyPermit', 'ManualClock', 'Permit', 'PermitError', 'StateError', 'TimeoutError'];
 const FUNCTIONS = ['classifyError', 'classifyResponse', 'classifyStatus', 'parseRetryAfter'];
 const EXPORTS = [...CLASSES, ...FUNCTIONS];
-/** The HTTP integrations: subpath -> its exports. */
-const SUBPATHS = { fetch: ['wrapFetch'], undici: ['interceptor'], axios: ['attach'] };
+/** The integrations: subpath -> its folder in lib/, its exports and its optional peer dependency
+ * (`undefined`: none). */
+const SUBPATHS = {
+  fetch: ['http', ['wrapFetch'], undefined],
+  undici: ['http', ['interceptor'], 'undici'],
+  axios: ['http', ['attach'], 'axios'],
+  prometheus: ['observe', ['register'], 'prom-client'],
+  opentelemetry: ['observe', ['instrument'], '@opentelemetry/api'],
+};
 
 describe('package', () => {
   test('CommonJS exports', () => {
@@ -38,11 +45,11 @@ describe('package', () => {
     for (const name of FUNCTIONS) assert.match(dts, new RegExp(`^export function ${name}\\b`, 'm'), name);
   });
 
-  test('the HTTP integrations are subpath exports with their types, for require and import', async () => {
+  test('the integrations are subpath exports with their types, for require and import', async () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    for (const [sub, names] of Object.entries(SUBPATHS)) {
+    for (const [sub, [folder, names, peer]] of Object.entries(SUBPATHS)) {
       const entry = pkg.exports[`./${sub}`];
-      assert.deepEqual(entry, { types: `./lib/http/${sub}.d.ts`, default: `./lib/http/${sub}.js` }, sub);
+      assert.deepEqual(entry, { types: `./lib/${folder}/${sub}.d.ts`, default: `./lib/${folder}/${sub}.js` }, sub);
       const dts = fs.readFileSync(path.join(ROOT, entry.types), 'utf8');
       const cjs = require(`circuit/${sub}`);
       const esm = await import(`circuit/${sub}`);
@@ -52,7 +59,11 @@ describe('package', () => {
         assert.equal(esm[name], cjs[name], `ESM ${sub}.${name}`);
         assert.match(dts, new RegExp(`^export function ${name}\\b`, 'm'), `${entry.types} declares ${name}`);
       }
-      assert.ok(pkg.peerDependenciesMeta?.[sub]?.optional || sub === 'fetch', `${sub} is an optional peer dependency`);
+      if (peer !== undefined) {
+        assert.ok(pkg.peerDependencies?.[peer], `${peer} is a peer dependency of ${sub}`);
+        assert.ok(pkg.peerDependenciesMeta?.[peer]?.optional, `${peer} is an optional peer dependency`);
+        assert.ok(pkg.devDependencies?.[peer], `${peer} is a dev dependency (the tests use it)`);
+      }
     }
   });
 
@@ -95,6 +106,8 @@ describe('package', () => {
       ...dir('lib', '.js'),
       ...dir('lib/http', '.js'),
       ...dir('lib/http', '.d.ts'),
+      ...dir('lib/observe', '.js'),
+      ...dir('lib/observe', '.d.ts'),
       ...dir('src', '.rs'),
     ];
     assert.ok(dir('lib', '.js').length >= 8, 'lib/ has one file per concept');

@@ -6,6 +6,14 @@ import { wrapFetch } from 'circuit/fetch';
 import { interceptor } from 'circuit/undici';
 import type { CircuitInterceptor } from 'circuit/undici';
 import { attach } from 'circuit/axios';
+import { register } from 'circuit/prometheus';
+import type { Registration } from 'circuit/prometheus';
+import { instrument } from 'circuit/opentelemetry';
+import type { Instrumentation } from 'circuit/opentelemetry';
+import { Registry } from 'prom-client';
+import { metrics as otelMetrics } from '@opentelemetry/api';
+import { StateError } from 'circuit';
+import type { StateDocument, TransitionCount, TransitionReason } from 'circuit';
 import type { HttpVerdict, MemberInfo, Outcome } from 'circuit';
 import type { BreakerFamilyOptions, CallOptions, CircuitBreakerOptions, FamilyMetrics, FamilyTransition, Metrics, RecordFailureOptions, State, Transition } from 'circuit';
 
@@ -198,3 +206,34 @@ wrapFetch(fetch, { family: hosts, maxKeys: 3 });
 const undiciInterceptor: CircuitInterceptor = interceptor({ failureThreshold: 2 });
 const axiosLike = attach({ defaults: {} }, { failureThreshold: 2, fallback: (config: unknown, err: CircuitOpenError) => ({ config, err }) });
 void [guardedFetch, sharedFetch, undiciInterceptor, axiosLike];
+
+// Observability: transition counts, the exporters, the state document.
+const counted: TransitionCount[] = new CircuitBreaker().metrics().transitions;
+const firstReason: TransitionReason | undefined = counted[0]?.reason;
+const registration: Registration = register(hosts, { registry: new Registry() });
+registration.unregister();
+register(new CircuitBreaker({ name: 'global' }));
+const instrumentation: Instrumentation = instrument(otelMetrics.getMeter('circuit'), new CircuitBreaker());
+instrumentation.unregister();
+// @ts-expect-error: a breaker or a family
+register({ name: 'x' });
+const saved: StateDocument = new CircuitBreaker({ name: 'saved' }).toJSON();
+const savedAt: StateDocument = new CircuitBreaker().exportState(Date.now());
+const jitterState: string = saved.jitter_state;
+const restored = new CircuitBreaker({ name: 'saved', state: saved, stateAt: new Date() });
+const restoredFromText = new CircuitBreaker({ name: 'saved', state: JSON.stringify(saved) });
+new CircuitBreaker().importState(savedAt, 0);
+// @ts-expect-error: a family restores nothing
+void new BreakerFamily({ state: saved });
+// @ts-expect-error: a document is an object or a string
+void new CircuitBreaker({ state: 42 });
+try {
+  void new CircuitBreaker({ state: '{}' });
+} catch (err) {
+  if (err instanceof StateError) {
+    const code: 'ESTATEINVALID' = err.code;
+    const field: string | undefined = err.field;
+    void [code, field];
+  }
+}
+void [firstReason, jitterState, restored, restoredFromText];

@@ -32,13 +32,14 @@ const {
 } = require('./protocol.js');
 const { STATES, SUCCESS, FAILURE, IGNORED } = require('./schema.js');
 const { CircuitOpenError, TimeoutError, PermitError, argumentError } = require('./errors.js');
+const { documentText, wallInstant, stateError } = require('./state.js');
 const { parseOptions, configError } = require('./options.js');
 const { clockNative } = require('./clock.js');
 const { Permit, ISSUE, spendPermit, permitGeneration, permitParts } = require('./permit.js');
 const { CallOptions, abortCall } = require('./timeout.js');
 const { isThenable, abortedByCaller, mayHoldSignal } = require('./classify.js');
 const { emit, emitTransitions, warnListener } = require('./events.js');
-const { toMetrics } = require('./metrics.js');
+const { toMetrics, POINTS } = require('./metrics.js');
 
 const { fastAllow, fastSettle, fastRecord, fastRecordParts, fastState, trivialView } = native;
 /** This thread's call frame: the fast-path functions read the breaker id and their arguments
@@ -125,8 +126,12 @@ class CircuitBreaker extends EventEmitter {
       this.#name = created.name() ?? undefined;
     } else {
       parsed = parseOptions(options);
-      created = native.createBreaker(parsed.engine, parsed.clock === undefined ? null : clockNative(parsed.clock));
-      if (!(created instanceof native.NativeBreaker)) throw configError(created);
+      const clock = parsed.clock === undefined ? null : clockNative(parsed.clock);
+      created = native.createBreaker(parsed.engine, clock, parsed.state ?? null, parsed.stateAt ?? null);
+      if (!(created instanceof native.NativeBreaker)) {
+        // Nothing was created: an invalid option, or a refused `state` document.
+        throw Object.hasOwn(created, 'option') ? configError(created) : stateError(created);
+      }
       this.#name = parsed.engine.name;
     }
     this.#handle = created;
@@ -592,6 +597,43 @@ class CircuitBreaker extends EventEmitter {
     const values = this.#handle.metrics();
     this.#flush();
     return toMetrics(values);
+  }
+
+  /** One snapshot's samples of the metric set (`{ family, labels, value }`), for lib/observe/. */
+  [POINTS]() {
+    this.#settle();
+    const points = this.#handle.points();
+    this.#flush();
+    return points;
+  }
+
+  // --- portable state -----------------------------------------------------------------------
+
+  /** The state document (docs/observability.md) as an object, exported at the wall-clock
+   * instant `at` (ms since the epoch or a `Date`; default `Date.now()`). */
+  exportState(at) {
+    const ms = wallInstant(at, 'at');
+    this.#settle();
+    const text = this.#handle.exportState(ms);
+    this.#flush();
+    return JSON.parse(text);
+  }
+
+  /** The state document as an object, exported now: `JSON.stringify(breaker)` writes it. */
+  toJSON() {
+    return this.exportState();
+  }
+
+  /** Takes on the state of `document` (a string or an object), imported at the wall-clock
+   * instant `at` (default `Date.now()`). Only a breaker not used yet imports (the `state` option
+   * restores at construction); a refused document throws a `StateError` and changes nothing. */
+  importState(document, at) {
+    const text = documentText(document, 'document');
+    const ms = wallInstant(at, 'at');
+    this.#settle();
+    const problem = this.#handle.importState(text, ms);
+    this.#flush();
+    if (problem !== null) throw stateError(problem);
   }
 
   /** When the next time-driven transition is due (ms on the breaker's clock), or `undefined`. */

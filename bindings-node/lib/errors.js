@@ -1,6 +1,6 @@
 'use strict';
 // The errors the package throws: its own classes (`CircuitOpenError`, `TimeoutError`,
-// `PermitError`, public) and the argument errors every validating file builds (internal).
+// `PermitError`, `StateError`, public) and the argument errors every validating file builds (internal).
 
 /** Thrown (or used to reject) when the breaker refuses a call. */
 class CircuitOpenError extends Error {
@@ -38,6 +38,18 @@ class PermitError extends Error {
 }
 PermitError.prototype.name = 'PermitError';
 
+/** A state document was refused (`code: 'ESTATEINVALID'`): `field` names the document field at
+ * fault (a dotted path such as `window.buckets`), `undefined` for a problem with the whole
+ * document (not JSON, not an object, too long). Nothing was created or changed. */
+class StateError extends Error {
+  constructor(field, message) {
+    super(field === undefined ? `invalid breaker state document: ${message}` : `invalid breaker state document: \`${field}\`: ${message}`);
+    this.code = 'ESTATEINVALID';
+    this.field = field;
+  }
+}
+StateError.prototype.name = 'StateError';
+
 function describe(value) {
   if (value === null) return 'null';
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
@@ -66,4 +78,4 @@ function argumentError(name, expected, value) {
   return err;
 }
 
-module.exports = { CircuitOpenError, TimeoutError, PermitError, describe, typeError, rangeError, argumentError };
+module.exports = { CircuitOpenError, TimeoutError, PermitError, StateError, describe, typeError, rangeError, argumentError };

@@ -16,7 +16,7 @@ const { parseOptions, configError } = require('./options.js');
 const { clockNative } = require('./clock.js');
 const { adoptBreaker } = require('./breaker.js');
 const { emit } = require('./events.js');
-const { toMetrics } = require('./metrics.js');
+const { toMetrics, POINTS } = require('./metrics.js');
 
 /** Misspellings of the family's own options (`max_keys`, `idleTTL`, ...), for "did you mean". */
 const FAMILY_SPELLINGS = { maxkeys: 'maxKeys', idlettl: 'idleTtl' };
@@ -42,7 +42,14 @@ function parseFamilyOptions(options) {
       throw err;
     }
   }
-  return { maxKeys, idleTtl, breaker: parseOptions(breakerOptions) };
+  const breaker = parseOptions(breakerOptions);
+  if (breaker.state !== undefined) {
+    const err = new TypeError('option `state` is not an option of a family: restore each breaker with its own document');
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    err.option = 'state';
+    throw err;
+  }
+  return { maxKeys, idleTtl, breaker };
 }
 
 /**
@@ -221,6 +228,14 @@ class BreakerFamily extends EventEmitter {
     const members = Object.create(null);
     for (let i = 0; i < values.keys.length; i++) members[values.keys[i]] = toMetrics(values.members[i]);
     return { members, overflow: toMetrics(values.overflow), evicted: values.evicted, overflowed: values.overflowed };
+  }
+
+  /** One snapshot's samples of the metric set for every member (by key) and the overflow breaker
+   * (key `(overflow)`), labelled with the family's name, for lib/observe/. */
+  [POINTS]() {
+    const points = this.#native.points();
+    this.#flush();
+    return points;
   }
 
   /** Emits the transitions the engine queued for the family, in order, as `CircuitBreaker`'s

@@ -1,16 +1,17 @@
 'use strict';
 // The options of `new CircuitBreaker(options)`: engine options come from the core's schema (the
-// native layer converts each by its kind), `timeout`, `isFailure`, `fallback` and `clock` are
-// handled in JavaScript. Misspelt and opossum-style names get a "did you mean".
+// native layer converts each by its kind), `timeout`, `isFailure`, `fallback`, `clock`, `state`
+// and `stateAt` (a state document to restore, lib/state.js) are handled in JavaScript. Misspelt and opossum-style names get a "did you mean".
 
 const { ManualClock } = require('./clock.js');
 const { ENGINE_OPTIONS } = require('./schema.js');
 const { typeError, rangeError, argumentError } = require('./errors.js');
+const { documentText, wallInstant } = require('./state.js');
 
 const MAX_TIMER_MS = 0x7fffffff;
 
 /** Options handled in JavaScript. */
-const JS_OPTIONS = new Set(['timeout', 'isFailure', 'fallback', 'clock']);
+const JS_OPTIONS = new Set(['timeout', 'isFailure', 'fallback', 'clock', 'state', 'stateAt']);
 const CAMEL = Object.fromEntries(Object.entries(ENGINE_OPTIONS).map(([camel, [snake]]) => [snake, camel]));
 /** Matches core option names inside a core message, longest first. */
 const SNAKE_NAMES = new RegExp(
@@ -40,7 +41,15 @@ function parseOptions(options) {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw argumentError('options', 'an object', options);
   const engine = {};
-  const parsed = { engine, timeout: 0, isFailure: undefined, fallback: undefined, clock: undefined };
+  const parsed = {
+    engine,
+    timeout: 0,
+    isFailure: undefined,
+    fallback: undefined,
+    clock: undefined,
+    state: undefined,
+    stateAt: undefined,
+  };
   for (const key of Object.keys(options)) {
     const value = options[key];
     if (value === undefined) continue;
@@ -68,11 +77,22 @@ function parseOptions(options) {
     } else if (key === 'clock') {
       if (!(value instanceof ManualClock)) throw typeError(key, 'a ManualClock', value);
       parsed.clock = value;
+    } else if (key === 'state') {
+      parsed.state = documentText(value, key);
+    } else if (key === 'stateAt') {
+      parsed.stateAt = wallInstant(value, key);
     } else {
       if (typeof value !== 'function') throw typeError(key, 'a function', value);
       parsed[key] = value;
     }
   }
+  if (parsed.stateAt !== undefined && parsed.state === undefined) {
+    const err = new TypeError('option `stateAt` is the instant of restoring `state`, which is not given');
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    err.option = 'stateAt';
+    throw err;
+  }
+  if (parsed.state !== undefined && parsed.stateAt === undefined) parsed.stateAt = Date.now();
   return parsed;
 }
 

@@ -12,9 +12,11 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::clock::{NativeClock, ms};
+use crate::exposition::{MetricPoint, push_points};
 use crate::options::{ConfigProblem, build_config};
 use crate::protocol::{ALREADY_RECORDED, COUNTED, NANOS_PER_MS, NO_DURATION, NO_TRIVIAL_GENERATION, TRANSITION_FIELDS};
 use crate::registry::{Entry, LOCAL, Queue, with_entry};
+use crate::state::StateProblem;
 
 /// The owner of a breaker id; when the JS object is collected, the breaker is freed.
 #[napi]
@@ -31,21 +33,34 @@ impl Drop for NativeBreaker {
 
 /// Creates a breaker from the engine options (camelCase keys, as `schema().options` names them;
 /// `lib/options.js` has checked their types), or says which option is invalid (nothing is created
-/// then).
+/// then). With `state` (a state document, see `state.rs`), the new breaker imports it at the
+/// wall-clock instant `state_at` (ms since the epoch) before anything can use it; a refused
+/// document is the `StateProblem` and nothing is created either.
 #[napi(
     catch_unwind,
-    ts_args_type = "options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null"
+    ts_args_type = "options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null"
 )]
-pub fn create_breaker(options: Object, clock: Option<&NativeClock>) -> Result<Either<NativeBreaker, ConfigProblem>> {
+pub fn create_breaker(
+    options: Object,
+    clock: Option<&NativeClock>,
+    state: Option<String>,
+    state_at: Option<f64>,
+) -> Result<Either3<NativeBreaker, ConfigProblem, StateProblem>> {
     let config = match build_config(&options)? {
         Ok(config) => config,
-        Err(problem) => return Ok(Either::B(problem)),
+        Err(problem) => return Ok(Either3::B(problem)),
     };
     let breaker = Arc::new(match clock {
         Some(clock) => CircuitBreaker::with_clock(config, clock.clock.clone()),
         None => CircuitBreaker::new(config),
     });
-    Ok(Either::A(NativeBreaker::adopt(breaker)))
+    if let Some(document) = state {
+        let at = state_at.ok_or_else(|| Error::new(Status::InvalidArg, "circuit: a state needs its stateAt"))?;
+        if let Some(problem) = crate::state::import(&breaker, &document, at)? {
+            return Ok(Either3::C(problem));
+        }
+    }
+    Ok(Either3::A(NativeBreaker::adopt(breaker)))
 }
 
 /// A rejection, for `CircuitOpenError`.
@@ -112,11 +127,39 @@ impl NativeBreaker {
         Ok(out)
     }
 
-    /// The metrics snapshot, one number per field of `schema().metrics`, in that order: the state
-    /// as its code, durations in milliseconds, `NO_DURATION` (-1) for an absent `retry_after`.
+    /// The metrics snapshot: one number per field of `schema().metrics`, in that order (the state
+    /// as its code, durations in ms, `NO_DURATION` (-1) for an absent `retry_after`), then four
+    /// per lifetime transition count: from and to state codes, reason code, count.
     #[napi(catch_unwind)]
     pub fn metrics(&self) -> Result<Vec<f64>> {
         metrics_values(with_entry(self.id, |e| e.breaker.metrics())?)
+    }
+
+    /// One snapshot's samples of the metric set (`exposition.rs`), labelled with the breaker's
+    /// name (empty if it has none).
+    #[napi(catch_unwind)]
+    pub fn points(&self) -> Result<Vec<MetricPoint>> {
+        with_entry(self.id, |e| {
+            let mut out = Vec::with_capacity(32);
+            push_points(&mut out, e.breaker.name(), None, &e.breaker.metrics());
+            out
+        })
+    }
+
+    /// The state document (JSON text), exported at the wall-clock instant `at` (ms since the
+    /// epoch).
+    #[napi(catch_unwind)]
+    pub fn export_state(&self, at: f64) -> Result<String> {
+        let breaker = with_entry(self.id, |e| Arc::clone(&e.breaker))?;
+        crate::state::export(&breaker, at)
+    }
+
+    /// Imports a state document at the wall-clock instant `at`: `null` when taken, else why it
+    /// was refused (nothing changed then; only a breaker not used yet imports).
+    #[napi(catch_unwind)]
+    pub fn import_state(&self, document: String, at: f64) -> Result<Option<StateProblem>> {
+        let breaker = with_entry(self.id, |e| Arc::clone(&e.breaker))?;
+        crate::state::import(&breaker, &document, at)
     }
 
     /// When the next time-driven transition is due (ms on the breaker's clock), or `null`.
@@ -188,7 +231,9 @@ impl NativeBreaker {
 }
 
 /// A metrics snapshot as one number per field of `schema().metrics`, in that order: the state as
-/// its code, durations in milliseconds, `NO_DURATION` (-1) for an absent `retry_after`.
+/// its code, durations in milliseconds, `NO_DURATION` (-1) for an absent `retry_after`; then the
+/// non-zero lifetime transition counts (`transitions`, not a scalar field), four numbers each:
+/// `from` and `to` state codes, the reason code and the count.
 pub(crate) fn metrics_values(metrics: Metrics) -> Result<Vec<f64>> {
     // Exhaustive: a field added to the core's snapshot does not compile until it is converted
     // here (the core tests that `METRICS` lists the fields in declaration order).
@@ -214,9 +259,9 @@ pub(crate) fn metrics_values(metrics: Metrics) -> Result<Vec<f64>> {
         opened,
         time_in_state,
         retry_after,
-        transitions: _, // not a scalar: read through `transitions()`
+        transitions,
     } = metrics;
-    METRICS
+    let scalars = METRICS
         .iter()
         .map(|field| {
             Ok(match field.name {
@@ -246,7 +291,12 @@ pub(crate) fn metrics_values(metrics: Metrics) -> Result<Vec<f64>> {
                 }
             })
         })
-        .collect()
+        .collect::<Result<Vec<f64>>>()?;
+    let mut values = scalars;
+    for (from, to, reason, count) in transitions.iter() {
+        values.extend([f64::from(from.code()), f64::from(to.code()), f64::from(reason.code()), count as f64]);
+    }
+    Ok(values)
 }
 
 /// Breakers of this thread not freed yet (for the memory test). Only in a test build (cargo

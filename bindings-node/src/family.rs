@@ -217,6 +217,13 @@ impl NativeFamily {
         })
     }
 
+    /// One snapshot's samples of the metric set for every member (by key) and the overflow
+    /// breaker (key `(overflow)`), labelled with the family's name (`exposition.rs`).
+    #[napi(catch_unwind)]
+    pub fn points(&self) -> Vec<crate::exposition::MetricPoint> {
+        crate::exposition::family_points(&self.family)
+    }
+
     /// The queued transitions with their keys, oldest first, or `null` when none is queued.
     #[napi(catch_unwind)]
     pub fn drain(&self) -> Option<FamilyBatch> {

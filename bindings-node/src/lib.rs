@@ -52,6 +52,11 @@
 //!   `OwnedPermit` (its `Arc` pins the member) and recording drops it, so a member is pinned only
 //!   while a call is in flight, whatever the garbage collector does; `inspect` reads a member's
 //!   name and state.
+//! * **Observability.** [`exposition`]: the core's metric set (`families()`) and each snapshot's
+//!   samples (`points()` of a breaker and of a family, built by the core's `exposition::points`
+//!   with the `name`/`key` labels added there), which the exporters of `lib/observe/` turn into
+//!   prom-client and OpenTelemetry objects; [`state`]: the portable state document (export, and
+//!   import at construction so that a refused document creates nothing).
 //! * [`http`]: the core's HTTP classifier (`engine::http`), converted; `lib/http/classify.js`
 //!   checks and names the arguments.
 //! * Nothing here starts a thread, a timer or a threadsafe function: the addon never keeps the
@@ -61,6 +66,7 @@
 // items for dead code; the crate is a cdylib whose only interface is what it registers.
 pub mod breaker;
 pub mod clock;
+pub mod exposition;
 pub mod family;
 pub mod fast_path;
 pub mod frame;
@@ -70,4 +76,5 @@ pub mod options;
 pub mod protocol;
 pub mod registry;
 pub mod schema;
+pub mod state;
 pub mod trivial;

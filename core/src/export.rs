@@ -135,7 +135,9 @@ pub(crate) fn write(snapshot: &Snapshot) -> String {
     doc.insert("version".into(), VERSION.into());
     doc.insert("name".into(), snapshot.name.clone().map_or(Value::Null, Value::from));
     doc.insert("config_fingerprint".into(), snapshot.fingerprint.clone().into());
-    let exported_ms = snapshot.exported_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as f64 / 1e6;
+    // Whole milliseconds and the fraction apart: nanoseconds since 1970 do not fit a double exactly.
+    let since = snapshot.exported_at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let exported_ms = since.as_millis() as f64 + f64::from(since.subsec_nanos() % 1_000_000) / 1e6;
     doc.insert("exported_at_unix_ms".into(), Value::from(exported_ms));
     doc.insert("state".into(), snapshot.state.as_str().into());
     doc.insert("generation".into(), snapshot.generation.into());
