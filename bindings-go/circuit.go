@@ -132,6 +132,12 @@ func New(config Config) (*Breaker, error) {
 		return nil, errorFor(st, strings.TrimPrefix(C.GoString(&message[0]), "circuit_create: "))
 	}
 	runtime.KeepAlive(config.Clock)
+	if config.State != nil {
+		if err := restore(h, config.State, config.StateAt); err != nil {
+			C.circuit_destroy(h)
+			return nil, err
+		}
+	}
 	in := &breaker{h: h}
 	b := &Breaker{h: h, in: in, name: config.Name, isIgnored: config.IsIgnored, listeners: &listenerSet[Transition]{}}
 	in.listeners = weak.Make(b.listeners)
@@ -223,6 +229,9 @@ type Metrics struct {
 	TimeInState          time.Duration
 	// RetryAfter is the time until a probe may be admitted when open; nil otherwise.
 	RetryAfter *time.Duration
+	// Transitions are the lifetime transition counts, one per (from, to, reason) that happened
+	// (nil in FamilyMetrics.Overflow). Read just after the other fields, not in the same instant.
+	Transitions []TransitionCount
 }
 
 // Metrics returns a snapshot, or ErrClosed after Close.
@@ -233,7 +242,10 @@ func (b *Breaker) Metrics() (Metrics, error) {
 	if st != C.CIRCUIT_OK {
 		return Metrics{}, errorFor(st, "")
 	}
-	return metricsOf(&m), nil
+	out := metricsOf(&m)
+	out.Transitions = transitionsOf(b.h)
+	runtime.KeepAlive(b)
+	return out, nil
 }
 
 func metricsOf(m *C.circuit_metrics_snapshot) Metrics {

@@ -61,6 +61,13 @@ type Config struct {
 	// IsIgnored decides which errors returned by an Execute function are neutral (neither
 	// success nor failure). Default: context.Canceled is ignored, every other error is a failure.
 	IsIgnored func(error) bool
+	// State is a state document (Breaker.MarshalJSON, or any binding's export) restored by New:
+	// a refused document makes New fail with a *StateError naming the field, creating nothing.
+	// NewFamily refuses it (members start fresh).
+	State []byte
+	// StateAt is the wall-clock instant of the restore (zero: time.Now(), the usual choice; an
+	// explicit instant is for tests). The time since the export is taken off the open time.
+	StateAt time.Time
 }
 
 // Of returns a pointer to v, for setting Config fields: Config{ResetTimeout: Of(10 * time.Second)}.

@@ -26,6 +26,7 @@ type vector struct {
 	Family        *struct {
 		MaxKeys   int             `json:"max_keys"`
 		IdleTTLMs json.RawMessage `json:"idle_ttl_ms"`
+		Name      *string         `json:"name"`
 	} `json:"family"`
 }
 
@@ -129,6 +130,12 @@ func metricValue(m Metrics, field string) (any, bool) {
 		return float64(m.Admitted), true
 	case "rejected":
 		return float64(m.Rejected), true
+	case "rejected_open":
+		return float64(m.RejectedOpen), true
+	case "rejected_half_open_full":
+		return float64(m.RejectedHalfOpenFull), true
+	case "rejected_forced_open":
+		return float64(m.RejectedForcedOpen), true
 	case "successes":
 		return float64(m.Successes), true
 	case "failures":
@@ -169,15 +176,23 @@ func runVector(t *testing.T, v vector) error {
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }() // b is replaced by `import`
 	var mu sync.Mutex
 	var events []Transition
-	if _, err := b.OnStateChange(func(tr Transition) { mu.Lock(); events = append(events, tr); mu.Unlock() }); err != nil {
+	listen := func(b *Breaker) error {
+		_, err := b.OnStateChange(func(tr Transition) { mu.Lock(); events = append(events, tr); mu.Unlock() })
+		return err
+	}
+	if err := listen(b); err != nil {
 		return err
 	}
 	var fam *familyRun
 	if v.Family != nil {
-		if fam, err = startFamily(buildConfig(t, v.Config, clock), clock, v.Family.MaxKeys, ms(v.Family.IdleTTLMs)); err != nil {
+		familyConfig := buildConfig(t, v.Config, clock)
+		if v.Family.Name != nil {
+			familyConfig.Name = *v.Family.Name
+		}
+		if fam, err = startFamily(familyConfig, clock, v.Family.MaxKeys, ms(v.Family.IdleTTLMs)); err != nil {
 			return err
 		}
 		defer fam.f.Close()
@@ -207,6 +222,12 @@ func runVector(t *testing.T, v vector) error {
 			continue
 		}
 		if handled, err := fam.step(s); handled {
+			if err != nil {
+				return fail("%v", err)
+			}
+			continue
+		}
+		if handled, err := stateStep(t, s, &b, v, clock, fam, listen); handled {
 			if err != nil {
 				return fail("%v", err)
 			}
@@ -392,7 +413,7 @@ func TestConformanceVectors(t *testing.T) {
 	if total < 40 {
 		t.Fatalf("only %d vectors", total)
 	}
-	for _, required := range []string{"08_http.json", "09_family.json"} {
+	for _, required := range []string{"08_http.json", "09_family.json", "10_observability.json", "11_state.json"} {
 		if !slices.Contains(files, filepath.Join("../tests/conformance", required)) {
 			t.Fatalf("%s is missing from the vectors run", required)
 		}

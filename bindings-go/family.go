@@ -47,6 +47,9 @@ func NewFamily(cfg Config, opts FamilyOptions) (*Family, error) {
 	if opts.MaxKeys < 0 || opts.MaxKeys > int(^uint32(0)) {
 		return nil, &ConfigError{Option: "max_keys", Message: "max_keys: must be between 1 and 4294967295 (0: the default)"}
 	}
+	if cfg.State != nil {
+		return nil, &ConfigError{Option: "state", Message: "state: a family restores no state document (its members start fresh)"}
+	}
 	if opts.IdleTTL < 0 {
 		return nil, &ConfigError{Option: "idle_ttl", Message: "idle_ttl: must not be negative (0: the default)"}
 	}

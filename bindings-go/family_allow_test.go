@@ -2,6 +2,7 @@ package circuit
 
 import (
 	"errors"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -69,7 +70,7 @@ func TestFamilyAllowRejectsLikeBreakerAllow(t *testing.T) {
 	if _, err := f.Allow("a"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
-	if f.Keys() != nil || f.Metrics() != (FamilyMetrics{}) {
+	if f.Keys() != nil || !reflect.DeepEqual(f.Metrics(), FamilyMetrics{}) {
 		t.Fatal("a closed family has no keys and zero metrics")
 	}
 	var zero Family

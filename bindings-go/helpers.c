@@ -5,6 +5,33 @@
 extern void goCircuitListener(void *userdata, circuit_breaker breaker, const circuit_transition *transition);
 extern void goCircuitFamilyListener(void *userdata, const char *key, size_t key_len, const circuit_transition *transition);
 extern void goCircuitKey(void *userdata, const char *key, size_t key_len);
+extern void goCircuitPoint(void *userdata, const circuit_metric_point *point);
+extern void goCircuitFamilyPoint(void *userdata, const char *key, size_t key_len, const circuit_metric_point *point);
+extern void goCircuitTransitionCount(void *userdata, circuit_breaker_state from, circuit_breaker_state to, circuit_reason reason,
+                                     uint64_t count);
+
+circuit_status circuit_go_metric_points(circuit_breaker breaker, uintptr_t handle) {
+    return circuit_metric_points(breaker, goCircuitPoint, (void *)handle);
+}
+
+circuit_status circuit_go_family_metric_points(circuit_family family, uintptr_t handle) {
+    return circuit_family_metric_points(family, goCircuitFamilyPoint, (void *)handle);
+}
+
+circuit_status circuit_go_transitions(circuit_breaker breaker, uintptr_t handle) {
+    return circuit_transitions(breaker, goCircuitTransitionCount, (void *)handle);
+}
+
+// Restores and, on failure, copies the thread-local message and field in the same C call.
+circuit_status circuit_go_restore(circuit_breaker breaker, const char *doc, size_t len, int64_t wall_unix_ns, char *message,
+                                  size_t message_len, char *field, size_t field_len, bool *has_field) {
+    circuit_status status = circuit_restore(breaker, doc, len, wall_unix_ns);
+    if (status != CIRCUIT_OK) {
+        circuit_last_error_message(message, message_len);
+        *has_field = circuit_last_error_field(field, field_len, NULL);
+    }
+    return status;
+}
 
 circuit_status circuit_go_on_transition(circuit_breaker breaker, uintptr_t handle, uint64_t *id) {
     return circuit_on_transition(breaker, goCircuitListener, (void *)handle, id);

@@ -26,6 +26,11 @@ circuit_go_state_result circuit_go_state(circuit_breaker breaker);
 circuit_go_allow_result circuit_go_family_allow(circuit_family family, const char *key, size_t key_len);
 circuit_status circuit_go_family_on_transition(circuit_family family, uintptr_t handle, uint64_t *id);
 circuit_status circuit_go_family_keys(circuit_family family, uintptr_t handle);
+circuit_status circuit_go_metric_points(circuit_breaker breaker, uintptr_t handle);
+circuit_status circuit_go_family_metric_points(circuit_family family, uintptr_t handle);
+circuit_status circuit_go_transitions(circuit_breaker breaker, uintptr_t handle);
+circuit_status circuit_go_restore(circuit_breaker breaker, const char *doc, size_t len, int64_t wall_unix_ns, char *message,
+                                  size_t message_len, char *field, size_t field_len, bool *has_field);
 uintptr_t circuit_go_thread(void);
 void circuit_go_floor(void);
 #endif

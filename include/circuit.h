@@ -45,6 +45,12 @@
 #define CIRCUIT_NO_OPTION UINT32_MAX
 
 /**
+ * `wall_unix_ns` value of `circuit_export` and `circuit_restore` meaning "the system's wall
+ * clock now" (`INT64_MIN`).
+ */
+#define CIRCUIT_WALL_NOW INT64_MIN
+
+/**
  * `admitted_at_ns` value of a permit whose admission time was not read (closed state without a
  * slow-call rule), and `retry_after_ns` value when there is no retry-after.
  */
@@ -112,6 +118,12 @@ enum circuit_status
    * The permit was issued by a different breaker; nothing changed.
    */
   CIRCUIT_ERR_FOREIGN_PERMIT = 206,
+  /**
+   * `circuit_restore` refused the state document (malformed, foreign, another name, out of
+   * range, or the breaker was used already); the message names the field, which
+   * `circuit_last_error_field` returns. The breaker is unchanged.
+   */
+  CIRCUIT_ERR_INVALID_STATE = 207,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -155,6 +167,31 @@ enum circuit_breaker_state
 typedef enum circuit_breaker_state circuit_breaker_state;
 #else
 typedef uint32_t circuit_breaker_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * A Prometheus metric type.
+ */
+enum circuit_metric_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * A value that goes up and down.
+   */
+  CIRCUIT_METRIC_GAUGE = 0,
+  /**
+   * A monotonic total (its name ends in `_total`).
+   */
+  CIRCUIT_METRIC_COUNTER = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum circuit_metric_kind circuit_metric_kind;
+#else
+typedef uint32_t circuit_metric_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -298,10 +335,92 @@ typedef uint64_t circuit_breaker;
 typedef uint64_t circuit_clock;
 
 /**
+ * One family of the metric set (all strings static and NUL-terminated).
+ */
+typedef struct {
+  /**
+   * The Prometheus name, e.g. "circuit_breaker_calls_total".
+   */
+  const char *name;
+  /**
+   * The OpenTelemetry instrument name, e.g. "circuit_breaker.calls".
+   */
+  const char *otel_name;
+  /**
+   * The HELP text.
+   */
+  const char *help;
+  /**
+   * The unit for OpenTelemetry ("1" or "s").
+   */
+  const char *unit;
+  /**
+   * Gauge or counter.
+   */
+  circuit_metric_kind kind;
+  /**
+   * The family's own label names (beyond `name` and `key`), sorted; `label_count` entries.
+   */
+  const char *const *label_names;
+  /**
+   * Number of entries of `label_names`.
+   */
+  size_t label_count;
+} circuit_metric_family;
+
+/**
+ * One sample of one breaker: its family, the values of the family's labels (in
+ * `family->label_names` order; `label_count` entries) and the value. The `name` label (the
+ * breaker's name, or the family's for a member) and `key` label are the exporter's to add.
+ * Valid only during the visitor call.
+ */
+typedef struct {
+  /**
+   * The family (static).
+   */
+  const circuit_metric_family *family;
+  /**
+   * The label values, `label_count` NUL-terminated strings.
+   */
+  const char *const *label_values;
+  /**
+   * Equal to `family->label_count`.
+   */
+  size_t label_count;
+  /**
+   * The value.
+   */
+  double value;
+} circuit_metric_point;
+
+/**
+ * Receives one point of `circuit_metric_points`.
+ */
+typedef void (*circuit_metric_point_visitor)(void *userdata, const circuit_metric_point *point);
+
+/**
  * A family handle (see `circuit_family_create`). 0 is never a valid handle; values are never
  * reused.
  */
 typedef uint64_t circuit_family;
+
+/**
+ * Receives one point of `circuit_family_metric_points` with the member's key (`key_len` bytes of
+ * UTF-8, not NUL-terminated; "(overflow)" for the overflow breaker).
+ */
+typedef void (*circuit_family_metric_point_visitor)(void *userdata,
+                                                    const char *key,
+                                                    size_t key_len,
+                                                    const circuit_metric_point *point);
+
+/**
+ * Receives one lifetime transition count of `circuit_transitions`.
+ */
+typedef void (*circuit_transition_count_visitor)(void *userdata,
+                                                 circuit_breaker_state from,
+                                                 circuit_breaker_state to,
+                                                 circuit_reason reason,
+                                                 uint64_t count);
 
 /**
  * One state transition, passed to listeners.
@@ -946,6 +1065,111 @@ circuit_status circuit_config_set_name(circuit_config *config, const char *name)
 circuit_status circuit_config_set_manual_clock(circuit_config *config, circuit_clock clock);
 
 /**
+ * The number of families of the metric set (`circuit_metric_family_at`).
+ */
+size_t circuit_metric_family_count(void);
+
+/**
+ * The family at `index` (0 to `circuit_metric_family_count() - 1`, sorted by name), or NULL
+ * out of range. Static data: do not free.
+ */
+const circuit_metric_family *circuit_metric_family_at(size_t index);
+
+/**
+ * Calls `visitor(userdata, point)` for every sample of the metric set of this breaker (a
+ * snapshot taken first; no lock is held during the calls, which happen on the calling thread
+ * before it returns). Exporters build their metrics from these points, so every language
+ * exports the same set.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER` (`visitor`).
+ *
+ * # Safety
+ * `visitor` is NULL or a function with the `circuit_metric_point_visitor` signature.
+ */
+circuit_status circuit_metric_points(circuit_breaker breaker,
+                                     circuit_metric_point_visitor visitor,
+                                     void *userdata);
+
+/**
+ * Calls `visitor(userdata, key, key_len, point)` for every sample of every member of the family
+ * (sorted by key) and then of its overflow breaker (key "(overflow)"); the `name` label of these
+ * samples is the family's name (`circuit_config_set_name` of its config). Snapshots are taken
+ * first; no lock is held during the calls, on the calling thread.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER` (`visitor`).
+ *
+ * # Safety
+ * `visitor` is NULL or a function with the `circuit_family_metric_point_visitor` signature.
+ */
+circuit_status circuit_family_metric_points(circuit_family family,
+                                            circuit_family_metric_point_visitor visitor,
+                                            void *userdata);
+
+/**
+ * Calls `visitor(userdata, from, to, reason, count)` for each (from, to, reason) the breaker
+ * went through at least once in its life, with how many times (a snapshot taken first; no lock
+ * is held during the calls, on the calling thread).
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER` (`visitor`).
+ *
+ * # Safety
+ * `visitor` is NULL or a function with the `circuit_transition_count_visitor` signature.
+ */
+circuit_status circuit_transitions(circuit_breaker breaker,
+                                   circuit_transition_count_visitor visitor,
+                                   void *userdata);
+
+/**
+ * Writes the canonical Prometheus text exposition (format 0.0.4, docs/observability.md) of
+ * `breakers` (`breaker_count` handles, each labelled with its name) and then of `families`
+ * (`family_count` handles: each family's members sorted by key, then its overflow breaker with
+ * key "(overflow)", all with the family's name) into `buffer`, `snprintf` style: truncated to
+ * `buffer_len - 1` bytes and NUL-terminated, with the full length (excluding the NUL) written to
+ * `*out_needed` if it is not NULL. `buffer` may be NULL when `buffer_len` is 0. The text changes
+ * from call to call (`circuit_breaker_time_in_state_seconds`): when `*out_needed >= buffer_len`,
+ * grow the buffer past it and call again until it fits.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` (the message names the handle) or
+ * `CIRCUIT_ERR_NULL_POINTER` (`breakers`/`families` NULL with a nonzero count, or `buffer` NULL
+ * with a nonzero `buffer_len`).
+ *
+ * # Safety
+ * `breakers` points to `breaker_count` handles and `families` to `family_count` handles (either
+ * may be NULL when its count is 0); `buffer` is NULL or points to `buffer_len` writable bytes;
+ * `out_needed` is NULL or writable.
+ */
+circuit_status circuit_prometheus_render(const circuit_breaker *breakers,
+                                         size_t breaker_count,
+                                         const circuit_family *families,
+                                         size_t family_count,
+                                         char *buffer,
+                                         size_t buffer_len,
+                                         size_t *out_needed);
+
+/**
+ * `circuit_prometheus_render` of one breaker.
+ *
+ * # Safety
+ * As `circuit_prometheus_render`.
+ */
+circuit_status circuit_prometheus_text(circuit_breaker breaker,
+                                       char *buffer,
+                                       size_t buffer_len,
+                                       size_t *out_needed);
+
+/**
+ * `circuit_prometheus_render` of one family: its members sorted by key, then its overflow
+ * breaker (key "(overflow)"), all labelled with the family's name.
+ *
+ * # Safety
+ * As `circuit_prometheus_render`.
+ */
+circuit_status circuit_family_prometheus_text(circuit_family family,
+                                              char *buffer,
+                                              size_t buffer_len,
+                                              size_t *out_needed);
+
+/**
  * Creates a family whose members are breakers built from `config` (not consumed; named
  * `<config name>/<key>`), holding at most `max_keys` members (0: the default, 1024) and evicting
  * unpinned members idle for `idle_ttl_ns` (0: the default, 10 minutes). If `config` has a manual
@@ -1361,6 +1585,62 @@ circuit_status circuit_config_check(const circuit_config *config,
                                     char *message,
                                     size_t message_len,
                                     size_t *out_message_len);
+
+/**
+ * Writes the breaker's state document (JSON, UTF-8) exported at the wall-clock instant
+ * `wall_unix_ns` (nanoseconds since the Unix epoch; `CIRCUIT_WALL_NOW` for the system time, the
+ * usual choice: an explicit instant is for tests) into `buffer`, `snprintf` style: truncated to
+ * `buffer_len - 1` bytes and NUL-terminated, with the full length (excluding the NUL) written to
+ * `*out_needed` if it is not NULL. `buffer` may be NULL when `buffer_len` is 0. A truncated
+ * document is not a document: the text changes from call to call (`time_in_state_ms`), so when
+ * `*out_needed >= buffer_len`, grow the buffer past it and call again until it fits.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER` (`buffer` NULL
+ * with a nonzero `buffer_len`).
+ *
+ * # Safety
+ * `buffer` is NULL or points to `buffer_len` writable bytes; `out_needed` is NULL or writable.
+ */
+circuit_status circuit_export(circuit_breaker breaker,
+                              int64_t wall_unix_ns,
+                              char *buffer,
+                              size_t buffer_len,
+                              size_t *out_needed);
+
+/**
+ * Loads the state document `document` (`document_len` bytes of UTF-8, not NUL-terminated, as
+ * written by `circuit_export` in any language) into `breaker`, at the wall-clock instant
+ * `wall_unix_ns` (`CIRCUIT_WALL_NOW` for the system time; the time between the export and this
+ * instant is taken off the open time). Only a breaker that has not been used yet takes a
+ * document: restore right after `circuit_create`, and on an error destroy the breaker (nothing
+ * else was changed).
+ *
+ * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_STATE` when the document is refused (malformed,
+ * truncated, another format or a newer version, another breaker's name, values out of range, or
+ * the breaker was used already): the message names the field, and `circuit_last_error_field`
+ * returns it; the breaker is unchanged. `CIRCUIT_ERR_INVALID_HANDLE`; `CIRCUIT_ERR_NULL_POINTER`
+ * (`document` NULL with a nonzero length); `CIRCUIT_ERR_INVALID_ARGUMENT` (`document` is not
+ * UTF-8, or `wall_unix_ns` is out of range).
+ *
+ * # Safety
+ * `document` points to `document_len` readable bytes (NULL allowed when `document_len` is 0).
+ */
+circuit_status circuit_restore(circuit_breaker breaker,
+                               const char *document,
+                               size_t document_len,
+                               int64_t wall_unix_ns);
+
+/**
+ * Copies the document field named by the last error on this thread (set by a
+ * `CIRCUIT_ERR_INVALID_STATE` from `circuit_restore`, a dotted path such as "totals.admitted")
+ * into `buffer`, `snprintf` style, writes its length to `*out_len` if not NULL, and returns
+ * true; returns false (writing nothing) if the last error named no field (a document-level
+ * problem such as invalid JSON, or another kind of error).
+ *
+ * # Safety
+ * `buffer` is NULL or points to `buffer_len` writable bytes; `out_len` is NULL or writable.
+ */
+bool circuit_last_error_field(char *buffer, size_t buffer_len, size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

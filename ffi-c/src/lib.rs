@@ -11,8 +11,10 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 
 mod breaker;
+mod buffer;
 mod clock;
 mod config;
+mod exposition;
 mod family;
 mod family_listener;
 mod family_permit;
@@ -23,10 +25,13 @@ mod listener;
 mod metrics;
 mod permit;
 mod schema;
+mod state;
 mod status;
 mod thread_block;
 mod types;
 
+#[cfg(test)]
+mod observability_tests;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +40,7 @@ use std::ffi::c_char;
 pub use breaker::*;
 pub use clock::*;
 pub use config::*;
+pub use exposition::*;
 pub use family::*;
 pub use family_listener::*;
 pub use family_permit::*;
@@ -44,6 +50,7 @@ pub use listener::*;
 pub use metrics::*;
 pub use permit::*;
 pub use schema::*;
+pub use state::*;
 pub use status::circuit_status;
 pub use types::*;
 
@@ -101,6 +108,7 @@ pub extern "C" fn circuit_status_name(status: u32) -> *const c_char {
         204 => "CIRCUIT_ERR_PANIC\0",
         205 => "CIRCUIT_ERR_INVALID_ARGUMENT\0",
         206 => "CIRCUIT_ERR_FOREIGN_PERMIT\0",
+        207 => "CIRCUIT_ERR_INVALID_STATE\0",
         _ => "CIRCUIT_UNKNOWN_STATUS\0",
     };
     name.as_ptr().cast()

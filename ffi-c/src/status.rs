@@ -42,21 +42,38 @@ pub enum circuit_status {
     CIRCUIT_ERR_INVALID_ARGUMENT = 205,
     /// The permit was issued by a different breaker; nothing changed.
     CIRCUIT_ERR_FOREIGN_PERMIT = 206,
+    /// `circuit_restore` refused the state document (malformed, foreign, another name, out of
+    /// range, or the breaker was used already); the message names the field, which
+    /// `circuit_last_error_field` returns. The breaker is unchanged.
+    CIRCUIT_ERR_INVALID_STATE = 207,
 }
 
 pub use circuit_status::*;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static LAST_FIELD: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Stores the message for `circuit_last_error_message` and returns `status`.
 #[cold]
 #[inline(never)]
 pub(crate) fn fail(status: circuit_status, message: impl Into<String>) -> circuit_status {
+    fail_field(status, None, message)
+}
+
+/// [`fail`], also recording the document field at fault for `circuit_last_error_field`.
+#[cold]
+#[inline(never)]
+pub(crate) fn fail_field(status: circuit_status, field: Option<&str>, message: impl Into<String>) -> circuit_status {
     let message = message.into();
     let _ = LAST_ERROR.try_with(|cell| *cell.borrow_mut() = message);
+    let _ = LAST_FIELD.try_with(|cell| *cell.borrow_mut() = field.map(str::to_owned));
     status
+}
+
+pub(crate) fn last_field() -> Option<String> {
+    LAST_FIELD.try_with(|cell| cell.borrow().clone()).unwrap_or_default()
 }
 
 pub(crate) fn last_error() -> String {

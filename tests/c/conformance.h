@@ -17,6 +17,7 @@ typedef struct {
     const char *reason;
     double at_ms;
     const char *key; /* family_events: the member's key, NULL for the overflow breaker */
+    double count;    /* transitions: the lifetime count */
 } ev;
 
 typedef struct {
@@ -35,7 +36,7 @@ typedef struct {
     double duration_ms;
     const kv *metrics;
     int n_metrics;
-    const ev *events; /* events, family_events */
+    const ev *events; /* events, family_events, transitions */
     int n_events;
     /* HTTP ops (08_http.json) */
     long status;             /* 0 when the step has `error` instead */
@@ -55,6 +56,13 @@ typedef struct {
     const char *const *keys; /* family_keys: the expected keys, sorted */
     int n_keys;
     int drop;
+    /* observability and state ops (10_observability.json, 11_state.json) */
+    const char *expect_text;  /* prometheus: the golden file; export: its compact, key-sorted JSON */
+    int has_wall;             /* wall_unix_ms present */
+    double wall_unix_ms;
+    const char *document;     /* import: the document, `replace` applied */
+    int has_expect_error_field;
+    const char *expect_error_field; /* NULL: a document-level error */
 } step;
 
 typedef struct {
@@ -67,6 +75,7 @@ typedef struct {
     int has_family; /* a "family" object: max_keys, idle_ttl_ms */
     long max_keys;
     double idle_ttl_ms;
+    const char *family_name; /* the family object's own name, NULL to use config's */
 } vector;
 
 extern const vector conformance_vectors[];

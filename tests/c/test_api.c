@@ -166,7 +166,7 @@ static void test_schema(void) {
     CHECK(circuit_config_check(NULL, NULL, NULL, 0, NULL) == CIRCUIT_ERR_NULL_POINTER, "NULL config");
     circuit_config_free(config);
 
-    CHECK(circuit_metric_count() == 18 && strcmp(circuit_metric_name(0), "state") == 0 &&
+    CHECK(circuit_metric_count() == 21 && strcmp(circuit_metric_name(0), "state") == 0 &&
               circuit_metric_name(circuit_metric_count()) == NULL,
           "metrics fields listed");
 }

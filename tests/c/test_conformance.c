@@ -106,6 +106,9 @@ static double metric(const circuit_metrics_snapshot *m, const char *field, int *
     if (!strcmp(field, "slow_rate")) return m->slow_rate;
     if (!strcmp(field, "admitted")) return (double)m->admitted;
     if (!strcmp(field, "rejected")) return (double)m->rejected;
+    if (!strcmp(field, "rejected_open")) return (double)m->rejected_open;
+    if (!strcmp(field, "rejected_half_open_full")) return (double)m->rejected_half_open_full;
+    if (!strcmp(field, "rejected_forced_open")) return (double)m->rejected_forced_open;
     if (!strcmp(field, "successes")) return (double)m->successes;
     if (!strcmp(field, "failures")) return (double)m->failures;
     if (!strcmp(field, "ignored")) return (double)m->ignored;
@@ -323,6 +326,111 @@ static const char *family_step(const step *s, int si, circuit_family f, family_l
     return NULL;
 }
 
+typedef struct {
+    const ev *want;
+    int n_want;
+    int seen;
+    int matched;
+} transition_check;
+
+static void check_transition(void *userdata, circuit_breaker_state from, circuit_breaker_state to, circuit_reason reason, uint64_t count) {
+    transition_check *c = (transition_check *)userdata;
+    c->seen++;
+    for (int i = 0; i < c->n_want; i++) {
+        const ev *e = &c->want[i];
+        if (!strcmp(circuit_state_name(from), e->from) && !strcmp(circuit_state_name(to), e->to) &&
+            !strcmp(circuit_reason_name(reason), e->reason) && (double)count == e->count) {
+            c->matched++;
+        }
+    }
+}
+
+/* A library text (Prometheus exposition or state document) in a malloc'd buffer, grown until it
+ * fits (the text changes from call to call). NULL on an error status. */
+static char *library_text(circuit_breaker b, circuit_family f, int export_doc, int64_t wall_ns, size_t *out_len) {
+    size_t len = 64, needed = 0;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        char *buffer = malloc(len);
+        if (!buffer) return NULL;
+        circuit_status st = export_doc ? circuit_export(b, wall_ns, buffer, len, &needed)
+                                       : circuit_prometheus_render(&b, 1, f ? &f : NULL, f ? 1 : 0, buffer, len, &needed);
+        if (st != CIRCUIT_OK) {
+            free(buffer);
+            return NULL;
+        }
+        if (needed < len) {
+            *out_len = needed;
+            return buffer;
+        }
+        free(buffer);
+        len = needed + 64;
+    }
+    return NULL;
+}
+
+static int64_t wall_ns(const step *s) { return s->has_wall ? (int64_t)llround(s->wall_unix_ms * 1e6) : CIRCUIT_WALL_NOW; }
+
+/* The observability and state ops; NULL when the step passes. `*b` may be replaced by `import`. */
+static const char *state_step(const step *s, int si, circuit_breaker *b, circuit_family f, const circuit_config *config,
+                              event_log *log, char *why, size_t why_len, int *handled) {
+    *handled = 1;
+    if (!strcmp(s->op, "transitions")) {
+        transition_check c = {s->events, s->n_events, 0, 0};
+        circuit_status st = circuit_transitions(*b, check_transition, &c);
+        if (st != CIRCUIT_OK || c.seen != s->n_events || c.matched != s->n_events) {
+            snprintf(why, why_len, "step %d: %d transition counts, %d as expected (%s)", si, c.seen, c.matched, circuit_status_name(st));
+            return why;
+        }
+    } else if (!strcmp(s->op, "prometheus") || !strcmp(s->op, "export")) {
+        int export_doc = !strcmp(s->op, "export");
+        size_t len = 0;
+        char *text = library_text(*b, f, export_doc, wall_ns(s), &len);
+        int ok = text && len == strlen(s->expect_text) && !memcmp(text, s->expect_text, len);
+        if (!ok) {
+            snprintf(why, why_len, "step %d: %s differs from the golden file: %.300s", si, s->op, text ? text : "(error)");
+        }
+        free(text);
+        if (!ok) return why;
+    } else if (!strcmp(s->op, "import")) {
+        circuit_metrics_snapshot m;
+        circuit_metrics(*b, &m);
+        circuit_breaker target = *b;
+        int fresh = !(s->has_expect_error_field && m.admitted > 0);
+        if (fresh) {
+            if (circuit_create(config, &target) != CIRCUIT_OK) {
+                snprintf(why, why_len, "step %d: create failed", si);
+                return why;
+            }
+            circuit_on_transition(target, on_transition, log, NULL);
+        }
+        circuit_status st = circuit_restore(target, s->document, strlen(s->document), wall_ns(s));
+        char field[64] = "";
+        char message[512] = "";
+        int has_field = st != CIRCUIT_OK && circuit_last_error_field(field, sizeof field, NULL);
+        if (st != CIRCUIT_OK) circuit_last_error_message(message, sizeof message);
+        const char *problem = NULL;
+        if (!s->has_expect_error_field && st != CIRCUIT_OK) problem = "refused";
+        else if (s->has_expect_error_field && st == CIRCUIT_OK) problem = "accepted";
+        else if (s->has_expect_error_field && st != CIRCUIT_ERR_INVALID_STATE) problem = "wrong status";
+        else if (s->has_expect_error_field && (s->expect_error_field ? !has_field || strcmp(field, s->expect_error_field) : has_field))
+            problem = "refused naming another field";
+        if (problem) {
+            snprintf(why, why_len, "step %d: import %s (%s, field %s): %s", si, problem, circuit_status_name(st), has_field ? field : "none", message);
+            if (fresh) circuit_destroy(target);
+            return why;
+        }
+        if (fresh && st == CIRCUIT_OK) {
+            circuit_destroy(*b);
+            *b = target;
+        } else if (fresh) {
+            circuit_destroy(target); /* refused: creates nothing */
+        }
+    } else {
+        *handled = 0;
+    }
+    return NULL;
+}
+
 /* Returns NULL when the vector passes, else a description of the first mismatch. */
 static const char *run_vector(const vector *v, char *why, size_t why_len) {
     circuit_clock clock = 0;
@@ -363,7 +471,14 @@ static const char *run_vector(const vector *v, char *why, size_t why_len) {
     }
     circuit_on_transition(b, on_transition, log, NULL);
     if (v->has_family) {
-        circuit_status st = circuit_family_create(config, (uint32_t)v->max_keys, ms_to_ns(v->idle_ttl_ms), &f);
+        /* The family's own name, if it has one, on a copy of the options (config builds fresh
+         * breakers for `import`). */
+        circuit_config *family_config = circuit_config_new();
+        circuit_config_set_manual_clock(family_config, clock);
+        for (int i = 0; i < v->n_config; i++) apply_option(family_config, &v->config[i]);
+        if (v->family_name) circuit_config_set_name(family_config, v->family_name);
+        circuit_status st = circuit_family_create(family_config, (uint32_t)v->max_keys, ms_to_ns(v->idle_ttl_ms), &f);
+        circuit_config_free(family_config);
         if (st == CIRCUIT_OK) st = circuit_family_on_transition(f, on_family_transition, flog, NULL);
         if (st != CIRCUIT_OK) {
             snprintf(why, why_len, "family create failed: %s", circuit_status_name(st));
@@ -378,6 +493,8 @@ static const char *run_vector(const vector *v, char *why, size_t why_len) {
         result = http_step(s, si, b, why, why_len, &handled);
         if (handled) continue;
         result = family_step(s, si, f, flog, why, why_len, &handled);
+        if (handled) continue;
+        result = state_step(s, si, &b, f, config, log, why, why_len, &handled);
         if (handled) continue;
         int on_family = !strcmp(s->op, "family_allow");
         if (on_family && !f) {
@@ -525,5 +642,11 @@ int main(void) {
         family += conformance_vectors[i].has_family;
     }
     CHECK(http >= 10 && family >= 10, "the HTTP (%d) and family (%d) vectors are in the table", http, family);
+    int observability = 0, state = 0;
+    for (int i = 0; i < conformance_vector_count; i++) {
+        observability += !strncmp(conformance_vectors[i].name, "observability/", 14);
+        state += !strncmp(conformance_vectors[i].name, "state/", 6);
+    }
+    CHECK(observability >= 1 && state >= 6, "the observability (%d) and state (%d) vectors are in the table", observability, state);
     return tap_done();
 }
