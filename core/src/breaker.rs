@@ -1154,6 +1154,37 @@ impl CircuitBreaker {
         export::write(&snapshot)
     }
 
+    /// [`Self::export_state`]: the state document, exported now.
+    pub fn export(&self) -> String {
+        self.export_state()
+    }
+
+    /// A new breaker (on the monotonic clock) with the state in `document`, restored now (see
+    /// [`Self::import_state`]); on error nothing is created.
+    ///
+    /// ```
+    /// use circuit::{CircuitBreaker, Config, State};
+    ///
+    /// let config = Config::builder().name("payments").failure_threshold(1).build()?;
+    /// let before = CircuitBreaker::new(config.clone());
+    /// before.record_failure(before.allow()?)?;
+    /// let after = CircuitBreaker::restore(config, &before.export())?;
+    /// assert_eq!(after.state(), State::Open);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn restore(config: Config, document: &str) -> Result<Self, StateError> {
+        let breaker = Self::new(config);
+        breaker.import_state(document)?;
+        Ok(breaker)
+    }
+
+    /// [`Self::restore`] on the given clock.
+    pub fn restore_with_clock(config: Config, clock: impl Clock + 'static, document: &str) -> Result<Self, StateError> {
+        let breaker = Self::with_clock(config, clock);
+        breaker.import_state(document)?;
+        Ok(breaker)
+    }
+
     /// Takes on the state in `document` (written by [`Self::export_state`] in any language), with
     /// the system time as the import instant. Only a breaker that has not been used yet (no call
     /// admitted or rejected, no transition) imports; the document's name must be this breaker's.
