@@ -12,7 +12,7 @@ use engine::{Family, Metrics};
 use napi_derive::napi;
 
 /// The key label of a family's overflow breaker.
-const OVERFLOW_KEY: &str = "(overflow)";
+const OVERFLOW_KEY: &str = engine::OVERFLOW_KEY;
 
 /// One metric family of the set.
 #[napi(object)]

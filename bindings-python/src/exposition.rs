@@ -14,7 +14,7 @@ use crate::breaker::Breaker;
 use crate::family::Family;
 
 /// The `key` label of a family's overflow breaker.
-const OVERFLOW_KEY: &str = "(overflow)";
+const OVERFLOW_KEY: &str = engine::OVERFLOW_KEY;
 
 /// One breaker's snapshot with its `name` label and, for a family member, its `key`.
 struct Labelled {

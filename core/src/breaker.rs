@@ -1220,6 +1220,25 @@ impl CircuitBreaker {
             if s.state == State::HalfOpen && s.probe_successes >= self.config.success_threshold {
                 return Err(StateError::mismatch("probe_successes", "would have closed the breaker"));
             }
+            let cap = self.config.max_reset_timeout;
+            if s.open_remaining.is_some_and(|left| left > cap) || s.open_duration > cap {
+                let field = if s.open_duration > cap { "open_duration_ms" } else { "open_remaining_ms" };
+                return Err(StateError::mismatch(
+                    field,
+                    format!("longer than max_reset_timeout ({} ms)", cap as f64 / 1e6),
+                ));
+            }
+            if let Some(window) = &s.window {
+                if !window.fits(self.config.window) {
+                    return Err(StateError::mismatch("window", "does not fit this breaker's window"));
+                }
+                if s.state == State::Closed
+                    && let Some(t) = window.count_tally()
+                    && self.rate_rule_holding(t).is_some()
+                {
+                    return Err(StateError::mismatch("window", "a closed breaker whose window meets a trip rule"));
+                }
+            }
         }
         let (mut inner, now) = self.lock_now();
         let used = inner.generation != 0
@@ -1238,9 +1257,12 @@ impl CircuitBreaker {
         inner.entered_at = now.saturating_sub(s.time_in_state.saturating_add(gap));
         inner.attempt = s.attempt;
         inner.opened = s.opened;
-        inner.open_duration = s.open_duration;
+        // Measured under other rules, the opening still never outlasts this breaker's cap.
+        let cap = self.config.max_reset_timeout;
+        let open_remaining = s.open_remaining.map(|left| left.min(cap));
+        inner.open_duration = s.open_duration.min(cap);
         inner.probe_successes = if matching { s.probe_successes } else { 0 };
-        inner.open_until = s.open_remaining.map_or(0, |left| now.saturating_add(left.saturating_sub(gap)));
+        inner.open_until = open_remaining.map_or(0, |left| now.saturating_add(left.saturating_sub(gap)));
         inner.rejected_half_open_full = s.rejected_half_open_full;
         inner.transitions = (s.transitions.total() > 0).then(|| Box::new(s.transitions));
         inner.jitter = Jitter::new(Some(s.jitter_state));

@@ -234,8 +234,8 @@ pub(crate) fn read(document: &str) -> Result<Snapshot, StateError> {
     let state = State::parse(string(doc, "state")?)
         .ok_or_else(|| StateError::field("state", "not one of closed, open, half_open, forced_open, disabled"))?;
     let generation = uint(doc, "generation")?;
-    if generation > u64::MAX >> 3 {
-        return Err(StateError::field("generation", "out of range"));
+    if generation > MAX_DOCUMENT_COUNT {
+        return Err(StateError::field("generation", format!("above {MAX_DOCUMENT_COUNT}")));
     }
     let attempt = u32::try_from(uint(doc, "backoff_attempt")?)
         .map_err(|_| StateError::field("backoff_attempt", "out of range"))?;
@@ -323,6 +323,11 @@ pub(crate) fn read(document: &str) -> Result<Snapshot, StateError> {
     })
 }
 
+/// Largest generation and window total a document may carry: 2^53, so every count is exact in a
+/// JavaScript number, and far from the engine's saturation points (a generation that saturated
+/// would no longer tell stale permits apart).
+pub const MAX_DOCUMENT_COUNT: u64 = 1 << 53;
+
 /// Most outcomes a count window document may hold (the largest `window_size` accepted).
 const MAX_COUNT_OUTCOMES: usize = 1 << 24;
 /// Most buckets a time window document may hold.
@@ -378,6 +383,13 @@ fn read_window(w: &Map<String, Value>) -> Result<WindowContent, StateError> {
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let calls = buckets.iter().try_fold(0u64, |sum, b| sum.checked_add(b.calls));
+            if calls.is_none_or(|calls| calls > MAX_DOCUMENT_COUNT) {
+                return Err(StateError::field(
+                    "window.buckets",
+                    format!("more than {MAX_DOCUMENT_COUNT} calls in all"),
+                ));
+            }
             Ok(WindowContent::Time { bucket_nanos, head_age, buckets })
         }
         _ => Err(StateError::field("window.kind", "not `count` or `time`")),

@@ -34,6 +34,10 @@ pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(600);
 /// evictable member sits further on (pinned ones rotate to the back, so later calls reach it).
 const SCAN: usize = 8;
 
+/// The key that names the overflow breaker (`<family>/(overflow)`, and its `key` label in the
+/// exported metrics). Reserved: `get` of this key answers with the overflow breaker.
+pub const OVERFLOW_KEY: &str = "(overflow)";
+
 /// A transition of one member, as family listeners receive it.
 #[derive(Debug, Clone, Copy)]
 pub struct FamilyEvent<'a> {
@@ -156,7 +160,7 @@ impl FamilyBuilder {
         let idle_ttl = u64::try_from(self.idle_ttl.as_nanos()).unwrap_or(u64::MAX);
         let shared = Arc::new(Shared { listeners: Mutex::new(Listeners { next: 0, list: Vec::new() }) });
         let overflow = Arc::new(CircuitBreaker::build_shared(
-            self.config.with_name(member_name(self.config.name(), "(overflow)")),
+            self.config.with_name(member_name(self.config.name(), OVERFLOW_KEY)),
             self.clock.clone(),
         ));
         forward(&overflow, &shared, None);
@@ -227,6 +231,10 @@ impl Family {
     /// The breaker for `key`, created on first use. If the family is full and no member can be
     /// evicted (all pinned), the shared overflow breaker (see the module docs).
     pub fn get(&self, key: &str) -> Arc<CircuitBreaker> {
+        if key == OVERFLOW_KEY {
+            // Reserved: a member of that key would share the overflow breaker's name and labels.
+            return Arc::clone(&self.overflow);
+        }
         let now = self.clock.now();
         let mut members = self.members.lock();
         let members = &mut *members;

@@ -8,7 +8,7 @@ use crate::exposition::{self, Point};
 use crate::{CircuitBreaker, Family};
 
 /// The `key` label of a family's overflow breaker.
-pub(crate) const OVERFLOW_KEY: &str = "(overflow)";
+pub(crate) use crate::family::OVERFLOW_KEY;
 
 /// The breakers and families an exporter reads, in the order they were added.
 #[derive(Debug, Default, Clone)]

@@ -195,6 +195,34 @@ pub(crate) enum WindowContent {
     Time { bucket_nanos: u64, head_age: u64, buckets: Vec<Tally> },
 }
 
+impl WindowContent {
+    /// Whether this content fits a window of `config` (kind, size, bucket width and count).
+    pub(crate) fn fits(&self, config: WindowConfig) -> bool {
+        match (self, config) {
+            (Self::Count(outcomes), WindowConfig::Count { size }) => outcomes.len() <= size as usize,
+            (Self::Time { bucket_nanos, buckets, .. }, WindowConfig::Time { duration_nanos, buckets: count }) => {
+                *bucket_nanos == duration_nanos / u64::from(count) && buckets.len() == count as usize
+            }
+            _ => false,
+        }
+    }
+
+    /// Calls, failures and slow calls of a count window's content (`None` for a time window,
+    /// whose buckets age on import).
+    pub(crate) fn count_tally(&self) -> Option<Tally> {
+        match self {
+            Self::Count(outcomes) => {
+                let mut tally = Tally::default();
+                for &(failed, slow) in outcomes {
+                    tally.add(flags(failed, slow));
+                }
+                Some(tally)
+            }
+            Self::Time { .. } => None,
+        }
+    }
+}
+
 impl SlidingWindow {
     /// The window's content at `now` (expired buckets dropped first).
     pub(crate) fn content(&mut self, now: u64) -> Option<WindowContent> {
@@ -246,12 +274,13 @@ impl SlidingWindow {
                     let epoch = start / w.bucket_nanos;
                     if epoch + len > head && tally.calls > 0 {
                         let bucket = &mut w.buckets[(epoch % len) as usize];
-                        bucket.calls += tally.calls;
-                        bucket.failures += tally.failures;
-                        bucket.slow += tally.slow;
-                        w.tally.calls += tally.calls;
-                        w.tally.failures += tally.failures;
-                        w.tally.slow += tally.slow;
+                        // The document's totals are bounded (`export::MAX_DOCUMENT_COUNT`); saturate anyway.
+                        bucket.calls = bucket.calls.saturating_add(tally.calls);
+                        bucket.failures = bucket.failures.saturating_add(tally.failures);
+                        bucket.slow = bucket.slow.saturating_add(tally.slow);
+                        w.tally.calls = w.tally.calls.saturating_add(tally.calls);
+                        w.tally.failures = w.tally.failures.saturating_add(tally.failures);
+                        w.tally.slow = w.tally.slow.saturating_add(tally.slow);
                     }
                 }
             }

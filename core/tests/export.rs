@@ -304,3 +304,74 @@ proptest! {
         }
     }
 }
+
+/// Well-formed documents whose values this breaker could never have reached are refused, naming
+/// the field, and leave the breaker untouched.
+#[test]
+fn impossible_values_are_refused() {
+    let time_cfg = || {
+        Config::builder()
+            .name("t")
+            .failure_rate_threshold(0.5)
+            .minimum_calls(2)
+            .window_duration(Duration::from_secs(10))
+            .window_buckets(10)
+            .max_reset_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap()
+    };
+    let (a, _) = breaker(time_cfg());
+    call(&a, Outcome::Success);
+    let time_doc: serde_json::Value = serde_json::from_str(&a.export_state_at(wall(Duration::ZERO))).unwrap();
+    let (o, _) = breaker(config());
+    for _ in 0..4 {
+        call(&o, Outcome::Failure);
+    }
+    let open_doc: serde_json::Value = serde_json::from_str(&o.export_state_at(wall(Duration::ZERO))).unwrap();
+    let (c, _) = breaker(config());
+    call(&c, Outcome::Success);
+    let closed_doc: serde_json::Value = serde_json::from_str(&c.export_state_at(wall(Duration::ZERO))).unwrap();
+
+    let edit = |doc: &serde_json::Value, f: &dyn Fn(&mut serde_json::Value)| {
+        let mut doc = doc.clone();
+        f(&mut doc);
+        doc.to_string()
+    };
+    let huge = u64::MAX;
+    let cases: Vec<(Config, String, &str)> = vec![
+        (
+            time_cfg(),
+            edit(&time_doc, &|d| d["window"]["buckets"] = serde_json::json!(vec![[huge, 0, 0]; 10])),
+            "window.buckets",
+        ),
+        (time_cfg(), edit(&time_doc, &|d| d["window"]["buckets"] = serde_json::json!([[1, 0, 0]])), "window"),
+        (config(), edit(&open_doc, &|d| d["open_remaining_ms"] = serde_json::json!(1e15)), "open_remaining_ms"),
+        (config(), edit(&open_doc, &|d| d["open_duration_ms"] = serde_json::json!(1e15)), "open_duration_ms"),
+        (config(), edit(&closed_doc, &|d| d["generation"] = serde_json::json!(1u64 << 60)), "generation"),
+        (config(), edit(&closed_doc, &|d| d["window"]["outcomes"] = serde_json::json!("ffff")), "window"),
+        (config(), edit(&closed_doc, &|d| d["window"]["outcomes"] = serde_json::json!("sssssssss")), "window"),
+    ];
+    for (cfg, doc, field) in cases {
+        let (b, _) = breaker(cfg.clone());
+        let err = b.import_state_at(&doc, wall(Duration::ZERO)).expect_err(field);
+        assert_eq!(err.field_name(), Some(field), "{err}");
+        assert_eq!(comparable(b.metrics()), comparable(breaker(cfg).0.metrics()));
+    }
+}
+
+#[test]
+fn an_opening_measured_under_other_rules_never_outlasts_this_cap() {
+    let (o, _) = breaker(config());
+    for _ in 0..4 {
+        call(&o, Outcome::Failure);
+    }
+    let short = Config::builder()
+        .name("payments")
+        .reset_timeout(Duration::from_secs(1))
+        .max_reset_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let (b, _) = breaker(short);
+    b.import_state_at(&o.export_state_at(wall(Duration::ZERO)), wall(Duration::ZERO)).unwrap();
+    assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(2)));
+}

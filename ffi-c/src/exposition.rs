@@ -15,7 +15,7 @@ use crate::status::*;
 use crate::types::*;
 
 /// The key label of a family's overflow breaker in the metric set.
-pub(crate) const CIRCUIT_OVERFLOW_KEY: &str = "(overflow)";
+pub(crate) const CIRCUIT_OVERFLOW_KEY: &str = engine::OVERFLOW_KEY;
 
 /// A Prometheus metric type.
 #[repr(u32)]

@@ -51,7 +51,9 @@ function errorKind(err, { callerSignal, timedOut = false } = {}) {
   for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = e.cause, depth++) {
     if (TIMEOUT_CODES.has(e.code) || e.name === 'TimeoutError') return 'timeout';
     if (CONNECT_CODES.has(e.code)) return 'connect';
-    if (e.code === 'ERR_CANCELED') return 'cancelled';
+    // axios's cancel, and an abort that reached the client through its own controller (undici's
+    // `fetch` aborts the dispatch without passing the caller's signal down).
+    if (e.code === 'ERR_CANCELED' || e.code === 'UND_ERR_ABORTED' || e.name === 'AbortError') return 'cancelled';
     if (Array.isArray(e.errors) && e.errors.some((inner) => CONNECT_CODES.has(inner?.code))) return 'connect';
   }
   return 'other';
@@ -99,26 +101,38 @@ class HttpBreakers {
 
   /** Records a response (its headers arrived): the core's verdict, with its `Retry-After`. */
   recordResponse(permit, status, retryAfterHeader) {
-    const override = this.#override({ status });
+    const verdict = () => {
+      const v = classifyResponse(status, retryAfterHeader ?? null, Date.now());
+      return this.#record(permit, v.outcome, v.retryAfter);
+    };
+    const override = this.#override({ status }, verdict);
     if (override !== undefined) {
       return override ? this.family.recordFailure(permit) : this.family.recordSuccess(permit);
     }
-    const verdict = classifyResponse(status, retryAfterHeader ?? null, Date.now());
-    return this.#record(permit, verdict.outcome, verdict.retryAfter);
+    return verdict();
   }
 
   /** Records an exchange that ended without a response, with the error's `kind` (`errorKind`). */
   recordError(permit, error, kind) {
-    const override = this.#override({ error });
+    const verdict = () => this.#record(permit, classifyError(kind), null);
+    const override = this.#override({ error }, verdict);
     if (override !== undefined) {
       return override ? this.family.recordFailure(permit) : this.family.recordIgnored(permit);
     }
-    return this.#record(permit, classifyError(kind), null);
+    return verdict();
   }
 
-  #override(exchange) {
+  /** The user's `isFailure` answer; if it throws, the core's `verdict` is recorded first (the
+   * permit never stays out) and the error goes on to the caller. */
+  #override(exchange, verdict) {
     if (this.isFailure === undefined) return undefined;
-    const answer = this.isFailure(exchange);
+    let answer;
+    try {
+      answer = this.isFailure(exchange);
+    } catch (err) {
+      verdict();
+      throw err;
+    }
     return answer === undefined ? undefined : Boolean(answer);
   }
 
