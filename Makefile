@@ -10,14 +10,14 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
+.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-dist-c dist dist-c test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 test: ## run every suite (fmt, clippy, Rust, loom, C, install, Go, Python, Node, then the benchmark guard) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
-	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-go test-python test-node || true
+	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-dist-c test-go test-python test-node || true
 	@$(MAKE) --no-print-directory test-bench-guard || true
 	@scripts/summary
 
@@ -42,6 +42,14 @@ test-c: lib ## C and C++ tests: ASan+UBSan, valgrind, threads, conformance throu
 
 test-install: lib ## install into a temporary prefix; build with pkg-config and with CMake find_package
 	@scripts/suite tap install tests/install/run
+
+dist: dist-c ## every release archive under dist/ (for now the C one)
+
+dist-c: lib ## the C release archive dist/circuit-VERSION-ARCH-linux-gnu.tar.gz (stripped lib, header, .pc, CMake package)
+	@scripts/dist-c
+
+test-dist-c: dist-c ## only the C release archive, without cargo on PATH: pkg-config (rpath, --static) and CMake builds
+	@scripts/suite tap dist-c tests/dist/run-c
 
 GO_ENV := GOTOOLCHAIN=local GOFLAGS=-mod=mod
 test-go: lib ## Go package and its integrations (circuithttp, Do; the circuitgrpc, circuitprom and circuitotel modules): go vet, go test -race, against libcircuit.a
