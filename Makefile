@@ -70,6 +70,7 @@ python-env: ## a project-local venv (target/pyenv) with the package installed fr
 	@$(PY) -m pip install -q --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" "typing_extensions>=4.12" \
 		"httpx>=0.27" "requests>=2.31" "types-requests>=2.31" "aiohttp>=3.12" \
 		"prometheus_client>=0.20" "opentelemetry-api>=1.25" "opentelemetry-sdk>=1.25"
+	@$(PY) -m pip uninstall -q -y circuit 2>/dev/null || true # the distribution's name before circuit-core
 	@$(PY) -m pip install -q --disable-pip-version-check ./bindings-python
 
 test-python: ## Python: pytest (conformance, threads, asyncio, options, docs), mypy --strict, stubtest

@@ -1,4 +1,4 @@
-// Type declarations of the `circuit` package (hand-written; checked by `tsc --noEmit` against
+// Type declarations of the `circuit-core` package (hand-written; checked by `tsc --noEmit` against
 // `__test__/usage.ts`). Durations are milliseconds.
 
 import { EventEmitter } from 'node:events';

@@ -1,5 +1,5 @@
 'use strict';
-// The public API of the `circuit` package, one file per concept in lib/:
+// The public API of the `circuit-core` package, one file per concept in lib/:
 //   breaker.js   CircuitBreaker: execute, executeSync, wrap, allow/record*, control, metrics
 //   family.js    BreakerFamily: one CircuitBreaker per key, bounded memory (the engine's Family);
 //                family-permit.js FamilyPermit and family-execute.js its call-scoped API
@@ -10,10 +10,10 @@
 //   events.js    event delivery; classify.js the default error classification; timeout.js the
 //                `{ signal }` of calls with `timeout`; metrics.js the metrics snapshot
 //   http/        classify.js the core's HTTP classifier; record.js, fetch.js, undici.js, axios.js
-//                the HTTP integrations (the subpaths circuit/fetch, circuit/undici, circuit/axios)
+//                the HTTP integrations (the subpaths circuit-core/fetch, circuit-core/undici, circuit-core/axios)
 //   state.js     the portable state document (exportState, toJSON, the `state` option)
 //   observe/     points.js the core's metric set; prometheus.js and opentelemetry.js its exporters
-//                (the subpaths circuit/prometheus, circuit/opentelemetry)
+//                (the subpaths circuit-core/prometheus, circuit-core/opentelemetry)
 //   schema.js    the core's schema as the addon exports it; protocol.js the numeric wire protocol
 //                of the native fast path (src/protocol.rs is its Rust side)
 // The native addon is loaded by the generated `binding.js` (napi build; src/ is its Rust).

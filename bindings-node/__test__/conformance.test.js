@@ -7,13 +7,13 @@
 // only (`allow` + `record*`, `execute` in the `execute` mode, `inspect`), so the runner holds no
 // reference to a member between steps and nothing depends on the garbage collector. The
 // observability ops use the package's exporters: `prometheus` scrapes a fresh prom-client
-// Registry that `circuit/prometheus` registered the breaker and the family with, and compares its
+// Registry that `circuit-core/prometheus` registered the breaker and the family with, and compares its
 // samples, HELP and TYPE lines with the golden exposition, both parsed; `export` and `import` use
 // `exportState(at)` and the `state`/`stateAt` options (`importState` on a used breaker).
 
 const { describe, test, after } = require('node:test');
 const client = require('prom-client');
-const { register } = require('circuit/prometheus');
+const { register } = require('circuit-core/prometheus');
 const { parseExposition } = require('./prom-text.js');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');

@@ -1,7 +1,7 @@
 'use strict';
 // The Node code blocks of the documentation run as written: every ```js block of README.md (its
 // Node quick start) and of docs/node.md (the first one is the guide's quick start). Each runs in
-// its own process from a file inside the package, so `require('circuit')` resolves to this
+// its own process from a file inside the package, so `require('circuit-core')` resolves to this
 // package.
 
 const { describe, test } = require('node:test');

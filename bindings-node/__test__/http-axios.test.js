@@ -1,13 +1,13 @@
 'use strict';
-// circuit/axios (`attach`, an adapter wrapper) against real servers on loopback started here:
+// circuit-core/axios (`attach`, an adapter wrapper) against real servers on loopback started here:
 // per-origin isolation, 5xx vs 4xx, a refused connection, axios's timeout, the caller's abort,
 // Retry-After on a manual clock, the rejection (CircuitOpenError, ECIRCUITOPEN) and the fallback.
 
 const { describe, test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const axios = require('axios');
-const { attach } = require('circuit/axios');
-const { BreakerFamily, CircuitOpenError, ManualClock } = require('circuit');
+const { attach } = require('circuit-core/axios');
+const { BreakerFamily, CircuitOpenError, ManualClock } = require('circuit-core');
 const { serve, statusServer, hangingServer, refusedOrigin } = require('./http-servers.js');
 
 const servers = [];
@@ -26,7 +26,7 @@ const isOpen = (origin) => (err) => {
   return true;
 };
 
-describe('circuit/axios', () => {
+describe('circuit-core/axios', () => {
   test('one breaker per origin: a failing origin opens, another stays closed', async () => {
     const down = await started(serve((req, res) => res.writeHead(503).end()));
     const up = await started(serve((req, res) => res.writeHead(200).end('ok')));

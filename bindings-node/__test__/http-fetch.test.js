@@ -1,13 +1,13 @@
 'use strict';
-// circuit/fetch against real servers on loopback started here: one breaker per origin, the
+// circuit-core/fetch against real servers on loopback started here: one breaker per origin, the
 // core's classification (5xx but 501, 408, 429, connection errors and timeouts fail; 4xx, 501 and
 // the caller's abort do not), Retry-After on a manual clock, the body streamed not read, the
 // rejection (ECIRCUITOPEN, the origin key) and the fallback.
 
 const { describe, test, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { wrapFetch } = require('circuit/fetch');
-const { BreakerFamily, CircuitOpenError, ManualClock, TimeoutError } = require('circuit');
+const { wrapFetch } = require('circuit-core/fetch');
+const { BreakerFamily, CircuitOpenError, ManualClock, TimeoutError } = require('circuit-core');
 const { serve, statusServer, hangingServer, refusedOrigin } = require('./http-servers.js');
 
 const servers = [];
@@ -24,7 +24,7 @@ const isOpen = (origin) => (err) => {
   return true;
 };
 
-describe('circuit/fetch', () => {
+describe('circuit-core/fetch', () => {
   test('one breaker per origin: a failing origin opens, another stays closed', async () => {
     const down = await started(serve((req, res) => res.writeHead(503).end()));
     const up = await started(serve((req, res) => res.writeHead(200).end('ok')));

@@ -5,9 +5,9 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const undici = require('undici');
-const { interceptor } = require('circuit/undici');
-const { wrapFetch } = require('circuit/fetch');
-const { BreakerFamily } = require('circuit');
+const { interceptor } = require('circuit-core/undici');
+const { wrapFetch } = require('circuit-core/fetch');
+const { BreakerFamily } = require('circuit-core');
 const { statusServer, hangingServer } = require('./http-servers.js');
 
 test('a throwing isFailure records the core verdict, releases the member and rethrows', async () => {

@@ -1,5 +1,5 @@
 'use strict';
-// circuit/undici (an interceptor for undici 7's Dispatcher#compose) against real servers on
+// circuit-core/undici (an interceptor for undici 7's Dispatcher#compose) against real servers on
 // loopback started here: per-origin isolation, 5xx vs 4xx, a refused connection, the caller's
 // abort, Retry-After on a manual clock, the body streamed, and the rejection through
 // onResponseError (CircuitOpenError, ECIRCUITOPEN) without touching the network.
@@ -7,8 +7,8 @@
 const { describe, test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Agent, request } = require('undici');
-const { interceptor } = require('circuit/undici');
-const { BreakerFamily, CircuitOpenError, ManualClock } = require('circuit');
+const { interceptor } = require('circuit-core/undici');
+const { BreakerFamily, CircuitOpenError, ManualClock } = require('circuit-core');
 const { serve, statusServer, hangingServer, refusedOrigin } = require('./http-servers.js');
 
 const servers = [];
@@ -40,7 +40,7 @@ const isOpen = (origin) => (err) => {
   return true;
 };
 
-describe('circuit/undici', () => {
+describe('circuit-core/undici', () => {
   test('one breaker per origin: a failing origin opens, another stays closed', async () => {
     const down = await started(serve((req, res) => res.writeHead(503).end()));
     const up = await started(serve((req, res) => res.writeHead(200).end('ok')));

@@ -1,6 +1,6 @@
 'use strict';
 // The example of each Node integration page (docs/integrations/node-*.md) runs as written, in its
-// own process from a file inside the package (so `require('circuit/...')` resolves to this
+// own process from a file inside the package (so `require('circuit-core/...')` resolves to this
 // package), and prints what its comments say.
 
 const { describe, test } = require('node:test');

@@ -1,13 +1,13 @@
 'use strict';
-// circuit/opentelemetry: the metric set read back through the OpenTelemetry SDK (a MeterProvider
+// circuit-core/opentelemetry: the metric set read back through the OpenTelemetry SDK (a MeterProvider
 // with a MetricReader whose collect() the test calls), for a breaker and a family on a manual
 // clock: instrument names, kinds, descriptions, units, attributes and values.
 
 const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const { MeterProvider, MetricReader, DataPointType } = require('@opentelemetry/sdk-metrics');
-const { instrument } = require('circuit/opentelemetry');
-const { BreakerFamily, CircuitBreaker, ManualClock } = require('circuit');
+const { instrument } = require('circuit-core/opentelemetry');
+const { BreakerFamily, CircuitBreaker, ManualClock } = require('circuit-core');
 const native = require('../binding.js');
 
 /** A reader collected on demand. */
@@ -40,7 +40,7 @@ function point(metric, attributes) {
   return found?.value;
 }
 
-describe('circuit/opentelemetry', () => {
+describe('circuit-core/opentelemetry', () => {
   test('every family of the set is an instrument named by its OpenTelemetry name, read at collection', async () => {
     const { meter, collect, provider } = setup();
     const clock = new ManualClock();

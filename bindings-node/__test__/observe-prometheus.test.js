@@ -1,5 +1,5 @@
 'use strict';
-// circuit/prometheus: a real scrape over HTTP (a node:http server on 127.0.0.1 serving a
+// circuit-core/prometheus: a real scrape over HTTP (a node:http server on 127.0.0.1 serving a
 // prom-client registry, fetched with fetch and parsed), with breakers and a family driven on a
 // manual clock, so every value is exact. The conformance runner checks the whole exposition
 // against the golden file; this checks scrape-time values, eviction, unregistering and errors.
@@ -7,8 +7,8 @@
 const { describe, test, after, before } = require('node:test');
 const assert = require('node:assert/strict');
 const client = require('prom-client');
-const { register } = require('circuit/prometheus');
-const { BreakerFamily, CircuitBreaker, ManualClock } = require('circuit');
+const { register } = require('circuit-core/prometheus');
+const { BreakerFamily, CircuitBreaker, ManualClock } = require('circuit-core');
 const { serve } = require('./http-servers.js');
 const { parseExposition } = require('./prom-text.js');
 
@@ -44,7 +44,7 @@ function sample(parsed, name, labels) {
   return line === undefined ? undefined : Number(line.slice(prefix.length));
 }
 
-describe('circuit/prometheus', () => {
+describe('circuit-core/prometheus', () => {
   const clock = new ManualClock();
   const registry = new client.Registry();
   let http;

@@ -30,11 +30,11 @@ const SUBPATHS = {
 describe('package', () => {
   test('CommonJS exports', () => {
     assert.deepEqual(Object.keys(circuit).sort(), EXPORTS);
-    assert.equal(require('circuit'), circuit, 'self-reference through package.json "exports"');
+    assert.equal(require('circuit-core'), circuit, 'self-reference through package.json "exports"');
   });
 
   test('the ESM entry re-exports the same objects', async () => {
-    const esm = await import('circuit');
+    const esm = await import('circuit-core');
     for (const name of EXPORTS) assert.equal(esm[name], circuit[name], name);
     assert.equal(esm.default, circuit);
   });
@@ -51,8 +51,8 @@ describe('package', () => {
       const entry = pkg.exports[`./${sub}`];
       assert.deepEqual(entry, { types: `./lib/${folder}/${sub}.d.ts`, default: `./lib/${folder}/${sub}.js` }, sub);
       const dts = fs.readFileSync(path.join(ROOT, entry.types), 'utf8');
-      const cjs = require(`circuit/${sub}`);
-      const esm = await import(`circuit/${sub}`);
+      const cjs = require(`circuit-core/${sub}`);
+      const esm = await import(`circuit-core/${sub}`);
       assert.deepEqual(Object.keys(cjs).sort(), names, sub);
       for (const name of names) {
         assert.equal(typeof cjs[name], 'function', `${sub}.${name}`);
@@ -69,7 +69,7 @@ describe('package', () => {
 
   test('package.json: name, license, engines, entry points, install script, files', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    assert.equal(pkg.name, 'circuit');
+    assert.equal(pkg.name, 'circuit-core');
     assert.equal(pkg.license, 'MIT OR Apache-2.0');
     assert.equal(pkg.engines.node, '>=20');
     assert.equal(pkg.main, 'index.js');
@@ -81,7 +81,7 @@ describe('package', () => {
       assert.ok(fs.existsSync(path.join(ROOT, file)), `${file} is listed in "files" and exists`);
     }
     const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
-    assert.equal(lock.packages[''].name, 'circuit');
+    assert.equal(lock.packages[''].name, 'circuit-core');
     assert.deepEqual(lock.packages[''].dependencies, pkg.dependencies, 'package-lock.json matches package.json');
     assert.deepEqual(lock.packages[''].devDependencies, pkg.devDependencies, 'package-lock.json matches package.json');
   });

@@ -9,7 +9,7 @@
 const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { BreakerFamily, CircuitBreaker, ManualClock, StateError } = require('circuit');
+const { BreakerFamily, CircuitBreaker, ManualClock, StateError } = require('circuit-core');
 // The test build of the addon (test.sh builds it): `liveBreakers` counts this thread's breakers.
 const testAddon = require(path.join(__dirname, '..', `circuit.${process.platform}-${process.arch}-gnu.node`));
 

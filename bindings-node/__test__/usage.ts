@@ -1,21 +1,21 @@
 // A typed usage file: `tsc -p __test__/tsconfig.json` must accept it (strict mode). The
 // `@ts-expect-error` lines must be rejected, so the declarations are not just `any`.
-import { BreakerFamily, CircuitBreaker, CircuitOpenError, FamilyPermit, ManualClock, Permit, PermitError, TimeoutError } from 'circuit';
-import { classifyError, classifyResponse, classifyStatus, parseRetryAfter } from 'circuit';
-import { wrapFetch } from 'circuit/fetch';
-import { interceptor } from 'circuit/undici';
-import type { CircuitInterceptor } from 'circuit/undici';
-import { attach } from 'circuit/axios';
-import { register } from 'circuit/prometheus';
-import type { Registration } from 'circuit/prometheus';
-import { instrument } from 'circuit/opentelemetry';
-import type { Instrumentation } from 'circuit/opentelemetry';
+import { BreakerFamily, CircuitBreaker, CircuitOpenError, FamilyPermit, ManualClock, Permit, PermitError, TimeoutError } from 'circuit-core';
+import { classifyError, classifyResponse, classifyStatus, parseRetryAfter } from 'circuit-core';
+import { wrapFetch } from 'circuit-core/fetch';
+import { interceptor } from 'circuit-core/undici';
+import type { CircuitInterceptor } from 'circuit-core/undici';
+import { attach } from 'circuit-core/axios';
+import { register } from 'circuit-core/prometheus';
+import type { Registration } from 'circuit-core/prometheus';
+import { instrument } from 'circuit-core/opentelemetry';
+import type { Instrumentation } from 'circuit-core/opentelemetry';
 import { Registry } from 'prom-client';
 import { metrics as otelMetrics } from '@opentelemetry/api';
-import { StateError } from 'circuit';
-import type { StateDocument, TransitionCount, TransitionReason } from 'circuit';
-import type { HttpVerdict, MemberInfo, Outcome } from 'circuit';
-import type { BreakerFamilyOptions, CallOptions, CircuitBreakerOptions, FamilyMetrics, FamilyTransition, Metrics, RecordFailureOptions, State, Transition } from 'circuit';
+import { StateError } from 'circuit-core';
+import type { StateDocument, TransitionCount, TransitionReason } from 'circuit-core';
+import type { HttpVerdict, MemberInfo, Outcome } from 'circuit-core';
+import type { BreakerFamilyOptions, CallOptions, CircuitBreakerOptions, FamilyMetrics, FamilyTransition, Metrics, RecordFailureOptions, State, Transition } from 'circuit-core';
 
 const clock = new ManualClock();
 const advanced: number = clock.advance(10);

@@ -16,11 +16,11 @@ const ROOT = path.join(__dirname, '..');
 const WINDOWS = process.platform === 'win32';
 
 function run(command, args, env = process.env) {
-  console.error(`circuit: ${command} ${args.join(' ')}`);
+  console.error(`circuit-core: ${command} ${args.join(' ')}`);
   const result = spawnSync(command, args, { cwd: ROOT, stdio: 'inherit', env, shell: WINDOWS });
   if (result.error) throw result.error;
   if (result.status !== 0) {
-    console.error(`circuit: \`${command} ${args.join(' ')}\` failed with status ${result.status}`);
+    console.error(`circuit-core: \`${command} ${args.join(' ')}\` failed with status ${result.status}`);
     process.exit(result.status ?? 1);
   }
 }
@@ -35,12 +35,12 @@ function addonLoads() {
 }
 
 if (process.env.CIRCUIT_FORCE_BUILD !== '1' && addonLoads()) {
-  console.error('circuit: the native addon for this platform is present');
+  console.error('circuit-core: the native addon for this platform is present');
   process.exit(0);
 }
 
 if (spawnSync('cargo', ['--version'], { shell: WINDOWS }).status !== 0) {
-  console.error('circuit: building the native addon needs Rust (cargo on PATH): https://rustup.rs');
+  console.error('circuit-core: building the native addon needs Rust (cargo on PATH): https://rustup.rs');
   process.exit(1);
 }
 

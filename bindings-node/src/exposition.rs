@@ -2,7 +2,7 @@
 //! `families()` gives its families (name, kind, help, labels, unit, OpenTelemetry name), and
 //! `NativeBreaker.points()` / `NativeFamily.points()` one snapshot's samples, built by the core's
 //! `points` with the `name` (and, for a family's members, `key`) labels added here. The exporters
-//! of `lib/observe/` (`circuit/prometheus`, `circuit/opentelemetry`) turn these into their
+//! of `lib/observe/` (`circuit-core/prometheus`, `circuit-core/opentelemetry`) turn these into their
 //! library's objects and never map a metrics field themselves.
 
 use std::collections::BTreeMap;

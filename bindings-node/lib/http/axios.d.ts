@@ -1,4 +1,4 @@
-// circuit/axios: one circuit breaker per origin for an axios instance.
+// circuit-core/axios: one circuit breaker per origin for an axios instance.
 
 import type { CircuitOpenError } from '../../index.js';
 import type { HttpBreakerOptions, HttpExchange } from './record.js';

@@ -1,5 +1,5 @@
 'use strict';
-// `circuit/axios`: `attach(instance, options)` wraps the instance's adapter with one breaker per
+// `circuit-core/axios`: `attach(instance, options)` wraps the instance's adapter with one breaker per
 // origin. The outcome is recorded when the adapter settles: for the default responseType that is
 // once axios has buffered the body; with `responseType: 'stream'` it is when the headers arrive.
 // A rejected request fails with `CircuitOpenError` (code ECIRCUITOPEN) without reaching the
@@ -28,9 +28,9 @@ function attach(instance, options) {
   if (instance === null || (typeof instance !== 'object' && typeof instance !== 'function') || !instance.defaults) {
     throw argumentError('instance', 'an axios instance', instance);
   }
-  const breakers = new HttpBreakers(options, 'circuit/axios attach');
+  const breakers = new HttpBreakers(options, 'circuit-core/axios attach');
   if (breakers.timeout !== undefined) {
-    const err = new TypeError('circuit/axios attach: `timeout` is not an option of attach (use axios\'s own `timeout`)');
+    const err = new TypeError('circuit-core/axios attach: `timeout` is not an option of attach (use axios\'s own `timeout`)');
     err.code = 'ERR_INVALID_ARG_VALUE';
     throw err;
   }

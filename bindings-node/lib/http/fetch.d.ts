@@ -1,4 +1,4 @@
-// circuit/fetch: a fetch with one circuit breaker per origin.
+// circuit-core/fetch: a fetch with one circuit breaker per origin.
 
 import type { CircuitOpenError } from '../../index.js';
 import type { HttpBreakerOptions, HttpExchange } from './record.js';

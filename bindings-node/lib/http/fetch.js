@@ -1,5 +1,5 @@
 'use strict';
-// `circuit/fetch`: `wrapFetch(fetch, options)`, a `fetch` with one breaker per origin. The outcome
+// `circuit-core/fetch`: `wrapFetch(fetch, options)`, a `fetch` with one breaker per origin. The outcome
 // is recorded when the response's headers arrive (when `fetch` resolves); the body is the
 // caller's to stream, never read here. Shared logic: lib/http/record.js.
 

@@ -1,4 +1,4 @@
-// Types shared by the HTTP integrations (circuit/fetch, circuit/undici, circuit/axios).
+// Types shared by the HTTP integrations (circuit-core/fetch, circuit-core/undici, circuit-core/axios).
 
 import type { BreakerFamily, BreakerFamilyOptions } from '../../index.js';
 

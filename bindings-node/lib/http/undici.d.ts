@@ -1,4 +1,4 @@
-// circuit/undici: an interceptor for undici's Dispatcher#compose (undici >= 7).
+// circuit-core/undici: an interceptor for undici's Dispatcher#compose (undici >= 7).
 
 import type { HttpBreakerOptions, HttpExchange } from './record.js';
 

@@ -1,5 +1,5 @@
 'use strict';
-// `circuit/undici`: an interceptor for undici's `Dispatcher#compose` (undici >= 7, whose
+// `circuit-core/undici`: an interceptor for undici's `Dispatcher#compose` (undici >= 7, whose
 // interceptors receive handlers with the `onRequestStart`/`onResponseStart`/`onResponseError`
 // API), one breaker per origin. The outcome is recorded when the response's headers arrive
 // (`onResponseStart`) or the request fails (`onResponseError`); a rejected request fails with a
@@ -78,10 +78,10 @@ const NOT_STARTED = Object.freeze({
  * `timeout` and `fallback` (undici's own `headersTimeout`/`connectTimeout` count as timeouts).
  */
 function interceptor(options) {
-  const breakers = new HttpBreakers(options, 'circuit/undici interceptor');
+  const breakers = new HttpBreakers(options, 'circuit-core/undici interceptor');
   if (breakers.timeout !== undefined || breakers.fallback !== undefined) {
     const err = new TypeError(
-      'circuit/undici interceptor: `timeout` and `fallback` are not options of the interceptor (use undici\'s headersTimeout)',
+      'circuit-core/undici interceptor: `timeout` and `fallback` are not options of the interceptor (use undici\'s headersTimeout)',
     );
     err.code = 'ERR_INVALID_ARG_VALUE';
     throw err;

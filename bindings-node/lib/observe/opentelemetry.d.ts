@@ -1,4 +1,4 @@
-// circuit/opentelemetry: the metric set (docs/observability.md) as OpenTelemetry observable
+// circuit-core/opentelemetry: the metric set (docs/observability.md) as OpenTelemetry observable
 // instruments.
 
 import type { BreakerFamily, CircuitBreaker } from '../../index.js';

@@ -1,5 +1,5 @@
 'use strict';
-// circuit/opentelemetry: the metric set (docs/observability.md) as OpenTelemetry observable
+// circuit-core/opentelemetry: the metric set (docs/observability.md) as OpenTelemetry observable
 // instruments. `instrument(meter, source)` adds a breaker or a family to a meter: the first one
 // creates one ObservableCounter or ObservableGauge per family of the set, named by its
 // OpenTelemetry name (`circuit_breaker.calls` for `circuit_breaker_calls_total`), with its help as

@@ -1,4 +1,4 @@
-// circuit/prometheus: the metric set (docs/observability.md) as prom-client metrics.
+// circuit-core/prometheus: the metric set (docs/observability.md) as prom-client metrics.
 
 import type { BreakerFamily, CircuitBreaker } from '../../index.js';
 

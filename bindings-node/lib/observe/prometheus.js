@@ -1,5 +1,5 @@
 'use strict';
-// circuit/prometheus: the metric set (docs/observability.md) as prom-client metrics. `register`
+// circuit-core/prometheus: the metric set (docs/observability.md) as prom-client metrics. `register`
 // adds a breaker or a family to a prom-client registry: the first one creates one Gauge or
 // Counter per family of the set, whose `collect()` fills it at scrape time from one snapshot of
 // every source registered with that registry (lib/observe/points.js); a call pays nothing for
@@ -14,7 +14,7 @@ function promClient() {
     return require('prom-client');
   } catch (err) {
     if (err.code !== 'MODULE_NOT_FOUND') throw err;
-    const missing = new Error('circuit/prometheus needs the prom-client package: npm install prom-client', { cause: err });
+    const missing = new Error('circuit-core/prometheus needs the prom-client package: npm install prom-client', { cause: err });
     missing.code = 'ERR_MODULE_NOT_FOUND';
     throw missing;
   }

@@ -1,5 +1,5 @@
 """OpenTelemetry export of breakers and families (docs/observability.md), for the
-`opentelemetry-api` (the `opentelemetry` extra: ``pip install circuit[opentelemetry]``).
+`opentelemetry-api` (the `opentelemetry` extra: ``pip install circuit-core[opentelemetry]``).
 
     instruments = circuit.opentelemetry.instrument(meter, payments, per_host)
     ...

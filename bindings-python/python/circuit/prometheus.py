@@ -1,5 +1,5 @@
 """Prometheus export of breakers and families (docs/observability.md), for `prometheus_client`
-(the `prometheus` extra: ``pip install circuit[prometheus]``).
+(the `prometheus` extra: ``pip install circuit-core[prometheus]``).
 
     collector = circuit.prometheus.register(payments, per_host)  # on prometheus_client.REGISTRY
     ...
