@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	circuit "github.com/circuit-rs/circuit/bindings-go"
+	"github.com/circuit-rs/circuit/bindings-go/internal/scenario"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -104,7 +105,7 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) (map[string]float64, 
 }
 
 func TestInstrumentsMatchTheGoldenExposition(t *testing.T) {
-	b, f, golden := runObservabilityScenario(t)
+	b, f, golden := scenario.Observability(t)
 	reader := sdkmetric.NewManualReader()
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer provider.Shutdown(context.Background())

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	circuit "github.com/circuit-rs/circuit/bindings-go"
+	"github.com/circuit-rs/circuit/bindings-go/internal/scenario"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
@@ -82,7 +83,7 @@ func scrape(t *testing.T, reg *prometheus.Registry) string {
 }
 
 func TestScrapeMatchesTheGoldenExposition(t *testing.T) {
-	b, f, goldenPath := runObservabilityScenario(t)
+	b, f, goldenPath := scenario.Observability(t)
 	reg := prometheus.NewRegistry()
 	c := NewCollector(b)
 	c.AddFamily(f)

@@ -1,4 +1,6 @@
-package circuitprom
+// Package scenario replays the observability conformance vector for the exporter modules' tests
+// (circuitprom, circuitotel), so both compare their output with the same golden exposition.
+package scenario
 
 import (
 	"encoding/json"
@@ -36,9 +38,10 @@ type observabilityVector struct {
 
 func msDuration(v float64) time.Duration { return time.Duration(math.Round(v * 1e6)) }
 
-// runObservabilityScenario builds the vector's breaker and family on a manual clock, runs the
-// steps, and returns them with the golden file named by the `prometheus` step.
-func runObservabilityScenario(t *testing.T) (*circuit.Breaker, *circuit.Family, string) {
+// Observability builds the vector's breaker and family on a manual clock, runs the
+// steps, and returns them with the golden file named by the `prometheus` step (a path relative to
+// the calling test's package directory, one level below bindings-go).
+func Observability(t testing.TB) (*circuit.Breaker, *circuit.Family, string) {
 	t.Helper()
 	data, err := os.ReadFile("../../tests/conformance/10_observability.json")
 	if err != nil {
