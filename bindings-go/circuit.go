@@ -111,22 +111,35 @@ func (in *breaker) close() {
 	releaseSlot(slot)
 }
 
-// New creates a breaker. An invalid option returns a *ConfigError naming it; nothing is created.
-func New(config Config) (*Breaker, error) {
+// checkedConfig builds config as a library configuration and has the library check it: an
+// invalid option is a *ConfigError naming it. The caller frees the result.
+func checkedConfig(config *Config) (*C.circuit_config, error) {
 	cfg := C.circuit_config_new()
 	if cfg == nil {
 		return nil, errors.New("circuit: out of memory")
 	}
-	defer C.circuit_config_free(cfg)
 	if err := config.apply(cfg); err != nil {
+		C.circuit_config_free(cfg)
 		return nil, err
 	}
 	var message [512]C.char
 	// The library names the refused option as a code; no message text is parsed.
 	var code C.uint32_t
 	if st := C.circuit_config_check(cfg, &code, &message[0], C.size_t(len(message)), nil); st == C.CIRCUIT_ERR_INVALID_CONFIG {
+		C.circuit_config_free(cfg)
 		return nil, &ConfigError{Option: optionName(code), Message: C.GoString(&message[0])}
 	}
+	return cfg, nil
+}
+
+// New creates a breaker. An invalid option returns a *ConfigError naming it; nothing is created.
+func New(config Config) (*Breaker, error) {
+	cfg, err := checkedConfig(&config)
+	if err != nil {
+		return nil, err
+	}
+	defer C.circuit_config_free(cfg)
+	var message [512]C.char
 	var h C.circuit_breaker
 	if st := C.circuit_go_create(cfg, &h, &message[0], C.size_t(len(message))); st != C.CIRCUIT_OK {
 		return nil, errorFor(st, strings.TrimPrefix(C.GoString(&message[0]), "circuit_create: "))

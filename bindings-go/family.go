@@ -7,7 +7,6 @@ package circuit
 import "C"
 
 import (
-	"errors"
 	"runtime"
 	"strings"
 	"sync"
@@ -53,19 +52,12 @@ func NewFamily(cfg Config, opts FamilyOptions) (*Family, error) {
 	if opts.IdleTTL < 0 {
 		return nil, &ConfigError{Option: "idle_ttl", Message: "idle_ttl: must not be negative (0: the default)"}
 	}
-	c := C.circuit_config_new()
-	if c == nil {
-		return nil, errors.New("circuit: out of memory")
-	}
-	defer C.circuit_config_free(c)
-	if err := cfg.apply(c); err != nil {
+	c, err := checkedConfig(&cfg)
+	if err != nil {
 		return nil, err
 	}
+	defer C.circuit_config_free(c)
 	var message [512]C.char
-	var code C.uint32_t
-	if st := C.circuit_config_check(c, &code, &message[0], C.size_t(len(message)), nil); st == C.CIRCUIT_ERR_INVALID_CONFIG {
-		return nil, &ConfigError{Option: optionName(code), Message: C.GoString(&message[0])}
-	}
 	var h C.circuit_family
 	if st := C.circuit_family_create(c, C.uint32_t(opts.MaxKeys), C.uint64_t(opts.IdleTTL), &h); st != C.CIRCUIT_OK {
 		C.circuit_last_error_message(&message[0], C.size_t(len(message)))
