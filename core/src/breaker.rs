@@ -58,12 +58,18 @@ use crate::counters::{Counter, Counters, ThreadSlot};
 use crate::error::{PermitError, Rejected};
 use crate::events::{Events, ListenerId, Transition};
 use crate::export::{self, Snapshot, StateError};
-use crate::metrics::{Metrics, TransitionCounts};
+use crate::metrics::{Metrics, ProcessCounts, TransitionCounts};
 use crate::permit::{NO_TICKET, NO_TIME, OwnedPermit, Permit, RawPermit};
 use crate::probes::Probes;
 use crate::state::{Outcome, Reason, Recorded, RejectReason, State};
-use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, exclusive_slot};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, exclusive_slot};
+
+mod guard;
+#[cfg(not(loom))]
+mod host;
+
 use crate::window::{SlidingWindow, Tally};
+use guard::InnerGuard;
 
 const STATE_BITS: u32 = 3;
 const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
@@ -165,10 +171,21 @@ pub struct CircuitBreaker {
     rejected_forced_open: AtomicU64,
     inner: Mutex<Inner>,
     events: Events,
+    /// `allow` may take the inlined closed path: no admission time to stamp, not shared.
+    fast_allow: bool,
+    /// `record_success` may take the inlined consecutive-mode path: no window, no admission
+    /// time, not shared.
+    fast_success: bool,
+    /// How many probe slots the table may hold: `half_open_max_calls`, or for a shared breaker
+    /// what fits its record.
+    probe_slots: u32,
+    /// The host region record, for a breaker shared by processes (`crate::shared`).
+    #[cfg(not(loom))]
+    host: Option<Box<crate::shared::HostParts>>,
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     state: State,
     generation: u64,
     entered_at: u64,
@@ -215,6 +232,11 @@ impl CircuitBreaker {
     }
 
     fn build(config: Config, clock: ClockSource) -> Self {
+        let cells = config.has_rate_rule() && config.failure_threshold == 0;
+        Self::build_in(config, clock, Counters::new(), Ledger::new(cells))
+    }
+
+    fn build_in(config: Config, clock: ClockSource, counters: Counters, ledger: Ledger) -> Self {
         let now = clock.now();
         let capacity = config.half_open_max_calls.min(64) as usize;
         let inner = Inner {
@@ -230,7 +252,7 @@ impl CircuitBreaker {
             first_probe_at: None,
             retry_hint: 0,
             window: SlidingWindow::new(config.window),
-            ledger: Ledger::new(config.has_rate_rule() && config.failure_threshold == 0),
+            ledger,
             jitter: Jitter::new(config.jitter_seed),
             rejected_half_open_full: 0,
             transitions: None,
@@ -239,11 +261,17 @@ impl CircuitBreaker {
             crate::config::Window::Time { duration_nanos, buckets } => duration_nanos / u64::from(buckets),
             _ => 0,
         };
+        let stamps_admission = config.slow_call_duration.is_some();
         Self {
+            fast_allow: !stamps_admission,
+            fast_success: !stamps_admission && !config.has_rate_rule(),
+            probe_slots: config.half_open_max_calls,
+            #[cfg(not(loom))]
+            host: None,
             word: AtomicU64::new(pack_word(0, State::Closed)),
             run: AtomicU64::new(pack_run(0, 0)),
             open_until: AtomicU64::new(0),
-            stamps_admission: config.slow_call_duration.is_some(),
+            stamps_admission,
             windowed: config.has_rate_rule(),
             time_window: matches!(config.window, crate::config::Window::Time { .. }),
             bucket_nanos,
@@ -251,7 +279,7 @@ impl CircuitBreaker {
             warm: AtomicU64::new(0),
             config,
             clock,
-            counters: Counters::new(),
+            counters,
             rejected_forced_open: AtomicU64::new(0),
             inner: Mutex::new(inner),
             events: Events::default(),
@@ -297,12 +325,12 @@ impl CircuitBreaker {
     /// [`Self::allow_raw`] with the calling thread's [`ThreadSlot`] already looked up.
     #[inline(always)]
     pub fn allow_raw_on(&self, slot: ThreadSlot) -> Result<RawPermit, Rejected> {
-        let word = self.word.load(Ordering::Acquire);
+        let word = self.word().load(Ordering::Acquire);
         // The closed-state path is inlined into the caller. The slow path hands its permit back
         // as three scalars (not as a `Result` aggregate), so both paths merge in registers: a
         // merged aggregate made every fast-path caller pay a store-forwarding stall.
         let (generation, admitted_at, ticket) =
-            if word & STATE_MASK == u64::from(State::Closed.code()) && !self.stamps_admission {
+            if word & STATE_MASK == u64::from(State::Closed.code()) && self.fast_allow {
                 self.counters.bump_in(slot.get(), Counter::Admitted);
                 (word_generation(word), NO_TIME, NO_TICKET)
             } else {
@@ -321,6 +349,8 @@ impl CircuitBreaker {
     }
 
     fn allow_other_permit(&self, word: u64) -> Result<RawPermit, Rejected> {
+        #[cfg(not(loom))]
+        self.deliver_if_behind(word);
         match word_state(word) {
             State::Closed | State::Disabled => {
                 self.counters.bump(Counter::Admitted);
@@ -328,7 +358,7 @@ impl CircuitBreaker {
                 Ok(RawPermit { generation: word_generation(word), admitted_at, ticket: NO_TICKET })
             }
             State::Open => {
-                let due = self.open_until.load(Ordering::Acquire);
+                let due = self.open_until().load(Ordering::Acquire);
                 let (coarse, lag) = self.clock.coarse();
                 if coarse.saturating_add(lag) < due {
                     self.counters.bump(Counter::RejectedOpen);
@@ -337,7 +367,7 @@ impl CircuitBreaker {
                 self.allow_slow()
             }
             State::ForcedOpen => {
-                self.rejected_forced_open.fetch_add(1, Ordering::Relaxed);
+                self.rejected_forced_open().fetch_add(1, Ordering::Relaxed);
                 Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None))
             }
             State::HalfOpen => self.allow_slow(),
@@ -360,8 +390,13 @@ impl CircuitBreaker {
             State::ForcedOpen => Err(self.rejection(State::ForcedOpen, RejectReason::ForcedOpen, None)),
             State::HalfOpen => {
                 let taken = u64::from(inner.probes.outstanding()) + u64::from(inner.probe_successes);
-                if taken < u64::from(self.config.half_open_max_calls) {
-                    let ticket = inner.probes.admit();
+                let taken = if taken >= u64::from(self.config.half_open_max_calls) {
+                    self.free_dead_probes(&mut inner, taken)
+                } else {
+                    taken
+                };
+                if taken < u64::from(self.config.half_open_max_calls) && inner.probes.has_room(self.probe_slots) {
+                    let ticket = inner.probes.admit_for(self.probe_owner());
                     inner.first_probe_at.get_or_insert(now);
                     Ok(RawPermit { generation: inner.generation, admitted_at: now, ticket })
                 } else {
@@ -375,12 +410,12 @@ impl CircuitBreaker {
             Ok(_) => self.counters.bump(Counter::Admitted),
             Err(r) => match r.reason() {
                 RejectReason::Open => self.counters.bump(Counter::RejectedOpen),
-                RejectReason::ForcedOpen => drop(self.rejected_forced_open.fetch_add(1, Ordering::Relaxed)),
+                RejectReason::ForcedOpen => drop(self.rejected_forced_open().fetch_add(1, Ordering::Relaxed)),
                 RejectReason::HalfOpenFull => {} // counted under the lock
             },
         }
         if moved {
-            self.events.dispatch();
+            self.dispatch();
         }
         result
     }
@@ -468,10 +503,10 @@ impl CircuitBreaker {
     ) -> Result<Recorded, PermitError> {
         // Inlined fast path: a current closed-state success in consecutive mode with an empty
         // failure run and no slow-call rule. Two shared reads, one private counter bump.
-        if outcome == Outcome::Success && !self.windowed && !self.stamps_admission && permit.ticket == NO_TICKET {
-            let word = self.word.load(Ordering::Acquire);
+        if outcome == Outcome::Success && self.fast_success && permit.ticket == NO_TICKET {
+            let word = self.word().load(Ordering::Acquire);
             if word == pack_word(permit.generation, State::Closed)
-                && self.run.load(Ordering::Acquire) == pack_run(permit.generation, 0)
+                && self.run().load(Ordering::Acquire) == pack_run(permit.generation, 0)
             {
                 self.counters.bump_in(slot.get(), Counter::Successes);
                 return Ok(Recorded::Counted);
@@ -496,7 +531,7 @@ impl CircuitBreaker {
     /// sends the outcome to the locked path, which decides it exactly.
     #[inline(always)]
     fn success_to_cell(&self, slot: ThreadSlot, permit: &RawPermit) -> bool {
-        if self.word.load(Ordering::Acquire) != pack_word(permit.generation, State::Closed) {
+        if self.word().load(Ordering::Acquire) != pack_word(permit.generation, State::Closed) {
             return false;
         }
         let epoch = if self.time_window {
@@ -507,7 +542,7 @@ impl CircuitBreaker {
         } else {
             0
         };
-        if self.warm.load(Ordering::Acquire) != epoch.wrapping_add(1) {
+        if self.warm().load(Ordering::Acquire) != epoch.wrapping_add(1) {
             return false;
         }
         if self.stamps_admission && self.is_slow(permit, self.clock.now()) {
@@ -544,14 +579,14 @@ impl CircuitBreaker {
         if self.windowed || self.stamps_admission || permit.ticket != NO_TICKET || permit.admitted_at != NO_TIME {
             return false;
         }
-        let word = self.word.load(Ordering::Acquire);
+        let word = self.word().load(Ordering::Acquire);
         if word_generation(word) != permit.generation {
             return false;
         }
         match word_state(word) {
             State::Disabled => true,
             State::Closed => {
-                let run = self.run.load(Ordering::Acquire);
+                let run = self.run().load(Ordering::Acquire);
                 let threshold = self.config.failure_threshold;
                 run >> 32 == run_tag(permit.generation) && (threshold == 0 || ((run & 0xFFFF_FFFF) as u32) < threshold)
             }
@@ -592,7 +627,7 @@ impl CircuitBreaker {
 
     /// Every outcome that the inlined fast paths did not take; `retry_hint` in nanoseconds (0: none).
     fn record_hinted(&self, permit: RawPermit, outcome: Outcome, retry_hint: u64) -> Result<Recorded, PermitError> {
-        let word = self.word.load(Ordering::Acquire);
+        let word = self.word().load(Ordering::Acquire);
         if word_generation(word) != permit.generation {
             return Ok(self.stale());
         }
@@ -633,7 +668,7 @@ impl CircuitBreaker {
     fn record_unlocked(&self, permit: RawPermit, outcome: Outcome, state: State, retry_hint: u64) -> Recorded {
         let tag = run_tag(permit.generation);
         let threshold = if state == State::Closed { self.config.failure_threshold } else { 0 };
-        let mut run = self.run.load(Ordering::Acquire);
+        let mut run = self.run().load(Ordering::Acquire);
         let failures = loop {
             if run >> 32 != tag {
                 return self.stale();
@@ -653,7 +688,7 @@ impl CircuitBreaker {
                 Outcome::Success => 0,
                 Outcome::Failure => count.saturating_add(1),
             };
-            match self.run.compare_exchange_weak(
+            match self.run().compare_exchange_weak(
                 run,
                 pack_run(permit.generation, next),
                 Ordering::AcqRel,
@@ -685,14 +720,14 @@ impl CircuitBreaker {
         }
         drop(inner);
         if moved {
-            self.events.dispatch();
+            self.dispatch();
         }
     }
 
     fn record_locked(&self, permit: RawPermit, outcome: Outcome, retry_hint: u64) -> Result<Recorded, PermitError> {
         // A count window in closed state needs no time unless the outcome trips the breaker:
         // read the clock (~25 ns) only when something needs it, and outside the lock if possible.
-        let word = self.word.load(Ordering::Acquire);
+        let word = self.word().load(Ordering::Acquire);
         let needs_time = self.stamps_admission
             || self.time_window
             || permit.ticket != NO_TICKET
@@ -701,7 +736,7 @@ impl CircuitBreaker {
             let (inner, now) = self.lock_now();
             (inner, LazyNow { clock: &self.clock, value: Some(now) })
         } else {
-            (self.inner.lock(), LazyNow { clock: &self.clock, value: None })
+            (self.lock_inner(), LazyNow { clock: &self.clock, value: None })
         };
         let mut moved =
             matches!(inner.state, State::Open | State::HalfOpen) && self.advance_time(&mut inner, now.get());
@@ -739,7 +774,7 @@ impl CircuitBreaker {
             self.counters.bump(Counter::Stale);
         }
         if moved {
-            self.events.dispatch();
+            self.dispatch();
         }
         result
     }
@@ -765,9 +800,9 @@ impl CircuitBreaker {
         let cells = self.cells && inner.state == State::Closed;
         let (sealed, caught_up) = if cells { self.catch_up_cells(inner, window_now, failed, slow) } else { (false, 0) };
         // Successes the cells took precede this outcome: they ended any failure run.
-        let run = if caught_up > 0 { 0 } else { self.run.load(Ordering::Acquire) & 0xFFFF_FFFF };
+        let run = if caught_up > 0 { 0 } else { self.run().load(Ordering::Acquire) & 0xFFFF_FFFF };
         let failures = if failed { (run as u32).saturating_add(1) } else { 0 };
-        self.run.store(pack_run(inner.generation, failures), Ordering::Release);
+        self.run().store(pack_run(inner.generation, failures), Ordering::Release);
         inner.window.record(window_now, failed, slow);
         if inner.state != State::Closed {
             return false;
@@ -792,7 +827,7 @@ impl CircuitBreaker {
                     let calls = inner.window.tally(window_now).calls;
                     let epoch = inner.window.head_epoch(window_now);
                     let warm = if calls >= u64::from(self.config.minimum_calls) { epoch.wrapping_add(1) } else { 0 };
-                    self.warm.store(warm, Ordering::Release);
+                    self.warm().store(warm, Ordering::Release);
                 }
                 false
             }
@@ -919,7 +954,7 @@ impl CircuitBreaker {
         let threshold = self.config.failure_threshold;
         if inner.state == State::Closed && !self.windowed && threshold > 0 {
             let sealed = pack_run(inner.generation, u32::MAX);
-            let before = self.run.swap(sealed, Ordering::AcqRel);
+            let before = self.run().swap(sealed, Ordering::AcqRel);
             let decided = before >> 32 == run_tag(inner.generation) && (before & 0xFFFF_FFFF) as u32 >= threshold;
             if decided && !(to == State::Open && reason == Reason::FailureThreshold) {
                 self.apply_transition(inner, State::Open, Reason::FailureThreshold, at);
@@ -944,7 +979,7 @@ impl CircuitBreaker {
         let retry_hint = std::mem::take(&mut inner.retry_hint);
         inner.window.clear();
         inner.ledger.restart(&self.counters);
-        self.warm.store(0, Ordering::Release);
+        self.warm().store(0, Ordering::Release);
         match to {
             State::Open => {
                 inner.attempt = if from == State::HalfOpen { inner.attempt.saturating_add(1) } else { 0 };
@@ -953,14 +988,22 @@ impl CircuitBreaker {
                 inner.open_duration = duration;
                 inner.open_until = at.saturating_add(duration);
                 inner.opened = inner.opened.saturating_add(1);
-                self.open_until.store(inner.open_until, Ordering::Release);
+                self.open_until().store(inner.open_until, Ordering::Release);
             }
             State::Closed => inner.attempt = 0,
             _ => {}
         }
-        self.run.store(pack_run(generation, 0), Ordering::Release);
-        self.word.store(pack_word(generation, to), Ordering::Release);
-        self.events.push(Transition { from, to, reason, at: Duration::from_nanos(at), generation });
+        let event = Transition { from, to, reason, at: Duration::from_nanos(at), generation, remote: false };
+        // Shared: logged and committed before it is published (crate::shared).
+        #[cfg(not(loom))]
+        let shared = self.host_transition(inner, &event);
+        #[cfg(loom)]
+        let shared = false;
+        self.run().store(pack_run(generation, 0), Ordering::Release);
+        self.word().store(pack_word(generation, to), Ordering::Release);
+        if !shared {
+            self.events.push(event);
+        }
     }
 
     fn manual(&self, to: State, reason: Reason) {
@@ -972,7 +1015,7 @@ impl CircuitBreaker {
         }
         drop(inner);
         if moved {
-            self.events.dispatch();
+            self.dispatch();
         }
     }
 
@@ -1002,16 +1045,16 @@ impl CircuitBreaker {
     /// `inner`. Another thread may have made a transition dated later than that reading in
     /// between; the operation takes effect under the lock, so its instant is never earlier than
     /// the current state's entry.
-    fn lock_now(&self) -> (MutexGuard<'_, Inner>, u64) {
+    fn lock_now(&self) -> (InnerGuard<'_>, u64) {
         let read = self.clock.now();
-        let inner = self.inner.lock();
+        let inner = self.lock_inner();
         let now = read.max(inner.entered_at);
         (inner, now)
     }
 
     /// Locks `inner` with every due time-driven transition applied; returns the guard and the
     /// instant used (so a snapshot is taken at one instant).
-    fn observe(&self) -> (MutexGuard<'_, Inner>, u64) {
+    fn observe(&self) -> (InnerGuard<'_>, u64) {
         let (mut inner, mut now) = self.lock_now();
         // Listeners run with the lock released and time may move meanwhile, so what became due
         // since is applied once more; the snapshot instant is that of the last application.
@@ -1020,7 +1063,7 @@ impl CircuitBreaker {
                 break;
             }
             drop(inner);
-            self.events.dispatch();
+            self.dispatch();
             let (relocked, fresh) = self.lock_now();
             inner = relocked;
             now = if round == 0 { fresh } else { now.max(inner.entered_at) };
@@ -1031,12 +1074,14 @@ impl CircuitBreaker {
     /// The current state, with any due time-driven transition applied first.
     #[inline]
     pub fn state(&self) -> State {
-        let word = self.word.load(Ordering::Acquire);
+        let word = self.word().load(Ordering::Acquire);
+        #[cfg(not(loom))]
+        self.deliver_if_behind(word);
         let state = word_state(word);
         let settled = match state {
             State::Open => {
                 let (coarse, lag) = self.clock.coarse();
-                coarse.saturating_add(lag) < self.open_until.load(Ordering::Acquire)
+                coarse.saturating_add(lag) < self.open_until().load(Ordering::Acquire)
             }
             State::HalfOpen => self.config.half_open_max_wait == MaxWait::Off,
             _ => true,
@@ -1048,7 +1093,7 @@ impl CircuitBreaker {
     /// running listeners): what a family's eviction may read while it holds its own lock. An open
     /// breaker whose open duration has elapsed still reads `Open` until an operation applies it.
     pub(crate) fn state_as_applied(&self) -> State {
-        word_state(self.word.load(Ordering::Acquire))
+        word_state(self.word().load(Ordering::Acquire))
     }
 
     /// The instant of the next time-driven transition, if one is scheduled: the end of the open
@@ -1074,14 +1119,14 @@ impl CircuitBreaker {
             ledger.park_older_than(&self.counters, head);
             if ledger.fold(&self.counters, false, window) > 0 {
                 // They came after the last locked outcome: any failure run ended.
-                self.run.store(pack_run(*generation, 0), Ordering::Release);
+                self.run().store(pack_run(*generation, 0), Ordering::Release);
             }
         }
         let tally = inner.window.tally(now);
-        let run = self.run.load(Ordering::Acquire);
+        let run = self.run().load(Ordering::Acquire);
         let consecutive_failures = if run >> 32 == run_tag(inner.generation) { run & 0xFFFF_FFFF } else { 0 };
         let totals = self.counters.snapshot();
-        let rejected_forced_open = self.rejected_forced_open.load(Ordering::Relaxed);
+        let rejected_forced_open = self.rejected_forced_open().load(Ordering::Relaxed);
         Metrics {
             state: inner.state,
             generation: inner.generation,
@@ -1112,6 +1157,23 @@ impl CircuitBreaker {
         }
     }
 
+    /// This breaker object's own lifetime totals: for a breaker shared through a host region, what
+    /// this object admitted and recorded (the region-wide totals are in [`Self::metrics`]); for a
+    /// breaker of one process, the totals. `None` for a shared breaker that got no process entry
+    /// (more than sixteen objects of it alive at once: its counts then go to a common stripe).
+    pub fn process_counts(&self) -> Option<ProcessCounts> {
+        let t = if self.is_shared() { self.counters.own()? } else { self.counters.snapshot() };
+        Some(ProcessCounts {
+            admitted: t.admitted,
+            rejected_open: t.rejected_open,
+            successes: t.successes,
+            failures: t.failures,
+            ignored: t.ignored,
+            slow: t.slow,
+            stale: t.stale,
+        })
+    }
+
     /// Writes this breaker's state as a versioned JSON document (docs/semantics.md, "State export
     /// and import"), with the system time as the export instant. Due transitions are applied first
     /// (their listeners run); outstanding probes are not part of the state.
@@ -1128,7 +1190,7 @@ impl CircuitBreaker {
             ledger.park_older_than(&self.counters, head);
             ledger.fold(&self.counters, false, window);
         }
-        let run = self.run.load(Ordering::Acquire);
+        let run = self.run().load(Ordering::Acquire);
         let consecutive_failures = if run >> 32 == run_tag(inner.generation) { (run & 0xFFFF_FFFF) as u32 } else { 0 };
         let snapshot = Snapshot {
             name: self.config.name().map(str::to_owned),
@@ -1145,7 +1207,7 @@ impl CircuitBreaker {
             window: inner.window.content(now),
             totals: self.counters.snapshot(),
             rejected_half_open_full: inner.rejected_half_open_full,
-            rejected_forced_open: self.rejected_forced_open.load(Ordering::Relaxed),
+            rejected_forced_open: self.rejected_forced_open().load(Ordering::Relaxed),
             opened: inner.opened,
             transitions: inner.transitions.as_deref().copied().unwrap_or_default(),
             jitter_state: inner.jitter.state(),
@@ -1247,7 +1309,7 @@ impl CircuitBreaker {
                 let t = self.counters.snapshot();
                 t.admitted != 0 || t.rejected_open != 0
             }
-            || self.rejected_forced_open.load(Ordering::Relaxed) != 0;
+            || self.rejected_forced_open().load(Ordering::Relaxed) != 0;
         if used {
             return Err(StateError::mismatch("state", "only a breaker that has not been used yet imports state"));
         }
@@ -1271,12 +1333,12 @@ impl CircuitBreaker {
             inner.window.restore(content, now, gap);
         }
         self.counters.restore(&s.totals);
-        self.rejected_forced_open.store(s.rejected_forced_open, Ordering::Relaxed);
+        self.rejected_forced_open().store(s.rejected_forced_open, Ordering::Relaxed);
         let failures = if matching { s.consecutive_failures } else { 0 };
-        self.warm.store(0, Ordering::Release);
-        self.open_until.store(inner.open_until, Ordering::Release);
-        self.run.store(pack_run(s.generation, failures), Ordering::Release);
-        self.word.store(pack_word(s.generation, s.state), Ordering::Release);
+        self.warm().store(0, Ordering::Release);
+        self.open_until().store(inner.open_until, Ordering::Release);
+        self.run().store(pack_run(s.generation, failures), Ordering::Release);
+        self.word().store(pack_word(s.generation, s.state), Ordering::Release);
         Ok(())
     }
 
@@ -1303,8 +1365,11 @@ impl CircuitBreaker {
     /// it keeps no window (no rate rule can trip it) and notifies no one. The probe table is kept
     /// (at most `half_open_max_calls` small slots), so probes racing the retirement stay exact.
     pub fn retire(&self) {
-        self.inner.lock().window = SlidingWindow::new(crate::config::Window::None);
-        self.warm.store(0, Ordering::Release);
+        // A shared breaker's window belongs to every process: only this object's listeners go.
+        if !self.is_shared() {
+            self.lock_inner().window = SlidingWindow::new(crate::config::Window::None);
+        }
+        self.warm().store(0, Ordering::Release);
         self.events.clear();
     }
 
@@ -1323,7 +1388,7 @@ impl CircuitBreaker {
 
 impl std::fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let word = self.word.load(Ordering::Acquire);
+        let word = self.word().load(Ordering::Acquire);
         f.debug_struct("CircuitBreaker")
             .field("name", &self.config.name())
             .field("state", &word_state(word))

@@ -96,7 +96,12 @@ pub(crate) struct Ledger {
 impl Ledger {
     /// A ledger for a breaker that uses cells (`enabled`), or an empty one.
     pub(crate) fn new(enabled: bool) -> Self {
-        Self { entries: if enabled { vec![EMPTY; CELLS].into_boxed_slice() } else { Box::default() } }
+        Self::with_cells(if enabled { CELLS } else { 0 })
+    }
+
+    /// A ledger of `cells` cells (a breaker shared by processes has one per shared stripe).
+    pub(crate) fn with_cells(cells: usize) -> Self {
+        Self { entries: vec![EMPTY; cells].into_boxed_slice() }
     }
 
     fn enabled(&self) -> bool {
@@ -201,5 +206,48 @@ impl Ledger {
             cell.fetch_or(SEAL, Ordering::AcqRel);
         }
         self.entries.fill(EMPTY);
+    }
+}
+
+/// The ledger as words in a shared record (`crate::shared`).
+#[cfg(not(loom))]
+mod codec {
+    use super::{Entry, Ledger};
+    use crate::shared::words::{Reader, Writer};
+
+    const PARKED: u64 = 1 << 63;
+
+    impl Ledger {
+        /// Words the encoding of a ledger of `cells` cells takes.
+        pub(crate) fn encoded_words(cells: usize) -> usize {
+            1 + 3 * cells
+        }
+
+        pub(crate) fn encode(&self, out: &mut Writer<'_>) {
+            out.put(self.entries.len() as u64);
+            for e in self.entries.iter() {
+                out.put(e.key);
+                out.put(e.epoch);
+                out.put(e.count | if e.parked { PARKED } else { 0 });
+            }
+        }
+
+        /// Overwrites this ledger (of the same size) with an encoded one; `None` if invalid.
+        pub(crate) fn decode_from(&mut self, input: &mut Reader<'_>) -> Option<()> {
+            if input.get()? != self.entries.len() as u64 {
+                return None;
+            }
+            for e in self.entries.iter_mut() {
+                let key = input.get()?;
+                let epoch = input.get()?;
+                let count = input.get()?;
+                // A cell holds at most 2^20 - 1 successes.
+                if count & !PARKED > super::COUNT_MASK {
+                    return None;
+                }
+                *e = Entry { key, epoch, count: count & !PARKED, parked: count & PARKED != 0 };
+            }
+            Some(())
+        }
     }
 }

@@ -105,6 +105,42 @@ impl Config {
         ConfigBuilder::default()
     }
 
+    /// Every option that shapes the breaker's behaviour (all but `name` and `jitter_seed`), as
+    /// `option=value;option=value` in a fixed order: exact (floats in their shortest round-trip
+    /// form, durations in nanoseconds, `-` for unset), so two configurations behave the same
+    /// exactly when their texts are equal. A host region compares it between processes.
+    ///
+    /// ```
+    /// let config = circuit::Config::builder().failure_threshold(3).build().unwrap();
+    /// assert!(config.canonical_options().starts_with("failure_threshold=3;"));
+    /// ```
+    pub fn canonical_options(&self) -> String {
+        let window = match self.window() {
+            Window::None => "none".to_owned(),
+            Window::Count { size } => format!("count:{size}"),
+            Window::Time { duration_nanos, buckets } => format!("time:{duration_nanos}ns:{buckets}"),
+        };
+        let number = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v}"));
+        let nanos = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{}ns", d.as_nanos()));
+        format!(
+            "failure_threshold={};failure_rate_threshold={};slow_call_duration={};slow_call_rate_threshold={};\
+             minimum_calls={};window={window};reset_timeout={};backoff_multiplier={};max_reset_timeout={};\
+             jitter={};half_open_max_calls={};success_threshold={};half_open_max_wait={}",
+            self.failure_threshold(),
+            number(self.failure_rate_threshold()),
+            nanos(self.slow_call_duration()),
+            number(self.slow_call_rate_threshold()),
+            self.minimum_calls(),
+            nanos(Some(self.reset_timeout())),
+            number(Some(self.backoff_multiplier())),
+            nanos(Some(self.max_reset_timeout())),
+            number(Some(self.jitter())),
+            self.half_open_max_calls(),
+            self.success_threshold(),
+            nanos(self.half_open_max_wait()),
+        )
+    }
+
     /// The breaker's name, if any.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()

@@ -29,7 +29,9 @@ pub(crate) enum Counter {
     Stale = 6,
 }
 
-const COUNTERS: usize = 7;
+pub(crate) const COUNTERS: usize = 7;
+/// The word of a stripe that holds its success cell (after the totals).
+pub(crate) const CELL: usize = COUNTERS;
 
 /// One cache line: the totals of one slot and its success cell.
 #[cfg_attr(not(loom), repr(align(64)))]
@@ -65,6 +67,10 @@ pub(crate) struct Counters {
     /// The stripe of threads without a slot (`fetch_add`). Boxed like the others, so the breaker
     /// itself needs no cache-line alignment (which would pad every `Arc` of it to 64 bytes).
     shared: Box<Stripe>,
+    /// The stripes in a host region, for a breaker shared by processes (then the fields above
+    /// stay unused).
+    #[cfg(not(loom))]
+    host: Option<Box<crate::shared::HostStripes>>,
 }
 
 /// Index of the shared stripe's success cell in [`Counters::cells`].
@@ -80,7 +86,35 @@ impl Counters {
         let exclusive = std::array::from_fn(|_| OnceLock::from(Box::default()));
         #[cfg(not(loom))]
         let exclusive = std::array::from_fn(|_| OnceLock::new());
-        Self { exclusive, shared: Box::default() }
+        Self {
+            exclusive,
+            shared: Box::default(),
+            #[cfg(not(loom))]
+            host: None,
+        }
+    }
+
+    /// Counters kept in a host region's stripes.
+    #[cfg(not(loom))]
+    pub(crate) fn in_region(stripes: crate::shared::HostStripes) -> Self {
+        let mut counters = Self::new();
+        counters.host = Some(Box::new(stripes));
+        counters
+    }
+
+    /// The region stripes, for a shared breaker.
+    #[cfg(not(loom))]
+    pub(crate) fn host(&self) -> Option<&crate::shared::HostStripes> {
+        self.host.as_deref()
+    }
+
+    /// This breaker object's own counts (a shared breaker with a process entry), else `None`.
+    pub(crate) fn own(&self) -> Option<Totals> {
+        #[cfg(not(loom))]
+        if let Some(own) = self.host.as_deref().and_then(crate::shared::HostStripes::own) {
+            return Some(Totals::from_array(own));
+        }
+        None
     }
 
     #[inline(always)]
@@ -90,12 +124,21 @@ impl Counters {
 
     #[inline(always)]
     pub(crate) fn bump(&self, counter: Counter) {
+        #[cfg(not(loom))]
+        if let Some(host) = &self.host {
+            let (_, stripe, private) = host.stripe(exclusive_slot());
+            bump_word(&stripe[counter as usize], private);
+            return;
+        }
         self.bump_in(exclusive_slot(), counter);
     }
 
-    /// Like `bump`, with the calling thread's slot already looked up.
+    /// Like `bump`, with the calling thread's slot already looked up. Only for a breaker of one
+    /// process (the engine's inlined fast paths, which a shared breaker never takes).
     #[inline(always)]
     pub(crate) fn bump_in(&self, slot: Option<usize>, counter: Counter) {
+        #[cfg(not(loom))]
+        debug_assert!(self.host.is_none(), "a shared breaker's counts go through bump");
         match slot {
             Some(slot) => self.bump_on(self.private(slot), true, counter),
             // 2^64 increments are physically out of reach, so wrapping cannot happen here.
@@ -107,6 +150,15 @@ impl Counters {
     /// [`crate::cells::try_add`]) and, if it did, bumps the `successes` total of the same stripe.
     #[inline(always)]
     pub(crate) fn add_success_to_cell(&self, slot: Option<usize>, key: u64) -> bool {
+        #[cfg(not(loom))]
+        if let Some(host) = &self.host {
+            let (_, stripe, private) = host.stripe(slot);
+            if !crate::cells::try_add(&stripe[CELL], key) {
+                return false;
+            }
+            bump_word(&stripe[Counter::Successes as usize], private);
+            return true;
+        }
         let stripe = match slot {
             Some(slot) => self.private(slot),
             None => &self.shared,
@@ -120,17 +172,17 @@ impl Counters {
 
     #[inline(always)]
     fn bump_on(&self, stripe: &Stripe, private: bool, counter: Counter) {
-        let cell = &stripe.values[counter as usize];
-        if private {
-            cell.store(cell.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
-        } else {
-            cell.fetch_add(1, Ordering::Relaxed);
-        }
+        bump_word(&stripe.values[counter as usize], private);
     }
 
     /// The success cell of the calling thread's slot, and its index in [`Self::cells`].
     #[inline]
     pub(crate) fn cell_in(&self, slot: Option<usize>) -> (usize, &AtomicU64) {
+        #[cfg(not(loom))]
+        if let Some(host) = &self.host {
+            let (index, stripe, _) = host.stripe(slot);
+            return (index, &stripe[CELL]);
+        }
         match slot {
             Some(slot) => (slot, &self.private(slot).cell),
             None => (SHARED_CELL, &self.shared.cell),
@@ -139,11 +191,26 @@ impl Counters {
 
     /// Every success cell that exists, with its index (private ones not yet allocated hold nothing).
     pub(crate) fn cells(&self) -> impl Iterator<Item = (usize, &AtomicU64)> {
+        #[cfg(not(loom))]
+        let local = self.host.is_none();
+        #[cfg(loom)]
+        let local = true;
         let private = self.exclusive.iter().enumerate().filter_map(|(i, s)| s.get().map(|s| (i, &s.cell)));
-        private.chain(std::iter::once((SHARED_CELL, &self.shared.cell)))
+        let own = private.chain(std::iter::once((SHARED_CELL, &self.shared.cell))).filter(move |_| local);
+        #[cfg(not(loom))]
+        let region = self.host.iter().flat_map(|h| h.all()).map(|(i, s)| (i, &s[CELL]));
+        #[cfg(loom)]
+        let region = std::iter::empty();
+        own.chain(region)
     }
 
     fn total(&self, counter: Counter) -> u64 {
+        #[cfg(not(loom))]
+        if let Some(host) = &self.host {
+            return host
+                .all()
+                .fold(0u64, |sum, (_, s)| sum.saturating_add(s[counter as usize].load(Ordering::Relaxed)));
+        }
         let private = self.exclusive.iter().filter_map(OnceLock::get).map(|s| &**s);
         private
             .chain(std::iter::once(&*self.shared))
@@ -162,6 +229,11 @@ impl Counters {
             (Counter::Stale, totals.stale),
         ];
         for (counter, n) in pairs {
+            #[cfg(not(loom))]
+            if let Some(host) = &self.host {
+                host.overflow()[counter as usize].fetch_add(n, Ordering::Relaxed);
+                continue;
+            }
             self.shared.values[counter as usize].fetch_add(n, Ordering::Relaxed);
         }
     }
@@ -175,6 +247,32 @@ impl Counters {
             ignored: self.total(Counter::Ignored),
             slow: self.total(Counter::Slow),
             stale: self.total(Counter::Stale),
+        }
+    }
+}
+
+/// Adds one to a total: a plain load and store for the stripe's only writer, else `fetch_add`.
+#[inline(always)]
+fn bump_word(cell: &AtomicU64, private: bool) {
+    if private {
+        cell.store(cell.load(Ordering::Relaxed).saturating_add(1), Ordering::Relaxed);
+    } else {
+        // 2^64 increments are physically out of reach, so wrapping cannot happen here.
+        cell.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Totals {
+    /// From the counters in [`Counter`] order.
+    fn from_array(v: [u64; COUNTERS]) -> Self {
+        Self {
+            admitted: v[Counter::Admitted as usize],
+            rejected_open: v[Counter::RejectedOpen as usize],
+            successes: v[Counter::Successes as usize],
+            failures: v[Counter::Failures as usize],
+            ignored: v[Counter::Ignored as usize],
+            slow: v[Counter::Slow as usize],
+            stale: v[Counter::Stale as usize],
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct Transition {
     pub at: Duration,
     /// The generation that the transition started.
     pub generation: u64,
+    /// Whether another process made it (a breaker shared through a host region,
+    /// docs/shared.md); always `false` for a breaker of one process.
+    pub remote: bool,
 }
 
 /// Identifies a registered listener, for [`crate::CircuitBreaker::remove_listener`].

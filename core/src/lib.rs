@@ -82,6 +82,8 @@ pub mod prometheus;
 pub mod schema;
 #[cfg(any(feature = "prometheus-client", feature = "opentelemetry"))]
 mod scrape;
+#[cfg(not(loom))]
+pub mod shared;
 mod sync;
 #[cfg(feature = "tower")]
 pub mod tower;
@@ -100,9 +102,11 @@ pub use family::{
 // Kept at the root for the bindings written before `host` existed.
 #[doc(hidden)]
 pub use host::{ThreadSlot, count_from_i64, duration_from_f64};
-pub use metrics::{Metrics, TransitionCounts};
+pub use metrics::{Metrics, ProcessCounts, TransitionCounts};
 pub use permit::{OwnedPermit, Permit, RawPermit};
 pub use schema::{METRICS, MetricInfo, MetricKind, MetricValue, OPTIONS, OptionInfo, OptionKind, OptionValue};
+#[cfg(not(loom))]
+pub use shared::{HostRecord, SharedError};
 pub use state::{Outcome, Reason, Recorded, RejectReason, State};
 
 /// Compile-time proof that the breaker can be shared between threads.

@@ -55,6 +55,27 @@ pub struct Metrics {
     pub transitions: TransitionCounts,
 }
 
+/// One breaker object's own lifetime totals. For a breaker shared through a host region
+/// (docs/shared.md) these are the calls this object admitted and recorded, while [`Metrics`]
+/// holds the region-wide totals; for a breaker of one process they equal the totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessCounts {
+    /// Calls admitted.
+    pub admitted: u64,
+    /// Calls rejected because the breaker was open.
+    pub rejected_open: u64,
+    /// Successes counted.
+    pub successes: u64,
+    /// Failures counted.
+    pub failures: u64,
+    /// Ignored outcomes.
+    pub ignored: u64,
+    /// Slow calls counted.
+    pub slow: u64,
+    /// Outcomes recorded with a stale permit.
+    pub stale: u64,
+}
+
 const STATES: usize = State::ALL.len();
 const REASONS: usize = Reason::ALL.len();
 
@@ -95,6 +116,19 @@ impl TransitionCounts {
     pub fn add(&mut self, from: State, reason: Reason) {
         self.add_many(from, reason, 1);
     }
+
+    /// Every count, in code order (a shared record's encoding).
+    pub(crate) fn raw(&self) -> &[u64] {
+        &self.0
+    }
+
+    /// Rebuilds counts from [`Self::raw`]; `None` for the wrong length.
+    pub(crate) fn from_raw(raw: &[u64]) -> Option<Self> {
+        raw.try_into().ok().map(Self)
+    }
+
+    /// How many counts there are.
+    pub(crate) const LEN: usize = STATES * REASONS;
 
     pub(crate) fn add_many(&mut self, from: State, reason: Reason, n: u64) {
         let count = &mut self.0[from as usize * REASONS + reason as usize];

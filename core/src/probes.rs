@@ -21,6 +21,8 @@ struct Slot {
     /// Probes this slot held before, modulo 2^18.
     uses: u32,
     held: bool,
+    /// The process that holds the probe, for a breaker shared by processes (0 otherwise).
+    owner: u32,
 }
 
 #[derive(Debug)]
@@ -43,13 +45,20 @@ impl Probes {
     /// Takes a slot and returns its ticket. The caller admits only while `outstanding()` is below
     /// `half_open_max_calls`, so the table holds at most that many slots and no ticket equals
     /// [`NO_TICKET`].
+    #[cfg(test)]
     pub(crate) fn admit(&mut self) -> u32 {
+        self.admit_for(0)
+    }
+
+    /// [`Self::admit`] for a probe held by process `owner` (a breaker shared by processes).
+    pub(crate) fn admit_for(&mut self, owner: u32) -> u32 {
         let index = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(Slot { uses: 0, held: false });
+            self.slots.push(Slot { uses: 0, held: false, owner: 0 });
             (self.slots.len() - 1) as u32
         });
         let slot = &mut self.slots[index as usize];
         slot.held = true;
+        slot.owner = owner;
         self.outstanding += 1;
         let ticket = (slot.uses << SLOT_BITS) | index;
         debug_assert_ne!(ticket, NO_TICKET);
@@ -72,11 +81,78 @@ impl Probes {
         }
     }
 
+    /// Whether a probe can be admitted without the table growing beyond `budget` slots (a shared
+    /// breaker's table must fit its record).
+    pub(crate) fn has_room(&self, budget: u32) -> bool {
+        !self.free.is_empty() || (self.slots.len() as u64) < u64::from(budget)
+    }
+
+    /// Frees the slots held by processes that `alive` says are gone (their probes can never be
+    /// recorded); returns how many. Slots without an owner are never freed here.
+    pub(crate) fn release_dead(&mut self, alive: impl Fn(u32) -> bool) -> u32 {
+        let mut freed = 0;
+        for index in 0..self.slots.len() {
+            let slot = self.slots[index];
+            if slot.held && slot.owner != 0 && !alive(slot.owner) {
+                let _ = self.release((slot.uses << SLOT_BITS) | index as u32);
+                freed += 1;
+            }
+        }
+        freed
+    }
+
     /// Forgets every slot (a new generation).
     pub(crate) fn clear(&mut self) {
         self.slots.clear();
         self.free.clear();
         self.outstanding = 0;
+    }
+}
+
+/// The probe table as words in a shared record (`crate::shared`).
+#[cfg(not(loom))]
+mod codec {
+    use super::{Probes, Slot, USES_MASK};
+    use crate::shared::words::{Reader, Writer};
+
+    impl Probes {
+        /// Words the encoding of a table of at most `capacity` slots takes.
+        pub(crate) fn encoded_words(capacity: u32) -> usize {
+            1 + capacity as usize
+        }
+
+        pub(crate) fn encode(&self, out: &mut Writer<'_>) {
+            out.put(self.slots.len() as u64);
+            for slot in &self.slots {
+                out.put(u64::from(slot.uses) | (u64::from(slot.held) << 18) | (u64::from(slot.owner) << 32));
+            }
+        }
+
+        /// Overwrites this table with an encoded one of at most `capacity` slots; `None` if the
+        /// encoding is not valid.
+        pub(crate) fn decode_from(&mut self, input: &mut Reader<'_>, capacity: u32) -> Option<()> {
+            let len = input.get_at_most(u64::from(capacity))? as usize;
+            self.slots.clear();
+            self.free.clear();
+            self.outstanding = 0;
+            for index in 0..len {
+                let word = input.get()?;
+                let uses = (word & u64::from(USES_MASK)) as u32;
+                let held = (word >> 18) & 1 == 1;
+                if (word >> 19) & 0x1FFF != 0 {
+                    return None;
+                }
+                let owner = (word >> 32) as u32;
+                self.slots.push(Slot { uses, held, owner });
+                if held {
+                    self.outstanding += 1;
+                } else {
+                    self.free.push(index as u32);
+                }
+            }
+            self.free.reverse();
+            Some(())
+        }
     }
 }
 

@@ -145,7 +145,7 @@ impl SlidingWindow {
             Self::Time(w) => {
                 let head = w.advance(epoch.saturating_mul(w.bucket_nanos));
                 let len = w.buckets.len() as u64;
-                if epoch + len > head {
+                if epoch.saturating_add(len) > head {
                     let bucket = &mut w.buckets[(epoch % len) as usize];
                     bucket.calls += n;
                     w.tally.calls += n;
@@ -330,5 +330,122 @@ impl TimeWindow {
         }
         self.head = Some(index);
         index
+    }
+}
+
+/// The window as words in a shared record (`crate::shared`): read back only after validation, so
+/// no encoding can make the engine panic or misread.
+#[cfg(not(loom))]
+mod codec {
+    use super::{CountWindow, FAILED, SLOW, SlidingWindow, Tally};
+    use crate::config::Window as WindowConfig;
+    use crate::shared::words::{Reader, Writer};
+
+    /// A bucket count beyond this is refused as corrupted (far beyond any real traffic, and sums
+    /// of up to 2^14 buckets of it cannot overflow).
+    const MAX_BUCKET_COUNT: u64 = 1 << 48;
+    const NONE: u64 = 0;
+    const COUNT: u64 = 1;
+    const TIME: u64 = 2;
+    /// Outcomes per word of a count window (two flag bits each).
+    const PER_WORD: usize = 32;
+
+    impl SlidingWindow {
+        /// Words the encoding of a window of `config` takes.
+        pub(crate) fn encoded_words(config: WindowConfig) -> usize {
+            match config {
+                WindowConfig::None => 1,
+                WindowConfig::Count { size } => 4 + (size as usize).div_ceil(PER_WORD),
+                WindowConfig::Time { buckets, .. } => 4 + 3 * buckets as usize,
+            }
+        }
+
+        pub(crate) fn encode(&self, out: &mut Writer<'_>) {
+            match self {
+                Self::None => out.put(NONE),
+                Self::Count(w) => {
+                    out.put(COUNT);
+                    out.put(w.ring.len() as u64);
+                    out.put(w.next as u64);
+                    out.put(w.filled as u64);
+                    for chunk in w.ring.chunks(PER_WORD) {
+                        let packed =
+                            chunk.iter().enumerate().fold(0u64, |acc, (i, &f)| acc | (u64::from(f & 3) << (2 * i)));
+                        out.put(packed);
+                    }
+                }
+                Self::Time(w) => {
+                    out.put(TIME);
+                    out.put(w.buckets.len() as u64);
+                    out.put(w.bucket_nanos);
+                    out.put_option(w.head);
+                    for bucket in w.buckets.iter() {
+                        out.put(bucket.calls);
+                        out.put(bucket.failures);
+                        out.put(bucket.slow);
+                    }
+                }
+            }
+        }
+
+        /// Overwrites this window (built for the same configuration) with an encoded one;
+        /// `None` if the encoding is not a valid window of this shape (then `self` is unspecified
+        /// but consistent: the caller clears it).
+        pub(crate) fn decode_from(&mut self, input: &mut Reader<'_>) -> Option<()> {
+            let kind = input.get()?;
+            match self {
+                Self::None => (kind == NONE).then_some(()),
+                Self::Count(w) => {
+                    let len = w.ring.len();
+                    if kind != COUNT || input.get()? != len as u64 {
+                        return None;
+                    }
+                    let next = input.get_at_most(len as u64 - 1)? as usize;
+                    let filled = input.get_at_most(len as u64)? as usize;
+                    if filled < len && next != filled {
+                        return None;
+                    }
+                    for chunk in w.ring.chunks_mut(PER_WORD) {
+                        let packed = input.get()?;
+                        for (i, f) in chunk.iter_mut().enumerate() {
+                            *f = ((packed >> (2 * i)) & 3) as u8 & (FAILED | SLOW);
+                        }
+                    }
+                    w.next = next;
+                    w.filled = filled;
+                    w.tally = recount(w);
+                    Some(())
+                }
+                Self::Time(w) => {
+                    if kind != TIME || input.get()? != w.buckets.len() as u64 || input.get()? != w.bucket_nanos {
+                        return None;
+                    }
+                    w.head = input.get_option()?;
+                    let mut tally = Tally::default();
+                    for bucket in w.buckets.iter_mut() {
+                        let calls = input.get_at_most(MAX_BUCKET_COUNT)?;
+                        let failures = input.get_at_most(calls)?;
+                        let slow = input.get_at_most(calls)?;
+                        *bucket = Tally { calls, failures, slow };
+                        tally.calls += calls;
+                        tally.failures += failures;
+                        tally.slow += slow;
+                    }
+                    w.tally = tally;
+                    Some(())
+                }
+            }
+        }
+    }
+
+    /// The tally of the `filled` newest outcomes of a count window.
+    fn recount(w: &CountWindow) -> Tally {
+        let len = w.ring.len();
+        let start = (w.next + len - w.filled) % len;
+        let mut tally = Tally::default();
+        for i in 0..w.filled {
+            tally.add(w.ring[(start + i) % len]);
+        }
+        tally
     }
 }

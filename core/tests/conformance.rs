@@ -11,6 +11,16 @@ use circuit::{
 };
 use serde_json::{Map, Value};
 
+#[path = "support/memory_record.rs"]
+mod memory_record;
+
+/// How a vector's breakers are made: on their own, or in a (memory) host record.
+#[derive(Clone, Copy, PartialEq)]
+enum Storage {
+    Local,
+    Shared,
+}
+
 /// A family listener's record: the member's key (`None` for the overflow breaker) and transition.
 type KeyedTransition = (Option<String>, Transition);
 
@@ -126,7 +136,7 @@ fn prometheus_text(breaker: &CircuitBreaker, family: Option<&Family>) -> String 
     render(&sources)
 }
 
-fn run_vector(vector: &Value) -> Result<(), String> {
+fn run_vector(vector: &Value, storage: Storage) -> Result<(), String> {
     let config = vector["config"].as_object().cloned().unwrap_or_default();
     let built = build_config(&config);
     if let Some(option) = vector.get("invalid_option") {
@@ -163,7 +173,15 @@ fn run_vector(vector: &Value) -> Result<(), String> {
     }
     let seen: Arc<Mutex<Vec<Transition>>> = Arc::default();
     let fresh_breaker = || {
-        let breaker = Arc::new(CircuitBreaker::with_clock(config.clone(), clock.clone()));
+        let breaker = Arc::new(match storage {
+            Storage::Local => CircuitBreaker::with_clock(config.clone(), clock.clone()),
+            Storage::Shared => {
+                let block = memory_record::MemoryBlock::new(circuit::shared::RECORD_WORDS);
+                let record = memory_record::MemoryRecord::process(&block, 1);
+                CircuitBreaker::shared(config.clone(), record, Some(Arc::new(clock.clone())))
+                    .unwrap_or_else(|e| panic!("{e}: {}", config.canonical_options()))
+            }
+        });
         let sink = Arc::clone(&seen);
         breaker.on_transition(move |t| sink.lock().unwrap().push(*t));
         breaker
@@ -459,8 +477,7 @@ fn run_vector(vector: &Value) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn every_vector_passes() {
+fn run_every_vector(storage: Storage) {
     let mut files: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
         .expect("tests/conformance exists")
         .map(|e| e.unwrap().path())
@@ -477,7 +494,7 @@ fn every_vector_passes() {
             let name = vector["name"].as_str().expect("vector name").to_owned();
             assert!(names.insert(name.clone()), "duplicate vector name {name}");
             count += 1;
-            if let Err(e) = run_vector(vector) {
+            if let Err(e) = run_vector(vector, storage) {
                 failures.push(format!("{name}: {e}"));
             }
         }
@@ -485,4 +502,16 @@ fn every_vector_passes() {
     assert!(count >= 40, "expected at least 40 vectors, found {count}");
     assert!(failures.is_empty(), "{} of {count} vectors failed:\n{}", failures.len(), failures.join("\n"));
     println!("{count} conformance vectors passed");
+}
+
+#[test]
+fn every_vector_passes() {
+    run_every_vector(Storage::Local);
+}
+
+/// The same vectors with every breaker's state in a host record (docs/shared.md): one state
+/// machine, whatever its storage.
+#[test]
+fn every_vector_passes_through_a_host_record() {
+    run_every_vector(Storage::Shared);
 }

@@ -365,7 +365,14 @@ impl Model {
             State::Closed => self.attempt = 0,
             _ => {}
         }
-        self.events.push(Transition { from, to, reason, at: Duration::from_nanos(at), generation: self.generation });
+        self.events.push(Transition {
+            from,
+            to,
+            reason,
+            at: Duration::from_nanos(at),
+            generation: self.generation,
+            remote: false,
+        });
     }
 
     /// The half-open max-wait deadline, once a probe was admitted in this half-open generation.

@@ -151,10 +151,23 @@ pub enum ErrorKind {
     },
     /// `advance` was called on a region that uses the host clock.
     ClockNotManual,
+    /// A breaker in a region needs a name (the name is what processes share).
+    Unnamed,
+    /// The breaker's configuration does not fit a record, or the record holds something else.
+    Breaker {
+        /// The breaker's name.
+        breaker: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl RegionError {
     pub(crate) fn new(path: &Path, kind: ErrorKind) -> RegionError {
+        RegionError::build(path, kind)
+    }
+
+    fn build(path: &Path, kind: ErrorKind) -> RegionError {
         RegionError { path: path.to_path_buf(), kind }
     }
 
@@ -243,6 +256,8 @@ impl fmt::Display for RegionError {
                 write!(f, "{} failed: {}", lock_name(record), io::Error::from_raw_os_error(*errno))
             }
             ErrorKind::ClockNotManual => write!(f, "the region uses the host clock; only a manual clock advances"),
+            ErrorKind::Unnamed => write!(f, "a breaker in a region needs a name: processes share a breaker by name"),
+            ErrorKind::Breaker { breaker, reason } => write!(f, "breaker {breaker:?}: {reason}"),
         }
     }
 }

@@ -29,6 +29,7 @@
 
 mod clock;
 mod error;
+mod host;
 pub mod layout;
 mod lock;
 mod options;
@@ -37,6 +38,7 @@ mod region;
 
 pub use clock::{ClockKind, RegionClock, host_monotonic_nanos};
 pub use error::{ErrorKind, RegionError};
+pub use host::{HostRegion, ManualRegionClock};
 pub use lock::{RecordGuard, RecordLock};
 pub use options::{OptionDifference, diff_options, parse_options};
 #[doc(hidden)]

@@ -110,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) record_size: usize,
     pub(crate) clock: ClockKind,
     created: bool,
+    /// Set once a breaker uses the mapping: it is then never unmapped (see `host::keep_mapped`).
+    pub(crate) kept: std::sync::atomic::AtomicBool,
     _file: File,
 }
 
@@ -318,6 +320,7 @@ impl Region {
         let map = Mapping::new(&file, len, path)?;
         let region = Region {
             inner: Arc::new(Inner {
+                kept: std::sync::atomic::AtomicBool::new(false),
                 path: path.to_path_buf(),
                 map,
                 capacity: h.capacity as usize,
@@ -422,6 +425,7 @@ impl Region {
         w[H_READY].store(READY_VALUE, Ordering::Release);
         Ok(Region {
             inner: Arc::new(Inner {
+                kept: std::sync::atomic::AtomicBool::new(false),
                 path: path.to_path_buf(),
                 map,
                 capacity: o.capacity,
