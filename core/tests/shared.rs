@@ -42,10 +42,10 @@ fn failures_in_two_processes_open_the_one_breaker_and_both_hear_it() {
     let a = attach(&block, 101, &config(), &clock);
     let b = attach(&block, 102, &config(), &clock);
     let (seen_a, seen_b) = (listen(&a), listen(&b));
-    a.record_failure(a.allow().unwrap()).unwrap();
-    b.record_failure(b.allow().unwrap()).unwrap();
+    assert!(a.record_failure(a.allow().unwrap()).unwrap().counted());
+    assert!(b.record_failure(b.allow().unwrap()).unwrap().counted());
     assert_eq!(a.metrics().consecutive_failures, 2, "one failure run across processes");
-    a.record_failure(a.allow().unwrap()).unwrap();
+    assert!(a.record_failure(a.allow().unwrap()).unwrap().counted());
     assert_eq!(b.state(), State::Open, "a trip in one process is the other's");
     assert!(b.allow().is_err());
     let a_events = seen_a.lock().unwrap().clone();
@@ -69,7 +69,7 @@ fn a_joining_process_takes_the_state_as_it_is_and_is_not_replayed_history() {
     let clock = ManualClock::new();
     let a = attach(&block, 1, &config(), &clock);
     for _ in 0..3 {
-        a.record_failure(a.allow().unwrap()).unwrap();
+        assert!(a.record_failure(a.allow().unwrap()).unwrap().counted());
     }
     let late = attach(&block, 2, &config(), &clock);
     let seen = listen(&late);
@@ -91,7 +91,7 @@ fn eight_processes_racing_in_half_open_admit_exactly_the_cap() {
         let breakers: Vec<Arc<CircuitBreaker>> =
             (0..8).map(|pid| Arc::new(attach(&block, 10 + pid, &config(), &clock))).collect();
         for _ in 0..3 {
-            breakers[0].record_failure(breakers[0].allow().unwrap()).unwrap();
+            assert!(breakers[0].record_failure(breakers[0].allow().unwrap()).unwrap().counted());
         }
         clock.advance(Duration::from_secs(10));
         let start = Arc::new(Barrier::new(8));
@@ -120,7 +120,7 @@ fn a_dead_processs_probe_slot_comes_back() {
     let one = Config::builder().name("p").failure_threshold(1).reset_timeout(Duration::from_secs(1)).build().unwrap();
     let doomed = attach(&block, 7, &one, &clock);
     let survivor = attach(&block, 8, &one, &clock);
-    doomed.record_failure(doomed.allow().unwrap()).unwrap();
+    assert!(doomed.record_failure(doomed.allow().unwrap()).unwrap().counted());
     clock.advance(Duration::from_secs(1));
     let held = doomed.allow_raw().expect("the probe");
     assert!(held.is_probe());
@@ -137,7 +137,7 @@ fn a_holder_that_died_mid_transition_is_repaired() {
     let clock = ManualClock::new();
     let a = attach(&block, 1, &config(), &clock);
     let b = attach(&block, 2, &config(), &clock);
-    a.record_failure(a.allow().unwrap()).unwrap();
+    assert!(a.record_failure(a.allow().unwrap()).unwrap().counted());
     // As if a process had sealed the failure run to leave `closed` and died holding the lock.
     let words = block.words();
     words[1].store((words[1].load(Ordering::Relaxed) & !0xFFFF_FFFF) | 0xFFFF_FFFF, Ordering::Relaxed);
@@ -146,7 +146,7 @@ fn a_holder_that_died_mid_transition_is_repaired() {
     let permit = b.allow().unwrap();
     assert!(b.record_success(permit).unwrap().counted(), "the sealed run was repaired");
     for _ in 0..3 {
-        b.record_failure(b.allow().unwrap()).unwrap();
+        assert!(b.record_failure(b.allow().unwrap()).unwrap().counted());
     }
     assert_eq!(a.state(), State::Open);
 }
@@ -157,7 +157,7 @@ fn a_state_that_fails_validation_is_rebuilt_from_the_published_state() {
     let clock = ManualClock::new();
     let a = attach(&block, 1, &config(), &clock);
     for _ in 0..3 {
-        a.record_failure(a.allow().unwrap()).unwrap();
+        assert!(a.record_failure(a.allow().unwrap()).unwrap().counted());
     }
     for word in &block.words()[680..] {
         word.store(0xDEAD_BEEF_DEAD_BEEF, Ordering::Relaxed);
@@ -194,7 +194,7 @@ fn rate_windows_count_every_process_exactly() {
             s.spawn(move || {
                 for _ in 0..1000 {
                     let p = breaker.allow().unwrap();
-                    breaker.record_success(p).unwrap();
+                    assert!(breaker.record_success(p).unwrap().counted());
                 }
             });
         }
@@ -203,7 +203,7 @@ fn rate_windows_count_every_process_exactly() {
     assert_eq!((m.successes, m.window_calls, m.window_failures), (2000, 20, 0));
     for _ in 0..10 {
         let p = b.allow().unwrap();
-        b.record_failure(p).unwrap();
+        assert!(b.record_failure(p).unwrap().counted());
     }
     assert_eq!(a.state(), State::Open, "10 failures of 20 outcomes trip it");
 }
