@@ -567,7 +567,8 @@ impl CircuitBreaker {
     /// True exactly for an ordinary permit (not a probe, no admission time) of the current
     /// generation while the breaker is `closed` (with no trip pending) or `disabled`, in
     /// consecutive-failure mode without a slow-call rule (no `failure_rate_threshold`,
-    /// `slow_call_rate_threshold` or `slow_call_duration`). Once true for a generation it stays
+    /// `slow_call_rate_threshold` or `slow_call_duration`), for a breaker not shared through a
+    /// host region. Once true for a generation it stays
     /// true until the breaker's next transition (a failure recorded at the same time on another
     /// thread may decide that transition before it is applied).
     ///
@@ -576,7 +577,9 @@ impl CircuitBreaker {
     /// breaker, without changing anything observable: the Node binding does.
     #[inline]
     pub fn success_is_trivial(&self, permit: &RawPermit) -> bool {
-        if self.windowed || self.stamps_admission || permit.ticket != NO_TICKET || permit.admitted_at != NO_TIME {
+        // A shared breaker's failure run is every process's: a held success would let another
+        // process's failures count on top of a run this success ended.
+        if !self.fast_success || permit.ticket != NO_TICKET || permit.admitted_at != NO_TIME {
             return false;
         }
         let word = self.word().load(Ordering::Acquire);
