@@ -31,6 +31,7 @@ pub(crate) enum Counter {
 
 pub(crate) const COUNTERS: usize = 7;
 /// The word of a stripe that holds its success cell (after the totals).
+#[cfg(not(loom))]
 pub(crate) const CELL: usize = COUNTERS;
 
 /// One cache line: the totals of one slot and its success cell.
@@ -264,6 +265,7 @@ fn bump_word(cell: &AtomicU64, private: bool) {
 
 impl Totals {
     /// From the counters in [`Counter`] order.
+    #[cfg(not(loom))]
     fn from_array(v: [u64; COUNTERS]) -> Self {
         Self {
             admitted: v[Counter::Admitted as usize],

@@ -118,16 +118,19 @@ impl TransitionCounts {
     }
 
     /// Every count, in code order (a shared record's encoding).
+    #[cfg(not(loom))]
     pub(crate) fn raw(&self) -> &[u64] {
         &self.0
     }
 
     /// Rebuilds counts from [`Self::raw`]; `None` for the wrong length.
+    #[cfg(not(loom))]
     pub(crate) fn from_raw(raw: &[u64]) -> Option<Self> {
         raw.try_into().ok().map(Self)
     }
 
     /// How many counts there are.
+    #[cfg(not(loom))]
     pub(crate) const LEN: usize = STATES * REASONS;
 
     pub(crate) fn add_many(&mut self, from: State, reason: Reason, n: u64) {

@@ -89,6 +89,7 @@ impl Probes {
 
     /// Frees the slots held by processes that `alive` says are gone (their probes can never be
     /// recorded); returns how many. Slots without an owner are never freed here.
+    #[cfg(not(loom))]
     pub(crate) fn release_dead(&mut self, alive: impl Fn(u32) -> bool) -> u32 {
         let mut freed = 0;
         for index in 0..self.slots.len() {
