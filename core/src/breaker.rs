@@ -176,6 +176,9 @@ pub struct CircuitBreaker {
     /// `record_success` may take the inlined consecutive-mode path: no window, no admission
     /// time, not shared.
     fast_success: bool,
+    /// The same two paths for a shared breaker (its words and stripes are the record's).
+    host_fast_allow: bool,
+    host_fast_success: bool,
     /// How many probe slots the table may hold: `half_open_max_calls`, or for a shared breaker
     /// what fits its record.
     probe_slots: u32,
@@ -266,6 +269,8 @@ impl CircuitBreaker {
             fast_allow: !stamps_admission,
             fast_success: !stamps_admission && !config.has_rate_rule(),
             probe_slots: config.half_open_max_calls,
+            host_fast_allow: false,
+            host_fast_success: false,
             #[cfg(not(loom))]
             host: None,
             word: AtomicU64::new(pack_word(0, State::Closed)),
@@ -332,6 +337,9 @@ impl CircuitBreaker {
         let (generation, admitted_at, ticket) =
             if word & STATE_MASK == u64::from(State::Closed.code()) && self.fast_allow {
                 self.counters.bump_in(slot.get(), Counter::Admitted);
+                (word_generation(word), NO_TIME, NO_TICKET)
+            } else if word & STATE_MASK == u64::from(State::Closed.code()) && self.host_fast_allow {
+                self.host_admit(slot, word);
                 (word_generation(word), NO_TIME, NO_TICKET)
             } else {
                 let mut parts = (0, 0, 0);
@@ -509,6 +517,16 @@ impl CircuitBreaker {
                 && self.run().load(Ordering::Acquire) == pack_run(permit.generation, 0)
             {
                 self.counters.bump_in(slot.get(), Counter::Successes);
+                return Ok(Recorded::Counted);
+            }
+        }
+        // The same for a shared breaker: the words are the record's, the stripe this process's.
+        if outcome == Outcome::Success && self.host_fast_success && permit.ticket == NO_TICKET {
+            let word = self.word().load(Ordering::Acquire);
+            if word == pack_word(permit.generation, State::Closed)
+                && self.run().load(Ordering::Acquire) == pack_run(permit.generation, 0)
+            {
+                self.host_count(slot, Counter::Successes);
                 return Ok(Recorded::Counted);
             }
         }

@@ -134,6 +134,16 @@ impl Counters {
         self.bump_in(exclusive_slot(), counter);
     }
 
+    /// Like `bump`, for a shared breaker, with the calling thread's slot already looked up.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) fn bump_host(&self, slot: Option<usize>, counter: Counter) {
+        if let Some(host) = &self.host {
+            let (_, stripe, private) = host.stripe(slot);
+            bump_word(&stripe[counter as usize], private);
+        }
+    }
+
     /// Like `bump`, with the calling thread's slot already looked up. Only for a breaker of one
     /// process (the engine's inlined fast paths, which a shared breaker never takes).
     #[inline(always)]

@@ -20,7 +20,7 @@ use crate::region::{Region, RegionOptions};
 /// ```no_run
 /// use circuit_shm::HostRegion;
 /// let region = HostRegion::open("/dev/shm/my-service.circuit", 64)?;
-/// let config = circuit::Config::builder().name("payments").failure_threshold(5).build()?;
+/// let config = engine::Config::builder().name("payments").failure_threshold(5).build()?;
 /// let breaker = region.breaker(config)?; // the same breaker in every process that does this
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -85,6 +85,24 @@ impl CircuitBreaker {
         &self.rejected_forced_open
     }
 
+    /// A closed-state admission of a shared breaker (its inlined path): delivers other
+    /// processes' transitions first if any are waiting, then counts the call.
+    #[inline(always)]
+    pub(super) fn host_admit(&self, slot: crate::counters::ThreadSlot, word: u64) {
+        #[cfg(not(loom))]
+        self.deliver_if_behind(word);
+        let _ = word;
+        self.host_count(slot, crate::counters::Counter::Admitted);
+    }
+
+    /// Bumps a total in this process's stripe of the record (a shared breaker only).
+    #[inline(always)]
+    pub(super) fn host_count(&self, slot: crate::counters::ThreadSlot, counter: crate::counters::Counter) {
+        #[cfg(not(loom))]
+        self.counters.bump_host(slot.get(), counter);
+        let _ = (slot, counter);
+    }
+
     /// Locks the state (for a shared breaker: this process's lock, then the record's, bringing
     /// the local copy up to date with what other processes committed).
     pub(super) fn lock_inner(&self) -> InnerGuard<'_> {

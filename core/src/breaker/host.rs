@@ -45,6 +45,8 @@ impl CircuitBreaker {
         let clock = clock.map_or(ClockSource::Monotonic, ClockSource::Other);
         let counters = Counters::in_region(HostStripes::new(Arc::clone(&record)));
         let mut breaker = Self::build_in(config, clock, counters, Ledger::with_cells(ledger_cells));
+        breaker.host_fast_allow = breaker.fast_allow;
+        breaker.host_fast_success = breaker.fast_success;
         breaker.fast_allow = false;
         breaker.fast_success = false;
         breaker.probe_slots = probe_slots;
