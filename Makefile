@@ -1,6 +1,7 @@
 # circuit: one Rust engine, bindings for C, Go, Python and Node.
 #
 #   make test    build everything and run every suite; the last line is "N passed, N failed"
+#                (one line per suite; VERBOSE=1 shows every suite's full output, logs: target/test-results)
 #   make demo    build what the demo needs and run it
 #   make help    list the targets
 
@@ -10,14 +11,14 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-dist-c dist dist-c test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
+.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node dist dist-c dist-go dist-python dist-node test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 test: ## run every suite (fmt, clippy, Rust, loom, C, install, Go, Python, Node, then the benchmark guard) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
-	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-dist-c test-go test-python test-node || true
+	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node test-go test-python test-node || true
 	@$(MAKE) --no-print-directory test-bench-guard || true
 	@scripts/summary
 
@@ -43,13 +44,31 @@ test-c: lib ## C and C++ tests: ASan+UBSan, valgrind, threads, conformance throu
 test-install: lib ## install into a temporary prefix; build with pkg-config and with CMake find_package
 	@scripts/suite tap install tests/install/run
 
-dist: dist-c ## every release archive under dist/ (for now the C one)
+dist: dist-c dist-go dist-python dist-node ## every release artefact under dist/ (the C archive, the Go module tree, the Python wheel and sdist, the npm tarballs)
 
 dist-c: lib ## the C release archive dist/circuit-VERSION-ARCH-linux-gnu.tar.gz (stripped lib, header, .pc, CMake package)
 	@scripts/dist-c
 
 test-dist-c: dist-c ## only the C release archive, without cargo on PATH: pkg-config (rpath, --static) and CMake builds
 	@scripts/suite tap dist-c tests/dist/run-c
+
+dist-go: lib ## the Go module tree dist/go/ (header and stripped linux/amd64 libcircuit.a inside): builds with go build alone, survives go mod vendor
+	@scripts/dist-go
+
+test-dist-go: dist-go ## only dist/go, copied to a temp folder without cargo on PATH: quick start via replace, go mod vendor, CGO_ENABLED=0 and GOOS=darwin errors
+	@scripts/suite tap dist-go tests/dist/run-go
+
+dist-python: ## the Python wheel (abi3, manylinux2014 via zig, stripped) and sdist under dist/; the sdist is checked to build with pip
+	@scripts/dist-python
+
+test-dist-python: dist-python ## only the wheel, without cargo on PATH: tags, stripped .so, pip install --no-index in a new venv, the README quick start
+	@scripts/suite tap dist-python tests/dist/run-python
+
+dist-node: ## the npm tarballs under dist/: circuit-core and circuit-core-linux-x64-gnu (the stripped addon, an optional dependency)
+	@scripts/dist-node
+
+test-dist-node: dist-node ## only the tarballs, without cargo on PATH: npm install --offline in a new project, CJS, ESM, tsc, the README quick start, the missing-binary error
+	@scripts/suite tap dist-node tests/dist/run-node
 
 GO_ENV := GOTOOLCHAIN=local GOFLAGS=-mod=mod
 test-go: lib ## Go package and its integrations (circuithttp, Do; the circuitgrpc, circuitprom and circuitotel modules): go vet, go test -race, against libcircuit.a
@@ -108,16 +127,19 @@ bench: lib ## every benchmark, peers side by side (core, C ABI, Go, Python, Node
 	$(CARGO) bench -p circuit-core --bench closed_path
 	$(CARGO) bench -q -p circuit-core --bench memory -- $(CURDIR)/target/bench/parts/rust-memory.json
 	scripts/bench-report
+	$(CARGO) bench -q -p circuit-shm --bench shared -- full $(CURDIR)/BENCHMARKS.md
 	scripts/bench-abi
 	@$(MAKE) --no-print-directory bench-python bench-node
 	scripts/bench-summary
 
 ARGS ?=
 demo: ## the outage demo: a real dependency failing, with and without circuit (ARGS="--seed 7 --duration 30")
+	@echo "building the Python package into target/pyenv (first run: about a minute; later runs: a few seconds)"
 	@$(MAKE) --no-print-directory python-env
 	@$(PY) demo/outage.py $(ARGS)
 
 demo-chart: ## rerun the full demo and regenerate the README's chart, docs/demo/outage.svg
+	@echo "building the Python package into target/pyenv (first run: about a minute; later runs: a few seconds)"
 	@$(MAKE) --no-print-directory python-env
 	@$(PY) demo/outage.py --no-live --chart docs/demo/outage.svg
 

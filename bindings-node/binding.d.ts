@@ -16,7 +16,8 @@ export declare class NativeBreaker {
   /** The last rejection of `allow`. */
   takeRejection(): NativeRejection | null
   /**
-   * The queued transitions, flattened as `[from, to, reason, at_ms, ...]` (codes), oldest
+   * The queued transitions, flattened as `[from, to, reason, at_ms, remote, ...]` (codes;
+   * `remote` is 1 for a transition another process made), oldest
    * first; empty when none is queued.
    */
   drain(): Array<number>
@@ -43,6 +44,13 @@ export declare class NativeBreaker {
   importState(document: string, at: number): StateProblem | null
   /** When the next time-driven transition is due (ms on the breaker's clock), or `null`. */
   nextTransitionAt(): number | null
+  /**
+   * This breaker object's own counts (`CircuitBreaker::process_counts`), or `null` when it has
+   * none of its own (a breaker in a region whose process entries were all taken).
+   */
+  processCounts(): NativeProcessCounts | null
+  /** Whether the breaker lives in a host region. */
+  get shared(): boolean
   /** The breaker's name (a family member's is `<family name>/<key>`), or `null`. */
   name(): string | null
   /** The current instant on the breaker's clock, in milliseconds. */
@@ -142,6 +150,22 @@ export declare class NativeMemberPermit {
   get recorded(): boolean
 }
 
+/** An open host region. */
+export declare class NativeRegion {
+  /** The region's capacity (fixed at creation). */
+  get capacity(): number
+  /** Whether the region uses a manual clock. */
+  get manualClock(): boolean
+  /**
+   * Moves the region's manual clock forward by `by` ms (every process sees it); the new
+   * instant in ms, or the problem (`clock_not_manual` for a host-clock region). A negative, NaN
+   * or infinite value throws.
+   */
+  advance(by: number): number | RegionProblem
+  /** The current instant of the region's clock in ms. */
+  now(): number
+}
+
 /** Why an option was refused: the core's snake_case option name and the reason. */
 export interface ConfigProblem {
   option: string
@@ -154,8 +178,13 @@ export interface ConfigProblem {
  * then). With `state` (a state document, see `state.rs`), the new breaker imports it at the
  * wall-clock instant `state_at` (ms since the epoch) before anything can use it; a refused
  * document is the `StateProblem` and nothing is created either.
+ *
+ * With `region` (`region.rs`), the breaker is the region's breaker of its name, shared with every
+ * process that opens the same region (it needs a name, and neither a clock nor a state: the
+ * region's are used); a refusal (options mismatch, full region, no name, ...) is the
+ * `RegionProblem` and nothing is created.
  */
-export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null): NativeBreaker | ConfigProblem | StateProblem
+export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null, region?: NativeRegion | undefined | null): NativeBreaker | ConfigProblem | StateProblem | RegionProblem
 
 /**
  * Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
@@ -252,12 +281,33 @@ export interface MetricPoint {
   value: number
 }
 
+/**
+ * `breaker.processCounts()`: this breaker object's own counts (for a breaker in a region, what
+ * this process did; its `metrics()` are region-wide).
+ */
+export interface NativeProcessCounts {
+  admitted: number
+  rejectedOpen: number
+  successes: number
+  failures: number
+  ignored: number
+  slow: number
+  stale: number
+}
+
 /** A rejection, for `CircuitOpenError`. */
 export interface NativeRejection {
   state: string
   reason: string
   retryAfter?: number
 }
+
+/**
+ * Opens the region at `path` (created, mode 0600, if it does not exist) with `capacity` breaker
+ * records and the host's monotonic clock, or a manual clock when `manual_clock` (tests); or says
+ * why not. `lib/region.js` has checked the types.
+ */
+export declare function openRegion(path: string, capacity: number, manualClock: boolean): NativeRegion | RegionProblem
 
 /** The protocol's constants, so that a test can check that `lib/protocol.js` agrees. */
 export declare function protocol(): Array<ProtocolConstant>
@@ -267,6 +317,16 @@ export interface ProtocolConstant {
   /** Its name in `lib/protocol.js`. */
   name: string
   value: number
+}
+
+/**
+ * Why a region could not be opened or used: `kind` (snake_case, see [`kind_name`]), the message
+ * of the region crate, and for `options_mismatch` the differing options (core names).
+ */
+export interface RegionProblem {
+  kind: string
+  message: string
+  options?: Array<string>
 }
 
 /** The core's schema, so `lib/*.js` never types an option name, a metrics field or a spelling. */

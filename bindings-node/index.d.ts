@@ -29,6 +29,9 @@ export interface Transition {
   readonly reason: TransitionReason;
   /** When, in ms on the breaker's clock (for a lazy transition: the instant it became due). */
   readonly at: number;
+  /** Whether another process made it (a breaker in a `HostRegion`; delivered at this process's
+   * next operation on the breaker); always `false` for a breaker of one process. */
+  readonly remote: boolean;
 }
 
 /** The last argument of every call made by a breaker configured with `timeout`. */
@@ -110,6 +113,13 @@ export interface CircuitBreakerOptions {
   /** The wall-clock instant of the restore (ms since the epoch, or a `Date`), which measures the
    * time passed since the export; default `Date.now()`. For tests; only with `state`. */
   stateAt?: number | Date;
+  /**
+   * A `HostRegion`: the breaker is the region's breaker of its `name` (required), one breaker
+   * shared by every process that opens the region (docs/node.md, "Host-shared breakers"). It runs
+   * on the region's clock, so `clock` and `state` cannot be combined with it. A refusal (a breaker
+   * of that name with other options, a full region, no name) throws a `RegionError`.
+   */
+  region?: HostRegion;
 }
 
 /** A metrics snapshot; durations in ms. */
@@ -186,6 +196,88 @@ export interface StateDocument {
   };
   transitions: TransitionCount[];
   jitter_state: string;
+}
+
+/** What went wrong with a host region (`RegionError.kind`). */
+export type RegionErrorKind =
+  | 'io'
+  | 'not_found'
+  | 'symlink'
+  | 'not_regular_file'
+  | 'truncated'
+  | 'size_mismatch'
+  | 'foreign'
+  | 'newer_version'
+  | 'unknown_version'
+  | 'not_ready'
+  | 'bad_header'
+  | 'bad_record'
+  | 'invalid_options'
+  | 'layout_mismatch'
+  | 'clock_mismatch'
+  | 'invalid_name'
+  | 'invalid_options_text'
+  | 'full'
+  | 'options_mismatch'
+  | 'lock_not_recoverable'
+  | 'lock'
+  | 'clock_not_manual'
+  | 'unnamed'
+  | 'breaker'
+  | 'unsupported'
+  | 'other';
+
+/** A host region could not be opened or used; the message names the path and the problem. */
+export class RegionError extends Error {
+  readonly name: 'RegionError';
+  readonly code: 'ECIRCUITREGION';
+  readonly kind: RegionErrorKind;
+  /** The region's path. */
+  readonly path: string;
+  /** For `options_mismatch`: the differing options (camelCase; `window` for the window). */
+  readonly options: string[] | undefined;
+  constructor(kind: RegionErrorKind, message: string, path: string, options?: string[]);
+}
+
+/** The options of `new HostRegion(path, options)`. */
+export interface HostRegionOptions {
+  /** Breaker records, fixed when the file is created (1..65536). Default 64. */
+  capacity?: number | undefined;
+  /** A manual clock (tests and simulations; `advance` moves it for every process) instead of the
+   * host's monotonic clock. Fixed when the file is created. Default `false`. */
+  manualClock?: boolean | undefined;
+}
+
+/**
+ * A file (typically under `/dev/shm`) mapped by every process on the host that opens the same
+ * path: breakers created with `{ name, region }` and the same name are one breaker across those
+ * processes. Created (mode 0600) if missing; an existing file is validated, and a bad one throws a
+ * `RegionError`. Linux only.
+ */
+export class HostRegion {
+  constructor(path: string, options?: HostRegionOptions);
+  /** The path the region was opened at. */
+  readonly path: string;
+  /** The number of breaker records (fixed at creation). */
+  readonly capacity: number;
+  /** Whether the region runs on a manual clock. */
+  readonly manualClock: boolean;
+  /** Moves a manual clock forward by `ms` (>= 0) for every process; returns the new instant.
+   * Throws a `RegionError` (`kind: 'clock_not_manual'`) for a host-clock region. */
+  advance(ms: number): number;
+  /** The current instant of the region's clock, ms. */
+  now(): number;
+}
+
+/** `breaker.processCounts()`: this breaker object's own counts. */
+export interface ProcessCounts {
+  readonly admitted: number;
+  readonly rejectedOpen: number;
+  readonly successes: number;
+  readonly failures: number;
+  readonly ignored: number;
+  readonly slow: number;
+  readonly stale: number;
 }
 
 /** A state document was refused; nothing was created or changed. */
@@ -311,8 +403,11 @@ export class CircuitBreaker extends EventEmitter {
   forceOpen(): void;
   /** To `disabled`: admits everything, only counts, until `reset()` or `forceOpen()`. */
   disable(): void;
-  /** A metrics snapshot. */
+  /** A metrics snapshot (for a breaker in a host region: region-wide). */
   metrics(): Metrics;
+  /** This object's own counts: for a breaker in a host region, this process's (`metrics()` is
+   * region-wide); otherwise the same counts as `metrics()`. `null` when it has none of its own. */
+  processCounts(): ProcessCounts | null;
   /** When the next time-driven transition is due (ms on the breaker's clock), if one is scheduled. */
   nextTransitionAt(): number | undefined;
   /** The state document, exported at the wall-clock instant `at` (ms since the epoch or a
@@ -337,7 +432,7 @@ export class CircuitBreaker extends EventEmitter {
 }
 
 /** The options of `new BreakerFamily(...)`: the family's own, plus the options of every member. */
-export interface BreakerFamilyOptions extends Omit<CircuitBreakerOptions, 'state' | 'stateAt'> {
+export interface BreakerFamilyOptions extends Omit<CircuitBreakerOptions, 'state' | 'stateAt' | 'region'> {
   /** Most members at once (default 1024; a whole number >= 1). */
   maxKeys?: number | undefined;
   /** Ms without a `get` after which an unpinned member is evicted (default 600000, 10 min; >= 0), on the family's clock. */

@@ -4,8 +4,9 @@
 //   family.js    BreakerFamily: one CircuitBreaker per key, bounded memory (the engine's Family);
 //                family-permit.js FamilyPermit and family-execute.js its call-scoped API
 //   permit.js    Permit (the two-step API)
-//   errors.js    CircuitOpenError, TimeoutError, PermitError, StateError
+//   errors.js    CircuitOpenError, TimeoutError, PermitError, StateError, RegionError
 //   clock.js     ManualClock
+//   region.js    HostRegion: breakers shared by every process on a host (the `region` option)
 //   options.js   the constructor's options (the engine's come from the core's schema)
 //   events.js    event delivery; classify.js the default error classification; timeout.js the
 //                `{ signal }` of calls with `timeout`; metrics.js the metrics snapshot
@@ -16,12 +17,14 @@
 //                (the subpaths circuit-core/prometheus, circuit-core/opentelemetry)
 //   schema.js    the core's schema as the addon exports it; protocol.js the numeric wire protocol
 //                of the native fast path (src/protocol.rs is its Rust side)
-// The native addon is loaded by the generated `binding.js` (napi build; src/ is its Rust).
+// The native addon is loaded by `binding.js`, which wraps the loader napi build generates
+// (`napi-loader.js`; src/ is its Rust) and says which platform lacks a binary and how to build one.
 
 const { CircuitBreaker } = require('./lib/breaker.js');
 const { BreakerFamily } = require('./lib/family.js');
-const { CircuitOpenError, PermitError, StateError, TimeoutError } = require('./lib/errors.js');
+const { CircuitOpenError, PermitError, RegionError, StateError, TimeoutError } = require('./lib/errors.js');
 const { ManualClock } = require('./lib/clock.js');
+const { HostRegion } = require('./lib/region.js');
 const { Permit } = require('./lib/permit.js');
 const { FamilyPermit } = require('./lib/family-permit.js');
 const { classifyStatus, classifyError, classifyResponse, parseRetryAfter } = require('./lib/http/classify.js');
@@ -31,9 +34,11 @@ module.exports = {
   CircuitBreaker,
   CircuitOpenError,
   FamilyPermit,
+  HostRegion,
   ManualClock,
   Permit,
   PermitError,
+  RegionError,
   StateError,
   TimeoutError,
   classifyError,

@@ -2,8 +2,9 @@
 # Builds and tests the Node binding:
 #   1. installs the npm dependencies locally (npm ci, from package-lock.json; skipped when current)
 #   2. builds the native addon (napi build --platform --release; CARGO_TARGET_DIR defaults to
-#      ../target/napi), which regenerates the loader binding.js and its types binding.d.ts
-#   3. checks that the generated binding.js and binding.d.ts are the files that were there before
+#      ../target/napi), which regenerates the loader napi-loader.js (binding.js, hand-written,
+#      wraps it) and the types binding.d.ts
+#   3. checks that the generated napi-loader.js and binding.d.ts are the files that were there before
 #      the build (in a fresh clone: the committed ones), so a stale committed file fails CI; the
 #      build has then written the current ones, to be committed
 #   3b. rebuilds the addon with the test-only exports (cargo feature test-hooks) for the tests
@@ -39,7 +40,7 @@ install_deps() {
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.circuit-lock
 }
 
-GENERATED=(binding.js binding.d.ts)
+GENERATED=(napi-loader.js binding.d.ts)
 before=$(mktemp -d)
 log=$(mktemp)
 trap 'rm -rf "$log" "$before"' EXIT
@@ -48,13 +49,13 @@ for file in "${GENERATED[@]}"; do
 done
 
 build() {
-    node_modules/.bin/napi build --platform --release --js binding.js --dts binding.d.ts 2>&1 |
+    node_modules/.bin/napi build --platform --release --js napi-loader.js --dts binding.d.ts 2>&1 |
         grep -vE '^\s+(Compiling|Downloaded|Downloading|Locking|Adding|Updating) ' >&2
     return "${PIPESTATUS[0]}"
 }
 
 # The addon the tests load: the same build plus test-only exports (liveBreakers), reached through
-# the .node file itself; binding.js and binding.d.ts stay those of the install build above.
+# the .node file itself; napi-loader.js and binding.d.ts stay those of the install build above.
 build_test_hooks() {
     # --dts is relative to the crate folder; the test build's types go to the ignored target/.
     node_modules/.bin/napi build --platform --release --features test-hooks --no-js --dts ../target/test-hooks.d.ts 2>&1 |
@@ -77,7 +78,7 @@ generated_unchanged() {
 step "npm dependencies" install_deps &&
     step "native addon built (napi build --platform --release)" build
 built=$?
-[ "$built" -eq 0 ] && step "binding.js and binding.d.ts are what napi build generates" generated_unchanged
+[ "$built" -eq 0 ] && step "napi-loader.js and binding.d.ts are what napi build generates" generated_unchanged
 [ "$built" -eq 0 ] && { step "test build of the addon (feature test-hooks)" build_test_hooks || built=1; }
 no_stray_files() { # in a git checkout: the builds wrote nothing that is neither tracked nor ignored
     ! git rev-parse --is-inside-work-tree >/dev/null 2>&1 || [ -z "$(git status --porcelain --untracked-files=all -- . | grep '^??')" ]

@@ -14,7 +14,7 @@ const P = require('../lib/protocol.js');
 const { fast, allow, trivialCell } = require('./native-call.js');
 
 const ROOT = path.join(__dirname, '..');
-const CLASSES = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'FamilyPermit', 'ManualClock', 'Permit', 'PermitError', 'StateError', 'TimeoutError'];
+const CLASSES = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'FamilyPermit', 'HostRegion', 'ManualClock', 'Permit', 'PermitError', 'RegionError', 'StateError', 'TimeoutError'];
 const FUNCTIONS = ['classifyError', 'classifyResponse', 'classifyStatus', 'parseRetryAfter'];
 const EXPORTS = [...CLASSES, ...FUNCTIONS];
 /** The integrations: subpath -> its folder in lib/, its exports and its optional peer dependency
@@ -76,7 +76,7 @@ describe('package', () => {
     assert.equal(pkg.types, 'index.d.ts');
     assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', import: './index.mjs', require: './index.js' });
     assert.match(pkg.scripts.install, /scripts\/install\.js/);
-    assert.ok(pkg.dependencies['@napi-rs/cli'], '@napi-rs/cli is a regular dependency (the install script needs it)');
+    assert.ok(!pkg.dependencies?.['@napi-rs/cli'] && pkg.devDependencies['@napi-rs/cli'], '@napi-rs/cli is a dev dependency only (install.js installs it for a build from source)');
     for (const file of pkg.files.filter((f) => !f.includes('*') && !f.endsWith('/'))) {
       assert.ok(fs.existsSync(path.join(ROOT, file)), `${file} is listed in "files" and exists`);
     }

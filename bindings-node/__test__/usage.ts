@@ -13,6 +13,8 @@ import type { Instrumentation } from 'circuit-core/opentelemetry';
 import { Registry } from 'prom-client';
 import { metrics as otelMetrics } from '@opentelemetry/api';
 import { StateError } from 'circuit-core';
+import { HostRegion, RegionError } from 'circuit-core';
+import type { HostRegionOptions, ProcessCounts, RegionErrorKind } from 'circuit-core';
 import type { StateDocument, TransitionCount, TransitionReason } from 'circuit-core';
 import type { HttpVerdict, MemberInfo, Outcome } from 'circuit-core';
 import type { BreakerFamilyOptions, CallOptions, CircuitBreakerOptions, FamilyMetrics, FamilyTransition, Metrics, RecordFailureOptions, State, Transition } from 'circuit-core';
@@ -237,3 +239,39 @@ try {
   }
 }
 void [firstReason, jitterState, restored, restoredFromText];
+
+// Host-shared breakers (type-checked only: never run).
+const regionOptions: HostRegionOptions = { capacity: 16, manualClock: false };
+const hostRegion = new HostRegion('/dev/shm/typed.circuit', regionOptions);
+const regionPath: string = hostRegion.path;
+const regionCapacity: number = hostRegion.capacity;
+const regionManual: boolean = hostRegion.manualClock;
+const regionNow: number = hostRegion.advance(5) + hostRegion.now();
+const sharedBreaker = new CircuitBreaker({ name: 'typed-shared', failureThreshold: 5, region: hostRegion });
+sharedBreaker.on('stateChange', (t) => {
+  const remote: boolean = t.remote;
+  void remote;
+});
+const ownCounts: ProcessCounts | null = sharedBreaker.processCounts();
+if (ownCounts !== null) {
+  const ownFailures: number = ownCounts.failures + ownCounts.rejectedOpen;
+  void ownFailures;
+}
+// @ts-expect-error: a region is a HostRegion
+void new CircuitBreaker({ name: 'x', region: '/dev/shm/x' });
+// @ts-expect-error: families take no region (not yet)
+void new BreakerFamily({ name: 'f', region: hostRegion });
+// @ts-expect-error: capacity is a number
+void new HostRegion('/dev/shm/x', { capacity: '8' });
+try {
+  void new HostRegion('/dev/shm/typed.circuit');
+} catch (err) {
+  if (err instanceof RegionError) {
+    const code: 'ECIRCUITREGION' = err.code;
+    const kind: RegionErrorKind = err.kind;
+    const differing: string[] | undefined = err.options;
+    const where: string = err.path;
+    void [code, kind, differing, where];
+  }
+}
+void [regionPath, regionCapacity, regionManual, regionNow];

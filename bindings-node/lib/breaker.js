@@ -35,6 +35,7 @@ const { CircuitOpenError, TimeoutError, PermitError, argumentError } = require('
 const { documentText, wallInstant, stateError } = require('./state.js');
 const { parseOptions, configError } = require('./options.js');
 const { clockNative } = require('./clock.js');
+const { regionNative, regionError } = require('./region.js');
 const { Permit, ISSUE, spendPermit, permitGeneration, permitParts } = require('./permit.js');
 const { CallOptions, abortCall } = require('./timeout.js');
 const { isThenable, abortedByCaller, mayHoldSignal } = require('./classify.js');
@@ -49,9 +50,10 @@ const frame = native.frameView();
 /** The constructor's first argument when `adoptBreaker` wraps a handle it already has. */
 const ADOPT = Symbol('adopt');
 
-/** The trivial-generation "cell" of a family member: no generation equals NaN, so none of its
- * successes is held back. A member outlives its `CircuitBreaker` object (the family keeps it), and
- * successes held back by an object that is then garbage-collected would never reach the engine. */
+/** The trivial-generation "cell" of a family member and of a breaker in a host region: no
+ * generation equals NaN, so none of its successes is held back. A member outlives its
+ * `CircuitBreaker` object (the family keeps it), and successes held back by an object that is
+ * then garbage-collected would never reach the engine. */
 const NEVER_TRIVIAL = new Float64Array([Number.NaN]);
 
 /** `args` of a call without arguments. */
@@ -127,18 +129,23 @@ class CircuitBreaker extends EventEmitter {
     } else {
       parsed = parseOptions(options);
       const clock = parsed.clock === undefined ? null : clockNative(parsed.clock);
-      created = native.createBreaker(parsed.engine, clock, parsed.state ?? null, parsed.stateAt ?? null);
+      const region = parsed.region === undefined ? null : regionNative(parsed.region);
+      created = native.createBreaker(parsed.engine, clock, parsed.state ?? null, parsed.stateAt ?? null, region);
       if (!(created instanceof native.NativeBreaker)) {
-        // Nothing was created: an invalid option, or a refused `state` document.
-        throw Object.hasOwn(created, 'option') ? configError(created) : stateError(created);
+        // Nothing was created: an invalid option, a refused `state` document, or the region's refusal.
+        if (Object.hasOwn(created, 'option')) throw configError(created);
+        throw Object.hasOwn(created, 'kind') ? regionError(created, parsed.region.path) : stateError(created);
       }
       this.#name = parsed.engine.name;
     }
     this.#handle = created;
     this.#id = created.id;
     frame[FRAME_BREAKER] = created.id;
-    this.#trivial = options === ADOPT ? NEVER_TRIVIAL : trivialView();
-    this.#trivialIndex = options === ADOPT ? 0 : created.id % TRIVIAL_PAGE_CELLS;
+    // A breaker in a host region holds no success back either (the engine never calls one trivial:
+    // another process's failure run depends on it): every call reaches the engine.
+    const own = options !== ADOPT && parsed.region === undefined;
+    this.#trivial = own ? trivialView() : NEVER_TRIVIAL;
+    this.#trivialIndex = own ? created.id % TRIVIAL_PAGE_CELLS : 0;
     this.#timeout = parsed.timeout;
     this.#isFailure = parsed.isFailure;
     this.#fallback = parsed.fallback;
@@ -597,6 +604,17 @@ class CircuitBreaker extends EventEmitter {
     const values = this.#handle.metrics();
     this.#flush();
     return toMetrics(values);
+  }
+
+  /** This object's own counts (`{ admitted, rejectedOpen, successes, failures, ignored, slow,
+   * stale }`): for a breaker in a host region, what this process did (`metrics()` is
+   * region-wide); for any other breaker, the same counts as `metrics()`. `null` when it has none
+   * of its own (a region breaker whose sixteen process entries are all held by live objects). */
+  processCounts() {
+    this.#settle();
+    const counts = this.#handle.processCounts();
+    this.#flush();
+    return counts === null ? null : { ...counts };
   }
 
   /** One snapshot's samples of the metric set (`{ family, labels, value }`), for lib/observe/. */

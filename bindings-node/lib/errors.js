@@ -1,6 +1,6 @@
 'use strict';
 // The errors the package throws: its own classes (`CircuitOpenError`, `TimeoutError`,
-// `PermitError`, `StateError`, public) and the argument errors every validating file builds (internal).
+// `PermitError`, `StateError`, `RegionError`, public) and the argument errors every validating file builds (internal).
 
 /** Thrown (or used to reject) when the breaker refuses a call. */
 class CircuitOpenError extends Error {
@@ -50,6 +50,22 @@ class StateError extends Error {
 }
 StateError.prototype.name = 'StateError';
 
+/** A host region could not be opened or used (`code: 'ECIRCUITREGION'`): `kind` says what
+ * went wrong (`options_mismatch`, `full`, `unnamed`, `foreign`, `truncated`, `newer_version`,
+ * `clock_not_manual`, ...), `path` is the region's path, and for `options_mismatch` `options`
+ * lists the differing options (camelCase; `window` for the window's kind and size). The message
+ * is the engine's: it names the path and the problem (and each differing option with both values). */
+class RegionError extends Error {
+  constructor(kind, message, path, options) {
+    super(message);
+    this.code = 'ECIRCUITREGION';
+    this.kind = kind;
+    this.path = path;
+    this.options = options;
+  }
+}
+RegionError.prototype.name = 'RegionError';
+
 function describe(value) {
   if (value === null) return 'null';
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
@@ -78,4 +94,4 @@ function argumentError(name, expected, value) {
   return err;
 }
 
-module.exports = { CircuitOpenError, TimeoutError, PermitError, StateError, describe, typeError, rangeError, argumentError };
+module.exports = { CircuitOpenError, TimeoutError, PermitError, StateError, RegionError, describe, typeError, rangeError, argumentError };

@@ -60,6 +60,7 @@ function emitTransitions(breaker, batch) {
       to: STATES[batch[i + 1]],
       reason: REASONS[batch[i + 2]],
       at: batch[i + 3],
+      remote: batch[i + 4] === 1,
     });
     emit(breaker, 'stateChange', transition);
     const specific = STATE_EVENTS[batch[i + 1]];

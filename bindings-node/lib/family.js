@@ -43,6 +43,14 @@ function parseFamilyOptions(options) {
     }
   }
   const breaker = parseOptions(breakerOptions);
+  if (breaker.region !== undefined) {
+    const err = new TypeError(
+      'option `region` is not yet supported by a family: create each shared breaker with `new CircuitBreaker({ name, region })`',
+    );
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    err.option = 'region';
+    throw err;
+  }
   if (breaker.state !== undefined) {
     const err = new TypeError('option `state` is not an option of a family: restore each breaker with its own document');
     err.code = 'ERR_INVALID_ARG_VALUE';
@@ -254,6 +262,7 @@ class BreakerFamily extends EventEmitter {
             to: STATES[transitions[at + 1]],
             reason: REASONS[transitions[at + 2]],
             at: transitions[at + 3],
+            remote: transitions[at + 4] === 1,
           });
           emit(this, 'stateChange', event);
         }

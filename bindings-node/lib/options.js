@@ -1,9 +1,11 @@
 'use strict';
 // The options of `new CircuitBreaker(options)`: engine options come from the core's schema (the
 // native layer converts each by its kind), `timeout`, `isFailure`, `fallback`, `clock`, `state`
-// and `stateAt` (a state document to restore, lib/state.js) are handled in JavaScript. Misspelt and opossum-style names get a "did you mean".
+// and `stateAt` (a state document to restore, lib/state.js) and `region` (a HostRegion,
+// lib/region.js) are handled in JavaScript. Misspelt and opossum-style names get a "did you mean".
 
 const { ManualClock } = require('./clock.js');
+const { HostRegion } = require('./region.js');
 const { ENGINE_OPTIONS } = require('./schema.js');
 const { typeError, rangeError, argumentError } = require('./errors.js');
 const { documentText, wallInstant } = require('./state.js');
@@ -11,7 +13,7 @@ const { documentText, wallInstant } = require('./state.js');
 const MAX_TIMER_MS = 0x7fffffff;
 
 /** Options handled in JavaScript. */
-const JS_OPTIONS = new Set(['timeout', 'isFailure', 'fallback', 'clock', 'state', 'stateAt']);
+const JS_OPTIONS = new Set(['timeout', 'isFailure', 'fallback', 'clock', 'state', 'stateAt', 'region']);
 const CAMEL = Object.fromEntries(Object.entries(ENGINE_OPTIONS).map(([camel, [snake]]) => [snake, camel]));
 /** Matches core option names inside a core message, longest first. */
 const SNAKE_NAMES = new RegExp(
@@ -49,6 +51,7 @@ function parseOptions(options) {
     clock: undefined,
     state: undefined,
     stateAt: undefined,
+    region: undefined,
   };
   for (const key of Object.keys(options)) {
     const value = options[key];
@@ -77,6 +80,9 @@ function parseOptions(options) {
     } else if (key === 'clock') {
       if (!(value instanceof ManualClock)) throw typeError(key, 'a ManualClock', value);
       parsed.clock = value;
+    } else if (key === 'region') {
+      if (!(value instanceof HostRegion)) throw typeError(key, 'a HostRegion', value);
+      parsed.region = value;
     } else if (key === 'state') {
       parsed.state = documentText(value, key);
     } else if (key === 'stateAt') {
@@ -91,6 +97,17 @@ function parseOptions(options) {
     err.code = 'ERR_INVALID_ARG_VALUE';
     err.option = 'stateAt';
     throw err;
+  }
+  if (parsed.region !== undefined) {
+    // A breaker in a region runs on the region's clock and joins the region's state.
+    const other = parsed.clock !== undefined ? 'clock' : parsed.state !== undefined ? 'state' : undefined;
+    if (other !== undefined) {
+      const why = other === 'clock' ? "it runs on the region's clock (a manual one with `manualClock: true`)" : 'it takes on the state the region holds';
+      const err = new TypeError(`option \`${other}\` cannot be combined with \`region\`: ${why}`);
+      err.code = 'ERR_INVALID_ARG_VALUE';
+      err.option = other;
+      throw err;
+    }
   }
   if (parsed.state !== undefined && parsed.stateAt === undefined) parsed.stateAt = Date.now();
   return parsed;

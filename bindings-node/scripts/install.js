@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 'use strict';
-// The package's `install` script: builds the native addon from source unless a binary for this
-// platform is already there and loads. `npm install ./bindings-node` links the folder without
-// installing the package's own dependencies, so the build tool (@napi-rs/cli, a regular
-// dependency) is installed here first when it is missing.
+// The `install` script of the package in a clone (`npm install <clone>/bindings-node`): builds the
+// native addon from source unless a binary for this platform is already there and loads.
+// `npm install ./bindings-node` links the folder without installing the package's own
+// dependencies, so the build tool (@napi-rs/cli, a dev dependency) is installed here first when it
+// is missing. The packed package (scripts/dist-node) has no install script: its binary comes in
+// the platform package circuit-core-<platform>, an optional dependency.
 //
 // Environment: CARGO_TARGET_DIR (default: <repository>/target/napi), CIRCUIT_FORCE_BUILD=1 to
 // rebuild even when a binary loads.
@@ -40,7 +42,7 @@ if (process.env.CIRCUIT_FORCE_BUILD !== '1' && addonLoads()) {
 }
 
 if (spawnSync('cargo', ['--version'], { shell: WINDOWS }).status !== 0) {
-  console.error('circuit-core: building the native addon needs Rust (cargo on PATH): https://rustup.rs');
+  console.error('circuit-core: no native addon for this platform, and building it from source needs Rust (cargo on PATH): https://rustup.rs');
   process.exit(1);
 }
 
@@ -49,11 +51,11 @@ if (!fs.existsSync(napi)) {
   // Install the build tool into this package (not into the project that installs it). The
   // npm_config_* variables of the outer `npm install` (global, prefix, ...) must not leak in.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
-  run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], env);
+  run('npm', ['ci', '--include=dev', '--ignore-scripts', '--no-audit', '--no-fund'], env);
 }
 
 const env = { ...process.env };
 if (!env.CARGO_TARGET_DIR && fs.existsSync(path.join(ROOT, '..', 'Cargo.toml'))) {
   env.CARGO_TARGET_DIR = path.join(ROOT, '..', 'target', 'napi');
 }
-run(napi, ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'], env);
+run(napi, ['build', '--platform', '--release', '--js', 'napi-loader.js', '--dts', 'binding.d.ts'], env);

@@ -15,6 +15,7 @@ use crate::clock::{NativeClock, ms};
 use crate::exposition::{MetricPoint, push_points};
 use crate::options::{ConfigProblem, build_config};
 use crate::protocol::{ALREADY_RECORDED, COUNTED, NANOS_PER_MS, NO_DURATION, NO_TRIVIAL_GENERATION, TRANSITION_FIELDS};
+use crate::region::{NativeRegion, RegionProblem};
 use crate::registry::{Entry, LOCAL, Queue, with_entry};
 use crate::state::StateProblem;
 
@@ -36,31 +37,69 @@ impl Drop for NativeBreaker {
 /// then). With `state` (a state document, see `state.rs`), the new breaker imports it at the
 /// wall-clock instant `state_at` (ms since the epoch) before anything can use it; a refused
 /// document is the `StateProblem` and nothing is created either.
+///
+/// With `region` (`region.rs`), the breaker is the region's breaker of its name, shared with every
+/// process that opens the same region (it needs a name, and neither a clock nor a state: the
+/// region's are used); a refusal (options mismatch, full region, no name, ...) is the
+/// `RegionProblem` and nothing is created.
 #[napi(
     catch_unwind,
-    ts_args_type = "options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null"
+    ts_args_type = "options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null, region?: NativeRegion | undefined | null"
 )]
 pub fn create_breaker(
     options: Object,
     clock: Option<&NativeClock>,
     state: Option<String>,
     state_at: Option<f64>,
-) -> Result<Either3<NativeBreaker, ConfigProblem, StateProblem>> {
+    region: Option<&NativeRegion>,
+) -> Result<Either4<NativeBreaker, ConfigProblem, StateProblem, RegionProblem>> {
     let config = match build_config(&options)? {
         Ok(config) => config,
-        Err(problem) => return Ok(Either3::B(problem)),
+        Err(problem) => return Ok(Either4::B(problem)),
     };
-    let breaker = Arc::new(match clock {
-        Some(clock) => CircuitBreaker::with_clock(config, clock.clock.clone()),
-        None => CircuitBreaker::new(config),
+    if region.is_some() && (clock.is_some() || state.is_some()) {
+        // lib/options.js refuses these combinations, naming the options.
+        return Err(Error::new(Status::InvalidArg, "circuit: a breaker in a region takes neither a clock nor a state"));
+    }
+    let breaker = Arc::new(match (clock, region) {
+        (_, Some(region)) => match in_region(region, config) {
+            Ok(breaker) => breaker,
+            Err(problem) => return Ok(Either4::D(problem)),
+        },
+        (Some(clock), None) => CircuitBreaker::with_clock(config, clock.clock.clone()),
+        (None, None) => CircuitBreaker::new(config),
     });
     if let Some(document) = state {
         let at = state_at.ok_or_else(|| Error::new(Status::InvalidArg, "circuit: a state needs its stateAt"))?;
         if let Some(problem) = crate::state::import(&breaker, &document, at)? {
-            return Ok(Either3::C(problem));
+            return Ok(Either4::C(problem));
         }
     }
-    Ok(Either3::A(NativeBreaker::adopt(breaker)))
+    Ok(Either4::A(NativeBreaker::adopt(breaker)))
+}
+
+/// The region's breaker named by `config`.
+#[cfg(target_os = "linux")]
+fn in_region(region: &NativeRegion, config: engine::Config) -> std::result::Result<CircuitBreaker, RegionProblem> {
+    region.region.breaker(config).map_err(|e| crate::region::region_problem(&e))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn in_region(_region: &NativeRegion, _config: engine::Config) -> std::result::Result<CircuitBreaker, RegionProblem> {
+    unreachable!("no region opens on this platform")
+}
+
+/// `breaker.processCounts()`: this breaker object's own counts (for a breaker in a region, what
+/// this process did; its `metrics()` are region-wide).
+#[napi(object)]
+pub struct NativeProcessCounts {
+    pub admitted: f64,
+    pub rejected_open: f64,
+    pub successes: f64,
+    pub failures: f64,
+    pub ignored: f64,
+    pub slow: f64,
+    pub stale: f64,
 }
 
 /// A rejection, for `CircuitOpenError`.
@@ -111,7 +150,8 @@ impl NativeBreaker {
         })
     }
 
-    /// The queued transitions, flattened as `[from, to, reason, at_ms, ...]` (codes), oldest
+    /// The queued transitions, flattened as `[from, to, reason, at_ms, remote, ...]` (codes;
+    /// `remote` is 1 for a transition another process made), oldest
     /// first; empty when none is queued.
     #[napi(catch_unwind)]
     pub fn drain(&self) -> Result<Vec<f64>> {
@@ -122,7 +162,13 @@ impl NativeBreaker {
         let taken = std::mem::take(&mut *queue.transitions.lock().unwrap_or_else(PoisonError::into_inner));
         let mut out = Vec::with_capacity(taken.len() * TRANSITION_FIELDS);
         for t in taken {
-            out.extend([f64::from(t.from.code()), f64::from(t.to.code()), f64::from(t.reason.code()), ms(t.at)]);
+            out.extend([
+                f64::from(t.from.code()),
+                f64::from(t.to.code()),
+                f64::from(t.reason.code()),
+                ms(t.at),
+                f64::from(u8::from(t.remote)),
+            ]);
         }
         Ok(out)
     }
@@ -166,6 +212,29 @@ impl NativeBreaker {
     #[napi(catch_unwind)]
     pub fn next_transition_at(&self) -> Result<Option<f64>> {
         with_entry(self.id, |e| e.breaker.next_transition_at().map(ms))
+    }
+
+    /// This breaker object's own counts (`CircuitBreaker::process_counts`), or `null` when it has
+    /// none of its own (a breaker in a region whose process entries were all taken).
+    #[napi(catch_unwind)]
+    pub fn process_counts(&self) -> Result<Option<NativeProcessCounts>> {
+        with_entry(self.id, |e| {
+            e.breaker.process_counts().map(|c| NativeProcessCounts {
+                admitted: c.admitted as f64,
+                rejected_open: c.rejected_open as f64,
+                successes: c.successes as f64,
+                failures: c.failures as f64,
+                ignored: c.ignored as f64,
+                slow: c.slow as f64,
+                stale: c.stale as f64,
+            })
+        })
+    }
+
+    /// Whether the breaker lives in a host region.
+    #[napi(getter, catch_unwind)]
+    pub fn shared(&self) -> Result<bool> {
+        with_entry(self.id, |e| e.breaker.is_shared())
     }
 
     /// The breaker's name (a family member's is `<family name>/<key>`), or `null`.

@@ -240,6 +240,7 @@ impl NativeFamily {
                 f64::from(t.to.code()),
                 f64::from(t.reason.code()),
                 ms(t.at),
+                f64::from(u8::from(t.remote)),
             ]);
         }
         Some(FamilyBatch { keys, transitions })

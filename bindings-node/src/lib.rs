@@ -57,6 +57,11 @@
 //!   with the `name`/`key` labels added there), which the exporters of `lib/observe/` turn into
 //!   prom-client and OpenTelemetry objects; [`state`]: the portable state document (export, and
 //!   import at construction so that a refused document creates nothing).
+//! * **Host regions.** [`region`]'s `NativeRegion` owns a `circuit_shm::HostRegion`;
+//!   `createBreaker`'s `region` argument makes the breaker the region's breaker of its name, one
+//!   breaker across processes. Such a breaker never has a trivial success (the core says so), so
+//!   every success reaches it, and its transitions (other processes' too, marked `remote`) come
+//!   through the same listener and queue.
 //! * [`http`]: the core's HTTP classifier (`engine::http`), converted; `lib/http/classify.js`
 //!   checks and names the arguments.
 //! * Nothing here starts a thread, a timer or a threadsafe function: the addon never keeps the
@@ -74,6 +79,7 @@ pub mod http;
 pub mod member_permit;
 pub mod options;
 pub mod protocol;
+pub mod region;
 pub mod registry;
 pub mod schema;
 pub mod state;

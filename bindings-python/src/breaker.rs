@@ -14,6 +14,7 @@ use crate::errors::{open_error, recorded_error, type_error};
 use crate::metrics::Metrics;
 use crate::options::duration;
 use crate::permit::Permit;
+use crate::region::{HostRegion, ProcessCounts};
 
 #[pyclass(frozen, subclass, module = "circuit._circuit")]
 pub(crate) struct Breaker {
@@ -22,6 +23,8 @@ pub(crate) struct Breaker {
     fallback: Option<Py<PyAny>>,
     timeout: Option<f64>,
     clock: Option<Py<ManualClock>>,
+    /// The host region the breaker lives in, or None (`region.rs`).
+    region: Option<Py<HostRegion>>,
     /// The listeners registered through this object, with their gates (`delivery.rs`).
     listeners: Mutex<Vec<(u64, Arc<Gate>)>>,
 }
@@ -34,6 +37,8 @@ pub(crate) struct StateChange {
     reason: &'static str,
     at: f64,
     generation: u64,
+    /// Whether another process made the transition (a breaker in a host region).
+    remote: bool,
 }
 
 /// The Python-only options of a breaker (`ignore`, `fallback`, `timeout`, `clock`), parsed once
@@ -103,6 +108,7 @@ impl Breaker {
             fallback: options.fallback.as_ref().map(|f| f.clone_ref(py)),
             timeout: options.timeout,
             clock: options.clock.as_ref().map(|c| c.clone_ref(py)),
+            region: None,
             listeners: Mutex::new(Vec::new()),
         }
     }
@@ -117,6 +123,7 @@ impl StateChange {
             reason: t.reason.as_str(),
             at: t.at.as_secs_f64(),
             generation: t.generation,
+            remote: t.remote,
         }
     }
 }
@@ -126,9 +133,11 @@ impl Breaker {
     /// `state` (a document from `export_state`, str or UTF-8 bytes) restores a saved state: the
     /// breaker is built, imports it at the wall-clock instant `state_now` (unix seconds; None for
     /// the system time, given only by tests), and on a refused document `StateError` is raised and
-    /// nothing is created.
+    /// nothing is created. `region` (a `HostRegion`) puts the breaker in a host-shared region: the
+    /// breaker of that name in the region, shared by every process that opens it; it reads the
+    /// region's clock, so it does not take `clock`.
     #[new]
-    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, state = None, state_now = None, **options))]
+    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, region = None, state = None, state_now = None, **options))]
     #[allow(clippy::too_many_arguments)]
     fn new<'py>(
         py: Python<'py>,
@@ -137,6 +146,7 @@ impl Breaker {
         fallback: Option<&Bound<'py, PyAny>>,
         timeout: Option<&Bound<'py, PyAny>>,
         clock: Option<&Bound<'py, PyAny>>,
+        region: Option<&Bound<'py, PyAny>>,
         state: Option<&Bound<'py, PyAny>>,
         state_now: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'py, PyDict>>,
@@ -161,15 +171,46 @@ impl Breaker {
         // Python-only options below are checked.
         let builder = crate::options::builder(py, name, options)?;
         let options = PyOptions::parse(py, ignore, fallback, timeout, clock)?;
+        let region = match region.filter(|r| !r.is_none()) {
+            Some(r) => Some(
+                r.cast::<HostRegion>()
+                    .map_err(|_| crate::errors::type_error("region", "a circuit.HostRegion", r))?
+                    .clone()
+                    .unbind(),
+            ),
+            None => None,
+        };
+        if region.is_some() && options.clock.is_some() {
+            return Err(PyTypeError::new_err(
+                "CircuitBreaker: `clock` and `region` cannot be given together: a breaker in a region reads the \
+                 region's clock (for tests, a HostRegion(..., manual_clock=True) and its advance())",
+            ));
+        }
         let config = builder.build().map_err(|e| crate::errors::config_error(py, e.option(), e.to_string()))?;
-        let inner = match &options.clock {
-            Some(c) => engine::CircuitBreaker::with_clock(config, c.get().inner.clone()),
-            None => engine::CircuitBreaker::new(config),
+        let inner = match (&region, &options.clock) {
+            (Some(r), _) => r.get().breaker(py, config)?,
+            (None, Some(c)) => engine::CircuitBreaker::with_clock(config, c.get().inner.clone()),
+            (None, None) => engine::CircuitBreaker::new(config),
         };
         if let (Some(document), Some(at)) = (state, import_at) {
             crate::state::import(py, "CircuitBreaker", &inner, document, at)?;
         }
-        Ok(Self::from_parts(Arc::new(inner), &options, py))
+        let mut breaker = Self::from_parts(Arc::new(inner), &options, py);
+        breaker.region = region;
+        Ok(breaker)
+    }
+
+    /// The host region the breaker lives in, or None.
+    #[getter]
+    fn region(&self, py: Python<'_>) -> Option<Py<HostRegion>> {
+        self.region.as_ref().map(|r| r.clone_ref(py))
+    }
+
+    /// This object's own counts (what this process did through it); `metrics()` of a breaker in
+    /// a region are region-wide. For a breaker of one process, its counts; None when the
+    /// object has no counts of its own (beyond the 16 objects of a shared breaker that do).
+    fn process_counts(&self) -> Option<ProcessCounts> {
+        self.inner.process_counts().map(|c| ProcessCounts::of(&c))
     }
 
     /// The breaker's name, or None.

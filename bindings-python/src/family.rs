@@ -67,7 +67,7 @@ impl FamilyMetrics {
 impl Family {
     #[new]
     #[classmethod]
-    #[pyo3(signature = (name = None, *, max_keys = None, idle_ttl = None, ignore = None, fallback = None, timeout = None, clock = None, **options))]
+    #[pyo3(signature = (name = None, *, max_keys = None, idle_ttl = None, ignore = None, fallback = None, timeout = None, clock = None, region = None, **options))]
     #[allow(clippy::too_many_arguments)]
     fn new<'py>(
         cls: &Bound<'py, PyType>,
@@ -78,9 +78,17 @@ impl Family {
         fallback: Option<&Bound<'py, PyAny>>,
         timeout: Option<&Bound<'py, PyAny>>,
         clock: Option<&Bound<'py, PyAny>>,
+        region: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Self> {
         let py = cls.py();
+        if region.is_some_and(|r| !r.is_none()) {
+            // The engine's family creates and evicts its members itself, in this process only.
+            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                "circuit.Family: `region` is not supported yet (a family's members live in one process); \
+                 use CircuitBreaker(name, region=region) for each shared breaker",
+            ));
+        }
         let builder = crate::options::builder_of(py, "Family.__new__", name, options)?;
         let python_options = PyOptions::parse(py, ignore, fallback, timeout, clock)?;
         let max_keys = parse_max_keys(py, max_keys.filter(|v| !v.is_none()))?;

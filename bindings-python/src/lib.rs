@@ -25,6 +25,7 @@ mod options;
 mod permit;
 mod protected_call;
 mod protected_call_type;
+mod region;
 mod schema;
 mod state;
 
@@ -40,6 +41,8 @@ fn _circuit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<metrics::Metrics>()?;
     metrics::install(m.py())?;
     m.add_class::<breaker::StateChange>()?;
+    m.add_class::<region::HostRegion>()?;
+    m.add_class::<region::ProcessCounts>()?;
     m.add_class::<family::Family>()?;
     m.add_class::<family::FamilyMetrics>()?;
     m.add_function(wrap_pyfunction!(errors::register, m)?)?;

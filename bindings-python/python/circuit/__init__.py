@@ -21,13 +21,20 @@ import functools
 import inspect
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, ParamSpec, Tuple, TypeVar, Union, overload
 
 from . import _circuit, http
-from ._circuit import FamilyMetrics, ManualClock, Metrics, Permit
-from ._errors import CircuitConfigError, CircuitError, CircuitOpenError, PermitAlreadyRecordedError, StateError
+from ._circuit import FamilyMetrics, HostRegion, ManualClock, Metrics, Permit, ProcessCounts
+from ._errors import (
+    CircuitConfigError,
+    CircuitError,
+    CircuitOpenError,
+    PermitAlreadyRecordedError,
+    RegionError,
+    StateError,
+)
 
 __all__ = [
     "CircuitBreaker",
@@ -37,10 +44,13 @@ __all__ = [
     "Family",
     "FamilyMetrics",
     "FamilyStateChange",
+    "HostRegion",
     "ManualClock",
     "Metrics",
     "Permit",
     "PermitAlreadyRecordedError",
+    "ProcessCounts",
+    "RegionError",
     "State",
     "StateChange",
     "StateError",
@@ -280,13 +290,16 @@ class State(str, enum.Enum):
 @dataclass(frozen=True)
 class StateChange:
     """One transition, passed to `on_state_change` callbacks. `at` is in seconds on the
-    breaker's clock (for a lazy transition: the instant it became due)."""
+    breaker's clock (for a lazy transition: the instant it became due). `remote` is True when
+    another process made the transition (a breaker in a `HostRegion`): each process hears every
+    transition of a shared breaker, another process's at its own next operation on it."""
 
     from_state: State
     to_state: State
     reason: str
     at: float
     generation: int
+    remote: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -331,6 +344,11 @@ class CircuitBreaker(_circuit.Breaker):
     any circuit binding; docs/observability.md): a refused document raises `StateError` naming
     the field at fault, and nothing is created. `state_now` (unix seconds) is the wall-clock
     instant of that import, for tests; it defaults to the system time.
+
+    `region=HostRegion(path)` makes it the breaker of this name in a host-shared region: one
+    breaker for every process on the host that opens the same path (docs/python.md, "Host-shared
+    breakers"). It needs a name, reads the region's clock (so it takes no `clock`), and raises
+    `RegionError` if the region refuses (other options, full, not a region).
     """
 
     def __init__(self, name: Optional[str] = None, **options: Any) -> None:
@@ -364,7 +382,12 @@ class CircuitBreaker(_circuit.Breaker):
             try:
                 callback(
                     StateChange(
-                        State(event.from_state), State(event.to_state), event.reason, event.at, event.generation
+                        State(event.from_state),
+                        State(event.to_state),
+                        event.reason,
+                        event.at,
+                        event.generation,
+                        remote=event.remote,
                     )
                 )
             except Exception:
@@ -486,7 +509,8 @@ class CircuitBreaker(_circuit.Breaker):
 
 class Family(_circuit.Family):
     """One circuit breaker per key (a downstream host, endpoint or tenant), created on first use
-    and named `<name>/<key>`, with bounded memory (docs/semantics.md, "Families").
+    and named `<name>/<key>`, with bounded memory (docs/semantics.md, "Families"). Not yet in a
+    host region: `region=` raises `NotImplementedError`.
 
     Takes every option `CircuitBreaker` takes (each member gets them), plus `max_keys` (at most
     this many members, default 1024) and `idle_ttl` (seconds or a `datetime.timedelta`, default
@@ -533,7 +557,13 @@ class Family(_circuit.Family):
             try:
                 callback(
                     FamilyStateChange(
-                        State(event.from_state), State(event.to_state), event.reason, event.at, event.generation, key
+                        State(event.from_state),
+                        State(event.to_state),
+                        event.reason,
+                        event.at,
+                        event.generation,
+                        key,
+                        remote=event.remote,
                     )
                 )
             except Exception:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
-__all__ = ["CircuitError", "CircuitOpenError", "CircuitConfigError", "PermitAlreadyRecordedError", "StateError"]
+__all__ = [
+    "CircuitError",
+    "CircuitOpenError",
+    "CircuitConfigError",
+    "PermitAlreadyRecordedError",
+    "RegionError",
+    "StateError",
+]
 
 
 class CircuitError(Exception):
@@ -79,3 +86,38 @@ class StateError(CircuitError, ValueError):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (type(self), (self.field, self.message))
+
+
+class RegionError(CircuitError):
+    """A host region (`HostRegion`, or `CircuitBreaker(..., region=...)`) refused: the file is
+    not a valid region, is from a newer layout, or was created with another capacity or clock;
+    the breaker exists in the region with other options; the region is full; the breaker has no
+    name; or a system call failed. Nothing was created.
+
+    Attributes:
+        path: the region's path.
+        kind: what went wrong, one of "options_mismatch", "full", "unnamed", "foreign",
+            "truncated", "size_mismatch", "newer_version", "unknown_version", "not_ready",
+            "bad_header", "bad_record", "layout_mismatch", "clock_mismatch", "clock_not_manual",
+            "invalid_name", "invalid_options_text", "invalid_options", "symlink",
+            "not_regular_file", "not_found", "lock", "lock_not_recoverable", "breaker", "io"
+            (or "other" for a kind this version does not name).
+        message: the core's message, naming the path and the problem (also `str(error)`); for
+            an options mismatch it names every differing option with both values.
+        options: the names of the differing options of an options mismatch (else empty).
+    """
+
+    path: str
+    kind: str
+    message: str
+    options: Tuple[str, ...]
+
+    def __init__(self, path: str, kind: str, message: str, options: Sequence[str] = ()) -> None:
+        self.path = path
+        self.kind = kind
+        self.message = message
+        self.options = tuple(options)
+        super().__init__(message)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.path, self.kind, self.message, self.options))
