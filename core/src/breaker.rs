@@ -1076,6 +1076,9 @@ impl CircuitBreaker {
     /// Locks `inner` with every due time-driven transition applied; returns the guard and the
     /// instant used (so a snapshot is taken at one instant).
     fn observe(&self) -> (InnerGuard<'_>, u64) {
+        // A shared breaker's observers hear other processes' transitions first, like any operation.
+        #[cfg(not(loom))]
+        self.deliver_if_behind(self.word().load(Ordering::Acquire));
         let (mut inner, mut now) = self.lock_now();
         // Listeners run with the lock released and time may move meanwhile, so what became due
         // since is applied once more; the snapshot instant is that of the last application.

@@ -193,10 +193,20 @@ impl HostRecord for SharedRecord {
         }
         // SAFETY: signal 0 only checks that the process exists and may be signalled.
         let rc = unsafe { libc::kill(pid, 0) };
-        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        // A zombie (dead, not yet reaped by its parent) still answers signal 0: its state in
+        // /proc says it is gone.
+        exists && !is_zombie(pid)
     }
 
     fn forks(&self) -> &'static AtomicU64 {
         &FORKS
     }
+}
+
+/// Whether `/proc/PID/stat` says the process is a zombie (`Z`) or dead (`X`).
+fn is_zombie(pid: libc::pid_t) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state follows the command name, which is in parentheses and may contain any byte.
+    stat.rfind(')').and_then(|at| stat[at + 1..].split_whitespace().next()).is_some_and(|s| s == "Z" || s == "X")
 }

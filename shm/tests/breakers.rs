@@ -84,6 +84,8 @@ fn eight_processes_racing_in_half_open_admit_exactly_the_cap() {
         wait_for("GO");
         let admitted = (0..5).filter_map(|_| breaker.allow_raw().ok()).filter(|p| p.is_probe()).count();
         println!("ADMITTED {admitted}");
+        // Stay alive while the others try: a process that is gone gives its probes back.
+        wait_for("DONE");
         return;
     }
     for round in 0..3 {
@@ -93,8 +95,9 @@ fn eight_processes_racing_in_half_open_admit_exactly_the_cap() {
         let region = manual(&path);
         let breaker = region.breaker(config(1, 2)).unwrap();
         assert!(breaker.record_failure(breaker.allow().unwrap()).unwrap().counted());
-        let mut children: Vec<_> =
-            (0..8).map(|_| spawn(TEST, "prober", &path, &[("GO", go.display().to_string())])).collect();
+        let done = dir.path().join(format!("done-{round}"));
+        let env = [("GO", go.display().to_string()), ("DONE", done.display().to_string())];
+        let mut children: Vec<_> = (0..8).map(|_| spawn(TEST, "prober", &path, &env)).collect();
         let lines: Vec<_> = children.iter_mut().map(|c| Lines::new(c.stdout.take().unwrap())).collect();
         for l in &lines {
             l.expect("READY");
@@ -102,6 +105,7 @@ fn eight_processes_racing_in_half_open_admit_exactly_the_cap() {
         region.advance(Duration::from_secs(10)).unwrap();
         std::fs::write(&go, b"").unwrap();
         let admitted: usize = lines.iter().map(|l| l.expect("ADMITTED").parse::<usize>().unwrap()).sum();
+        std::fs::write(&done, b"").unwrap();
         for child in children {
             wait_ok(child);
         }
@@ -300,4 +304,36 @@ fn corrupted_breaker_records_never_crash_an_operation() {
     breaker.reset();
     assert_eq!(breaker.state(), State::Closed);
     let _: &CircuitBreaker = &breaker;
+}
+
+#[test]
+fn a_killed_child_not_yet_reaped_gives_its_probe_back() {
+    const TEST: &str = "a_killed_child_not_yet_reaped_gives_its_probe_back";
+    if role().is_some() {
+        let breaker = manual(&child_path()).breaker(config(1, 1)).unwrap();
+        assert!(breaker.allow_raw().unwrap().is_probe());
+        println!("PROBING");
+        park();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r");
+    let region = manual(&path);
+    let breaker = region.breaker(config(1, 1)).unwrap();
+    assert!(breaker.record_failure(breaker.allow().unwrap()).unwrap().counted());
+    region.advance(Duration::from_secs(10)).unwrap();
+    let mut child = spawn(TEST, "prober", &path, &[]);
+    let lines = Lines::new(child.stdout.take().unwrap());
+    lines.expect("PROBING");
+    child.kill().unwrap(); // not waited for: a zombie until reaped
+    let deadline = Instant::now() + HANG_GUARD;
+    let probe = loop {
+        if let Ok(p) = breaker.allow() {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the zombie kept its probe");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(probe.is_probe());
+    let _ = child.wait();
+    drop(lines);
 }
