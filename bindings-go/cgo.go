@@ -28,6 +28,8 @@ func errorFor(status C.circuit_status, message string) error {
 		return ErrClosed
 	case C.CIRCUIT_ERR_FOREIGN_PERMIT:
 		return ErrForeignPermit
+	case C.CIRCUIT_ERR_REGION:
+		return &regionError{message}
 	default:
 		if message == "" {
 			message = C.GoString(C.circuit_status_name(C.uint32_t(status)))

@@ -145,6 +145,7 @@ func New(config Config) (*Breaker, error) {
 		return nil, errorFor(st, strings.TrimPrefix(C.GoString(&message[0]), "circuit_create: "))
 	}
 	runtime.KeepAlive(config.Clock)
+	runtime.KeepAlive(config.Region)
 	if config.State != nil {
 		if err := restore(h, config.State, config.StateAt); err != nil {
 			C.circuit_destroy(h)

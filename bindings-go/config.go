@@ -58,6 +58,12 @@ type Config struct {
 	HalfOpenMaxWait *time.Duration
 	// Clock: run on this manual clock instead of the monotonic clock (tests, simulations).
 	Clock *ManualClock
+	// Region: New creates the breaker in this host region, shared by every process that creates
+	// a breaker of the same Name there (see HostRegion). Name is then required, the options must
+	// be those of the breaker's other users (else an error matching ErrRegion names each one
+	// that differs), and the breaker runs on the region's clock, so Clock must be nil. Families
+	// cannot live in a region yet: NewFamily refuses a Config with a Region.
+	Region *HostRegion
 	// IsIgnored decides which errors returned by an Execute function are neutral (neither
 	// success nor failure). Default: context.Canceled is ignored, every other error is a failure.
 	IsIgnored func(error) bool
@@ -135,6 +141,18 @@ func (c *Config) apply(cfg *C.circuit_config) error {
 		defer free()
 		if st := C.circuit_config_set_name(cfg, name); st != C.CIRCUIT_OK {
 			return &ConfigError{Option: "name", Message: "invalid option `name`: must be valid UTF-8 without NUL bytes"}
+		}
+	}
+	if c.Region != nil {
+		if c.Clock != nil {
+			return &ConfigError{Option: "clock", Message: "invalid option `clock`: a breaker in a region runs on the region's clock; leave Clock nil"}
+		}
+		h, err := c.Region.handle()
+		if err != nil {
+			return err
+		}
+		if st := C.circuit_config_set_region(cfg, h); st != C.CIRCUIT_OK {
+			return ErrClosed
 		}
 	}
 	if c.Clock != nil {

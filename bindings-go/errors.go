@@ -18,7 +18,8 @@ var (
 	ErrAlreadyRecorded = errors.New("circuit: permit already recorded")
 	// ErrForeignPermit is returned when a permit is recorded on a breaker that did not issue it.
 	ErrForeignPermit = errors.New("circuit: permit issued by another breaker")
-	// ErrClosed is returned by every method of a Breaker or ManualClock after Close.
+	// ErrClosed is returned by every method of a Breaker or ManualClock after Close, and by New
+	// and HostRegion.Advance for a closed HostRegion.
 	ErrClosed = errors.New("circuit: use of a closed breaker or clock")
 	// ErrInvalidPermit is returned for the zero Permit.
 	ErrInvalidPermit = errors.New("circuit: zero Permit")

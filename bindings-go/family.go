@@ -41,10 +41,14 @@ type Family struct {
 
 // NewFamily creates a family whose members are breakers configured by cfg, each named
 // "<cfg.Name>/<key>" (just the key if cfg.Name is empty). An invalid option returns a
-// *ConfigError naming it; nothing is created.
+// *ConfigError naming it; nothing is created. Families cannot live in a host region yet: a cfg
+// with a Region is refused (a *ConfigError naming "region").
 func NewFamily(cfg Config, opts FamilyOptions) (*Family, error) {
 	if opts.MaxKeys < 0 || opts.MaxKeys > int(^uint32(0)) {
 		return nil, &ConfigError{Option: "max_keys", Message: "max_keys: must be between 1 and 4294967295 (0: the default)"}
+	}
+	if cfg.Region != nil {
+		return nil, &ConfigError{Option: "region", Message: "region: families cannot live in a host region yet"}
 	}
 	if cfg.State != nil {
 		return nil, &ConfigError{Option: "state", Message: "state: a family restores no state document (its members start fresh)"}

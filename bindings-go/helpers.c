@@ -124,6 +124,21 @@ circuit_go_state_result circuit_go_state(circuit_breaker breaker) {
     return r;
 }
 
+// Opens a host region and, on failure, copies the thread-local message in the same C call.
+circuit_status circuit_go_region_open(const char *path, uint32_t capacity, bool manual, circuit_region *out, char *message,
+                                      size_t len) {
+    circuit_status status = manual ? circuit_region_open_manual(path, capacity, out) : circuit_region_open(path, capacity, out);
+    if (status != CIRCUIT_OK) circuit_last_error_message(message, len);
+    return status;
+}
+
+// Advances a manual region's clock and, on failure, copies the message in the same C call.
+circuit_status circuit_go_region_advance(circuit_region region, uint64_t nanos, char *message, size_t len) {
+    circuit_status status = circuit_region_advance(region, nanos);
+    if (status != CIRCUIT_OK) circuit_last_error_message(message, len);
+    return status;
+}
+
 // The calling OS thread, as a number (listener removal: "am I the thread running it?").
 uintptr_t circuit_go_thread(void) {
     return (uintptr_t)pthread_self();

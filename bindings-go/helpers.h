@@ -31,6 +31,9 @@ circuit_status circuit_go_family_metric_points(circuit_family family, uintptr_t 
 circuit_status circuit_go_transitions(circuit_breaker breaker, uintptr_t handle);
 circuit_status circuit_go_restore(circuit_breaker breaker, const char *doc, size_t len, int64_t wall_unix_ns, char *message,
                                   size_t message_len, char *field, size_t field_len, bool *has_field);
+circuit_status circuit_go_region_open(const char *path, uint32_t capacity, bool manual, circuit_region *out, char *message,
+                                      size_t len);
+circuit_status circuit_go_region_advance(circuit_region region, uint64_t nanos, char *message, size_t len);
 uintptr_t circuit_go_thread(void);
 void circuit_go_floor(void);
 #endif

@@ -23,6 +23,10 @@ type Transition struct {
 	At time.Duration
 	// Generation is the generation the transition started.
 	Generation uint64
+	// Remote is true when another process made the transition (a breaker in a HostRegion; always
+	// false otherwise). Another process's transitions reach this process's listeners at its
+	// next operation on the breaker (Execute, Allow, State, Metrics, ...), not when they happen.
+	Remote bool
 }
 
 // How listeners are wired (and why):
@@ -153,6 +157,7 @@ func transitionOf(t *C.circuit_transition) Transition {
 		Reason:     C.GoString(C.circuit_reason_name(C.uint32_t(t.reason))),
 		At:         nanosToDuration(uint64(t.at_ns)),
 		Generation: uint64(t.generation),
+		Remote:     bool(t.remote),
 	}
 }
 

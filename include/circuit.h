@@ -78,6 +78,11 @@ enum circuit_status
    */
   CIRCUIT_STALE = 1,
   /**
+   * `circuit_process_counts`: the breaker object has no process entry of its own (a shared
+   * breaker with more than sixteen objects alive at once); nothing was written.
+   */
+  CIRCUIT_NO_PROCESS_ENTRY = 2,
+  /**
    * `circuit_allow` rejected the call: the breaker is open. `retry_after_ns` is set.
    */
   CIRCUIT_REJECTED_OPEN = 100,
@@ -124,6 +129,13 @@ enum circuit_status
    * `circuit_last_error_field` returns. The breaker is unchanged.
    */
   CIRCUIT_ERR_INVALID_STATE = 207,
+  /**
+   * A host region refused the operation (`circuit_region_open*`, `circuit_create` in a region,
+   * `circuit_region_advance`): the message names the region's path and the problem (a bad or
+   * foreign file, another capacity or clock, a full region, an unnamed breaker, or a breaker
+   * that exists with other options, naming each differing option). Nothing was created.
+   */
+  CIRCUIT_ERR_REGION = 208,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -446,6 +458,12 @@ typedef struct {
    * The generation the transition started.
    */
   uint64_t generation;
+  /**
+   * Whether another process made this transition (a breaker in a host region; always false
+   * otherwise). Such transitions reach this process's listeners at its next operation on the
+   * breaker. Last field, so that code compiled against an older header still reads the others.
+   */
+  bool remote;
 } circuit_transition;
 
 /**
@@ -630,6 +648,47 @@ typedef void (*circuit_listener)(void *userdata,
                                  const circuit_transition *transition);
 
 /**
+ * A host region handle (see `circuit_region_open`). 0 is never a valid handle; values are never
+ * reused.
+ */
+typedef uint64_t circuit_region;
+
+/**
+ * This process's own counts of a breaker (`circuit_process_counts`): what this breaker object
+ * admitted and recorded, while `circuit_metrics` reports a shared breaker's region-wide totals.
+ */
+typedef struct {
+  /**
+   * Calls admitted.
+   */
+  uint64_t admitted;
+  /**
+   * Calls rejected because the breaker was open.
+   */
+  uint64_t rejected_open;
+  /**
+   * Successes counted.
+   */
+  uint64_t successes;
+  /**
+   * Failures counted.
+   */
+  uint64_t failures;
+  /**
+   * Ignored outcomes.
+   */
+  uint64_t ignored;
+  /**
+   * Slow calls counted.
+   */
+  uint64_t slow;
+  /**
+   * Outcomes recorded with a stale permit.
+   */
+  uint64_t stale;
+} circuit_process_counts_snapshot;
+
+/**
  * One option, as described by the core's schema. Every string is static.
  */
 typedef struct {
@@ -739,8 +798,13 @@ circuit_status circuit_test_panic(void);
  * Creates a breaker from `config` (which is not consumed and may be reused or freed afterwards)
  * and writes its handle to `*out_breaker`.
  *
+ * With a region (`circuit_config_set_region`) it creates or joins the breaker of the config's
+ * name in the region, shared by every process that does the same.
+ *
  * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (the message names the option and the
- * reason; nothing is created and `*out_breaker` is untouched); `CIRCUIT_ERR_NULL_POINTER`.
+ * reason; nothing is created and `*out_breaker` is untouched); `CIRCUIT_ERR_REGION` (the region
+ * refused the breaker: no name, the region is full, or the breaker exists there with other
+ * options, each named in the message); `CIRCUIT_ERR_NULL_POINTER`.
  *
  * # Safety
  * `config` is NULL or a live pointer from `circuit_config_new`; `out_breaker` is NULL or writable.
@@ -1178,7 +1242,8 @@ circuit_status circuit_family_prometheus_text(circuit_family family,
  * `circuit_family_destroy`.
  *
  * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (nothing is created, `*out_family` is
- * untouched); `CIRCUIT_ERR_NULL_POINTER`; `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
+ * untouched; also for a config with a region: families cannot live in a region yet);
+ * `CIRCUIT_ERR_NULL_POINTER`; `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
  *
  * # Safety
  * `config` is NULL or a live pointer from `circuit_config_new`; `out_family` is NULL or writable.
@@ -1491,6 +1556,90 @@ circuit_status circuit_record_failure(circuit_breaker breaker, circuit_permit *p
  * `permit` is NULL or a writable permit filled by `circuit_allow`.
  */
 circuit_status circuit_record_ignored(circuit_breaker breaker, circuit_permit *permit);
+
+/**
+ * Opens the host region at `path` (a file, typically under `/dev/shm`), creating it if it does
+ * not exist: mode 0600, `capacity` breaker records (fixed at creation, at most 65536), the host's
+ * monotonic clock. Every process that opens the same path shares its breakers. Writes the handle
+ * to `*out_region`; close it with `circuit_region_close`.
+ *
+ * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_REGION` (the message names the path and the problem: a
+ * missing directory, a symbolic link, a file that is not a region, a newer layout, another
+ * capacity, a manual-clock region, ...); `CIRCUIT_ERR_NULL_POINTER`;
+ * `CIRCUIT_ERR_INVALID_ARGUMENT` (`path` empty or not UTF-8, too many live regions).
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out_region` is NULL or writable.
+ */
+circuit_status circuit_region_open(const char *path, uint32_t capacity, circuit_region *out_region);
+
+/**
+ * Like `circuit_region_open`, for a region on a manual clock (tests, simulations): the clock
+ * starts at 0 and moves only with `circuit_region_advance`, from any process. Opening a
+ * host-clock region this way (or a manual one with `circuit_region_open`) is `CIRCUIT_ERR_REGION`.
+ *
+ * # Safety
+ * As `circuit_region_open`.
+ */
+circuit_status circuit_region_open_manual(const char *path,
+                                          uint32_t capacity,
+                                          circuit_region *out_region);
+
+/**
+ * Moves a manual-clock region's clock forward by `nanos` (saturating). Every process and every
+ * breaker of the region sees it.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_REGION` (the region uses the
+ * host clock).
+ */
+circuit_status circuit_region_advance(circuit_region region, uint64_t nanos);
+
+/**
+ * Closes a region handle. Breakers created in it keep working (the mapping they use stays for
+ * the life of the process); the file stays, with its breakers, for other processes. Closing
+ * twice returns `CIRCUIT_ERR_INVALID_HANDLE` the second time.
+ */
+circuit_status circuit_region_close(circuit_region region);
+
+/**
+ * Makes `circuit_create` create breakers from this config in `region`: the breaker with the
+ * config's name in the region, shared with every process that creates it there (the config must
+ * have a name, and the same options as the breaker's other users). The breaker runs on the
+ * region's clock, so the config must not also have a manual clock. The config holds the region
+ * (closing the handle afterwards is fine). Families cannot live in a region yet:
+ * `circuit_family_create` refuses such a config.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_region(circuit_config *config, circuit_region region);
+
+/**
+ * Writes this breaker object's own counts to `*out_counts`: for a breaker in a region, what this
+ * process admitted and recorded through this handle (the region-wide totals are
+ * `circuit_metrics`); for any other breaker, its totals.
+ *
+ * Returns `CIRCUIT_OK`; `CIRCUIT_NO_PROCESS_ENTRY` (a shared breaker whose object got no process
+ * entry, because more than sixteen objects of it were alive at once: its counts go to a common
+ * stripe; `*out_counts` is untouched); `CIRCUIT_ERR_INVALID_HANDLE`; `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_counts` is NULL or writable.
+ */
+circuit_status circuit_process_counts(circuit_breaker breaker,
+                                      circuit_process_counts_snapshot *out_counts);
+
+/**
+ * Whether the breaker lives in a host region (created with `circuit_config_set_region`).
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_shared` is NULL or writable.
+ */
+circuit_status circuit_is_shared(circuit_breaker breaker, bool *out_shared);
 
 /**
  * How many options the schema has; codes run from 0 to this minus one.

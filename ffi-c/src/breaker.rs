@@ -70,8 +70,13 @@ pub(crate) fn with_breaker_on<A>(
 /// Creates a breaker from `config` (which is not consumed and may be reused or freed afterwards)
 /// and writes its handle to `*out_breaker`.
 ///
+/// With a region (`circuit_config_set_region`) it creates or joins the breaker of the config's
+/// name in the region, shared by every process that does the same.
+///
 /// Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (the message names the option and the
-/// reason; nothing is created and `*out_breaker` is untouched); `CIRCUIT_ERR_NULL_POINTER`.
+/// reason; nothing is created and `*out_breaker` is untouched); `CIRCUIT_ERR_REGION` (the region
+/// refused the breaker: no name, the region is full, or the breaker exists there with other
+/// options, each named in the message); `CIRCUIT_ERR_NULL_POINTER`.
 ///
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`; `out_breaker` is NULL or writable.
@@ -88,9 +93,19 @@ pub unsafe extern "C" fn circuit_create(
             Ok(built) => built,
             Err(e) => return fail(CIRCUIT_ERR_INVALID_CONFIG, format!("circuit_create: {e}")),
         };
-        let breaker = match &config.clock {
-            Some(clock) => CircuitBreaker::with_clock(built, clock.clone()),
-            None => CircuitBreaker::new(built),
+        let breaker = match (&config.region, &config.clock) {
+            (Some(_), Some(_)) => {
+                return fail(
+                    CIRCUIT_ERR_INVALID_CONFIG,
+                    "circuit_create: a breaker in a region runs on the region's clock; do not also set a manual clock",
+                );
+            }
+            (Some(region), None) => match crate::region::create_in(region, built) {
+                Ok(breaker) => breaker,
+                Err(status) => return status,
+            },
+            (None, Some(clock)) => CircuitBreaker::with_clock(built, clock.clone()),
+            (None, None) => CircuitBreaker::new(built),
         };
         match BREAKERS.insert(std::sync::Arc::new(breaker)) {
             Some(handle) => {

@@ -20,6 +20,8 @@ use crate::status::{
 pub struct circuit_config {
     pub(crate) builder: ConfigBuilder,
     pub(crate) clock: Option<ManualClock>,
+    /// The host region `circuit_create` makes the breaker in (`circuit_config_set_region`).
+    pub(crate) region: Option<std::sync::Arc<crate::region::RegionEntry>>,
 }
 
 /// A clock handle (see `circuit_clock_manual_new`). 0 is never a valid handle.
@@ -31,7 +33,7 @@ pub type circuit_clock = u64;
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_config_new() -> *mut circuit_config {
     std::panic::catch_unwind(|| {
-        Box::into_raw(Box::new(circuit_config { builder: ConfigBuilder::default(), clock: None }))
+        Box::into_raw(Box::new(circuit_config { builder: ConfigBuilder::default(), clock: None, region: None }))
     })
     .unwrap_or(std::ptr::null_mut())
 }

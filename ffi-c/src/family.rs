@@ -73,7 +73,8 @@ pub(crate) unsafe fn key_str<'a>(
 /// `circuit_family_destroy`.
 ///
 /// Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (nothing is created, `*out_family` is
-/// untouched); `CIRCUIT_ERR_NULL_POINTER`; `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
+/// untouched; also for a config with a region: families cannot live in a region yet);
+/// `CIRCUIT_ERR_NULL_POINTER`; `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
 ///
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`; `out_family` is NULL or writable.
@@ -88,6 +89,12 @@ pub unsafe extern "C" fn circuit_family_create(
         non_null!("circuit_family_create", config, out_family);
         // SAFETY: non-null and live per the contract.
         let config = unsafe { &*config };
+        if config.region.is_some() {
+            return fail(
+                CIRCUIT_ERR_INVALID_CONFIG,
+                "circuit_family_create: families cannot live in a host region yet (the config has a region)",
+            );
+        }
         let built = match config.builder.clone().build() {
             Ok(built) => built,
             Err(e) => return fail(CIRCUIT_ERR_INVALID_CONFIG, format!("circuit_family_create: {e}")),

@@ -2,7 +2,7 @@
 //!
 //! The only crate of the project with `unsafe`. Conventions (docs/c-api.md):
 //!
-//! * Breakers, clocks and families are integer handles, validated on every call (see [`handle`]).
+//! * Breakers, clocks, families and host regions are integer handles, validated on every call (see [`handle`]).
 //! * Every function returns a `circuit_status`; out-parameters are written only on success
 //!   (rejections also write `retry_after`).
 //! * No panic crosses the boundary ([`status::guard`]); NULL pointers are refused.
@@ -24,6 +24,7 @@ mod http;
 mod listener;
 mod metrics;
 mod permit;
+mod region;
 mod schema;
 mod state;
 mod status;
@@ -32,6 +33,8 @@ mod types;
 
 #[cfg(test)]
 mod observability_tests;
+#[cfg(test)]
+mod region_tests;
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +52,7 @@ pub use http::*;
 pub use listener::*;
 pub use metrics::*;
 pub use permit::*;
+pub use region::*;
 pub use schema::*;
 pub use state::*;
 pub use status::circuit_status;
@@ -98,6 +102,7 @@ pub extern "C" fn circuit_status_name(status: u32) -> *const c_char {
     let name: &'static str = match status {
         0 => "CIRCUIT_OK\0",
         1 => "CIRCUIT_STALE\0",
+        2 => "CIRCUIT_NO_PROCESS_ENTRY\0",
         100 => "CIRCUIT_REJECTED_OPEN\0",
         101 => "CIRCUIT_REJECTED_HALF_OPEN_FULL\0",
         102 => "CIRCUIT_REJECTED_FORCED_OPEN\0",
@@ -109,6 +114,7 @@ pub extern "C" fn circuit_status_name(status: u32) -> *const c_char {
         205 => "CIRCUIT_ERR_INVALID_ARGUMENT\0",
         206 => "CIRCUIT_ERR_FOREIGN_PERMIT\0",
         207 => "CIRCUIT_ERR_INVALID_STATE\0",
+        208 => "CIRCUIT_ERR_REGION\0",
         _ => "CIRCUIT_UNKNOWN_STATUS\0",
     };
     name.as_ptr().cast()

@@ -21,6 +21,10 @@ pub struct circuit_transition {
     pub at_ns: u64,
     /// The generation the transition started.
     pub generation: u64,
+    /// Whether another process made this transition (a breaker in a host region; always false
+    /// otherwise). Such transitions reach this process's listeners at its next operation on the
+    /// breaker. Last field, so that code compiled against an older header still reads the others.
+    pub remote: bool,
 }
 
 /// A transition listener: called with the `userdata` given at registration, the breaker handle
@@ -42,6 +46,7 @@ impl From<&engine::Transition> for circuit_transition {
             reason: t.reason.into(),
             at_ns: nanos(t.at),
             generation: t.generation,
+            remote: t.remote,
         }
     }
 }

@@ -21,6 +21,9 @@ pub enum circuit_status {
     /// A `circuit_record_*` call was accepted but the permit was from an earlier generation:
     /// the outcome did not count (it is tallied in the `stale` metric). The permit is spent.
     CIRCUIT_STALE = 1,
+    /// `circuit_process_counts`: the breaker object has no process entry of its own (a shared
+    /// breaker with more than sixteen objects alive at once); nothing was written.
+    CIRCUIT_NO_PROCESS_ENTRY = 2,
     /// `circuit_allow` rejected the call: the breaker is open. `retry_after_ns` is set.
     CIRCUIT_REJECTED_OPEN = 100,
     /// `circuit_allow` rejected the call: half-open and every probe slot is taken.
@@ -46,6 +49,11 @@ pub enum circuit_status {
     /// range, or the breaker was used already); the message names the field, which
     /// `circuit_last_error_field` returns. The breaker is unchanged.
     CIRCUIT_ERR_INVALID_STATE = 207,
+    /// A host region refused the operation (`circuit_region_open*`, `circuit_create` in a region,
+    /// `circuit_region_advance`): the message names the region's path and the problem (a bad or
+    /// foreign file, another capacity or clock, a full region, an unnamed breaker, or a breaker
+    /// that exists with other options, naming each differing option). Nothing was created.
+    CIRCUIT_ERR_REGION = 208,
 }
 
 pub use circuit_status::*;
