@@ -108,11 +108,18 @@ struct Members {
 /// assert_eq!(family.get("b.example:443").state(), State::Closed);
 /// assert_eq!(family.len(), 2);
 /// ```
+/// Makes a family's members (and its overflow breaker) from their configuration, instead of the
+/// family building breakers of this process: how a family lives in a host region
+/// (`circuit_shm::HostRegion::family`). An error (a full region) answers that `get` with the
+/// overflow breaker.
+pub type MemberSource = Arc<dyn Fn(Config) -> Result<CircuitBreaker, String> + Send + Sync>;
+
 pub struct Family {
     config: Config,
     max_keys: usize,
     idle_ttl: u64,
     clock: ClockSource,
+    source: Option<MemberSource>,
     members: Mutex<Members>,
     overflow: Arc<CircuitBreaker>,
     shared: Arc<Shared>,
@@ -124,6 +131,7 @@ pub struct FamilyBuilder {
     max_keys: usize,
     idle_ttl: Duration,
     clock: ClockSource,
+    source: Option<MemberSource>,
 }
 
 impl FamilyBuilder {
@@ -152,6 +160,13 @@ impl FamilyBuilder {
         self
     }
 
+    /// Members (and the overflow breaker) come from `source` (see [`MemberSource`]); the family's
+    /// clock still times idle eviction, so give it the members' clock too.
+    pub fn member_source(mut self, source: MemberSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+
     /// The family, or why the options are refused.
     pub fn build(self) -> Result<Family, ConfigError> {
         if self.max_keys == 0 {
@@ -159,16 +174,18 @@ impl FamilyBuilder {
         }
         let idle_ttl = u64::try_from(self.idle_ttl.as_nanos()).unwrap_or(u64::MAX);
         let shared = Arc::new(Shared { listeners: Mutex::new(Listeners { next: 0, list: Vec::new() }) });
-        let overflow = Arc::new(CircuitBreaker::build_shared(
-            self.config.with_name(member_name(self.config.name(), OVERFLOW_KEY)),
-            self.clock.clone(),
-        ));
+        let overflow_config = self.config.with_name(member_name(self.config.name(), OVERFLOW_KEY));
+        let overflow = Arc::new(match &self.source {
+            Some(source) => source(overflow_config).map_err(|e| ConfigError::new("region", e))?,
+            None => CircuitBreaker::build_shared(overflow_config, self.clock.clone()),
+        });
         forward(&overflow, &shared, None);
         Ok(Family {
             config: self.config,
             max_keys: self.max_keys,
             idle_ttl,
             clock: self.clock,
+            source: self.source,
             members: Mutex::new(Members { map: HashMap::new(), order: VecDeque::new(), evicted: 0, overflowed: 0 }),
             overflow,
             shared,
@@ -220,7 +237,13 @@ pub struct FamilyMetrics {
 impl Family {
     /// A builder for a family whose members use `config` (named `<config name>/<key>`).
     pub fn builder(config: Config) -> FamilyBuilder {
-        FamilyBuilder { config, max_keys: DEFAULT_MAX_KEYS, idle_ttl: DEFAULT_IDLE_TTL, clock: ClockSource::Monotonic }
+        FamilyBuilder {
+            config,
+            max_keys: DEFAULT_MAX_KEYS,
+            idle_ttl: DEFAULT_IDLE_TTL,
+            clock: ClockSource::Monotonic,
+            source: None,
+        }
     }
 
     /// A family with the default bounds on the monotonic clock.
@@ -256,10 +279,17 @@ impl Family {
             return Arc::clone(&self.overflow);
         }
         let key: Arc<str> = Arc::from(key);
-        let breaker = Arc::new(CircuitBreaker::build_shared(
-            self.config.with_name(member_name(self.config.name(), &key)),
-            self.clock.clone(),
-        ));
+        let config = self.config.with_name(member_name(self.config.name(), &key));
+        let breaker = match &self.source {
+            Some(source) => match source(config) {
+                Ok(breaker) => Arc::new(breaker),
+                Err(_) => {
+                    members.overflowed += 1;
+                    return Arc::clone(&self.overflow);
+                }
+            },
+            None => Arc::new(CircuitBreaker::build_shared(config, self.clock.clone())),
+        };
         forward(&breaker, &self.shared, Some(Arc::clone(&key)));
         members.map.insert(Arc::clone(&key), Member { breaker: Arc::clone(&breaker), last_used: now });
         members.order.push_back((key, now));

@@ -97,7 +97,7 @@ pub use events::{ListenerId, Transition};
 pub use export::StateError;
 pub use family::{
     DEFAULT_IDLE_TTL, DEFAULT_MAX_KEYS, Family, FamilyBuilder, FamilyEvent, FamilyListenerId, FamilyMetrics,
-    OVERFLOW_KEY,
+    MemberSource, OVERFLOW_KEY,
 };
 // Kept at the root for the bindings written before `host` existed.
 #[doc(hidden)]

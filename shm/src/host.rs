@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use engine::{CircuitBreaker, Clock, Config, HostRecord};
+use engine::{CircuitBreaker, Clock, Config, Family, FamilyBuilder, HostRecord, MemberSource};
 
 use crate::clock::ClockKind;
 use crate::error::{ErrorKind, RegionError};
@@ -73,6 +73,33 @@ impl HostRegion {
         let host = Arc::new(SharedRecord::new(record));
         CircuitBreaker::shared(config, host, clock)
             .map_err(|e| RegionError::new(path, ErrorKind::Breaker { breaker: name, reason: e.to_string() }))
+    }
+
+    /// A family builder whose members (and overflow breaker) live in this region: each key's
+    /// breaker `<family>/<key>` is one breaker across processes, like any breaker of the region.
+    /// Each member takes a record (names stay claimed); when the region is full, new keys get the
+    /// family's overflow breaker. The family's idle eviction only drops this process's handle: the
+    /// member's state stays in the region, and the next `get` of its key joins it again.
+    ///
+    /// ```no_run
+    /// use circuit_shm::HostRegion;
+    /// let region = HostRegion::open("/dev/shm/my-service.circuit", 256)?;
+    /// let config = engine::Config::builder().name("api").failure_threshold(5).build()?;
+    /// let family = region.family(config)?.max_keys(100).build()?;
+    /// let breaker = family.get("payments.example:443");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn family(&self, config: Config) -> Result<FamilyBuilder, RegionError> {
+        if config.name().is_none() {
+            return Err(RegionError::new(self.region.path(), ErrorKind::Unnamed));
+        }
+        let region = self.clone();
+        let source: MemberSource = Arc::new(move |config| region.breaker(config).map_err(|e| e.to_string()));
+        let builder = Family::builder(config).member_source(source);
+        Ok(match self.region.clock_kind() {
+            ClockKind::Host => builder,
+            ClockKind::Manual => builder.clock(self.manual_clock()?),
+        })
     }
 
     /// The underlying region (records, clock, path).

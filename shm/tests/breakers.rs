@@ -337,3 +337,57 @@ fn a_killed_child_not_yet_reaped_gives_its_probe_back() {
     let _ = child.wait();
     drop(lines);
 }
+
+#[test]
+fn a_family_in_a_region_shares_each_member_across_processes() {
+    const TEST: &str = "a_family_in_a_region_shares_each_member_across_processes";
+    let family_config =
+        || Config::builder().name("api").failure_threshold(2).reset_timeout(Duration::from_secs(5)).build().unwrap();
+    if role().is_some() {
+        let region = manual(&child_path());
+        let family = region.family(family_config()).unwrap().max_keys(4).build().unwrap();
+        let member = family.get("a.example:443");
+        for _ in 0..2 {
+            assert!(member.record_failure(member.allow().unwrap()).unwrap().counted());
+        }
+        println!("TRIPPED");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r");
+    let region = manual(&path);
+    let family = region.family(family_config()).unwrap().max_keys(4).build().unwrap();
+    let seen: Arc<Mutex<Vec<(Option<String>, bool)>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    family.on_transition(move |e| sink.lock().unwrap().push((e.key.map(str::to_owned), e.transition.remote)));
+    assert_eq!(family.get("a.example:443").state(), State::Closed);
+    let mut child = spawn(TEST, "tripper", &path, &[]);
+    let lines = Lines::new(child.stdout.take().unwrap());
+    lines.expect("TRIPPED");
+    wait_ok(child);
+    drop(lines);
+    assert_eq!(family.get("a.example:443").state(), State::Open, "the child's trip of the member");
+    assert_eq!(family.get("b.example:443").state(), State::Closed, "other keys are other breakers");
+    assert_eq!(*seen.lock().unwrap(), [(Some("a.example:443".to_owned()), true)]);
+    let names: Vec<String> = region.region().records().unwrap().iter().map(|r| r.name().to_owned()).collect();
+    assert!(
+        names.contains(&"api/a.example:443".to_owned()) && names.contains(&"api/(overflow)".to_owned()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_full_region_answers_new_family_keys_with_the_overflow_breaker() {
+    let dir = tempfile::tempdir().unwrap();
+    let region = HostRegion::open(dir.path().join("r"), 3).unwrap();
+    let config = Config::builder().name("api").failure_threshold(1).build().unwrap();
+    let family = region.family(config).unwrap().build().unwrap(); // takes the overflow's record
+    let a = family.get("a");
+    let b = family.get("b");
+    let c = family.get("c"); // no record left
+    assert_eq!(a.name(), Some("api/a"));
+    assert_eq!(b.name(), Some("api/b"));
+    assert_eq!(c.name(), Some("api/(overflow)"));
+    assert_eq!(family.metrics().overflowed, 1);
+    assert!(HostRegion::open(dir.path().join("u"), 2).unwrap().family(Config::builder().build().unwrap()).is_err());
+}
