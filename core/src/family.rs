@@ -91,6 +91,12 @@ struct Members {
     overflowed: u64,
 }
 
+/// Makes a family's members (and its overflow breaker) from their configuration, instead of the
+/// family building breakers of this process: how a family lives in a host region
+/// (`circuit_shm::HostRegion::family`). An error (a full region) answers that `get` with the
+/// overflow breaker.
+pub type MemberSource = Arc<dyn Fn(Config) -> Result<CircuitBreaker, String> + Send + Sync>;
+
 /// A family of breakers, one per key. `Send + Sync`; share it by reference or `Arc`.
 ///
 /// ```
@@ -108,12 +114,6 @@ struct Members {
 /// assert_eq!(family.get("b.example:443").state(), State::Closed);
 /// assert_eq!(family.len(), 2);
 /// ```
-/// Makes a family's members (and its overflow breaker) from their configuration, instead of the
-/// family building breakers of this process: how a family lives in a host region
-/// (`circuit_shm::HostRegion::family`). An error (a full region) answers that `get` with the
-/// overflow breaker.
-pub type MemberSource = Arc<dyn Fn(Config) -> Result<CircuitBreaker, String> + Send + Sync>;
-
 pub struct Family {
     config: Config,
     max_keys: usize,
