@@ -357,7 +357,8 @@ fn a_family_in_a_region_shares_each_member_across_processes() {
     let path = dir.path().join("r");
     let region = manual(&path);
     let family = region.family(family_config()).unwrap().max_keys(4).build().unwrap();
-    let seen: Arc<Mutex<Vec<(Option<String>, bool)>>> = Arc::default();
+    type Heard = Vec<(Option<String>, bool)>;
+    let seen: Arc<Mutex<Heard>> = Arc::default();
     let sink = Arc::clone(&seen);
     family.on_transition(move |e| sink.lock().unwrap().push((e.key.map(str::to_owned), e.transition.remote)));
     assert_eq!(family.get("a.example:443").state(), State::Closed);
