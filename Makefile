@@ -11,14 +11,14 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node dist dist-c dist-go dist-python dist-node test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
+.PHONY: help test test-shared node-addon test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node dist dist-c dist-go dist-python dist-node test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 test: ## run every suite (fmt, clippy, Rust, loom, C, install, Go, Python, Node, then the benchmark guard) and sum the results
 	@rm -rf $(RESULTS_DIR) && mkdir -p $(RESULTS_DIR)
-	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node test-go test-python test-node || true
+	@$(MAKE) --no-print-directory test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node test-go test-python test-node test-shared || true
 	@$(MAKE) --no-print-directory test-bench-guard || true
 	@scripts/summary
 
@@ -101,6 +101,14 @@ test-python: ## Python: pytest (conformance, threads, asyncio, options, docs), m
 bench-python: python-env ## Python benchmarks against pybreaker, circuitbreaker, aiobreaker, purgatory -> BENCHMARKS.md
 	@$(PY) -m pip install -q --disable-pip-version-check pybreaker circuitbreaker aiobreaker purgatory
 	@cd bindings-python && $(PY) bench/run.py --write ../BENCHMARKS.md
+
+node-addon: ## build the Node addon in place (bindings-node/*.node), as bindings-node/test.sh's install build
+	@cd bindings-node && { [ -x node_modules/.bin/napi ] || npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; } && \
+		CARGO_TARGET_DIR=$(CURDIR)/target/napi node_modules/.bin/napi build --platform --release --no-js --dts ../target/node-addon.d.ts \
+		> $(CURDIR)/target/node-addon.log 2>&1 || { cat $(CURDIR)/target/node-addon.log; exit 1; }
+
+test-shared: lib python-env node-addon ## host-shared breakers: C, Go, Python and Node processes share one breaker in one region and agree
+	@scripts/suite tap shared tests/shared/run
 
 test-node: ## Node binding: npm ci, napi build --release, tsc --noEmit, node --test (TAP)
 	@scripts/suite node node bindings-node/test.sh
