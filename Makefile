@@ -11,7 +11,7 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help test test-shared node-addon test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node dist dist-c dist-go dist-python dist-node test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
+.PHONY: help demo-workers test test-shared node-addon test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node dist dist-c dist-go dist-python dist-node test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -150,6 +150,10 @@ demo-chart: ## rerun the full demo and regenerate the README's chart, docs/demo/
 	@echo "building the Python package into target/pyenv (first run: about a minute; later runs: a few seconds)"
 	@$(MAKE) --no-print-directory python-env
 	@$(PY) demo/outage.py --no-live --chart docs/demo/outage.svg
+
+demo-workers: ## pre-fork workers and a dead dependency: a breaker per process vs one HostRegion breaker (about 70 s; ARGS="--workers 1,4,8 --outage 10")
+	@$(MAKE) --no-print-directory python-env
+	@$(PY) demo/workers.py $(ARGS)
 
 clean: ## remove build outputs
 	$(CARGO) clean
