@@ -61,8 +61,8 @@ type Config struct {
 	// Region: New creates the breaker in this host region, shared by every process that creates
 	// a breaker of the same Name there (see HostRegion). Name is then required, the options must
 	// be those of the breaker's other users (else an error matching ErrRegion names each one
-	// that differs), and the breaker runs on the region's clock, so Clock must be nil. Families
-	// cannot live in a region yet: NewFamily refuses a Config with a Region.
+	// that differs), and the breaker runs on the region's clock, so Clock must be nil. NewFamily
+	// with a Region puts every member (and the overflow breaker) in the region.
 	Region *HostRegion
 	// IsIgnored decides which errors returned by an Execute function are neutral (neither
 	// success nor failure). Default: context.Canceled is ignored, every other error is a failure.

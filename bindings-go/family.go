@@ -41,14 +41,18 @@ type Family struct {
 
 // NewFamily creates a family whose members are breakers configured by cfg, each named
 // "<cfg.Name>/<key>" (just the key if cfg.Name is empty). An invalid option returns a
-// *ConfigError naming it; nothing is created. Families cannot live in a host region yet: a cfg
-// with a Region is refused (a *ConfigError naming "region").
+// *ConfigError naming it; nothing is created.
+//
+// With cfg.Region, the members live in the host region: the member of key k is the region's
+// breaker "<cfg.Name>/k" and the overflow breaker "<cfg.Name>/(overflow)", each one breaker across
+// every process that creates the same family there (same Name, same options). Each member takes
+// one record of the region; once the region is full, new keys get the overflow breaker. The
+// family runs on the region's clock (Clock must be nil). A region that refuses the family (no
+// Name, no room for the overflow breaker, a breaker of the family there with other options)
+// gives an error matching ErrRegion.
 func NewFamily(cfg Config, opts FamilyOptions) (*Family, error) {
 	if opts.MaxKeys < 0 || opts.MaxKeys > int(^uint32(0)) {
 		return nil, &ConfigError{Option: "max_keys", Message: "max_keys: must be between 1 and 4294967295 (0: the default)"}
-	}
-	if cfg.Region != nil {
-		return nil, &ConfigError{Option: "region", Message: "region: families cannot live in a host region yet"}
 	}
 	if cfg.State != nil {
 		return nil, &ConfigError{Option: "state", Message: "state: a family restores no state document (its members start fresh)"}
@@ -63,11 +67,18 @@ func NewFamily(cfg Config, opts FamilyOptions) (*Family, error) {
 	defer C.circuit_config_free(c)
 	var message [512]C.char
 	var h C.circuit_family
-	if st := C.circuit_family_create(c, C.uint32_t(opts.MaxKeys), C.uint64_t(opts.IdleTTL), &h); st != C.CIRCUIT_OK {
+	// The message is thread-local in the library: read it on the thread that made the call.
+	runtime.LockOSThread()
+	st := C.circuit_family_create(c, C.uint32_t(opts.MaxKeys), C.uint64_t(opts.IdleTTL), &h)
+	if st != C.CIRCUIT_OK {
 		C.circuit_last_error_message(&message[0], C.size_t(len(message)))
+	}
+	runtime.UnlockOSThread()
+	if st != C.CIRCUIT_OK {
 		return nil, errorFor(st, strings.TrimPrefix(C.GoString(&message[0]), "circuit_family_create: "))
 	}
 	runtime.KeepAlive(cfg.Clock)
+	runtime.KeepAlive(cfg.Region)
 	in := &familyCore{h: h}
 	f := &Family{h: h, in: in, name: cfg.Name, isIgnored: cfg.IsIgnored, listeners: &listenerSet[FamilyTransition]{}}
 	in.listeners = weak.Make(f.listeners)

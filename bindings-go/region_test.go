@@ -53,6 +53,12 @@ func helper(role, path string) int {
 		b, err = New(regionConfig(region, "inventory", 5, 1))
 	case "probes":
 		b, err = New(regionConfig(region, "search", 1, 2))
+	case "family": // the member "a.example" of the family "hosts" in the region
+		var f *Family
+		if f, err = NewFamily(regionConfig(region, "hosts", 2, 1), FamilyOptions{}); err == nil {
+			defer f.Close()
+			b, err = f.Get("a.example")
+		}
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -336,6 +342,118 @@ func TestRegionProbeCapAcrossProcesses(t *testing.T) {
 	}
 }
 
+// A family in a region across processes: a child process creates the family "hosts" in the
+// region by path and trips the member of "a.example"; the parent's member of that key is open,
+// its family listener gets the transition with Remote set at the parent's next operation on that
+// member, and another key is closed. Then a full region answers new keys with the overflow
+// breaker, and the same family with other options is refused.
+func TestRegionFamilyAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "family.circuit")
+	region, err := OpenManualHostRegion(path, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer region.Close()
+	f, err := NewFamily(regionConfig(region, "hosts", 2, 1), FamilyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var mu sync.Mutex
+	var seen []FamilyTransition
+	if _, err := f.OnStateChange(func(tr FamilyTransition) {
+		mu.Lock()
+		seen = append(seen, tr)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	events := func() []FamilyTransition {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]FamilyTransition(nil), seen...)
+	}
+	mine, err := f.Get("a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mine.Close()
+	if mine.Name() != "hosts/a.example" || mine.State() != StateClosed {
+		t.Fatalf("the parent's member: %q, %s; want hosts/a.example, closed", mine.Name(), mine.State())
+	}
+
+	child := startHelper(t, "family", path)
+	child.ready(t)
+	if r := child.ask(t, "fail"); r[0] != "admitted" || State(r[1]) != StateClosed {
+		t.Fatalf("the child's first failure: %v, want admitted and closed", r)
+	}
+	if r := child.ask(t, "fail"); r[0] != "admitted" || State(r[1]) != StateOpen {
+		t.Fatalf("the child's second failure: %v, want admitted and open", r)
+	}
+	child.finish(t)
+	if got := events(); len(got) != 0 {
+		t.Fatalf("the parent's listener ran before its next operation: %+v", got)
+	}
+
+	if s := mine.State(); s != StateOpen {
+		t.Fatalf("the parent's member of the key: %s, want open", s)
+	}
+	got := events()
+	if len(got) != 1 || got[0].Key != "a.example" || got[0].Overflow || !got[0].Remote ||
+		got[0].From != StateClosed || got[0].To != StateOpen || got[0].Reason != "failure_threshold" {
+		t.Fatalf("the parent's family listener got %+v, want one remote closed -> open of a.example", got)
+	}
+	if _, err := mine.Allow(); !errors.Is(err, ErrOpen) {
+		t.Errorf("the parent's Allow on the member: %v, want ErrOpen", err)
+	}
+	other, err := f.Get("b.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if other.Name() != "hosts/b.example" || other.State() != StateClosed {
+		t.Errorf("another key: %q, %s; want hosts/b.example, closed", other.Name(), other.State())
+	}
+	if m, err := mine.Metrics(); err != nil || m.Failures != 2 || m.Opened != 1 {
+		t.Errorf("the member's region-wide metrics: %+v, %v; want 2 failures, opened once", m, err)
+	}
+
+	// Records in use: hosts/(overflow), hosts/a.example, hosts/b.example. Five more keys fill the
+	// region; the next new key gets the overflow breaker.
+	for _, key := range []string{"k1", "k2", "k3", "k4", "k5"} {
+		b, err := f.Get(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Name() != "hosts/"+key {
+			t.Errorf("Get(%q): %q", key, b.Name())
+		}
+		b.Close()
+	}
+	overflow, err := f.Get("one-too-many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer overflow.Close()
+	if overflow.Name() != "hosts/(overflow)" || f.Contains("one-too-many") {
+		t.Errorf("a new key in a full region: %q (member: %v), want the overflow breaker", overflow.Name(), f.Contains("one-too-many"))
+	}
+	if err := overflow.Execute(func() error { return nil }); err != nil {
+		t.Errorf("the overflow breaker: %v", err)
+	}
+
+	// The same family with other options: refused, naming the option.
+	_, err = NewFamily(regionConfig(region, "hosts", 3, 1), FamilyOptions{})
+	if !errors.Is(err, ErrRegion) || !strings.Contains(err.Error(), "already exists with different options") ||
+		!strings.Contains(err.Error(), "failure_threshold") {
+		t.Errorf("the family with other options: %v, want ErrRegion naming failure_threshold", err)
+	}
+	// A new family in the full region: no room for its overflow breaker.
+	if _, err := NewFamily(regionConfig(region, "other", 2, 1), FamilyOptions{}); !errors.Is(err, ErrRegion) || !strings.Contains(err.Error(), "full") {
+		t.Errorf("a family in a full region: %v, want ErrRegion (full)", err)
+	}
+}
+
 func TestRegionErrors(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "errors.circuit")
@@ -374,8 +492,11 @@ func TestRegionErrors(t *testing.T) {
 	if _, err := New(withClock); !errors.As(err, &configErr) || configErr.Option != "clock" {
 		t.Errorf("Region and Clock: %v, want a *ConfigError naming clock", err)
 	}
-	if _, err := NewFamily(regionConfig(region, "hosts", 5, 1), FamilyOptions{}); !errors.As(err, &configErr) || configErr.Option != "region" {
-		t.Errorf("NewFamily with a Region: %v, want a *ConfigError naming region", err)
+	if _, err := NewFamily(withClock, FamilyOptions{}); !errors.As(err, &configErr) || configErr.Option != "clock" {
+		t.Errorf("NewFamily with a Region and a Clock: %v, want a *ConfigError naming clock", err)
+	}
+	if _, err := NewFamily(regionConfig(region, "", 5, 1), FamilyOptions{}); !errors.Is(err, ErrRegion) || !strings.Contains(err.Error(), "needs a name") {
+		t.Errorf("an unnamed family in a region: %v, want ErrRegion", err)
 	}
 
 	// Opening: the other clock, another capacity, a missing directory, a bad capacity.

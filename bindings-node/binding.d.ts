@@ -190,8 +190,14 @@ export declare function createBreaker(options: Record<string, string | number | 
  * Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
  * `idleTtl` (ms; `lib/family.js` has checked their types; undefined: the engine's defaults), or
  * says which option is invalid (nothing is created then).
+ *
+ * With `region` (`region.rs`), the members `<name>/<key>` and the overflow breaker are the
+ * region's breakers, one per key across every process that opens the region, on the region's
+ * clock (so no `clock`: `lib/options.js` refuses both); when the region is full, new keys get the
+ * overflow breaker. A family in a region needs a name (else the `RegionProblem`); the region's
+ * refusal of the overflow breaker (full, other options) is the `ConfigProblem` of `region`.
  */
-export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null): NativeFamily | ConfigProblem
+export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null, region?: NativeRegion | undefined | null): NativeFamily | ConfigProblem | RegionProblem
 
 /** The metric set, in the core's order (by name). */
 export declare function families(): Array<MetricFamily>

@@ -437,6 +437,15 @@ export interface BreakerFamilyOptions extends Omit<CircuitBreakerOptions, 'state
   maxKeys?: number | undefined;
   /** Ms without a `get` after which an unpinned member is evicted (default 600000, 10 min; >= 0), on the family's clock. */
   idleTtl?: number | undefined;
+  /**
+   * A `HostRegion`: every member `<name>/<key>` and the overflow breaker `<name>/(overflow)` are
+   * the region's breakers, one breaker per key across every process that opens the region
+   * (docs/node.md, "Host-shared breakers"). The family needs a `name`, runs on the region's clock
+   * (so `clock` cannot be combined with it), and answers new keys with the overflow breaker once
+   * the region is full. Unnamed: a `RegionError`; the region refusing the overflow breaker (full,
+   * other options): a `RangeError` with `option: 'region'` and the region's message.
+   */
+  region?: HostRegion;
 }
 
 /** A member's transition, as the family emits it with 'stateChange'. */

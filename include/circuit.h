@@ -1241,9 +1241,20 @@ circuit_status circuit_family_prometheus_text(circuit_family family,
  * advancing it drives `idle_ttl`. Writes the handle to `*out_family`; destroy it with
  * `circuit_family_destroy`.
  *
+ * With a region (`circuit_config_set_region`) the family's members live in the region: the
+ * member of key `key` is the region's breaker `<config name>/<key>` and the overflow breaker is
+ * `<config name>/(overflow)`, each one breaker across every process that creates the same family
+ * there (same name, same options). Each member takes one record of the region (names stay
+ * claimed); once the region is full, new keys get the overflow breaker. The family runs on the
+ * region's clock, so the config must not also have a manual clock. Eviction only drops this
+ * process's handle of a member: its state stays in the region and the next get of its key joins
+ * it again.
+ *
  * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (nothing is created, `*out_family` is
- * untouched; also for a config with a region: families cannot live in a region yet);
- * `CIRCUIT_ERR_NULL_POINTER`; `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
+ * untouched; also for a config with both a region and a manual clock); `CIRCUIT_ERR_REGION` (the
+ * region refused the family: no name, no room for the overflow breaker, or a breaker of the
+ * family exists there with other options, each named in the message); `CIRCUIT_ERR_NULL_POINTER`;
+ * `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
  *
  * # Safety
  * `config` is NULL or a live pointer from `circuit_config_new`; `out_family` is NULL or writable.
@@ -1606,8 +1617,8 @@ circuit_status circuit_region_close(circuit_region region);
  * config's name in the region, shared with every process that creates it there (the config must
  * have a name, and the same options as the breaker's other users). The breaker runs on the
  * region's clock, so the config must not also have a manual clock. The config holds the region
- * (closing the handle afterwards is fine). Families cannot live in a region yet:
- * `circuit_family_create` refuses such a config.
+ * (closing the handle afterwards is fine). `circuit_family_create` with such a config makes a
+ * family whose members (`<name>/<key>`) and overflow breaker live in the region.
  *
  * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_HANDLE`.
  *

@@ -3,7 +3,8 @@
 // real processes (`child_process.fork` of shared-child.js) sharing one breaker through a region
 // file under os.tmpdir(). Exact counts across processes, an exact half-open probe cap under a race
 // of eight processes, other processes' transitions delivered as `remote`, a probe holder killed
-// with SIGKILL, and the refusals (options mismatch, a garbage or newer file, families, clock).
+// with SIGKILL, and the refusals (options mismatch, a garbage or newer file, clock). Families in a region:
+// shared-family.test.js.
 
 const { describe, test, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -278,7 +279,7 @@ describe('host regions: options and refusals', () => {
     assert.throws(() => new HostRegion(link, { capacity: 2 }), { kind: 'symlink' });
   });
 
-  test('argument checks; region with clock or state, and families, are refused', () => {
+  test('argument checks; region with clock or state (breakers and families) is refused', () => {
     assert.throws(() => new HostRegion(42), { code: 'ERR_INVALID_ARG_TYPE' });
     assert.throws(() => new HostRegion(''), { code: 'ERR_INVALID_ARG_VALUE' });
     assert.throws(() => new HostRegion(regionPath(), { capacity: 0 }), { code: 'ERR_OUT_OF_RANGE', option: 'capacity' });
@@ -295,7 +296,11 @@ describe('host regions: options and refusals', () => {
     });
     const document = new CircuitBreaker({ name: 'x' }).toJSON();
     assert.throws(() => new CircuitBreaker({ name: 'x', region, state: document }), { code: 'ERR_INVALID_ARG_VALUE', option: 'state' });
-    assert.throws(() => new BreakerFamily({ name: 'f', region }), { code: 'ERR_INVALID_ARG_VALUE', option: 'region', message: /not yet supported/ });
+    assert.throws(() => new BreakerFamily({ name: 'f', region, clock: new ManualClock() }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      option: 'clock',
+      message: /cannot be combined with `region`/,
+    });
     assert.throws(() => new CircuitBreaker({ name: 'x', regoin: region }), { message: /did you mean `region`/ });
   });
 

@@ -259,8 +259,13 @@ if (ownCounts !== null) {
 }
 // @ts-expect-error: a region is a HostRegion
 void new CircuitBreaker({ name: 'x', region: '/dev/shm/x' });
-// @ts-expect-error: families take no region (not yet)
-void new BreakerFamily({ name: 'f', region: hostRegion });
+const sharedFamily = new BreakerFamily({ name: 'f', maxKeys: 100, region: hostRegion });
+sharedFamily.on('stateChange', (t) => {
+  const heard: [string | null, boolean] = [t.key, t.remote];
+  void heard;
+});
+// @ts-expect-error: a family's region is a HostRegion
+void new BreakerFamily({ name: 'f', region: '/dev/shm/f' });
 // @ts-expect-error: capacity is a number
 void new HostRegion('/dev/shm/x', { capacity: '8' });
 try {

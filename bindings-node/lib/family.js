@@ -14,6 +14,7 @@ const { FamilyPermit, ISSUE, spendFamilyPermit } = require('./family-permit.js')
 const { executeInFamily } = require('./family-execute.js');
 const { parseOptions, configError } = require('./options.js');
 const { clockNative } = require('./clock.js');
+const { regionNative, regionError } = require('./region.js');
 const { adoptBreaker } = require('./breaker.js');
 const { emit } = require('./events.js');
 const { toMetrics, POINTS } = require('./metrics.js');
@@ -43,14 +44,6 @@ function parseFamilyOptions(options) {
     }
   }
   const breaker = parseOptions(breakerOptions);
-  if (breaker.region !== undefined) {
-    const err = new TypeError(
-      'option `region` is not yet supported by a family: create each shared breaker with `new CircuitBreaker({ name, region })`',
-    );
-    err.code = 'ERR_INVALID_ARG_VALUE';
-    err.option = 'region';
-    throw err;
-  }
   if (breaker.state !== undefined) {
     const err = new TypeError('option `state` is not an option of a family: restore each breaker with its own document');
     err.code = 'ERR_INVALID_ARG_VALUE';
@@ -68,6 +61,12 @@ function parseFamilyOptions(options) {
  * this family that is still alive). When full with every member pinned, `get` answers with the
  * family's one shared `overflow` breaker. An `EventEmitter`: 'stateChange' carries every
  * member's transitions with their `key` (`null` for the overflow breaker).
+ *
+ * With `region` (a `HostRegion`; the family needs a `name` and takes no `clock`), every member and
+ * the overflow breaker are the region's breakers of their names, one breaker per key across every
+ * process that opens the region; their 'stateChange' events include other processes' transitions
+ * (`remote: true`), at this process's next operation on the member. A full region answers new
+ * keys with the overflow breaker.
  *
  * Call-scoped API: `allow(key)` + `recordSuccess`/`recordFailure`/`recordIgnored`,
  * `execute(key, fn, ...args)` and `inspect(key)` hold no `CircuitBreaker` object, so they pin a
@@ -99,8 +98,13 @@ class BreakerFamily extends EventEmitter {
     super();
     const { maxKeys, idleTtl, breaker } = parseFamilyOptions(options);
     const clock = breaker.clock === undefined ? null : clockNative(breaker.clock);
-    const created = native.createFamily(breaker.engine, maxKeys, idleTtl, clock);
-    if (!(created instanceof native.NativeFamily)) throw configError(created);
+    // In a region (`region`), every member and the overflow breaker are the region's breakers:
+    // one per key across processes, on the region's clock (`clock` was refused with it).
+    const region = breaker.region === undefined ? null : regionNative(breaker.region);
+    const created = native.createFamily(breaker.engine, maxKeys, idleTtl, clock, region);
+    if (!(created instanceof native.NativeFamily)) {
+      throw Object.hasOwn(created, 'kind') ? regionError(created, breaker.region.path) : configError(created);
+    }
     this.#native = created;
     this.#name = breaker.engine.name;
     this.#parsed = breaker;

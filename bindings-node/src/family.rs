@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use engine::{Family, Transition, duration_from_f64};
+use engine::{Family, FamilyBuilder, Transition, duration_from_f64};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -18,6 +18,7 @@ use crate::clock::{NativeClock, ms};
 use crate::member_permit::NativeMemberPermit;
 use crate::options::{ConfigProblem, build_config};
 use crate::protocol::NANOS_PER_MS;
+use crate::region::{NativeRegion, RegionProblem};
 
 /// Transitions of the members (and of the overflow breaker, key `None`) queued by the core
 /// family listener until `lib/family.js` drains them.
@@ -43,36 +44,54 @@ fn problem(option: &str, reason: String) -> ConfigProblem {
 /// Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
 /// `idleTtl` (ms; `lib/family.js` has checked their types; undefined: the engine's defaults), or
 /// says which option is invalid (nothing is created then).
+///
+/// With `region` (`region.rs`), the members `<name>/<key>` and the overflow breaker are the
+/// region's breakers, one per key across every process that opens the region, on the region's
+/// clock (so no `clock`: `lib/options.js` refuses both); when the region is full, new keys get the
+/// overflow breaker. A family in a region needs a name (else the `RegionProblem`); the region's
+/// refusal of the overflow breaker (full, other options) is the `ConfigProblem` of `region`.
 #[napi(
     catch_unwind,
-    ts_args_type = "options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null"
+    ts_args_type = "options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null, region?: NativeRegion | undefined | null"
 )]
 pub fn create_family(
     options: Object,
     max_keys: Option<f64>,
     idle_ttl: Option<f64>,
     clock: Option<&NativeClock>,
-) -> Result<Either<NativeFamily, ConfigProblem>> {
+    region: Option<&NativeRegion>,
+) -> Result<Either3<NativeFamily, ConfigProblem, RegionProblem>> {
     let config = match build_config(&options)? {
         Ok(config) => config,
-        Err(problem) => return Ok(Either::B(problem)),
+        Err(problem) => return Ok(Either3::B(problem)),
     };
+    if region.is_some() && clock.is_some() {
+        // lib/options.js refuses this combination, naming the option.
+        return Err(Error::new(Status::InvalidArg, "circuit: a family in a region takes no clock"));
+    }
     let max_keys = max_keys.unwrap_or(engine::DEFAULT_MAX_KEYS as f64);
     if !(max_keys.is_finite() && max_keys.fract() == 0.0 && (1.0..=9_007_199_254_740_991.0).contains(&max_keys)) {
-        return Ok(Either::B(problem("maxKeys", format!("must be a whole number >= 1, got {max_keys}"))));
+        return Ok(Either3::B(problem("maxKeys", format!("must be a whole number >= 1, got {max_keys}"))));
     }
     let idle_ttl = match idle_ttl.map(|ms| duration_from_f64("idleTtl", ms, NANOS_PER_MS)) {
         None => engine::DEFAULT_IDLE_TTL,
         Some(Ok(d)) => d,
-        Some(Err(e)) => return Ok(Either::B(problem("idleTtl", e.reason().to_owned()))),
+        Some(Err(e)) => return Ok(Either3::B(problem("idleTtl", e.reason().to_owned()))),
     };
-    let mut builder = Family::builder(config).max_keys(max_keys as usize).idle_ttl(idle_ttl);
+    let mut builder = match region {
+        Some(region) => match in_region(region, config) {
+            Ok(builder) => builder,
+            Err(problem) => return Ok(Either3::C(problem)),
+        },
+        None => Family::builder(config),
+    };
+    builder = builder.max_keys(max_keys as usize).idle_ttl(idle_ttl);
     if let Some(clock) = clock {
         builder = builder.clock(clock.clock.clone());
     }
     let family = match builder.build() {
         Ok(family) => family,
-        Err(e) => return Ok(Either::B(problem(&crate::schema::camel_case(e.option()), e.reason().to_owned()))),
+        Err(e) => return Ok(Either3::B(problem(&crate::schema::camel_case(e.option()), e.reason().to_owned()))),
     };
     let queue = Arc::new(FamilyQueue::default());
     let sink = Arc::clone(&queue);
@@ -83,7 +102,19 @@ pub fn create_family(
             .push((event.key.map(str::to_owned), *event.transition));
         sink.pending.store(true, Ordering::Release);
     });
-    Ok(Either::A(NativeFamily { family, queue }))
+    Ok(Either3::A(NativeFamily { family, queue }))
+}
+
+/// The family builder of the region (`circuit_shm::HostRegion::family`: it sets the region's
+/// manual clock on it for a manual-clock region).
+#[cfg(target_os = "linux")]
+fn in_region(region: &NativeRegion, config: engine::Config) -> std::result::Result<FamilyBuilder, RegionProblem> {
+    region.region.family(config).map_err(|e| crate::region::region_problem(&e))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn in_region(_region: &NativeRegion, _config: engine::Config) -> std::result::Result<FamilyBuilder, RegionProblem> {
+    unreachable!("no region opens on this platform")
 }
 
 /// Transitions drained from a family: `keys[i]` (`null` for the overflow breaker) goes with

@@ -5,6 +5,10 @@
 //! member's engine breaker carrying the family's Python-only options. A wrapper, like any handle
 //! of the member, pins it (the engine never evicts it while the wrapper lives).
 //!
+//! With `region` (a `HostRegion`), the family is built by `circuit_shm::HostRegion::family`: each
+//! member `<name>/<key>` and the overflow breaker are the region's breakers (one per key across
+//! processes), on the region's clock; a full region answers new keys with the overflow breaker.
+//!
 //! Family listeners are delivered as breaker listeners are (`breaker.rs`, `delivery.rs`): with the
 //! GIL taken on the delivering thread, errors reported as unraisable, and a removal that waits
 //! (without the GIL) for a call of the listener in progress on another thread (the engine only
@@ -21,11 +25,14 @@ use crate::breaker::{Breaker, MemberSeed, PyOptions, StateChange};
 use crate::delivery::{Gate, deliver, with_calls_queued};
 use crate::errors::{config_error, type_error};
 use crate::metrics::Metrics;
+use crate::region::HostRegion;
 
 #[pyclass(frozen, subclass, module = "circuit._circuit")]
 pub(crate) struct Family {
     pub(crate) inner: Arc<engine::Family>,
     options: Arc<PyOptions>,
+    /// The host region the members live in, or None.
+    region: Option<Py<HostRegion>>,
     breaker_class: Py<PyType>,
     /// The registered listeners: the id given to Python, the engine's, and the gate.
     listeners: Mutex<Listeners>,
@@ -82,23 +89,38 @@ impl Family {
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Self> {
         let py = cls.py();
-        if region.is_some_and(|r| !r.is_none()) {
-            // The engine's family creates and evicts its members itself, in this process only.
-            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
-                "circuit.Family: `region` is not supported yet (a family's members live in one process); \
-                 use CircuitBreaker(name, region=region) for each shared breaker",
-            ));
-        }
+        let region = match region.filter(|r| !r.is_none()) {
+            Some(r) => Some(
+                r.cast::<HostRegion>()
+                    .map_err(|_| crate::errors::type_error("region", "a circuit.HostRegion", r))?
+                    .clone()
+                    .unbind(),
+            ),
+            None => None,
+        };
         let builder = crate::options::builder_of(py, "Family.__new__", name, options)?;
         let python_options = PyOptions::parse(py, ignore, fallback, timeout, clock)?;
+        if region.is_some() && python_options.clock.is_some() {
+            return Err(PyTypeError::new_err(
+                "Family: `clock` and `region` cannot be given together: a family in a region reads the region's \
+                 clock (for tests, a HostRegion(..., manual_clock=True) and its advance())",
+            ));
+        }
         let max_keys = parse_max_keys(py, max_keys.filter(|v| !v.is_none()))?;
         let idle_ttl = parse_idle_ttl(py, idle_ttl.filter(|v| !v.is_none()))?;
         let config = builder.build().map_err(|e| config_error(py, e.option(), e.to_string()))?;
-        let mut family = engine::Family::builder(config).max_keys(max_keys).idle_ttl(idle_ttl);
+        // In a region, the members (and the overflow breaker) are the region's breakers, one per
+        // key across processes, on the region's clock (set by `HostRegion::family`).
+        let mut family = match &region {
+            Some(r) => r.get().family(py, config)?,
+            None => engine::Family::builder(config),
+        };
+        family = family.max_keys(max_keys).idle_ttl(idle_ttl);
         if let Some(c) = &python_options.clock {
             family = family.clock(c.get().inner.clone());
         }
-        let family = family.build().map_err(|e| config_error(py, e.option(), e.to_string()))?;
+        // A region's refusal of the overflow breaker (full, other options) is the option `region`.
+        let family = py.detach(move || family.build()).map_err(|e| config_error(py, e.option(), e.to_string()))?;
         let breaker_class = match cls.getattr_opt("_breaker_class")? {
             Some(class) => class
                 .cast_into::<PyType>()
@@ -111,6 +133,7 @@ impl Family {
         Ok(Self {
             inner: Arc::new(family),
             options: Arc::new(python_options),
+            region,
             breaker_class: breaker_class.unbind(),
             listeners: Mutex::new(Listeners::default()),
         })
@@ -132,6 +155,12 @@ impl Family {
     #[getter]
     fn idle_ttl(&self) -> f64 {
         self.inner.idle_ttl().as_secs_f64()
+    }
+
+    /// The host region the members live in, or None.
+    #[getter]
+    fn region(&self, py: Python<'_>) -> Option<Py<HostRegion>> {
+        self.region.as_ref().map(|r| r.clone_ref(py))
     }
 
     /// The manual clock, or None.

@@ -88,6 +88,15 @@ impl HostRegion {
         let Some(region) = region else { return Err(self.closed_error()) };
         py.detach(move || region.breaker(config)).map_err(|e| region_error(py, &e))
     }
+
+    /// A family builder whose members `<name>/<key>` (and overflow breaker) are breakers of this
+    /// region (`circuit_shm::HostRegion::family`; on a manual-clock region it has the region's
+    /// clock already).
+    pub(crate) fn family(&self, py: Python<'_>, config: engine::Config) -> PyResult<engine::FamilyBuilder> {
+        let region = self.inner.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let Some(region) = region else { return Err(self.closed_error()) };
+        region.family(config).map_err(|e| region_error(py, &e))
+    }
 }
 
 #[pymethods]

@@ -337,8 +337,8 @@ def test_other_refusals(tmp_path: pathlib.Path) -> None:
         circuit.CircuitBreaker("c", region=region, clock=circuit.ManualClock())
     with pytest.raises(TypeError, match="`region`"):
         circuit.CircuitBreaker("c", region=str(path))
-    with pytest.raises(NotImplementedError, match="not supported yet"):
-        circuit.Family("f", region=region)
+    with pytest.raises(TypeError, match="`clock` and `region`"):
+        circuit.Family("f", region=region, clock=circuit.ManualClock())
     with pytest.raises(TypeError, match="`path`"):
         circuit.HostRegion(42)  # type: ignore[arg-type]
     with pytest.raises(circuit.CircuitConfigError) as capacity:

@@ -72,9 +72,20 @@ pub(crate) unsafe fn key_str<'a>(
 /// advancing it drives `idle_ttl`. Writes the handle to `*out_family`; destroy it with
 /// `circuit_family_destroy`.
 ///
+/// With a region (`circuit_config_set_region`) the family's members live in the region: the
+/// member of key `key` is the region's breaker `<config name>/<key>` and the overflow breaker is
+/// `<config name>/(overflow)`, each one breaker across every process that creates the same family
+/// there (same name, same options). Each member takes one record of the region (names stay
+/// claimed); once the region is full, new keys get the overflow breaker. The family runs on the
+/// region's clock, so the config must not also have a manual clock. Eviction only drops this
+/// process's handle of a member: its state stays in the region and the next get of its key joins
+/// it again.
+///
 /// Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (nothing is created, `*out_family` is
-/// untouched; also for a config with a region: families cannot live in a region yet);
-/// `CIRCUIT_ERR_NULL_POINTER`; `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
+/// untouched; also for a config with both a region and a manual clock); `CIRCUIT_ERR_REGION` (the
+/// region refused the family: no name, no room for the overflow breaker, or a breaker of the
+/// family exists there with other options, each named in the message); `CIRCUIT_ERR_NULL_POINTER`;
+/// `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live families).
 ///
 /// # Safety
 /// `config` is NULL or a live pointer from `circuit_config_new`; `out_family` is NULL or writable.
@@ -89,30 +100,41 @@ pub unsafe extern "C" fn circuit_family_create(
         non_null!("circuit_family_create", config, out_family);
         // SAFETY: non-null and live per the contract.
         let config = unsafe { &*config };
-        if config.region.is_some() {
-            return fail(
-                CIRCUIT_ERR_INVALID_CONFIG,
-                "circuit_family_create: families cannot live in a host region yet (the config has a region)",
-            );
-        }
         let built = match config.builder.clone().build() {
             Ok(built) => built,
             Err(e) => return fail(CIRCUIT_ERR_INVALID_CONFIG, format!("circuit_family_create: {e}")),
         };
-        let mut builder = Family::builder(built);
+        let mut builder = match (&config.region, &config.clock) {
+            (Some(_), Some(_)) => {
+                return fail(
+                    CIRCUIT_ERR_INVALID_CONFIG,
+                    "circuit_family_create: a family in a region runs on the region's clock; do not also set a manual clock",
+                );
+            }
+            (Some(region), None) => match region.region.family(built) {
+                Ok(builder) => builder,
+                Err(e) => return crate::region::region_error("circuit_family_create", &e),
+            },
+            (None, Some(clock)) => Family::builder(built).clock(clock.clone()),
+            (None, None) => Family::builder(built),
+        };
         if max_keys != 0 {
             builder = builder.max_keys(max_keys as usize);
         }
         if idle_ttl_ns != 0 {
             builder = builder.idle_ttl(Duration::from_nanos(idle_ttl_ns));
         }
-        if let Some(clock) = &config.clock {
-            builder = builder.clock(clock.clone());
-        }
         let family = match builder.build() {
             Ok(family) => family,
+            // The region refused the overflow breaker (its text names the path and the problem).
+            Err(e) if config.region.is_some() && e.option() == "region" => {
+                return fail(CIRCUIT_ERR_REGION, format!("circuit_family_create: {}", e.reason()));
+            }
             Err(e) => return fail(CIRCUIT_ERR_INVALID_CONFIG, format!("circuit_family_create: {e}")),
         };
+        if let Some(region) = &config.region {
+            region.keep(); // the members' mapping stays for the life of the process
+        }
         match FAMILIES.insert(Arc::new(FamilyEntry { family, listeners: FamilyListeners::default() })) {
             Some(handle) => {
                 // SAFETY: non-null and writable per the contract.

@@ -163,8 +163,8 @@ pub extern "C" fn circuit_region_close(region: circuit_region) -> circuit_status
 /// config's name in the region, shared with every process that creates it there (the config must
 /// have a name, and the same options as the breaker's other users). The breaker runs on the
 /// region's clock, so the config must not also have a manual clock. The config holds the region
-/// (closing the handle afterwards is fine). Families cannot live in a region yet:
-/// `circuit_family_create` refuses such a config.
+/// (closing the handle afterwards is fine). `circuit_family_create` with such a config makes a
+/// family whose members (`<name>/<key>`) and overflow breaker live in the region.
 ///
 /// Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_HANDLE`.
 ///

@@ -230,16 +230,6 @@ fn one_breaker_by_name_and_a_mismatch_names_every_differing_option() {
     assert!(message().contains("region's clock"), "{}", message());
     circuit_clock_destroy(clock);
 
-    // Families cannot live in a region yet.
-    let family_config = config(Some("hosts"), 2, region);
-    let mut family = 0;
-    // SAFETY: a live config and writable out-pointer.
-    let st = unsafe { circuit_family_create(family_config, 0, 0, &mut family) };
-    assert_eq!(st, circuit_status::CIRCUIT_ERR_INVALID_CONFIG);
-    assert!(message().contains("families cannot live in a host region yet"), "{}", message());
-    // SAFETY: from circuit_config_new.
-    unsafe { circuit_config_free(family_config) };
-
     // Closing the region leaves its breakers working; the region's clock still drives them.
     let clock_region = open_manual(&path);
     assert_eq!(circuit_region_close(region), circuit_status::CIRCUIT_OK);
@@ -280,4 +270,118 @@ fn status_names() {
     let text = |code| unsafe { CStr::from_ptr(circuit_status_name(code)) }.to_str().unwrap();
     assert_eq!(text(2), "CIRCUIT_NO_PROCESS_ENTRY");
     assert_eq!(text(208), "CIRCUIT_ERR_REGION");
+}
+
+fn family_in(config: *mut circuit_config, max_keys: u32) -> (circuit_status, circuit_family) {
+    let mut family = 0;
+    // SAFETY: a live config and a writable out-pointer.
+    let st = unsafe { circuit_family_create(config, max_keys, 0, &mut family) };
+    // SAFETY: from circuit_config_new, freed once.
+    unsafe { circuit_config_free(config) };
+    (st, family)
+}
+
+fn member(family: circuit_family, key: &str) -> circuit_breaker {
+    let mut breaker = 0;
+    // SAFETY: key has key.len() readable bytes; a writable out-pointer.
+    let st = unsafe { circuit_family_get(family, key.as_ptr().cast(), key.len(), &mut breaker) };
+    assert_eq!(st, circuit_status::CIRCUIT_OK, "{}", message());
+    breaker
+}
+
+fn name_of(breaker: circuit_breaker) -> String {
+    let mut buf = [0 as c_char; 128];
+    let mut needed = 0;
+    // SAFETY: buf has buf.len() writable bytes.
+    unsafe { circuit_name(breaker, buf.as_mut_ptr(), buf.len(), &mut needed) };
+    // SAFETY: NUL-terminated by circuit_name.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_owned()
+}
+
+fn state_of(breaker: circuit_breaker) -> circuit_breaker_state {
+    let mut state = circuit_breaker_state::CIRCUIT_STATE_CLOSED;
+    // SAFETY: writable out-pointer.
+    assert_eq!(unsafe { circuit_state(breaker, &mut state) }, circuit_status::CIRCUIT_OK);
+    state
+}
+
+#[test]
+fn a_family_in_a_region_shares_its_members_and_overflows_when_the_region_is_full() {
+    let path = TempPath::new("r");
+    let region = open_manual(&path); // capacity 8
+    let (st, a) = family_in(config(Some("hosts"), 1, region), 0);
+    assert_eq!(st, circuit_status::CIRCUIT_OK, "{}", message());
+    let (st, b) = family_in(config(Some("hosts"), 1, region), 0);
+    assert_eq!(st, circuit_status::CIRCUIT_OK, "{}", message());
+
+    // One failure through `a`'s member trips `b`'s member of the same key, not another key.
+    let x = member(a, "x.example");
+    assert_eq!(name_of(x), "hosts/x.example");
+    let mut shared = false;
+    // SAFETY: writable out-pointers.
+    unsafe {
+        circuit_is_shared(x, &mut shared);
+        let mut permit = circuit_permit::default();
+        assert_eq!(circuit_allow(x, &mut permit, std::ptr::null_mut()), circuit_status::CIRCUIT_OK);
+        circuit_record_failure(x, &mut permit);
+    }
+    assert!(shared, "a member of a family in a region is a region breaker");
+    let bx = member(b, "x.example");
+    assert_eq!(state_of(bx), circuit_breaker_state::CIRCUIT_STATE_OPEN);
+    let by = member(b, "y.example");
+    assert_eq!(state_of(by), circuit_breaker_state::CIRCUIT_STATE_CLOSED);
+
+    // The region's clock drives the members.
+    assert_eq!(circuit_region_advance(region, 30_000_000_000), circuit_status::CIRCUIT_OK);
+    assert_eq!(state_of(bx), circuit_breaker_state::CIRCUIT_STATE_HALF_OPEN);
+
+    // Records used: hosts/(overflow), hosts/x.example, hosts/y.example. Fill the rest: a new key
+    // then gets the overflow breaker.
+    for key in ["k1", "k2", "k3", "k4", "k5"] {
+        let m = member(b, key);
+        assert_eq!(name_of(m), format!("hosts/{key}"));
+        circuit_destroy(m);
+    }
+    let full = member(b, "one-too-many");
+    assert_eq!(name_of(full), "hosts/(overflow)");
+    let mut contains = true;
+    // SAFETY: key readable, out-pointer writable.
+    unsafe { circuit_family_contains(b, "one-too-many".as_ptr().cast(), 12, &mut contains) };
+    assert!(!contains);
+
+    // The same family with other options: refused by the region, naming the option.
+    let (st, _) = family_in(config(Some("hosts"), 3, region), 0);
+    assert_eq!(st, circuit_status::CIRCUIT_ERR_REGION);
+    let text = message();
+    assert!(text.starts_with("circuit_family_create: circuit region "), "{text}");
+    assert!(text.contains("\"hosts/(overflow)\" already exists with different options"), "{text}");
+    assert!(text.contains("failure_threshold"), "{text}");
+
+    // A new family in a full region: no room for its overflow breaker.
+    let (st, _) = family_in(config(Some("other"), 1, region), 0);
+    assert_eq!(st, circuit_status::CIRCUIT_ERR_REGION);
+    assert!(message().contains("full"), "{}", message());
+
+    // No name; a manual clock as well.
+    let (st, _) = family_in(config(None, 1, region), 0);
+    assert_eq!(st, circuit_status::CIRCUIT_ERR_REGION);
+    assert!(message().contains("needs a name"), "{}", message());
+    let both = config(Some("hosts"), 1, region);
+    let mut clock = 0;
+    // SAFETY: a live config and a writable out-pointer.
+    unsafe {
+        circuit_clock_manual_new(&mut clock);
+        circuit_config_set_manual_clock(both, clock);
+    }
+    let (st, _) = family_in(both, 0);
+    assert_eq!(st, circuit_status::CIRCUIT_ERR_INVALID_CONFIG);
+    assert!(message().contains("region's clock"), "{}", message());
+    circuit_clock_destroy(clock);
+
+    for h in [x, bx, by, full] {
+        assert_eq!(circuit_destroy(h), circuit_status::CIRCUIT_OK);
+    }
+    assert_eq!(circuit_family_destroy(a), circuit_status::CIRCUIT_OK);
+    assert_eq!(circuit_family_destroy(b), circuit_status::CIRCUIT_OK);
+    circuit_region_close(region);
 }

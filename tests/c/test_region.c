@@ -6,6 +6,10 @@
  *     processes opens the breaker, for every child and for the parent, whose listener sees the
  *     transition as remote;
  *   - a breaker created again with other options is refused, the message naming each option;
+ *   - a family in the region: a forked child creates it by name and trips the member of a key; the
+ *     parent's member of that key is open, its family listener gets the transition as remote at
+ *     its next operation on the member, another key is closed; a full region answers new keys
+ *     with the overflow breaker;
  *   - a child holding the only half-open probe (half_open_max_calls 1) is killed with SIGKILL:
  *     the parent then gets the probe, the breaker is not wedged;
  *   - region handles: closed, forged, NULL, bad paths. */
@@ -299,13 +303,28 @@ static void test_refusals(void) {
     CHECK(circuit_region_close(0) == CIRCUIT_ERR_INVALID_HANDLE, "handle 0 is refused");
     CHECK(circuit_region_close(b) == CIRCUIT_ERR_INVALID_HANDLE, "a breaker handle is not a region handle");
 
-    circuit_family family;
+    circuit_family family = 0;
     config = circuit_config_new();
     circuit_config_set_name(config, "hosts");
     circuit_config_set_region(config, region);
+    circuit_clock clock = 0;
+    circuit_clock_manual_new(&clock);
+    circuit_config_set_manual_clock(config, clock);
     status = circuit_family_create(config, 0, 0, &family);
-    CHECK(status == CIRCUIT_ERR_INVALID_CONFIG && strstr(message(), "families cannot live in a host region yet"),
-          "a family in a region is refused (not yet): %s", message());
+    CHECK(status == CIRCUIT_ERR_INVALID_CONFIG && strstr(message(), "region's clock") && family == 0,
+          "a family in a region with a manual clock as well is refused: %s", message());
+    circuit_clock_destroy(clock);
+    circuit_config_free(config);
+    config = circuit_config_new();
+    circuit_config_set_failure_threshold(config, 2);
+    circuit_config_set_region(config, region);
+    status = circuit_family_create(config, 0, 0, &family);
+    CHECK(status == CIRCUIT_ERR_REGION && strstr(message(), "needs a name") && family == 0,
+          "an unnamed family in a region is refused: %s", message());
+    circuit_config_set_name(config, "hosts");
+    status = circuit_family_create(config, 0, 0, &family);
+    CHECK(status == CIRCUIT_OK, "a family in a host-clock region is created: %s", status == CIRCUIT_OK ? "ok" : message());
+    circuit_family_destroy(family);
     circuit_region_close(region);
     status = circuit_config_set_region(config, region);
     CHECK(status == CIRCUIT_ERR_INVALID_HANDLE, "a closed region cannot be set");
@@ -315,7 +334,163 @@ static void test_refusals(void) {
     unlink(path);
 }
 
-/* ---- 3. a probe holder killed with SIGKILL ----------------------------------------------- */
+/* ---- 3. a family in a region, across processes ------------------------------------------ */
+
+#define FAMILY_KEY "a.example"
+
+/* A family "hosts" (failure_threshold 2) whose members live in the region at `path`. */
+static circuit_family make_family(const char *path, circuit_status *out_status) {
+    circuit_region region = 0;
+    circuit_status status = circuit_region_open_manual(path, 8, &region);
+    circuit_family family = 0;
+    if (status == CIRCUIT_OK) {
+        circuit_config *config = circuit_config_new();
+        circuit_config_set_name(config, "hosts");
+        circuit_config_set_failure_threshold(config, 2);
+        circuit_config_set_reset_timeout_ns(config, SECOND);
+        circuit_config_set_region(config, region);
+        status = circuit_family_create(config, 0, 0, &family);
+        circuit_config_free(config);
+        circuit_region_close(region); /* the family keeps working */
+    }
+    *out_status = status;
+    return status == CIRCUIT_OK ? family : 0;
+}
+
+static circuit_breaker member_of(circuit_family family, const char *key) {
+    circuit_breaker b = 0;
+    return circuit_family_get(family, key, strlen(key), &b) == CIRCUIT_OK ? b : 0;
+}
+
+static int name_is(circuit_breaker b, const char *want) {
+    char name[128];
+    size_t n = 0;
+    return circuit_name(b, name, sizeof name, &n) == CIRCUIT_OK && strcmp(name, want) == 0;
+}
+
+typedef struct {
+    int calls;
+    int remote_opens_of_key; /* remote closed -> open of FAMILY_KEY */
+    int other;               /* anything else */
+} family_events;
+
+static void on_member_transition(void *userdata, const char *key, size_t key_len, const circuit_transition *t) {
+    family_events *e = userdata;
+    e->calls++;
+    if (key && key_len == strlen(FAMILY_KEY) && memcmp(key, FAMILY_KEY, key_len) == 0 && t->remote &&
+        t->from == CIRCUIT_STATE_CLOSED && t->to == CIRCUIT_STATE_OPEN && t->reason == CIRCUIT_REASON_FAILURE_THRESHOLD)
+        e->remote_opens_of_key++;
+    else
+        e->other++;
+}
+
+/* The child: open the region by path, create the family, trip the member of FAMILY_KEY, report. */
+static void trip_in_child(const char *path, int out) {
+    reply r = {0, 0, 0};
+    circuit_status status;
+    circuit_family family = make_family(path, &status);
+    circuit_breaker b = status == CIRCUIT_OK ? member_of(family, FAMILY_KEY) : 0;
+    r.status = (int32_t)status;
+    if (b) {
+        for (int i = 0; i < 2; i++) {
+            circuit_permit permit;
+            if (circuit_allow(b, &permit, NULL) == CIRCUIT_OK) {
+                circuit_record_failure(b, &permit);
+                r.failures++;
+            }
+        }
+        r.state = (int32_t)state_of(b);
+        circuit_destroy(b);
+    } else if (status == CIRCUIT_OK) {
+        r.status = -1;
+    }
+    if (family) circuit_family_destroy(family);
+    int ok = write_all(out, &r, sizeof r) == 0;
+    _exit(ok ? 0 : 1);
+}
+
+static void test_family_across_processes(void) {
+    char path[512];
+    path_in_dir(path, sizeof path, "family.circuit");
+    circuit_status status;
+    circuit_family family = make_family(path, &status);
+    CHECK(status == CIRCUIT_OK, "a family is created in a region: %s", status == CIRCUIT_OK ? "ok" : message());
+    if (status != CIRCUIT_OK) return;
+    family_events seen = {0, 0, 0};
+    uint64_t id = 0;
+    CHECK(circuit_family_on_transition(family, on_member_transition, &seen, &id) == CIRCUIT_OK,
+          "the parent listens to the family");
+    circuit_breaker mine = member_of(family, FAMILY_KEY);
+    CHECK(mine && name_is(mine, "hosts/" FAMILY_KEY) && state_of(mine) == CIRCUIT_STATE_CLOSED,
+          "the parent's member hosts/" FAMILY_KEY " is closed");
+    bool shared = false;
+    CHECK(circuit_is_shared(mine, &shared) == CIRCUIT_OK && shared, "a member of a family in a region is shared");
+
+    int from_child[2];
+    if (pipe(from_child) != 0) {
+        CHECK(0, "pipe");
+        return;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(from_child[0]);
+        trip_in_child(path, from_child[1]);
+    }
+    close(from_child[1]);
+    reply r = {0, 0, 0};
+    int got = pid > 0 && read_all(from_child[0], &r, sizeof r) == 0;
+    close(from_child[0]);
+    int wstatus = 0;
+    int exited = pid > 0 && waitpid(pid, &wstatus, 0) == pid && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+    CHECK(got && exited, "a forked child opened the region by path, created the family and exited with status 0");
+    CHECK(r.status == CIRCUIT_OK && r.failures == 2 && r.state == CIRCUIT_STATE_OPEN,
+          "the child's 2 failures (threshold 2) open its member (status %d, failures %llu, state %d)", r.status,
+          (unsigned long long)r.failures, r.state);
+    CHECK(seen.calls == 0, "the parent's family listener has not run yet (remote events arrive at its next operation)");
+
+    CHECK(state_of(mine) == CIRCUIT_STATE_OPEN, "the parent's member for the key is open");
+    CHECK(seen.remote_opens_of_key == 1 && seen.other == 0,
+          "the parent's keyed listener got closed -> open with remote set, at its next operation on the member "
+          "(remote opens %d, other %d)",
+          seen.remote_opens_of_key, seen.other);
+    circuit_breaker again = member_of(family, FAMILY_KEY);
+    CHECK(again && state_of(again) == CIRCUIT_STATE_OPEN, "circuit_family_get of the key again: open");
+    circuit_breaker other = member_of(family, "b.example");
+    CHECK(other && name_is(other, "hosts/b.example") && state_of(other) == CIRCUIT_STATE_CLOSED,
+          "another key is closed");
+    circuit_metrics_snapshot m;
+    circuit_metrics(mine, &m);
+    CHECK(m.failures == 2 && m.opened == 1, "the member's metrics are region-wide (failures %llu, opened %llu)",
+          (unsigned long long)m.failures, (unsigned long long)m.opened);
+
+    /* Records in use: hosts/(overflow), hosts/a.example, hosts/b.example. Fill the other 5; the
+     * next new key gets the overflow breaker. */
+    int filled = 0;
+    const char *keys[] = {"k1", "k2", "k3", "k4", "k5"};
+    for (int i = 0; i < 5; i++) {
+        circuit_breaker k = member_of(family, keys[i]);
+        char want[32];
+        snprintf(want, sizeof want, "hosts/%s", keys[i]);
+        filled += k && name_is(k, want);
+        circuit_destroy(k);
+    }
+    CHECK(filled == 5, "5 more keys fill the region (%d)", filled);
+    circuit_breaker overflow = member_of(family, "one-too-many");
+    bool contains = true;
+    circuit_family_contains(family, "one-too-many", 12, &contains);
+    CHECK(overflow && name_is(overflow, "hosts/(overflow)") && !contains,
+          "a full region answers a new key with the overflow breaker");
+
+    circuit_destroy(overflow);
+    circuit_destroy(other);
+    circuit_destroy(again);
+    circuit_destroy(mine);
+    CHECK(circuit_family_destroy(family) == CIRCUIT_OK, "circuit_family_destroy");
+    unlink(path);
+}
+
+/* ---- 4. a probe holder killed with SIGKILL ----------------------------------------------- */
 
 static void test_killed_probe_holder(void) {
     char path[512];
@@ -376,6 +551,7 @@ int main(void) {
     }
     test_failures_across_processes();
     test_refusals();
+    test_family_across_processes();
     test_killed_probe_holder();
     rmdir(dir);
     return tap_done();

@@ -509,8 +509,11 @@ class CircuitBreaker(_circuit.Breaker):
 
 class Family(_circuit.Family):
     """One circuit breaker per key (a downstream host, endpoint or tenant), created on first use
-    and named `<name>/<key>`, with bounded memory (docs/semantics.md, "Families"). Not yet in a
-    host region: `region=` raises `NotImplementedError`.
+    and named `<name>/<key>`, with bounded memory (docs/semantics.md, "Families").
+    `region=HostRegion(path)` makes every member (and the overflow breaker) the region's breaker of
+    its name, one breaker per key across processes (docs/python.md, "Host-shared breakers"); the
+    family then needs a name, reads the region's clock (so it takes no `clock`), and answers new
+    keys with the overflow breaker once the region is full.
 
     Takes every option `CircuitBreaker` takes (each member gets them), plus `max_keys` (at most
     this many members, default 1024) and `idle_ttl` (seconds or a `datetime.timedelta`, default
