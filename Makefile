@@ -26,7 +26,8 @@ test-rust-static: ## cargo fmt --check and clippy -D warnings
 	@scripts/suite check rust-fmt $(CARGO) fmt --all --check
 	@scripts/suite check rust-clippy $(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test-rust: ## Rust unit tests, doctests, conformance vectors, proptest model, stress, C ABI fuzz and header check
+test-rust: ## Rust unit tests, doctests, conformance vectors, proptest model, stress, C ABI fuzz and header check, fleet tests against redis-server
+	@mkdir -p target && scripts/need-redis
 	@scripts/suite cargo rust $(CARGO) test
 
 lib: ## build libcircuit.so/.a (release) and stage them with the header under target/dist

@@ -70,6 +70,7 @@ mod events;
 pub mod export;
 pub mod exposition;
 mod family;
+pub mod fleet;
 pub mod host;
 pub mod http;
 mod metrics;

@@ -1,0 +1,619 @@
+//! Fleet breakers (SEMANTICS §13, docs/fleet.md): the instance side of a breaker shared by every
+//! instance of a service through a store (Redis), without I/O.
+//!
+//! A call runs only if its local breaker (unchanged) and the fleet breaker both admit it. The fleet
+//! breaker's state lives in the store and moves only inside one atomic script ([`SCRIPT`]), which
+//! adds each instance's outcome deltas to a time window, evaluates the fleet rule (failure and
+//! slow-call rates over the window, summed across instances), makes transitions with
+//! `epoch += 1`, and grants half-open probes as leases so the fleet-wide probe cap is exact. This
+//! module never touches the network: [`Fleet::poll`] says what to send when a sync is due,
+//! [`Fleet::complete`] applies what came back. The host (a binding's event loop, goroutine or
+//! thread) runs the round trip; nothing of it happens inside [`Fleet::admit`] or a record.
+//!
+//! Time: the script reads the store's clock and answers with *remaining* durations, which this
+//! side turns into instants of its own monotonic clock on receipt. No wall-clock value crosses
+//! hosts.
+
+mod sha1;
+mod wire;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::state::Outcome;
+
+pub use wire::{Reply, SyncRequest};
+
+/// The fleet state machine's script (Lua, for `EVALSHA`/`EVAL`).
+pub const SCRIPT: &str = include_str!("script.lua");
+
+/// The SHA-1 of [`SCRIPT`], hex, as `EVALSHA` wants it (and `SCRIPT LOAD` returns).
+pub fn script_sha1() -> String {
+    sha1::hex(SCRIPT.as_bytes())
+}
+
+/// What the fleet does when the store cannot be reached for longer than `max_staleness`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// The local breaker alone decides (the default).
+    Local,
+    /// Every call is rejected by the fleet level.
+    Open,
+    /// Every call is admitted by the fleet level.
+    Closed,
+}
+
+impl StoreFailure {
+    /// Parses `local`, `open` or `closed`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "local" => Some(Self::Local),
+            "open" => Some(Self::Open),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+
+    /// The spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// The fleet breaker's options (docs/fleet.md, "The fleet rule").
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetConfig {
+    /// The breaker's name (the store key is `circuit:{name}`, a cluster hash tag).
+    pub name: String,
+    /// The window the rates are measured over (default 10 s).
+    pub window: Duration,
+    /// Buckets of the window (default 10).
+    pub buckets: u32,
+    /// Calls the window must hold, summed over the fleet, before a rate can trip it (default 20).
+    pub minimum_calls: u32,
+    /// Failure rate over the fleet's window that opens it (default 0.5; `None`: no failure rule).
+    pub failure_rate_threshold: Option<f64>,
+    /// Slow-call rate that opens it (default none).
+    pub slow_call_rate_threshold: Option<f64>,
+    /// First open duration (default 30 s), grown by `backoff_multiplier` per re-opening up to
+    /// `max_reset_timeout` (default 300 s).
+    pub reset_timeout: Duration,
+    /// Growth of the open duration per re-opening from half-open (default 2).
+    pub backoff_multiplier: f64,
+    /// Cap of the open duration.
+    pub max_reset_timeout: Duration,
+    /// Probes admitted fleet-wide per half-open epoch (default 1).
+    pub half_open_max_calls: u32,
+    /// Probe successes that close it (default 1, at most `half_open_max_calls`).
+    pub success_threshold: u32,
+    /// How long a granted probe may take before its slot is given back (default 10 s).
+    pub probe_lease: Duration,
+    /// How often an instance syncs (default 250 ms), and at once on a would-trip or a verdict.
+    pub sync_interval: Duration,
+    /// What decides when the store is unreachable (default [`StoreFailure::Local`]).
+    pub on_store_failure: StoreFailure,
+    /// How old the last successful sync may be before the degraded mode applies (default 2 s).
+    pub max_staleness: Duration,
+    /// Expiry of an abandoned breaker's key in the store (default 24 h).
+    pub key_expiry: Duration,
+}
+
+impl FleetConfig {
+    /// The defaults for a breaker named `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            window: Duration::from_secs(10),
+            buckets: 10,
+            minimum_calls: 20,
+            failure_rate_threshold: Some(0.5),
+            slow_call_rate_threshold: None,
+            reset_timeout: Duration::from_secs(30),
+            backoff_multiplier: 2.0,
+            max_reset_timeout: Duration::from_secs(300),
+            half_open_max_calls: 1,
+            success_threshold: 1,
+            probe_lease: Duration::from_secs(10),
+            sync_interval: Duration::from_millis(250),
+            on_store_failure: StoreFailure::Local,
+            max_staleness: Duration::from_secs(2),
+            key_expiry: Duration::from_secs(86_400),
+        }
+    }
+
+    /// Checks every option; the error names the option.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        use crate::ConfigError as E;
+        let rate = |name: &'static str, v: Option<f64>| match v {
+            Some(r) if !(r > 0.0 && r <= 1.0) => Err(E::new(name, "must be in (0, 1]")),
+            _ => Ok(()),
+        };
+        if self.name.is_empty() || self.name.len() > 200 || self.name.contains(['{', '}']) {
+            return Err(E::new("name", "a fleet breaker needs a name of 1 to 200 bytes without braces"));
+        }
+        if self.buckets == 0 || self.buckets > 1000 {
+            return Err(E::new("buckets", "must be 1 to 1000"));
+        }
+        let ms = |d: Duration| d.as_millis();
+        if ms(self.window) < u128::from(self.buckets) {
+            return Err(E::new("window", "must be at least one millisecond per bucket"));
+        }
+        rate("failure_rate_threshold", self.failure_rate_threshold)?;
+        rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
+        if self.failure_rate_threshold.is_none() && self.slow_call_rate_threshold.is_none() {
+            return Err(E::new("failure_rate_threshold", "a fleet breaker needs a failure or slow-call rate rule"));
+        }
+        if ms(self.reset_timeout) == 0 || self.max_reset_timeout < self.reset_timeout {
+            return Err(E::new("reset_timeout", "must be at least 1 ms and at most max_reset_timeout"));
+        }
+        if !(self.backoff_multiplier.is_finite() && self.backoff_multiplier >= 1.0) {
+            return Err(E::new("backoff_multiplier", "must be a finite number >= 1"));
+        }
+        if self.half_open_max_calls == 0 || self.half_open_max_calls > 10_000 {
+            return Err(E::new("half_open_max_calls", "must be 1 to 10,000"));
+        }
+        if self.success_threshold == 0 || self.success_threshold > self.half_open_max_calls {
+            return Err(E::new("success_threshold", "must be 1 to half_open_max_calls"));
+        }
+        if ms(self.probe_lease) == 0 {
+            return Err(E::new("probe_lease", "must be at least 1 ms"));
+        }
+        if ms(self.sync_interval) == 0 || self.max_staleness < self.sync_interval {
+            return Err(E::new("sync_interval", "must be at least 1 ms and at most max_staleness"));
+        }
+        if ms(self.key_expiry) < ms(self.max_reset_timeout) {
+            return Err(E::new("key_expiry", "must be at least max_reset_timeout"));
+        }
+        Ok(())
+    }
+
+    /// The store key: `circuit:{name}` (the braces make it a cluster hash tag).
+    pub fn key(&self) -> String {
+        format!("circuit:{{{}}}", self.name)
+    }
+
+    /// The options every instance must agree on, as text (what the fingerprint hashes).
+    pub fn canonical(&self) -> String {
+        let r = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v}"));
+        format!(
+            "window={}ms;buckets={};minimum_calls={};failure_rate_threshold={};slow_call_rate_threshold={};\
+             reset_timeout={}ms;backoff_multiplier={};max_reset_timeout={}ms;half_open_max_calls={};\
+             success_threshold={};probe_lease={}ms",
+            self.window.as_millis(),
+            self.buckets,
+            self.minimum_calls,
+            r(self.failure_rate_threshold),
+            r(self.slow_call_rate_threshold),
+            self.reset_timeout.as_millis(),
+            self.backoff_multiplier,
+            self.max_reset_timeout.as_millis(),
+            self.half_open_max_calls,
+            self.success_threshold,
+            self.probe_lease.as_millis(),
+        )
+    }
+
+    /// A short hash of [`Self::canonical`], stored with the breaker: an instance with other options
+    /// is told so ([`FleetEvent::Mismatch`]) and never overwrites the store.
+    pub fn fingerprint(&self) -> String {
+        sha1::hex(self.canonical().as_bytes())[..16].to_owned()
+    }
+}
+
+/// The fleet breaker's state, as last learned from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetState {
+    /// Admits every call the local breaker admits.
+    Closed,
+    /// Rejects until the open duration has passed (then the store moves it to half-open).
+    Open,
+    /// Admits only calls holding a probe lease granted by the store.
+    HalfOpen,
+}
+
+impl FleetState {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "closed" => Some(Self::Closed),
+            "open" => Some(Self::Open),
+            "half_open" => Some(Self::HalfOpen),
+            _ => None,
+        }
+    }
+
+    /// The spelling (as in every binding).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// A probe lease granted by the store, held by one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetProbe {
+    epoch: u64,
+    id: u64,
+}
+
+/// The fleet level's answer to a call the local breaker admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Run the call; record its outcome with [`Fleet::record`].
+    Admit,
+    /// Run the call as the fleet's probe; record it with [`Fleet::record_probe`].
+    Probe(FleetProbe),
+    /// Do not run it: the fleet is open (`retry_after` known) or every probe lease is taken.
+    Reject {
+        /// The fleet's state.
+        state: FleetState,
+        /// Time until the fleet may admit a probe, when open.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Something the host should tell its listeners or logs about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetEvent {
+    /// The fleet breaker moved (learned at a sync).
+    Transition {
+        /// The state left.
+        from: FleetState,
+        /// The state entered.
+        to: FleetState,
+        /// The store's epoch after the move.
+        epoch: u64,
+    },
+    /// The store has not answered for longer than `max_staleness`: the degraded mode decides.
+    StoreDegraded,
+    /// The store answered again after a degraded period.
+    StoreRecovered,
+    /// The store holds this breaker with other options (its fingerprint); nothing was written.
+    Mismatch {
+        /// The stored fingerprint.
+        stored: String,
+    },
+}
+
+/// A snapshot of the fleet level for metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FleetStatus {
+    /// The state as last learned.
+    pub state: FleetState,
+    /// The store's epoch as last learned.
+    pub epoch: u64,
+    /// Whether the degraded mode decides now.
+    pub degraded: bool,
+    /// Time since the last successful sync (`None`: never synced).
+    pub staleness: Option<Duration>,
+    /// Syncs completed and failed, lifetime.
+    pub syncs: u64,
+    /// Syncs that failed (store error or time-out), lifetime.
+    pub sync_failures: u64,
+}
+
+#[derive(Debug)]
+struct View {
+    state: FleetState,
+    epoch: u64,
+    /// Local instant at which the fleet's open duration ends.
+    open_until: u64,
+    /// Probe leases granted and not yet handed to a call.
+    probes: Vec<FleetProbe>,
+    /// Probe ids asked for and not yet granted.
+    wanted: u32,
+    verdicts: Vec<(FleetProbe, Outcome)>,
+    in_flight: Option<(Vec<(FleetProbe, Outcome)>, u64)>,
+    next_sync_at: u64,
+    last_ok: Option<u64>,
+    created_at: u64,
+    degraded: bool,
+    failures_in_row: u32,
+    window_calls: u64,
+    window_failures: u64,
+    syncs: u64,
+    sync_failures: u64,
+    mismatch: bool,
+    /// Whether `StoreDegraded` was reported (and `StoreRecovered` not yet).
+    announced: bool,
+    jitter: u64,
+}
+
+/// One instance's side of a fleet breaker. `Send + Sync`.
+#[derive(Debug)]
+pub struct Fleet {
+    config: FleetConfig,
+    key: String,
+    fingerprint: String,
+    calls: AtomicU64,
+    failures: AtomicU64,
+    slow: AtomicU64,
+    /// Set when a sync should go out at once (a would-trip, a verdict, a wanted probe).
+    urgent: AtomicBool,
+    /// `true` while every call the local breaker admits is admitted here without the lock.
+    open_gate: AtomicBool,
+    /// Until when (local instant) the open gate holds without a newer sync.
+    gate_until: AtomicU64,
+    view: Mutex<View>,
+}
+
+impl Fleet {
+    /// An instance of the fleet breaker `config` (validated), created at local instant `now`.
+    pub fn new(config: FleetConfig, now: u64) -> Result<Self, crate::ConfigError> {
+        config.validate()?;
+        let staleness = nanos(config.max_staleness);
+        Ok(Self {
+            key: config.key(),
+            fingerprint: config.fingerprint(),
+            calls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            slow: AtomicU64::new(0),
+            urgent: AtomicBool::new(true),
+            open_gate: AtomicBool::new(true),
+            gate_until: AtomicU64::new(now.saturating_add(staleness)),
+            view: Mutex::new(View {
+                state: FleetState::Closed,
+                epoch: 0,
+                open_until: 0,
+                probes: Vec::new(),
+                wanted: 0,
+                verdicts: Vec::new(),
+                in_flight: None,
+                next_sync_at: now,
+                last_ok: None,
+                created_at: now,
+                degraded: false,
+                failures_in_row: 0,
+                window_calls: 0,
+                window_failures: 0,
+                syncs: 0,
+                sync_failures: 0,
+                mismatch: false,
+                announced: false,
+                jitter: 0x9E37_79B9_7F4A_7C15 ^ now,
+            }),
+            config,
+        })
+    }
+
+    /// The options.
+    pub fn config(&self) -> &FleetConfig {
+        &self.config
+    }
+
+    fn view(&self) -> std::sync::MutexGuard<'_, View> {
+        self.view.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The fleet level's decision for a call the local breaker admitted, at local instant `now`.
+    /// Lock-free while the fleet is closed and the last sync is fresh.
+    #[inline]
+    pub fn admit(&self, now: u64) -> Admission {
+        if self.open_gate.load(Ordering::Acquire) && now < self.gate_until.load(Ordering::Acquire) {
+            return Admission::Admit;
+        }
+        self.admit_slow(now)
+    }
+
+    fn admit_slow(&self, now: u64) -> Admission {
+        let mut v = self.view();
+        self.refresh_degraded(&mut v, now);
+        if v.degraded || v.mismatch {
+            return match self.config.on_store_failure {
+                StoreFailure::Open => Admission::Reject { state: FleetState::Open, retry_after: None },
+                StoreFailure::Local | StoreFailure::Closed => Admission::Admit,
+            };
+        }
+        match v.state {
+            FleetState::Closed => Admission::Admit,
+            FleetState::Open => {
+                if now >= v.open_until {
+                    // The store moves it to half-open at the next sync: ask for a probe now.
+                    v.wanted = v.wanted.max(1);
+                    self.urgent.store(true, Ordering::Release);
+                }
+                Admission::Reject {
+                    state: FleetState::Open,
+                    retry_after: Some(Duration::from_nanos(v.open_until.saturating_sub(now))),
+                }
+            }
+            FleetState::HalfOpen => match v.probes.pop() {
+                Some(probe) => Admission::Probe(probe),
+                None => {
+                    v.wanted = v.wanted.saturating_add(1).min(self.config.half_open_max_calls);
+                    self.urgent.store(true, Ordering::Release);
+                    Admission::Reject { state: FleetState::HalfOpen, retry_after: None }
+                }
+            },
+        }
+    }
+
+    /// Records the outcome of a call admitted with [`Admission::Admit`] (`slow`: as the local
+    /// breaker classified it). Lock-free; a failure that might trip the fleet asks for a sync now.
+    #[inline]
+    pub fn record(&self, outcome: Outcome, slow: bool) {
+        if outcome == Outcome::Ignored {
+            return;
+        }
+        let calls = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if slow {
+            self.slow.fetch_add(1, Ordering::Relaxed);
+        }
+        if outcome == Outcome::Failure {
+            let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            self.check_would_trip(calls, failures);
+        }
+    }
+
+    #[cold]
+    fn check_would_trip(&self, calls: u64, failures: u64) {
+        let Some(rate) = self.config.failure_rate_threshold else { return };
+        let v = self.view();
+        let total = v.window_calls + calls;
+        let failed = v.window_failures + failures;
+        if total >= u64::from(self.config.minimum_calls) && failed as f64 / total as f64 >= rate {
+            self.urgent.store(true, Ordering::Release);
+        }
+    }
+
+    /// Records a probe's outcome; the verdict goes out at once with the next sync.
+    pub fn record_probe(&self, probe: FleetProbe, outcome: Outcome) {
+        self.view().verdicts.push((probe, outcome));
+        self.urgent.store(true, Ordering::Release);
+    }
+
+    /// What to send to the store now, if a sync is due at local instant `now` (none while one is
+    /// in flight). The host runs it (`EVALSHA` [`script_sha1`] with [`SyncRequest::keys`] and
+    /// [`SyncRequest::args`], falling back to `EVAL` [`SCRIPT`] on `NOSCRIPT`) and hands the reply to
+    /// [`Self::complete`], with no lock held.
+    pub fn poll(&self, now: u64) -> Option<SyncRequest> {
+        let mut v = self.view();
+        if v.in_flight.is_some() {
+            return None;
+        }
+        let urgent = self.urgent.load(Ordering::Acquire);
+        if now < v.next_sync_at && !(urgent && v.failures_in_row == 0) {
+            return None;
+        }
+        self.urgent.store(false, Ordering::Release);
+        let calls = self.calls.swap(0, Ordering::AcqRel);
+        let failures = self.failures.swap(0, Ordering::AcqRel);
+        let slow = self.slow.swap(0, Ordering::AcqRel);
+        let verdicts = std::mem::take(&mut v.verdicts);
+        let want = if v.state == FleetState::Open && now < v.open_until { 0 } else { v.wanted };
+        let request = SyncRequest::new(
+            &self.key,
+            &self.config,
+            &self.fingerprint,
+            v.epoch,
+            [calls, failures, slow],
+            want,
+            &verdicts,
+        );
+        v.in_flight = Some((verdicts, now));
+        Some(request)
+    }
+
+    /// Applies the store's reply to the request [`Self::poll`] gave at local instant `now`
+    /// (`Err` for a store error or a time-out: the sync's deltas and verdicts are dropped, never
+    /// counted twice). Returns what happened, for the host's listeners.
+    pub fn complete(&self, now: u64, reply: Result<Vec<Reply>, String>) -> Vec<FleetEvent> {
+        let mut events = Vec::new();
+        let mut v = self.view();
+        let Some((_sent, _at)) = v.in_flight.take() else { return events };
+        v.syncs += 1;
+        match reply.and_then(|r| wire::parse(&r)) {
+            Ok(wire::Parsed::Ok { epoch, state, open_remaining_ms, window_calls, window_failures, grants, .. }) => {
+                let state = FleetState::parse(&state).unwrap_or(FleetState::Closed);
+                if v.announced {
+                    events.push(FleetEvent::StoreRecovered);
+                    v.announced = false;
+                }
+                v.degraded = false;
+                v.mismatch = false;
+                v.failures_in_row = 0;
+                v.last_ok = Some(now);
+                if (state, epoch) != (v.state, v.epoch) && epoch >= v.epoch {
+                    if state != v.state {
+                        events.push(FleetEvent::Transition { from: v.state, to: state, epoch });
+                    }
+                    v.probes.clear();
+                }
+                if epoch >= v.epoch {
+                    v.state = state;
+                    v.epoch = epoch;
+                }
+                v.open_until = now.saturating_add(open_remaining_ms.saturating_mul(1_000_000));
+                v.window_calls = window_calls;
+                v.window_failures = window_failures;
+                for id in grants {
+                    v.probes.push(FleetProbe { epoch, id });
+                }
+                v.wanted = v.wanted.saturating_sub(v.probes.len() as u32);
+                v.next_sync_at = now.saturating_add(nanos(self.config.sync_interval));
+            }
+            Ok(wire::Parsed::Mismatch { stored }) => {
+                if !v.mismatch {
+                    events.push(FleetEvent::Mismatch { stored });
+                }
+                v.mismatch = true;
+                v.next_sync_at = now.saturating_add(nanos(self.config.max_staleness));
+            }
+            Err(_) => {
+                v.sync_failures += 1;
+                v.failures_in_row = v.failures_in_row.saturating_add(1);
+                let backoff = self.backoff(&mut v);
+                v.next_sync_at = now.saturating_add(backoff);
+            }
+        }
+        self.refresh_degraded(&mut v, now);
+        if v.degraded && !v.announced {
+            events.push(FleetEvent::StoreDegraded);
+            v.announced = true;
+        }
+        let open_gate = !v.mismatch && !v.degraded && v.state == FleetState::Closed;
+        let until = v.last_ok.unwrap_or(v.created_at).saturating_add(nanos(self.config.max_staleness));
+        self.gate_until.store(until, Ordering::Release);
+        self.open_gate.store(open_gate, Ordering::Release);
+        events
+    }
+
+    /// What changed without a sync at local instant `now`: the store became stale
+    /// ([`FleetEvent::StoreDegraded`], once). Hosts call it when [`Self::poll`] has nothing to send.
+    pub fn events(&self, now: u64) -> Vec<FleetEvent> {
+        let mut v = self.view();
+        self.refresh_degraded(&mut v, now);
+        if v.degraded && !v.announced {
+            v.announced = true;
+            return vec![FleetEvent::StoreDegraded];
+        }
+        Vec::new()
+    }
+
+    /// Jittered exponential reconnect delay: sync_interval * 2^(failures-1), at most
+    /// max_staleness, times a factor in [0.5, 1).
+    fn backoff(&self, v: &mut View) -> u64 {
+        let base = nanos(self.config.sync_interval);
+        let grown = base.saturating_mul(1u64 << v.failures_in_row.saturating_sub(1).min(20));
+        let capped = grown.min(nanos(self.config.max_staleness));
+        v.jitter ^= v.jitter << 13;
+        v.jitter ^= v.jitter >> 7;
+        v.jitter ^= v.jitter << 17;
+        let factor = 0.5 + (v.jitter >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+        (capped as f64 * factor) as u64
+    }
+
+    fn refresh_degraded(&self, v: &mut View, now: u64) {
+        let since = v.last_ok.unwrap_or(v.created_at);
+        v.degraded = now.saturating_sub(since) > nanos(self.config.max_staleness);
+        if v.degraded {
+            self.open_gate.store(self.config.on_store_failure != StoreFailure::Open, Ordering::Release);
+            self.gate_until.store(u64::MAX, Ordering::Release);
+        }
+    }
+
+    /// The fleet level's state for metrics, at local instant `now`.
+    pub fn status(&self, now: u64) -> FleetStatus {
+        let mut v = self.view();
+        self.refresh_degraded(&mut v, now);
+        FleetStatus {
+            state: v.state,
+            epoch: v.epoch,
+            degraded: v.degraded,
+            staleness: v.last_ok.map(|t| Duration::from_nanos(now.saturating_sub(t))),
+            syncs: v.syncs,
+            sync_failures: v.sync_failures,
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,143 @@
+//! The fleet breaker's instance side without a store (sans-IO): what a sync sends, how replies
+//! are applied, the degraded modes, and that no reply can make it panic. The store side (the
+//! Lua script) is tested against a real redis-server in fleet-redis/tests.
+
+use std::time::Duration;
+
+use circuit::Outcome;
+use circuit::fleet::{Admission, Fleet, FleetConfig, FleetEvent, FleetState, Reply, SCRIPT, StoreFailure, script_sha1};
+use proptest::prelude::*;
+
+const MS: u64 = 1_000_000;
+
+fn ok(epoch: i64, state: &str, remaining_ms: i64, grants: &[i64]) -> Result<Vec<Reply>, String> {
+    let mut r = vec![
+        Reply::Text("ok".into()),
+        Reply::Int(epoch),
+        Reply::Text(state.into()),
+        Reply::Int(remaining_ms),
+        Reply::Int(10_000),
+        Reply::Int(0),
+        Reply::Int(0),
+        Reply::Int(0),
+    ];
+    r.extend(grants.iter().map(|&g| Reply::Int(g)));
+    Ok(r)
+}
+
+fn fleet(mode: StoreFailure) -> Fleet {
+    let mut c = FleetConfig::new("payments");
+    c.on_store_failure = mode;
+    Fleet::new(c, 0).unwrap()
+}
+
+#[test]
+fn the_script_is_named_by_its_sha1_and_options_are_checked() {
+    assert_eq!(script_sha1().len(), 40);
+    assert!(SCRIPT.contains("redis.call(\"TIME\")"));
+    let mut c = FleetConfig::new("x");
+    c.success_threshold = 2;
+    assert_eq!(Fleet::new(c, 0).unwrap_err().option(), "success_threshold");
+    let mut c = FleetConfig::new("x");
+    c.failure_rate_threshold = Some(1.5);
+    assert_eq!(Fleet::new(c, 0).unwrap_err().option(), "failure_rate_threshold");
+    assert_eq!(FleetConfig::new("pay").key(), "circuit:{pay}");
+    assert_ne!(FleetConfig::new("a").fingerprint(), {
+        let mut c = FleetConfig::new("a");
+        c.minimum_calls = 3;
+        c.fingerprint()
+    });
+}
+
+#[test]
+fn a_sync_carries_the_deltas_once_and_an_open_reply_rejects_until_it_ends() {
+    let mut c = FleetConfig::new("payments");
+    c.max_staleness = Duration::from_secs(60); // this test jumps seconds between syncs
+    let f = Fleet::new(c, 0).unwrap();
+    for _ in 0..3 {
+        assert_eq!(f.admit(0), Admission::Admit);
+        f.record(Outcome::Failure, false);
+    }
+    f.record(Outcome::Success, true);
+    let request = f.poll(0).expect("the first sync is due at once");
+    assert_eq!(&request.args()[14..18], ["4", "3", "1", "0"], "calls, failures, slow, wanted probes");
+    assert!(f.poll(0).is_none(), "one sync in flight at a time");
+    let events = f.complete(MS, ok(1, "open", 5_000, &[]));
+    assert_eq!(events, [FleetEvent::Transition { from: FleetState::Closed, to: FleetState::Open, epoch: 1 }]);
+    assert!(
+        matches!(f.admit(2 * MS), Admission::Reject { state: FleetState::Open, retry_after: Some(d) } if d == Duration::from_millis(4_999))
+    );
+    let next = f.poll(300 * MS).expect("due after sync_interval");
+    assert_eq!(&next.args()[13..16], ["1", "0", "0"], "the new epoch; the deltas were sent once");
+    let _ = f.complete(300 * MS, ok(1, "open", 4_700, &[]));
+    // The open time passes: the next admission asks for a probe at once.
+    assert!(matches!(f.admit(5_001 * MS), Admission::Reject { .. }));
+    let ask = f.poll(5_001 * MS).expect("urgent");
+    assert_eq!(ask.args()[17], "1");
+    let _ = f.complete(5_002 * MS, ok(2, "half_open", 0, &[7]));
+    let Admission::Probe(probe) = f.admit(5_003 * MS) else { panic!("the granted probe") };
+    assert!(matches!(f.admit(5_003 * MS), Admission::Reject { state: FleetState::HalfOpen, .. }));
+    f.record_probe(probe, Outcome::Success);
+    let verdict = f.poll(5_003 * MS).expect("a verdict goes out at once");
+    assert_eq!(&verdict.args()[18..], ["1", "2", "7", "success"]);
+}
+
+#[test]
+fn a_would_trip_syncs_at_once() {
+    let mut c = FleetConfig::new("p");
+    c.minimum_calls = 4;
+    let f = Fleet::new(c, 0).unwrap();
+    let _ = f.poll(0);
+    let _ = f.complete(0, ok(0, "closed", 0, &[]));
+    assert!(f.poll(MS).is_none(), "not due yet");
+    for _ in 0..4 {
+        f.record(Outcome::Failure, false);
+    }
+    assert!(f.poll(2 * MS).is_some(), "four failures of four calls would trip: sync now");
+}
+
+#[test]
+fn each_degraded_mode_decides_when_the_store_is_gone() {
+    for (mode, admits) in [(StoreFailure::Local, true), (StoreFailure::Closed, true), (StoreFailure::Open, false)] {
+        let f = fleet(mode);
+        let _ = f.poll(0);
+        let _ = f.complete(0, ok(0, "closed", 0, &[]));
+        let _ = f.poll(300 * MS);
+        assert!(f.complete(300 * MS, Err("connection refused".into())).is_empty(), "not stale yet");
+        let events = f.events(2_100 * MS);
+        assert_eq!(events, [FleetEvent::StoreDegraded]);
+        assert!(f.events(2_200 * MS).is_empty(), "announced once");
+        assert_eq!(matches!(f.admit(2_200 * MS), Admission::Admit), admits, "{mode:?}");
+        assert!(f.status(2_200 * MS).degraded);
+        let request = f.poll(3_000 * MS).expect("a retry after the backoff");
+        drop(request);
+        let events = f.complete(3_000 * MS, ok(0, "closed", 0, &[]));
+        assert_eq!(events, [FleetEvent::StoreRecovered]);
+        assert_eq!(f.admit(3_001 * MS), Admission::Admit);
+    }
+}
+
+#[test]
+fn a_mismatch_is_reported_once_and_the_local_breaker_decides() {
+    let f = fleet(StoreFailure::Open);
+    let _ = f.poll(0);
+    let events = f.complete(0, Ok(vec![Reply::Text("mismatch".into()), Reply::Text("abc".into())]));
+    assert_eq!(events, [FleetEvent::Mismatch { stored: "abc".into() }]);
+    assert!(matches!(f.admit(MS), Admission::Reject { .. }), "a mismatched fleet uses the degraded mode");
+}
+
+proptest! {
+    #[test]
+    fn no_reply_makes_the_fleet_panic(items in proptest::collection::vec(prop_oneof![
+        any::<i64>().prop_map(Reply::Int),
+        "[a-z_]{0,10}".prop_map(Reply::Text),
+        Just(Reply::Text("ok".into())),
+        Just(Reply::Text("half_open".into())),
+    ], 0..20)) {
+        let f = fleet(StoreFailure::Local);
+        let _ = f.poll(0);
+        let _ = f.complete(MS, Ok(items));
+        let _ = f.admit(2 * MS);
+        let _ = f.status(2 * MS);
+    }
+}

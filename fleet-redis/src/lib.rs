@@ -1,0 +1,153 @@
+//! Fleet-wide circuit breakers over Redis (docs/fleet.md): the store round trip of the core's
+//! sans-IO fleet breaker ([`circuit::fleet::Fleet`](engine::fleet::Fleet)).
+//!
+//! A call runs only if its local breaker and the fleet breaker both admit it; the fleet's state
+//! lives in Redis and moves only inside one Lua script. This crate does the I/O the core refuses
+//! to do: [`RedisFleet::sync`] sends this instance's outcome deltas and probe verdicts when a sync
+//! is due (every `sync_interval`, and at once on a would-trip or a verdict) and applies the reply.
+//!
+//! **Threading.** `sync` blocks for one round trip (bounded by the response timeout). Never call
+//! it on the call path: run it from a thread or task of its own, every few milliseconds
+//! (`sync` itself decides whether a sync is due, so calling it often costs nothing):
+//!
+//! ```no_run
+//! use circuit_redis::RedisFleet;
+//! use engine::fleet::FleetConfig;
+//! use std::sync::Arc;
+//!
+//! let client = redis::Client::open("redis://127.0.0.1:6379/")?;
+//! let fleet = Arc::new(RedisFleet::new(client, FleetConfig::new("payments"))?);
+//! let syncer = Arc::clone(&fleet);
+//! std::thread::spawn(move || loop {
+//!     for event in syncer.sync() {
+//!         eprintln!("fleet: {event:?}");
+//!     }
+//!     std::thread::sleep(std::time::Duration::from_millis(10));
+//! });
+//! // on the call path: the local breaker first, then
+//! match fleet.admit() {
+//!     engine::fleet::Admission::Admit => { /* call, then fleet.record(outcome, slow) */ }
+//!     _ => { /* rejected by the fleet */ }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use engine::fleet::{Admission, Fleet, FleetConfig, FleetEvent, FleetProbe, FleetStatus, Reply, SCRIPT, script_sha1};
+use engine::{Clock, MonotonicClock, Outcome};
+
+/// One instance's fleet breaker with its Redis connection.
+pub struct RedisFleet {
+    fleet: Fleet,
+    client: redis::Client,
+    connection: Mutex<Option<redis::Connection>>,
+    sha: String,
+    timeout: Duration,
+    clock: Box<dyn Clock>,
+}
+
+impl std::fmt::Debug for RedisFleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisFleet").field("fleet", &self.fleet).finish_non_exhaustive()
+    }
+}
+
+impl RedisFleet {
+    /// A fleet breaker for `config` over `client` (connected lazily, reconnected after errors),
+    /// on the host's monotonic clock. The response timeout is `sync_interval`.
+    pub fn new(client: redis::Client, config: FleetConfig) -> Result<Self, engine::ConfigError> {
+        Self::with_clock(client, config, Box::new(MonotonicClock))
+    }
+
+    /// [`Self::new`] on another clock (tests).
+    pub fn with_clock(
+        client: redis::Client,
+        config: FleetConfig,
+        clock: Box<dyn Clock>,
+    ) -> Result<Self, engine::ConfigError> {
+        let timeout = config.sync_interval.max(Duration::from_millis(50));
+        let fleet = Fleet::new(config, clock.now_nanos())?;
+        Ok(Self { fleet, client, connection: Mutex::new(None), sha: script_sha1(), timeout, clock })
+    }
+
+    /// The core's fleet breaker (for `status`, `config`).
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// The fleet level's decision for a call the local breaker admitted. No I/O.
+    pub fn admit(&self) -> Admission {
+        self.fleet.admit(self.clock.now_nanos())
+    }
+
+    /// Records an admitted call's outcome. No I/O.
+    pub fn record(&self, outcome: Outcome, slow: bool) {
+        self.fleet.record(outcome, slow);
+    }
+
+    /// Records a probe's outcome. No I/O.
+    pub fn record_probe(&self, probe: FleetProbe, outcome: Outcome) {
+        self.fleet.record_probe(probe, outcome);
+    }
+
+    /// The fleet level's state.
+    pub fn status(&self) -> FleetStatus {
+        self.fleet.status(self.clock.now_nanos())
+    }
+
+    /// Runs one sync with the store if one is due (else returns at once); returns what happened.
+    /// Blocks for at most about one response timeout. Never call it on the call path.
+    pub fn sync(&self) -> Vec<FleetEvent> {
+        let Some(request) = self.fleet.poll(self.clock.now_nanos()) else {
+            return self.fleet.events(self.clock.now_nanos());
+        };
+        let reply = self.round_trip(request.keys()[0], request.args());
+        self.fleet.complete(self.clock.now_nanos(), reply)
+    }
+
+    fn round_trip(&self, key: &str, args: &[String]) -> Result<Vec<Reply>, String> {
+        let mut slot = self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            let connection = self.client.get_connection_with_timeout(self.timeout).map_err(|e| e.to_string())?;
+            connection.set_read_timeout(Some(self.timeout)).map_err(|e| e.to_string())?;
+            connection.set_write_timeout(Some(self.timeout)).map_err(|e| e.to_string())?;
+            *slot = Some(connection);
+        }
+        let Some(connection) = slot.as_mut() else { return Err("no connection".to_owned()) };
+        let run = |connection: &mut redis::Connection, by_sha: bool| -> redis::RedisResult<redis::Value> {
+            let mut cmd = if by_sha { redis::cmd("EVALSHA") } else { redis::cmd("EVAL") };
+            cmd.arg(if by_sha { self.sha.as_str() } else { SCRIPT }).arg(1).arg(key);
+            for a in args {
+                cmd.arg(a);
+            }
+            cmd.query(connection)
+        };
+        let value = match run(connection, true) {
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => run(connection, false),
+            other => other,
+        };
+        match value {
+            Ok(value) => convert(value),
+            Err(e) => {
+                // A broken or timed-out connection is replaced at the next sync.
+                *slot = None;
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+fn convert(value: redis::Value) -> Result<Vec<Reply>, String> {
+    let redis::Value::Array(items) = value else { return Err(format!("unexpected reply {value:?}")) };
+    items
+        .into_iter()
+        .map(|item| match item {
+            redis::Value::Int(i) => Ok(Reply::Int(i)),
+            redis::Value::BulkString(bytes) => String::from_utf8(bytes).map(Reply::Text).map_err(|e| e.to_string()),
+            redis::Value::SimpleString(s) => Ok(Reply::Text(s)),
+            other => Err(format!("unexpected reply item {other:?}")),
+        })
+        .collect()
+}

@@ -1,0 +1,289 @@
+//! The fleet breaker against a real `redis-server`, started by the test on a free loopback port
+//! and stopped by PID. A missing `redis-server` fails the suite (it never skips).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use circuit_redis::RedisFleet;
+use engine::Outcome;
+use engine::fleet::{Admission, FleetConfig, FleetEvent, FleetState, StoreFailure};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start() -> Server {
+        Server::on(free_port())
+    }
+
+    fn on(port: u16) -> Server {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (Debian package redis-server): the fleet tests need it");
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    fn client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> redis::Value {
+        let mut c = self.client().get_connection().unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut c).unwrap()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn config(name: &str) -> FleetConfig {
+    let mut c = FleetConfig::new(name);
+    c.minimum_calls = 10;
+    c.failure_rate_threshold = Some(0.5);
+    c.reset_timeout = Duration::from_millis(300);
+    c.max_reset_timeout = Duration::from_secs(5);
+    c.sync_interval = Duration::from_millis(20);
+    c.max_staleness = Duration::from_millis(300);
+    c.probe_lease = Duration::from_secs(2);
+    c
+}
+
+/// Syncs every instance until `done` holds (a hang guard of a few seconds).
+fn settle(fleets: &[&RedisFleet], mut done: impl FnMut() -> bool) -> Vec<FleetEvent> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut events = Vec::new();
+    loop {
+        for f in fleets {
+            events.extend(f.sync());
+        }
+        if done() {
+            return events;
+        }
+        assert!(Instant::now() < deadline, "never settled; events so far: {events:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn failures_of_the_fleet_open_it_for_every_instance() {
+    let server = Server::start();
+    let a = RedisFleet::new(server.client(), config("trip")).unwrap();
+    let b = RedisFleet::new(server.client(), config("trip")).unwrap();
+    settle(&[&a, &b], || a.status().syncs > 0 && b.status().syncs > 0);
+    // Six failures here and six successes there: 50% of 12 calls >= 10 calls trips the fleet.
+    for _ in 0..6 {
+        assert_eq!(a.admit(), Admission::Admit);
+        a.record(Outcome::Failure, false);
+        assert_eq!(b.admit(), Admission::Admit);
+        b.record(Outcome::Success, false);
+    }
+    let began = Instant::now();
+    let events = settle(&[&a, &b], || a.status().state == FleetState::Open && b.status().state == FleetState::Open);
+    assert!(began.elapsed() < Duration::from_millis(500), "within a sync interval and a round trip");
+    assert!(events.iter().any(|e| matches!(e, FleetEvent::Transition { to: FleetState::Open, .. })));
+    assert!(matches!(b.admit(), Admission::Reject { state: FleetState::Open, retry_after: Some(_) }));
+    // A newcomer joins the open fleet; it never resets it.
+    let c = RedisFleet::new(server.client(), config("trip")).unwrap();
+    settle(&[&c], || c.status().syncs > 0);
+    assert_eq!(c.status().state, FleetState::Open);
+}
+
+#[test]
+fn one_sick_instance_alone_does_not_open_the_fleet() {
+    let server = Server::start();
+    let sick = RedisFleet::new(server.client(), config("share")).unwrap();
+    let healthy: Vec<RedisFleet> = (0..3).map(|_| RedisFleet::new(server.client(), config("share")).unwrap()).collect();
+    // Steady state: the window already holds the healthy instances' traffic.
+    for h in &healthy {
+        for _ in 0..20 {
+            h.record(Outcome::Success, false);
+        }
+    }
+    let warm: Vec<&RedisFleet> = healthy.iter().collect();
+    settle(&warm, || warm.iter().all(|f| f.status().syncs >= 2));
+    for _ in 0..10 {
+        sick.record(Outcome::Failure, false);
+        for h in &healthy {
+            h.record(Outcome::Success, false);
+            h.record(Outcome::Success, false);
+        }
+    }
+    let all: Vec<&RedisFleet> = std::iter::once(&sick).chain(healthy.iter()).collect();
+    settle(&all, || all.iter().all(|f| f.status().syncs >= 2));
+    assert_eq!(sick.status().state, FleetState::Closed, "10 failures of 130 calls: 8%");
+}
+
+#[test]
+fn the_fleet_probe_cap_holds_across_instances_and_a_verdict_closes_it() {
+    let server = Server::start();
+    let mut c = config("probes");
+    c.half_open_max_calls = 2;
+    c.success_threshold = 2;
+    let fleets: Vec<RedisFleet> = (0..5).map(|_| RedisFleet::new(server.client(), c.clone()).unwrap()).collect();
+    let all: Vec<&RedisFleet> = fleets.iter().collect();
+    for _ in 0..10 {
+        fleets[0].record(Outcome::Failure, false);
+    }
+    settle(&all, || all.iter().all(|f| f.status().state == FleetState::Open));
+    std::thread::sleep(Duration::from_millis(320));
+    // Everyone asks for probes; the store grants at most two for the epoch.
+    let mut probes = Vec::new();
+    // Well within the 2 s lease (an expired lease frees its slot for another probe).
+    let deadline = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < deadline {
+        for f in &fleets {
+            if let Admission::Probe(p) = f.admit() {
+                probes.push((f, p));
+            }
+            f.sync();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(probes.len(), 2, "half_open_max_calls probes fleet-wide in the epoch");
+    for (f, p) in &probes {
+        f.record_probe(*p, Outcome::Success);
+    }
+    settle(&all, || all.iter().all(|f| f.status().state == FleetState::Closed));
+}
+
+#[test]
+fn a_verdict_from_an_earlier_epoch_changes_nothing() {
+    let server = Server::start();
+    let mut c = config("stale");
+    c.probe_lease = Duration::from_millis(100);
+    let a = RedisFleet::new(server.client(), c.clone()).unwrap();
+    for _ in 0..10 {
+        a.record(Outcome::Failure, false);
+    }
+    settle(&[&a], || a.status().state == FleetState::Open);
+    std::thread::sleep(Duration::from_millis(320));
+    let probe = loop {
+        if let Admission::Probe(p) = a.admit() {
+            break p;
+        }
+        a.sync();
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // The lease expires; a second probe of the same epoch fails and re-opens the fleet.
+    std::thread::sleep(Duration::from_millis(150));
+    let second = loop {
+        if let Admission::Probe(p) = a.admit() {
+            break p;
+        }
+        a.sync();
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    a.record_probe(second, Outcome::Failure);
+    settle(&[&a], || a.status().state == FleetState::Open);
+    let epoch = a.status().epoch;
+    // The first probe's late success belongs to an earlier epoch: the fleet stays open.
+    a.record_probe(probe, Outcome::Success);
+    let before = a.status().syncs;
+    settle(&[&a], || a.status().syncs > before + 2);
+    assert_eq!((a.status().state, a.status().epoch), (FleetState::Open, epoch));
+}
+
+#[test]
+fn the_store_down_is_the_configured_degraded_mode_and_never_fails_a_call() {
+    for mode in [StoreFailure::Local, StoreFailure::Open, StoreFailure::Closed] {
+        let port = free_port();
+        let mut server = Server::on(port);
+        let mut c = config(&format!("down-{}", mode.as_str()));
+        c.on_store_failure = mode;
+        let a = RedisFleet::new(server.client(), c).unwrap();
+        settle(&[&a], || a.status().syncs > 0);
+        server.stop();
+        let began = Instant::now();
+        let events = settle(&[&a], || a.status().degraded);
+        assert!(events.contains(&FleetEvent::StoreDegraded), "{events:?}");
+        assert!(began.elapsed() < Duration::from_secs(2));
+        let admitted = matches!(a.admit(), Admission::Admit);
+        assert_eq!(admitted, mode != StoreFailure::Open, "{mode:?}");
+        let t = Instant::now();
+        a.sync();
+        assert!(t.elapsed() < Duration::from_millis(400), "a sync against a dead store is bounded");
+        let _restarted = Server::on(port);
+        let events = settle(&[&a], || !a.status().degraded);
+        assert!(events.contains(&FleetEvent::StoreRecovered), "{events:?}");
+        assert_eq!(a.admit(), Admission::Admit);
+    }
+}
+
+#[test]
+fn script_flush_falls_back_to_eval_and_a_paused_server_degrades_then_recovers() {
+    let server = Server::start();
+    let a = RedisFleet::new(server.client(), config("flush")).unwrap();
+    settle(&[&a], || a.status().syncs > 0);
+    server.command(&["SCRIPT", "FLUSH"]);
+    let before = a.status();
+    settle(&[&a], || a.status().syncs > before.syncs + 2);
+    assert_eq!(a.status().sync_failures, before.sync_failures, "NOSCRIPT is answered with EVAL");
+    server.command(&["CLIENT", "PAUSE", "700", "ALL"]);
+    let events = settle(&[&a], || a.status().degraded);
+    assert!(events.contains(&FleetEvent::StoreDegraded));
+    assert_eq!(a.admit(), Admission::Admit, "local mode: the local breaker alone decides");
+    settle(&[&a], || !a.status().degraded);
+}
+
+#[test]
+fn other_options_are_reported_and_never_overwrite_the_store() {
+    let server = Server::start();
+    let a = RedisFleet::new(server.client(), config("mismatch")).unwrap();
+    settle(&[&a], || a.status().syncs > 0);
+    let mut other = config("mismatch");
+    other.minimum_calls = 99;
+    let b = RedisFleet::new(server.client(), other).unwrap();
+    let events = settle(&[&b], || b.status().syncs > 0);
+    assert!(events.iter().any(|e| matches!(e, FleetEvent::Mismatch { .. })), "{events:?}");
+    let stored = server.command(&["HGET", "circuit:{mismatch}", "fp"]);
+    assert_eq!(stored, redis::Value::BulkString(a.fleet().config().fingerprint().into_bytes()));
+}
+
+#[test]
+fn each_instance_sends_about_one_round_trip_per_sync_interval_however_many_calls() {
+    let server = Server::start();
+    let mut c = config("rate");
+    c.sync_interval = Duration::from_millis(50);
+    let a = RedisFleet::new(server.client(), c).unwrap();
+    let began = Instant::now();
+    let mut calls = 0u64;
+    while began.elapsed() < Duration::from_millis(1000) {
+        for _ in 0..1000 {
+            if a.admit() == Admission::Admit {
+                a.record(Outcome::Success, false);
+                calls += 1;
+            }
+        }
+        a.sync();
+    }
+    let syncs = a.status().syncs;
+    assert!(calls > 100_000, "{calls} calls");
+    assert!((15..=25).contains(&syncs), "{syncs} syncs in 1 s at a 50 ms interval");
+}
