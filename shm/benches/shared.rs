@@ -197,7 +197,7 @@ fn section(f: &Figures) -> String {
             if value >= target { "yes" } else { "NO" }
         ));
     }
-    s.push_str("\nThe closed path of a shared breaker reads and bumps words in the shared mapping with the same instructions as a breaker of one process, plus one check that the process has not forked and that no other process's transition is waiting to be delivered. Each process bumps its own counter stripes (a process entry of four cache lines), so two processes do not share a written cache line on the closed path. On a 2-vCPU virtual machine the two-process figure can come out above twice the one-process figure (a scheduling and clock effect of the VM, seen in every run here): read it as no contention between the processes, not as a speed-up.\n<!-- shared:end -->\n");
+    s.push_str("\nThe closed path of a shared breaker reads and bumps words in the shared mapping with the same instructions as a breaker of one process, plus one check that the process has not forked and that no other process's transition is waiting to be delivered. Each process bumps its own counter stripes (a process entry of four cache lines), so two processes do not share a written cache line on the closed path. On a 2-vCPU virtual machine the two-process figure can come out above twice the one-process figure (a scheduling and clock effect of the VM, seen in several runs here): read it as no contention between the processes, not as a speed-up.\n<!-- shared:end -->\n");
     s
 }
 
