@@ -669,6 +669,11 @@ impl CircuitBreaker {
         Recorded::Stale
     }
 
+    /// Whether the call of `permit` counts as slow if recorded now (the fleet's deltas use it).
+    pub(crate) fn is_slow_now(&self, permit: &RawPermit) -> bool {
+        self.stamps_admission && self.is_slow(permit, self.clock.now())
+    }
+
     fn is_slow(&self, permit: &RawPermit, now: u64) -> bool {
         match self.config.slow_call_duration {
             Some(limit) if permit.admitted_at != NO_TIME => now.saturating_sub(permit.admitted_at) > limit,

@@ -82,6 +82,24 @@ impl RedisFleet {
         self.fleet.admit(self.clock.now_nanos())
     }
 
+    /// Both levels for one call: `breaker` (the local breaker) first, then the fleet. No I/O.
+    pub fn allow(
+        &self,
+        breaker: &engine::CircuitBreaker,
+    ) -> Result<engine::fleet::FleetPermit, engine::fleet::Refused> {
+        self.fleet.allow_call(breaker, self.clock.now_nanos())
+    }
+
+    /// Records a call admitted by [`Self::allow`] on both levels. No I/O.
+    pub fn record_call(
+        &self,
+        breaker: &engine::CircuitBreaker,
+        permit: engine::fleet::FleetPermit,
+        outcome: Outcome,
+    ) -> Result<engine::Recorded, engine::PermitError> {
+        self.fleet.record_call(breaker, permit, outcome)
+    }
+
     /// Records an admitted call's outcome. No I/O.
     pub fn record(&self, outcome: Outcome, slow: bool) {
         self.fleet.record(outcome, slow);

@@ -287,3 +287,46 @@ fn each_instance_sends_about_one_round_trip_per_sync_interval_however_many_calls
     assert!(calls > 100_000, "{calls} calls");
     assert!((15..=25).contains(&syncs), "{syncs} syncs in 1 s at a 50 ms interval");
 }
+
+#[test]
+fn a_call_runs_only_if_the_local_breaker_and_the_fleet_both_admit_it() {
+    use engine::fleet::Refused;
+    use engine::{CircuitBreaker, Config, State};
+    let server = Server::start();
+    let local = |name: &str| CircuitBreaker::new(Config::builder().name(name).failure_threshold(1000).build().unwrap());
+    let (breaker_a, breaker_b) = (local("a"), local("b"));
+    let a = RedisFleet::new(server.client(), config("both")).unwrap();
+    let b = RedisFleet::new(server.client(), config("both")).unwrap();
+    for _ in 0..10 {
+        let permit = a.allow(&breaker_a).unwrap();
+        assert!(a.record_call(&breaker_a, permit, Outcome::Failure).unwrap().counted());
+    }
+    settle(&[&a, &b], || b.status().state == FleetState::Open);
+    assert_eq!(breaker_b.state(), State::Closed, "the local breaker alone would admit");
+    match b.allow(&breaker_b) {
+        Err(Refused::Fleet { state: FleetState::Open, retry_after: Some(_) }) => {}
+        other => panic!("the fleet refuses: {other:?}"),
+    }
+    assert_eq!(breaker_b.metrics().ignored, 1, "the local permit was given back");
+    // A local breaker that is open refuses before the fleet is asked.
+    breaker_a.force_open();
+    assert!(matches!(a.allow(&breaker_a), Err(Refused::Local(_))));
+    // The fleet's probe: after the open time, one instance's call is the probe and closes it.
+    // Keep syncing while the open time passes (a silent instance would soon be degraded).
+    let until = Instant::now() + Duration::from_millis(320);
+    while Instant::now() < until {
+        a.sync();
+        b.sync();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let permit = loop {
+        if let Ok(p) = b.allow(&breaker_b) {
+            break p;
+        }
+        b.sync();
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(permit.is_fleet_probe());
+    assert!(b.record_call(&breaker_b, permit, Outcome::Success).unwrap().counted());
+    settle(&[&a, &b], || a.status().state == FleetState::Closed && b.status().state == FleetState::Closed);
+}

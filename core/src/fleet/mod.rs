@@ -617,3 +617,67 @@ impl Fleet {
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+/// A call admitted by both levels: the local breaker's permit, and the fleet probe lease if the
+/// call is the fleet's probe. Record it with [`Fleet::record_call`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetPermit {
+    /// The local breaker's permit.
+    pub local: crate::RawPermit,
+    probe: Option<FleetProbe>,
+}
+
+impl FleetPermit {
+    /// Whether the call is the fleet's probe (it holds a lease granted by the store).
+    pub fn is_fleet_probe(&self) -> bool {
+        self.probe.is_some()
+    }
+}
+
+/// Why a call was refused: by the local breaker, or by the fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refused {
+    /// The local breaker refused (the fleet was not asked).
+    Local(crate::Rejected),
+    /// The local breaker admitted, the fleet refused (the local permit was given back as ignored).
+    Fleet {
+        /// The fleet's state.
+        state: FleetState,
+        /// Time until the fleet may admit a probe, when open.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Fleet {
+    /// Both levels for one call, at local instant `now` (this fleet's clock): the local breaker
+    /// first, then the fleet. A fleet refusal gives the local permit back as ignored. No I/O.
+    pub fn allow_call(&self, breaker: &crate::CircuitBreaker, now: u64) -> Result<FleetPermit, Refused> {
+        let local = breaker.allow_raw().map_err(Refused::Local)?;
+        match self.admit(now) {
+            Admission::Admit => Ok(FleetPermit { local, probe: None }),
+            Admission::Probe(probe) => Ok(FleetPermit { local, probe: Some(probe) }),
+            Admission::Reject { state, retry_after } => {
+                let _ = breaker.record_raw(local, Outcome::Ignored);
+                Err(Refused::Fleet { state, retry_after })
+            }
+        }
+    }
+
+    /// Records a call admitted by [`Self::allow_call`] on both levels: the local breaker as usual
+    /// (its answer is returned), and the fleet's deltas (classified slow as the local breaker
+    /// classifies it) or, for the fleet's probe, its verdict. No I/O.
+    pub fn record_call(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        permit: FleetPermit,
+        outcome: Outcome,
+    ) -> Result<crate::Recorded, crate::PermitError> {
+        let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
+        let recorded = breaker.record_raw(permit.local, outcome)?;
+        match permit.probe {
+            Some(probe) => self.record_probe(probe, outcome),
+            None => self.record(outcome, slow),
+        }
+        Ok(recorded)
+    }
+}
