@@ -330,3 +330,62 @@ fn a_call_runs_only_if_the_local_breaker_and_the_fleet_both_admit_it() {
     assert!(b.record_call(&breaker_b, permit, Outcome::Success).unwrap().counted());
     settle(&[&a, &b], || a.status().state == FleetState::Closed && b.status().state == FleetState::Closed);
 }
+
+/// Children re-execute this test binary with `CIRCUIT_FLEET_ROLE` set (see the test below).
+fn child_role() -> Option<(String, u16)> {
+    let role = std::env::var("CIRCUIT_FLEET_ROLE").ok()?;
+    let port = std::env::var("CIRCUIT_FLEET_PORT").ok()?.parse().ok()?;
+    Some((role, port))
+}
+
+#[test]
+fn instances_in_separate_processes_learn_of_a_trip_within_a_sync_interval() {
+    const TEST: &str = "instances_in_separate_processes_learn_of_a_trip_within_a_sync_interval";
+    if let Some((role, port)) = child_role() {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let fleet = RedisFleet::new(client, config("processes")).unwrap();
+        settle(&[&fleet], || fleet.status().syncs > 0);
+        println!("READY");
+        if role == "failer" {
+            std::io::stdin().read_line(&mut String::new()).unwrap();
+            for _ in 0..10 {
+                fleet.record(Outcome::Failure, false);
+            }
+        }
+        let began = Instant::now();
+        settle(&[&fleet], || fleet.status().state == FleetState::Open);
+        println!("OPEN {}", began.elapsed().as_millis());
+        return;
+    }
+    use std::io::{BufRead, BufReader, Write};
+    let server = Server::start();
+    let spawn = |role: &str| {
+        Command::new(std::env::current_exe().unwrap())
+            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env("CIRCUIT_FLEET_ROLE", role)
+            .env("CIRCUIT_FLEET_PORT", server.port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut children: Vec<Child> = vec![spawn("failer"), spawn("watcher"), spawn("watcher")];
+    let mut readers: Vec<_> = children.iter_mut().map(|c| BufReader::new(c.stdout.take().unwrap()).lines()).collect();
+    let mut expect = |reader: &mut std::io::Lines<BufReader<std::process::ChildStdout>>, marker: &str| loop {
+        let line = reader.next().expect("the child ended early").unwrap();
+        if let Some(at) = line.find(marker) {
+            return line[at + marker.len()..].trim().to_owned();
+        }
+    };
+    for r in readers.iter_mut() {
+        expect(r, "READY");
+    }
+    writeln!(children[0].stdin.as_mut().unwrap()).unwrap();
+    for r in readers.iter_mut() {
+        let waited: u64 = expect(r, "OPEN").parse().unwrap();
+        assert!(waited < 1_000, "an instance learned of the trip after {waited} ms");
+    }
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+}
