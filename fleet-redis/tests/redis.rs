@@ -371,7 +371,7 @@ fn instances_in_separate_processes_learn_of_a_trip_within_a_sync_interval() {
     };
     let mut children: Vec<Child> = vec![spawn("failer"), spawn("watcher"), spawn("watcher")];
     let mut readers: Vec<_> = children.iter_mut().map(|c| BufReader::new(c.stdout.take().unwrap()).lines()).collect();
-    let mut expect = |reader: &mut std::io::Lines<BufReader<std::process::ChildStdout>>, marker: &str| loop {
+    let expect = |reader: &mut std::io::Lines<BufReader<std::process::ChildStdout>>, marker: &str| loop {
         let line = reader.next().expect("the child ended early").unwrap();
         if let Some(at) = line.find(marker) {
             return line[at + marker.len()..].trim().to_owned();
