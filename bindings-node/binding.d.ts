@@ -16,9 +16,9 @@ export declare class NativeBreaker {
   /** The last rejection of `allow`. */
   takeRejection(): NativeRejection | null
   /**
-   * The queued transitions, flattened as `[from, to, reason, at_ms, remote, ...]` (codes;
-   * `remote` is 1 for a transition another process made), oldest
-   * first; empty when none is queued.
+   * The queued transitions, flattened as `[from, to, reason, at_ms, remote, generation, ...]`
+   * (codes; `remote` is 1 for a transition another process made; `generation` the one the
+   * transition started), oldest first; empty when none is queued.
    */
   drain(): Array<number>
   /**

@@ -32,6 +32,8 @@ export interface Transition {
   /** Whether another process made it (a breaker in a `HostRegion`; delivered at this process's
    * next operation on the breaker); always `false` for a breaker of one process. */
   readonly remote: boolean;
+  /** The generation the transition started (every transition starts one). */
+  readonly generation: number;
 }
 
 /** The last argument of every call made by a breaker configured with `timeout`. */

@@ -50,9 +50,9 @@ describe('events', () => {
     ]);
     const transitions = log.filter(([name]) => name === 'stateChange').map(([, t]) => t);
     assert.deepEqual(transitions, [
-      { from: 'closed', to: 'open', reason: 'failure_threshold', at: 0, remote: false },
-      { from: 'open', to: 'half_open', reason: 'open_elapsed', at: 1000, remote: false },
-      { from: 'half_open', to: 'closed', reason: 'probe_success', at: 1500, remote: false },
+      { from: 'closed', to: 'open', reason: 'failure_threshold', at: 0, remote: false, generation: 1 },
+      { from: 'open', to: 'half_open', reason: 'open_elapsed', at: 1000, remote: false, generation: 2 },
+      { from: 'half_open', to: 'closed', reason: 'probe_success', at: 1500, remote: false, generation: 3 },
     ]);
     assert.ok(Object.isFrozen(transitions[0]));
     // The per-state event carries the same transition object.
@@ -72,8 +72,8 @@ describe('events', () => {
     log.length = 0;
     assert.equal(breaker.state, 'half_open');
     assert.deepEqual(log, [
-      ['stateChange', { from: 'open', to: 'half_open', reason: 'open_elapsed', at: 1000, remote: false }],
-      ['halfOpen', { from: 'open', to: 'half_open', reason: 'open_elapsed', at: 1000, remote: false }],
+      ['stateChange', { from: 'open', to: 'half_open', reason: 'open_elapsed', at: 1000, remote: false, generation: 4 }],
+      ['halfOpen', { from: 'open', to: 'half_open', reason: 'open_elapsed', at: 1000, remote: false, generation: 4 }],
     ]);
   });
 

@@ -142,9 +142,9 @@ describe('BreakerFamily call-scoped API', () => {
     clock.advance(30_000);
     assert.equal(f.inspect('a').state, 'half_open');
     assert.deepEqual(log, [
-      { key: 'a', from: 'closed', to: 'open', reason: 'failure_threshold', at: 0, remote: false },
-      { key: null, from: 'closed', to: 'open', reason: 'failure_threshold', at: 0, remote: false },
-      { key: 'a', from: 'open', to: 'half_open', reason: 'open_elapsed', at: 30_000, remote: false },
+      { key: 'a', from: 'closed', to: 'open', reason: 'failure_threshold', at: 0, remote: false, generation: 1 },
+      { key: null, from: 'closed', to: 'open', reason: 'failure_threshold', at: 0, remote: false, generation: 1 },
+      { key: 'a', from: 'open', to: 'half_open', reason: 'open_elapsed', at: 30_000, remote: false, generation: 2 },
     ]);
   });
 

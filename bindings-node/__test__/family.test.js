@@ -205,10 +205,10 @@ describe('BreakerFamily', () => {
     a.executeSync(() => 'probe');
     f.get('b').forceOpen(); // the family is full with 'a' held: 'b' gets the overflow breaker
     assert.deepEqual(log, [
-      { key: 'a', from: 'closed', to: 'open', reason: 'failure_threshold', at: 0, remote: false },
-      { key: 'a', from: 'open', to: 'half_open', reason: 'open_elapsed', at: 30_000, remote: false },
-      { key: 'a', from: 'half_open', to: 'closed', reason: 'probe_success', at: 30_000, remote: false },
-      { key: null, from: 'closed', to: 'forced_open', reason: 'force_open', at: 30_000, remote: false },
+      { key: 'a', from: 'closed', to: 'open', reason: 'failure_threshold', at: 0, remote: false, generation: 1 },
+      { key: 'a', from: 'open', to: 'half_open', reason: 'open_elapsed', at: 30_000, remote: false, generation: 2 },
+      { key: 'a', from: 'half_open', to: 'closed', reason: 'probe_success', at: 30_000, remote: false, generation: 3 },
+      { key: null, from: 'closed', to: 'forced_open', reason: 'force_open', at: 30_000, remote: false, generation: 1 },
     ]);
     assert.ok(Object.isFrozen(log[0]));
     assert.deepEqual(

@@ -144,7 +144,14 @@ describe('host-shared breakers across processes', () => {
     assert.equal(name, 'open');
     assert.equal(same, transition);
     assert.equal(transition.remote, true);
-    assert.deepEqual({ ...transition }, { from: 'closed', to: 'open', reason: 'failure_threshold', at: transition.at, remote: true });
+    assert.deepEqual({ ...transition }, {
+      from: 'closed',
+      to: 'open',
+      reason: 'failure_threshold',
+      at: transition.at,
+      remote: true,
+      generation: 1,
+    });
     // A transition this process makes is local for it and remote for the child.
     breaker.reset();
     assert.deepEqual(

@@ -250,7 +250,8 @@ const regionNow: number = hostRegion.advance(5) + hostRegion.now();
 const sharedBreaker = new CircuitBreaker({ name: 'typed-shared', failureThreshold: 5, region: hostRegion });
 sharedBreaker.on('stateChange', (t) => {
   const remote: boolean = t.remote;
-  void remote;
+  const generation: number = t.generation;
+  void [remote, generation];
 });
 const ownCounts: ProcessCounts | null = sharedBreaker.processCounts();
 if (ownCounts !== null) {
@@ -261,7 +262,7 @@ if (ownCounts !== null) {
 void new CircuitBreaker({ name: 'x', region: '/dev/shm/x' });
 const sharedFamily = new BreakerFamily({ name: 'f', maxKeys: 100, region: hostRegion });
 sharedFamily.on('stateChange', (t) => {
-  const heard: [string | null, boolean] = [t.key, t.remote];
+  const heard: [string | null, boolean, number] = [t.key, t.remote, t.generation];
   void heard;
 });
 // @ts-expect-error: a family's region is a HostRegion

@@ -61,6 +61,7 @@ function emitTransitions(breaker, batch) {
       reason: REASONS[batch[i + 2]],
       at: batch[i + 3],
       remote: batch[i + 4] === 1,
+      generation: batch[i + 5],
     });
     emit(breaker, 'stateChange', transition);
     const specific = STATE_EVENTS[batch[i + 1]];

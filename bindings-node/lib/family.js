@@ -267,6 +267,7 @@ class BreakerFamily extends EventEmitter {
             reason: REASONS[transitions[at + 2]],
             at: transitions[at + 3],
             remote: transitions[at + 4] === 1,
+            generation: transitions[at + 5],
           });
           emit(this, 'stateChange', event);
         }

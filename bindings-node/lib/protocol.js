@@ -55,9 +55,10 @@ module.exports = Object.freeze({
   EXACT_GENERATIONS: 2 ** 53,
   /** The most successes one `fastSettle` call hands over. */
   MAX_SETTLE: 0xffffffff,
-  /** Numbers per transition in `drain()`: from, to, reason (codes), the instant in ms, and 1 if
-   * another process made it (a breaker in a host region), else 0. */
-  TRANSITION_FIELDS: 5,
+  /** Numbers per transition in `drain()`: from, to, reason (codes), the instant in ms, 1 if
+   * another process made it (a breaker in a host region) else 0, and the generation the
+   * transition started. */
+  TRANSITION_FIELDS: 6,
   /** An absent optional duration in the metrics snapshot. */
   NO_DURATION: -1,
   /** Nanoseconds (the core's unit, and that of a permit's admission instant) per millisecond. */

@@ -150,9 +150,9 @@ impl NativeBreaker {
         })
     }
 
-    /// The queued transitions, flattened as `[from, to, reason, at_ms, remote, ...]` (codes;
-    /// `remote` is 1 for a transition another process made), oldest
-    /// first; empty when none is queued.
+    /// The queued transitions, flattened as `[from, to, reason, at_ms, remote, generation, ...]`
+    /// (codes; `remote` is 1 for a transition another process made; `generation` the one the
+    /// transition started), oldest first; empty when none is queued.
     #[napi(catch_unwind)]
     pub fn drain(&self) -> Result<Vec<f64>> {
         let queue = with_entry(self.id, |e| Arc::clone(&e.queue))?;
@@ -168,6 +168,7 @@ impl NativeBreaker {
                 f64::from(t.reason.code()),
                 ms(t.at),
                 f64::from(u8::from(t.remote)),
+                t.generation as f64,
             ]);
         }
         Ok(out)

@@ -272,6 +272,7 @@ impl NativeFamily {
                 f64::from(t.reason.code()),
                 ms(t.at),
                 f64::from(u8::from(t.remote)),
+                t.generation as f64,
             ]);
         }
         Some(FamilyBatch { keys, transitions })

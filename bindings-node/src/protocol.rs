@@ -85,9 +85,9 @@ pub(crate) const TRIVIAL_PAGE_CELLS: usize = 1024;
 pub(crate) const EXACT_GENERATIONS: u64 = 1 << 53;
 /// The most successes one `fastSettle` call hands over.
 pub(crate) const MAX_SETTLE: u32 = u32::MAX;
-/// Numbers per transition in `drain()`: from, to, reason (codes), the instant in ms and whether
-/// another process made it (1) or this one (0).
-pub(crate) const TRANSITION_FIELDS: usize = 5;
+/// Numbers per transition in `drain()`: from, to, reason (codes), the instant in ms, whether
+/// another process made it (1) or this one (0), and the generation the transition started.
+pub(crate) const TRANSITION_FIELDS: usize = 6;
 /// An absent optional duration in the metrics snapshot.
 pub(crate) const NO_DURATION: f64 = -1.0;
 /// Nanoseconds (the core's unit) per millisecond (the unit of every duration in Node).

@@ -93,22 +93,29 @@ impl PyOptions {
 }
 
 /// What `Breaker.__new__` adopts instead of parsing options: an existing engine breaker (a family
-/// member) and the family's Python-only options. Never exposed to Python code.
+/// member), the family's Python-only options and the host region the family lives in (None for a
+/// family of one process). Never exposed to Python code.
 #[pyclass(frozen, module = "circuit._circuit", name = "_MemberSeed")]
 pub(crate) struct MemberSeed {
     pub(crate) inner: Arc<engine::CircuitBreaker>,
     pub(crate) options: Arc<PyOptions>,
+    pub(crate) region: Option<Py<HostRegion>>,
 }
 
 impl Breaker {
-    fn from_parts(inner: Arc<engine::CircuitBreaker>, options: &PyOptions, py: Python<'_>) -> Self {
+    fn from_parts(
+        inner: Arc<engine::CircuitBreaker>,
+        options: &PyOptions,
+        region: Option<Py<HostRegion>>,
+        py: Python<'_>,
+    ) -> Self {
         Self {
             inner,
             ignore: options.ignore.clone_ref(py),
             fallback: options.fallback.as_ref().map(|f| f.clone_ref(py)),
             timeout: options.timeout,
             clock: options.clock.as_ref().map(|c| c.clone_ref(py)),
-            region: None,
+            region,
             listeners: Mutex::new(Vec::new()),
         }
     }
@@ -153,9 +160,10 @@ impl Breaker {
     ) -> PyResult<Self> {
         if let Some(seed) = name.and_then(|n| n.cast::<MemberSeed>().ok()) {
             // A family member's wrapper (`circuit._circuit.Family.get`): adopts the engine breaker
-            // the seed carries, with the family's Python-only options.
+            // the seed carries, with the family's Python-only options and region.
             let seed = seed.get();
-            return Ok(Self::from_parts(Arc::clone(&seed.inner), &seed.options, py));
+            let region = seed.region.as_ref().map(|r| r.clone_ref(py));
+            return Ok(Self::from_parts(Arc::clone(&seed.inner), &seed.options, region, py));
         }
         let state = state.filter(|s| !s.is_none());
         let state_now = state_now.filter(|s| !s.is_none());
@@ -195,9 +203,7 @@ impl Breaker {
         if let (Some(document), Some(at)) = (state, import_at) {
             crate::state::import(py, "CircuitBreaker", &inner, document, at)?;
         }
-        let mut breaker = Self::from_parts(Arc::new(inner), &options, py);
-        breaker.region = region;
-        Ok(breaker)
+        Ok(Self::from_parts(Arc::new(inner), &options, region, py))
     }
 
     /// The host region the breaker lives in, or None.

@@ -275,7 +275,11 @@ impl Family {
 impl Family {
     /// A breaker object of the family's breaker class around `member`.
     fn wrap<'py>(&self, py: Python<'py>, member: Arc<engine::CircuitBreaker>) -> PyResult<Bound<'py, PyAny>> {
-        let seed = MemberSeed { inner: member, options: Arc::clone(&self.options) };
+        let seed = MemberSeed {
+            inner: member,
+            options: Arc::clone(&self.options),
+            region: self.region.as_ref().map(|r| r.clone_ref(py)),
+        };
         self.breaker_class.bind(py).call1((seed,))
     }
 }

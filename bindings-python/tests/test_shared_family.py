@@ -93,6 +93,18 @@ def test_a_region_filled_by_another_process_answers_new_keys_with_the_overflow_b
     assert family.metrics().overflowed == 1
 
 
+def test_members_and_the_overflow_breaker_report_the_family_region(tmp_path: pathlib.Path) -> None:
+    region = circuit.HostRegion(tmp_path / "region.circuit", 3)
+    family = circuit.Family("api", region=region, max_keys=1, **OPTIONS)
+    member = family.get("a")
+    assert member.region is region, "a member lives in its family's region"
+    assert family["a"].region is region
+    assert family.overflow.region is region
+    assert family.get("b").name == "api/(overflow)" and family.get("b").region is region
+    alone = circuit.Family("api", max_keys=1, **OPTIONS)
+    assert alone.region is None and alone.get("a").region is None and alone.overflow.region is None
+
+
 def test_refusals(tmp_path: pathlib.Path) -> None:
     region = circuit.HostRegion(tmp_path / "one.circuit", 1)
     with pytest.raises(circuit.RegionError) as unnamed:
