@@ -738,7 +738,11 @@ impl CircuitBreaker {
     #[cold]
     fn trip(&self, generation: u64, reason: Reason, retry_hint: u64) {
         let (mut inner, now) = self.lock_now();
-        let moved = inner.generation == generation && inner.state == State::Closed;
+        // The run must still show the decided trip: for a shared breaker, a process that died
+        // mid-transition may have sealed it, and the repair (under this lock) reopened it.
+        let run = self.run().load(Ordering::Acquire);
+        let decided = run >> 32 == run_tag(generation) && (run & 0xFFFF_FFFF) as u32 >= self.config.failure_threshold;
+        let moved = inner.generation == generation && inner.state == State::Closed && decided;
         if moved {
             inner.retry_hint = retry_hint;
             self.transition(&mut inner, State::Open, reason, now);
@@ -1364,6 +1368,11 @@ impl CircuitBreaker {
         self.counters.restore(&s.totals);
         self.rejected_forced_open().store(s.rejected_forced_open, Ordering::Relaxed);
         let failures = if matching { s.consecutive_failures } else { 0 };
+        // A shared breaker commits before it publishes (crate::shared: the repair relies on it).
+        #[cfg(not(loom))]
+        if let Some(host) = &self.host {
+            host.commit(|out| inner.encode(out));
+        }
         self.warm().store(0, Ordering::Release);
         self.open_until().store(inner.open_until, Ordering::Release);
         self.run().store(pack_run(s.generation, failures), Ordering::Release);

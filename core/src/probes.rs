@@ -92,9 +92,22 @@ impl Probes {
     #[cfg(not(loom))]
     pub(crate) fn release_dead(&mut self, alive: impl Fn(u32) -> bool) -> u32 {
         let mut freed = 0;
+        // One liveness check per process, however many slots it holds.
+        let mut checked: Vec<(u32, bool)> = Vec::new();
         for index in 0..self.slots.len() {
             let slot = self.slots[index];
-            if slot.held && slot.owner != 0 && !alive(slot.owner) {
+            if !slot.held || slot.owner == 0 {
+                continue;
+            }
+            let live = match checked.iter().find(|(pid, _)| *pid == slot.owner) {
+                Some(&(_, live)) => live,
+                None => {
+                    let live = alive(slot.owner);
+                    checked.push((slot.owner, live));
+                    live
+                }
+            };
+            if !live {
                 let _ = self.release((slot.uses << SLOT_BITS) | index as u32);
                 freed += 1;
             }

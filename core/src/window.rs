@@ -421,6 +421,10 @@ mod codec {
                         return None;
                     }
                     w.head = input.get_option()?;
+                    // No instant maps beyond this bucket (and later arithmetic on it cannot overflow).
+                    if w.head.is_some_and(|h| h > u64::MAX / w.bucket_nanos - w.buckets.len() as u64) {
+                        return None;
+                    }
                     let mut tally = Tally::default();
                     for bucket in w.buckets.iter_mut() {
                         let calls = input.get_at_most(MAX_BUCKET_COUNT)?;

@@ -242,3 +242,87 @@ proptest! {
         }
     }
 }
+
+/// Review finding: a holder killed mid-`reset()` leaves the run sealed; the survivor's plain
+/// success must not trip the breaker (the repair reopens the run before the trip is re-checked).
+#[test]
+fn a_sealed_run_left_by_a_dead_holder_never_trips_on_a_success() {
+    let c = Config::builder().name("p").failure_threshold(5).build().unwrap();
+    let clock = ManualClock::new();
+    let block = MemoryBlock::new(circuit::shared::RECORD_WORDS);
+    let _a = attach(&block, 1, &c, &clock);
+    let s = attach(&block, 2, &c, &clock);
+    block.words()[1].store(0xFFFF_FFFF, Ordering::Relaxed);
+    block.owner_died.store(true, Ordering::Relaxed);
+    let p = s.allow().unwrap();
+    let _ = s.record_success(p).unwrap();
+    let m = s.metrics();
+    assert_eq!((m.state, m.failures, m.transitions.total()), (State::Closed, 0, 0));
+}
+
+/// Review finding: a dead section that reopened a success cell without committing its ledger
+/// must not make later successes of that cell vanish from the window.
+#[test]
+fn successes_of_a_cell_reopened_by_a_dead_holder_still_count() {
+    let c = Config::builder().name("r").failure_rate_threshold(0.5).minimum_calls(10).window_size(100).build().unwrap();
+    let clock = ManualClock::new();
+    let block = MemoryBlock::new(circuit::shared::RECORD_WORDS);
+    let a = attach(&block, 1, &c, &clock);
+    let b = attach(&block, 2, &c, &clock);
+    let words = block.words();
+    let keep = |i: usize| !(8..24).contains(&i);
+    let snap: Vec<(usize, u64)> =
+        (0..32).chain(680..words.len()).filter(|&i| keep(i)).map(|i| (i, words[i].load(Ordering::Relaxed))).collect();
+    // `a`'s locked success reopens its cell; then it dies before its commit (state rolled back).
+    assert!(a.record_success(a.allow().unwrap()).unwrap().counted());
+    for (i, v) in snap {
+        words[i].store(v, Ordering::Relaxed);
+    }
+    block.owner_died.store(true, Ordering::Relaxed);
+    block.dead.lock().unwrap().push(1);
+    std::mem::forget(a);
+    let n = attach(&block, 3, &c, &clock);
+    for _ in 0..10 {
+        assert!(b.record_success(b.allow().unwrap()).unwrap().counted());
+    }
+    for _ in 0..80 {
+        assert!(n.record_success(n.allow().unwrap()).unwrap().counted());
+    }
+    assert_eq!(b.metrics().window_calls, 90);
+    for _ in 0..10 {
+        let _ = b.record_failure(b.allow().unwrap());
+    }
+    assert_eq!(b.metrics().state, State::Closed, "10 failures of 100 outcomes do not trip at 0.5");
+}
+
+/// Review finding: a time window's head near u64::MAX in the record must not overflow anything.
+#[test]
+fn a_hostile_time_window_head_is_refused_not_overflowed() {
+    let c = Config::builder()
+        .name("t")
+        .failure_rate_threshold(0.5)
+        .window_duration(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let clock = ManualClock::new();
+    let block = MemoryBlock::new(circuit::shared::RECORD_WORDS);
+    let a = attach(&block, 1, &c, &clock);
+    clock.advance(Duration::from_secs(5));
+    let _ = a.record_failure(a.allow().unwrap()).unwrap();
+    let words = block.words();
+    let commit = words[5].load(Ordering::Relaxed);
+    let copy_words = (words.len() - 680) / 2;
+    let start = 680 + (commit as usize & 1) * copy_words;
+    let copy = &words[start..start + copy_words];
+    let at = (0..copy_words - 3)
+        .find(|&i| {
+            copy[i].load(Ordering::Relaxed) == 2
+                && copy[i + 1].load(Ordering::Relaxed) == 10
+                && copy[i + 2].load(Ordering::Relaxed) == 1_000_000_000
+        })
+        .expect("the time window's encoding");
+    copy[at + 3].store(u64::MAX - 2, Ordering::Relaxed);
+    let other = attach(&block, 2, &c, &clock);
+    let _ = other.export_state();
+    assert_eq!(other.metrics().generation, 0);
+}

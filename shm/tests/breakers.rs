@@ -392,3 +392,69 @@ fn a_full_region_answers_new_family_keys_with_the_overflow_breaker() {
     assert_eq!(family.metrics().overflowed, 1);
     assert!(HostRegion::open(dir.path().join("u"), 2).unwrap().family(Config::builder().build().unwrap()).is_err());
 }
+
+/// Review findings: a forked child's copy of a breaker takes its own process entry before it
+/// counts, admits a probe or logs a transition, and dropping an unused copy never frees the
+/// parent's entry.
+#[test]
+fn a_forked_child_never_uses_or_frees_its_parents_process_entry() {
+    const TEST: &str = "a_forked_child_never_uses_or_frees_its_parents_process_entry";
+    if role().is_some() {
+        let region = manual(&child_path());
+        let breaker = region.breaker(config(1, 1)).unwrap();
+        assert!(breaker.record_success(breaker.allow().unwrap()).unwrap().counted());
+        // SAFETY: this child process runs one test on one thread; the forked grandchild only
+        // uses the breaker and exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            drop(breaker); // an inherited copy, never used: gives nothing back
+            let again = manual(&child_path()).breaker(config(1, 1)).unwrap();
+            assert!(again.record_success(again.allow().unwrap()).unwrap().counted());
+            let own = again.process_counts().unwrap();
+            std::process::exit(if own.admitted == 1 { 0 } else { 9 });
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the grandchild counted on its own");
+        let own = breaker.process_counts().unwrap();
+        assert_eq!(own.admitted, 1, "the parent's entry was neither freed nor shared");
+        // A child whose first operation is a probe owns it under its own pid: killed, it gives it back.
+        assert!(breaker.record_failure(breaker.allow().unwrap()).unwrap().counted());
+        region.advance(Duration::from_secs(10)).unwrap();
+        let taken = child_path().with_extension("probe-taken");
+        // SAFETY: as above; the grandchild takes the probe and waits to be killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let probe = breaker.allow_raw().unwrap();
+            assert!(probe.is_probe());
+            std::fs::write(&taken, b"").unwrap();
+            std::thread::sleep(HANG_GUARD);
+            std::process::exit(3);
+        }
+        let deadline = Instant::now() + HANG_GUARD;
+        while !taken.exists() {
+            assert!(Instant::now() < deadline, "the grandchild never took the probe");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(breaker.allow().is_err(), "the grandchild holds the only probe");
+        // SAFETY: killing and reaping our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut status, 0);
+        }
+        let probe = breaker.allow().expect("the killed grandchild's probe came back");
+        assert!(probe.is_probe());
+        println!("FORKS OK");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r");
+    let _region = manual(&path);
+    let mut child = spawn(TEST, "forker", &path, &[]);
+    let lines = Lines::new(child.stdout.take().unwrap());
+    lines.expect("FORKS OK");
+    wait_ok(child);
+    drop(lines);
+}

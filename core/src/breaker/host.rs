@@ -64,6 +64,7 @@ impl CircuitBreaker {
             if inner.decode_from(&mut Reader::new(host.active_copy()), &breaker.config, breaker.probe_slots).is_none() {
                 breaker.rebuild_from_hot_words(&mut inner, host);
             }
+            breaker.resync_cells(&mut inner);
             breaker.republish(&inner, host);
             host.commit(|out| inner.encode(out));
         }
@@ -110,6 +111,9 @@ impl CircuitBreaker {
             if !decoded {
                 self.rebuild_from_hot_words(inner, host);
             }
+            if died && decoded {
+                self.resync_cells(inner);
+            }
             if died || !decoded {
                 self.republish(inner, host);
             }
@@ -139,6 +143,16 @@ impl CircuitBreaker {
         inner.ledger.restart(&self.counters);
         inner.rejected_half_open_full = 0;
         inner.transitions = None;
+    }
+
+    /// After a holder's death: the dead section may have reopened a success cell without
+    /// committing the ledger that knows it. Counts what still matches, then seals and forgets
+    /// every cell, so the next success of each cell reopens it through the lock (at most the dead
+    /// section's own successes in flight are lost).
+    fn resync_cells(&self, inner: &mut Inner) {
+        let Inner { ledger, window, .. } = inner;
+        ledger.fold(&self.counters, true, window);
+        ledger.restart(&self.counters);
     }
 
     /// After a holder's death: makes the hot words agree with the committed state (a transition

@@ -221,6 +221,8 @@ impl HostParts {
     pub(crate) fn log(&self, t: &Transition, pid: u32) {
         let entry = self.ring_entry(t.generation);
         entry[0].store(u64::MAX, Ordering::Release);
+        // The invalidation is visible before any field is (a reader re-checks entry[0] after).
+        std::sync::atomic::fence(Ordering::Release);
         entry[1].store(u64::try_from(t.at.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
         let packed = u64::from(t.from.code())
             | (u64::from(t.to.code()) << 8)
@@ -323,7 +325,7 @@ impl HostStripes {
     /// alone (plain stores).
     #[inline]
     pub(crate) fn stripe(&self, slot: Option<usize>) -> (usize, &'static [AtomicU64], bool) {
-        if self.seen_forks.load(Ordering::Relaxed) != self.forks.load(Ordering::Relaxed) {
+        if self.seen_forks.load(Ordering::Acquire) != self.forks.load(Ordering::Acquire) {
             self.claim();
         }
         let entry = self.entry.load(Ordering::Acquire);
@@ -382,8 +384,18 @@ impl HostStripes {
         self.seen_forks.store(forks, Ordering::Release);
     }
 
+    /// Whether this object was inherited across a fork and has not claimed an entry of its own.
+    fn forked(&self) -> bool {
+        self.seen_forks.load(Ordering::Acquire) != self.forks.load(Ordering::Acquire)
+    }
+
     /// Gives the entry back (when the object is dropped): its counts stay in the region's totals.
+    /// A copy inherited across a fork that never claimed its own gives nothing back: the entry is
+    /// the parent's.
     fn release(&self) {
+        if self.forked() && self.seen_forks.load(Ordering::Acquire) != u64::MAX {
+            return;
+        }
         let entry = self.entry.swap(ENTRIES, Ordering::AcqRel);
         if entry < ENTRIES {
             let pid = u64::from(self.pid.load(Ordering::Relaxed));
@@ -393,6 +405,9 @@ impl HostStripes {
 
     /// This object's own counts since it claimed its entry (`None` without an entry).
     pub(crate) fn own(&self) -> Option<[u64; crate::counters::COUNTERS]> {
+        if self.forked() {
+            self.claim();
+        }
         let baseline = self.baseline.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = self.entry.load(Ordering::Acquire);
         if entry >= ENTRIES {
@@ -411,8 +426,12 @@ impl HostStripes {
         Some(own)
     }
 
-    /// The process id this object's entry was claimed with.
+    /// This process's id, as its entry was claimed with (claiming one first in a forked child,
+    /// so that a child's probes and transitions are never attributed to its parent).
     pub(crate) fn pid(&self) -> u32 {
+        if self.forked() {
+            self.claim();
+        }
         self.pid.load(Ordering::Relaxed)
     }
 }
