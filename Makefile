@@ -89,12 +89,13 @@ python-env: ## a project-local venv (target/pyenv) with the package installed fr
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" "typing_extensions>=4.12" \
 		"httpx>=0.27" "requests>=2.31" "types-requests>=2.31" "aiohttp>=3.12" \
-		"prometheus_client>=0.20" "opentelemetry-api>=1.25" "opentelemetry-sdk>=1.25"
+		"prometheus_client>=0.20" "opentelemetry-api>=1.25" "opentelemetry-sdk>=1.25" "redis>=5"
 	@$(PY) -m pip uninstall -q -y circuit 2>/dev/null || true # the distribution's name before circuit-core
 	@$(PY) -m pip install -q --disable-pip-version-check ./bindings-python
 
 test-python: ## Python: pytest (conformance, threads, asyncio, options, docs), mypy --strict, stubtest
 	@$(MAKE) --no-print-directory python-env || { echo "!!! python: could not build the venv"; echo "0 1" > $(RESULTS_DIR)/python.result; exit 0; }
+	@mkdir -p target && scripts/need-redis
 	@cd bindings-python && ../scripts/suite pytest python $(PY) -m pytest -p no:cacheprovider -v tests
 	@cd bindings-python && ../scripts/suite check python-mypy $(PY) -m mypy --strict tests python/circuit ../docs/examples/python
 	@cd bindings-python && ../scripts/suite check python-stubtest $(PY) -m mypy.stubtest circuit._circuit
@@ -112,6 +113,7 @@ test-shared: lib python-env node-addon ## host-shared breakers: C, Go, Python an
 	@scripts/suite tap shared tests/shared/run
 
 test-node: ## Node binding: npm ci, napi build --release, tsc --noEmit, node --test (TAP)
+	@mkdir -p target && scripts/need-redis
 	@scripts/suite node node bindings-node/test.sh
 
 bench-node: ## Node benchmarks against opossum and cockatiel -> BENCHMARKS.md

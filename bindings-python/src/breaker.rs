@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::classify::Ignore;
 use crate::clock::ManualClock;
 use crate::delivery::{Gate, deliver};
-use crate::errors::{open_error, recorded_error, type_error};
+use crate::errors::{recorded_error, type_error};
 use crate::metrics::Metrics;
 use crate::options::duration;
 use crate::permit::Permit;
@@ -27,6 +27,8 @@ pub(crate) struct Breaker {
     region: Option<Py<HostRegion>>,
     /// The listeners registered through this object, with their gates (`delivery.rs`).
     listeners: Mutex<Vec<(u64, Arc<Gate>)>>,
+    /// The fleet breaker the calls also go through (`fleet.rs`), or None.
+    fleet: Option<crate::fleet::FleetLink>,
 }
 
 /// One transition, as handed to the Python-level listener wrapper.
@@ -100,6 +102,8 @@ pub(crate) struct MemberSeed {
     pub(crate) inner: Arc<engine::CircuitBreaker>,
     pub(crate) options: Arc<PyOptions>,
     pub(crate) region: Option<Py<HostRegion>>,
+    /// The family's `circuit.RedisFleet`, or None.
+    pub(crate) fleet: Option<Py<PyAny>>,
 }
 
 impl Breaker {
@@ -117,6 +121,7 @@ impl Breaker {
             clock: options.clock.as_ref().map(|c| c.clone_ref(py)),
             region,
             listeners: Mutex::new(Vec::new()),
+            fleet: None,
         }
     }
 }
@@ -144,7 +149,7 @@ impl Breaker {
     /// breaker of that name in the region, shared by every process that opens it; it reads the
     /// region's clock, so it does not take `clock`.
     #[new]
-    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, region = None, state = None, state_now = None, **options))]
+    #[pyo3(signature = (name = None, *, ignore = None, fallback = None, timeout = None, clock = None, region = None, state = None, state_now = None, fleet = None, **options))]
     #[allow(clippy::too_many_arguments)]
     fn new<'py>(
         py: Python<'py>,
@@ -156,6 +161,7 @@ impl Breaker {
         region: Option<&Bound<'py, PyAny>>,
         state: Option<&Bound<'py, PyAny>>,
         state_now: Option<&Bound<'py, PyAny>>,
+        fleet: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Self> {
         if let Some(seed) = name.and_then(|n| n.cast::<MemberSeed>().ok()) {
@@ -163,7 +169,13 @@ impl Breaker {
             // the seed carries, with the family's Python-only options and region.
             let seed = seed.get();
             let region = seed.region.as_ref().map(|r| r.clone_ref(py));
-            return Ok(Self::from_parts(Arc::clone(&seed.inner), &seed.options, region, py));
+            let fleet = match &seed.fleet {
+                Some(f) => Some(crate::fleet::FleetLink::attach(py, f.bind(py), seed.inner.name())?),
+                None => None,
+            };
+            let mut this = Self::from_parts(Arc::clone(&seed.inner), &seed.options, region, py);
+            this.fleet = fleet;
+            return Ok(this);
         }
         let state = state.filter(|s| !s.is_none());
         let state_now = state_now.filter(|s| !s.is_none());
@@ -203,13 +215,31 @@ impl Breaker {
         if let (Some(document), Some(at)) = (state, import_at) {
             crate::state::import(py, "CircuitBreaker", &inner, document, at)?;
         }
-        Ok(Self::from_parts(Arc::new(inner), &options, region, py))
+        let fleet = match fleet.filter(|f| !f.is_none()) {
+            Some(f) => Some(crate::fleet::FleetLink::attach(py, f, inner.name())?),
+            None => None,
+        };
+        let mut this = Self::from_parts(Arc::new(inner), &options, region, py);
+        this.fleet = fleet;
+        Ok(this)
     }
 
     /// The host region the breaker lives in, or None.
     #[getter]
     fn region(&self, py: Python<'_>) -> Option<Py<HostRegion>> {
         self.region.as_ref().map(|r| r.clone_ref(py))
+    }
+
+    /// The `circuit.RedisFleet` the breaker's calls also go through, or None.
+    #[getter]
+    fn fleet(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.fleet.as_ref().map(|f| f.owner.clone_ref(py))
+    }
+
+    /// The fleet level's state (`FleetStatus`), or None for a breaker without a fleet.
+    fn fleet_status(&self, py: Python<'_>) -> Option<Py<crate::fleet::FleetStatus>> {
+        let link = self.fleet.as_ref()?;
+        Py::new(py, link.handle.get().status_of()).ok()
     }
 
     /// This object's own counts (what this process did through it); `metrics()` of a breaker in
@@ -252,20 +282,18 @@ impl Breaker {
     /// Asks to make a call: a `Permit`, or raises `CircuitOpenError`.
     fn allow(slf: &Bound<'_, Self>) -> PyResult<Permit> {
         let breaker = slf.get();
-        match breaker.inner.allow_raw() {
-            Ok(raw) => {
-                Ok(Permit::new(engine::OwnedPermit::from_raw(Arc::clone(&breaker.inner), raw), slf.clone().unbind()))
-            }
-            Err(rejected) => Err(open_error(slf.py(), &rejected)),
+        match breaker.admit_call(slf.py()) {
+            Ok(admitted) => Ok(Permit::new(breaker.hold(admitted), slf.clone().unbind())),
+            Err(refused) => Err(breaker.refused_error(slf.py(), &refused)),
         }
     }
 
     /// Fast admission for the async decorator: a plain int (the generation) for a closed-state
     /// permit that needs no bookkeeping, else a `Permit`. Raises `CircuitOpenError`.
     fn _admit(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        match slf.get().inner.allow_raw() {
-            Ok(raw) => token_of(slf, raw),
-            Err(rejected) => Err(open_error(slf.py(), &rejected)),
+        match slf.get().admit_call(slf.py()) {
+            Ok(admitted) => token_of(slf, admitted),
+            Err(refused) => Err(slf.get().refused_error(slf.py(), &refused)),
         }
     }
 
@@ -442,6 +470,44 @@ impl Breaker {
 }
 
 impl Breaker {
+    /// Admission: the local breaker, then the fleet if one is attached (`Fleet::allow_call`). No I/O.
+    #[inline]
+    pub(crate) fn admit_call(&self, py: Python<'_>) -> Result<crate::fleet::Admitted, engine::fleet::Refused> {
+        match &self.fleet {
+            None => self.inner.allow_raw().map(crate::fleet::Admitted::Local).map_err(engine::fleet::Refused::Local),
+            Some(link) => {
+                let handle = link.handle.get();
+                handle.wake(py);
+                handle.inner.allow_call(&self.inner, crate::fleet::now()).map(crate::fleet::Admitted::Fleet)
+            }
+        }
+    }
+
+    /// Records an admission's outcome on both levels (`Fleet::record_call` with a fleet). No I/O.
+    #[inline]
+    pub(crate) fn record_admitted(
+        &self,
+        admitted: crate::fleet::Admitted,
+        outcome: engine::Outcome,
+    ) -> Result<engine::Recorded, engine::PermitError> {
+        match (admitted, &self.fleet) {
+            (crate::fleet::Admitted::Fleet(permit), Some(link)) => {
+                link.handle.get().inner.record_call(&self.inner, permit, outcome)
+            }
+            (admitted, _) => self.inner.record_raw(admitted.raw(), outcome),
+        }
+    }
+
+    /// The owned permit of an admission.
+    pub(crate) fn hold(&self, admitted: crate::fleet::Admitted) -> crate::fleet::Hold {
+        crate::fleet::Hold::new(Arc::clone(&self.inner), self.fleet.as_ref().map(|l| &l.handle.get().inner), admitted)
+    }
+
+    /// The `CircuitOpenError` of a refusal (`fleet=True` when the fleet refused).
+    pub(crate) fn refused_error(&self, py: Python<'_>, refused: &engine::fleet::Refused) -> PyErr {
+        crate::fleet::refused_error(py, self.inner.name(), refused)
+    }
+
     fn record(&self, py: Python<'_>, permit: &Permit, outcome: engine::Outcome) -> PyResult<bool> {
         self.check_issuer(permit)?;
         match permit.inner.record(outcome) {
@@ -494,12 +560,12 @@ impl Breaker {
     ) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let permit = match this.inner.allow_raw() {
+        let permit = match this.admit_call(py) {
             Ok(permit) => permit,
-            Err(rejected) => {
+            Err(refused) => {
                 return match &this.fallback {
                     Some(fallback) => fallback.bind(py).call(args, kwargs).map(Bound::unbind),
-                    None => Err(open_error(py, &rejected)),
+                    None => Err(this.refused_error(py, &refused)),
                 };
             }
         };
@@ -517,7 +583,7 @@ impl Breaker {
             Ok(_) => engine::Outcome::Success,
             Err(error) => this.ignore.outcome_of(py, error),
         };
-        let _ = this.inner.record_raw(permit, outcome);
+        let _ = this.record_admitted(permit, outcome);
         result.map(Bound::unbind)
     }
 }
@@ -544,12 +610,12 @@ fn retry_duration(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Duration
 
 /// A permit as a token for `_done`/`_fail`: the plain generation for a closed-state permit that
 /// needs no bookkeeping, else an owned `Permit` (so a dropped probe returns its slot).
-pub(crate) fn token_of(slf: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyResult<Py<PyAny>> {
+pub(crate) fn token_of(slf: &Bound<'_, Breaker>, admitted: crate::fleet::Admitted) -> PyResult<Py<PyAny>> {
     let py = slf.py();
-    if !raw.is_probe() && raw.admitted_at().is_none() {
-        return Ok(raw.generation().into_pyobject(py)?.into_any().unbind());
+    if admitted.is_plain() {
+        return Ok(admitted.raw().generation().into_pyobject(py)?.into_any().unbind());
     }
-    let owned = engine::OwnedPermit::from_raw(Arc::clone(&slf.get().inner), raw);
+    let owned = slf.get().hold(admitted);
     Ok(Py::new(py, Permit::new(owned, slf.clone().unbind()))?.into_any())
 }
 

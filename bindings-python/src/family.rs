@@ -34,6 +34,9 @@ pub(crate) struct Family {
     /// The host region the members live in, or None.
     region: Option<Py<HostRegion>>,
     breaker_class: Py<PyType>,
+    /// The `circuit.RedisFleet` every member's calls also go through (each member is the fleet
+    /// breaker of its own name, `<name>/<key>`), or None.
+    fleet: Option<Py<PyAny>>,
     /// The registered listeners: the id given to Python, the engine's, and the gate.
     listeners: Mutex<Listeners>,
 }
@@ -74,7 +77,7 @@ impl FamilyMetrics {
 impl Family {
     #[new]
     #[classmethod]
-    #[pyo3(signature = (name = None, *, max_keys = None, idle_ttl = None, ignore = None, fallback = None, timeout = None, clock = None, region = None, **options))]
+    #[pyo3(signature = (name = None, *, max_keys = None, idle_ttl = None, ignore = None, fallback = None, timeout = None, clock = None, region = None, fleet = None, **options))]
     #[allow(clippy::too_many_arguments)]
     fn new<'py>(
         cls: &Bound<'py, PyType>,
@@ -86,9 +89,21 @@ impl Family {
         timeout: Option<&Bound<'py, PyAny>>,
         clock: Option<&Bound<'py, PyAny>>,
         region: Option<&Bound<'py, PyAny>>,
+        fleet: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Self> {
         let py = cls.py();
+        let fleet = fleet.filter(|f| !f.is_none()).map(|f| f.clone().unbind());
+        if fleet.is_some() && name.is_none_or(|n| n.is_none()) {
+            return Err(PyTypeError::new_err(
+                "Family: a family with `fleet` needs a name (each member is the fleet breaker `<name>/<key>`)",
+            ));
+        }
+        if let Some(f) = &fleet
+            && f.bind(py).getattr_opt(pyo3::intern!(py, "_attach"))?.is_none()
+        {
+            return Err(crate::errors::type_error("fleet", "a circuit.RedisFleet", f.bind(py)));
+        }
         let region = match region.filter(|r| !r.is_none()) {
             Some(r) => Some(
                 r.cast::<HostRegion>()
@@ -135,6 +150,7 @@ impl Family {
             options: Arc::new(python_options),
             region,
             breaker_class: breaker_class.unbind(),
+            fleet,
             listeners: Mutex::new(Listeners::default()),
         })
     }
@@ -155,6 +171,12 @@ impl Family {
     #[getter]
     fn idle_ttl(&self) -> f64 {
         self.inner.idle_ttl().as_secs_f64()
+    }
+
+    /// The `circuit.RedisFleet` the members' calls also go through, or None.
+    #[getter]
+    fn fleet(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.fleet.as_ref().map(|f| f.clone_ref(py))
     }
 
     /// The host region the members live in, or None.
@@ -279,6 +301,7 @@ impl Family {
             inner: member,
             options: Arc::clone(&self.options),
             region: self.region.as_ref().map(|r| r.clone_ref(py)),
+            fleet: self.fleet.as_ref().map(|f| f.clone_ref(py)),
         };
         self.breaker_class.bind(py).call1((seed,))
     }

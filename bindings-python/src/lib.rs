@@ -18,6 +18,7 @@ mod delivery;
 mod errors;
 mod exposition;
 mod family;
+mod fleet;
 mod guard;
 mod http;
 mod metrics;
@@ -49,6 +50,7 @@ fn _circuit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     schema::add_to(m)?;
     http::add_to(m)?;
     exposition::add_to(m)?;
+    fleet::add_to(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

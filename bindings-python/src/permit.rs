@@ -7,12 +7,12 @@ use crate::breaker::Breaker;
 
 #[pyclass(frozen, module = "circuit._circuit")]
 pub(crate) struct Permit {
-    pub(crate) inner: engine::OwnedPermit,
+    pub(crate) inner: crate::fleet::Hold,
     breaker: Py<Breaker>,
 }
 
 impl Permit {
-    pub(crate) fn new(inner: engine::OwnedPermit, breaker: Py<Breaker>) -> Self {
+    pub(crate) fn new(inner: crate::fleet::Hold, breaker: Py<Breaker>) -> Self {
         Self { inner, breaker }
     }
 }
@@ -29,6 +29,13 @@ impl Permit {
     #[getter]
     fn is_probe(&self) -> bool {
         self.inner.raw().is_probe()
+    }
+
+    /// Whether the call is the fleet's probe (it holds a lease granted by the store; a breaker
+    /// with a `fleet` only).
+    #[getter]
+    fn is_fleet_probe(&self) -> bool {
+        self.inner.is_fleet_probe()
     }
 
     /// Whether an outcome was already recorded.

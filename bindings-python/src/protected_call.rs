@@ -16,7 +16,6 @@ use pyo3::types::PyType;
 
 use crate::arguments::Arguments;
 use crate::breaker::{Breaker, is_awaitable, token_of};
-use crate::errors::open_error;
 use crate::permit::Permit;
 
 /// Where a protected call is.
@@ -79,11 +78,11 @@ pub(crate) enum Token {
 }
 
 impl Token {
-    pub(crate) fn admitted(breaker: &Bound<'_, Breaker>, raw: engine::RawPermit) -> PyResult<Self> {
-        if !raw.is_probe() && raw.admitted_at().is_none() {
-            return Ok(Self::Raw(raw));
+    pub(crate) fn admitted(breaker: &Bound<'_, Breaker>, admitted: crate::fleet::Admitted) -> PyResult<Self> {
+        if admitted.is_plain() {
+            return Ok(Self::Raw(admitted.raw()));
         }
-        Ok(Self::Permit(Held::new(token_of(breaker, raw)?.cast_bound::<Permit>(breaker.py())?.clone().unbind())))
+        Ok(Self::Permit(Held::new(token_of(breaker, admitted)?.cast_bound::<Permit>(breaker.py())?.clone().unbind())))
     }
 
     fn record(&self, py: Python<'_>, breaker: &Breaker, outcome: engine::Outcome) {
@@ -214,11 +213,11 @@ fn start<'py>(
     arguments: &Arguments,
 ) -> Result<(Held<PyAny>, Option<Token>), Output<'py>> {
     let this = breaker.get();
-    let raw = match this.inner.allow_raw() {
+    let raw = match this.admit_call(py) {
         Ok(raw) => raw,
-        Err(rejected) => {
+        Err(refused) => {
             let Some(fallback) = this.fallback_callable() else {
-                return Err(Output::Raise(open_error(py, &rejected)));
+                return Err(Output::Raise(this.refused_error(py, &refused)));
             };
             return match arguments.call(fallback.bind(py)) {
                 Ok(value) if is_awaitable(&value) => match awaited_iterator(&value) {
@@ -233,7 +232,7 @@ fn start<'py>(
     let token = match Token::admitted(breaker.bind(py), raw) {
         Ok(token) => token,
         Err(error) => {
-            let _ = this.inner.record_raw(raw, engine::Outcome::Ignored);
+            let _ = this.record_admitted(raw, engine::Outcome::Ignored);
             return Err(Output::Raise(error));
         }
     };

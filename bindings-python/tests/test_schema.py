@@ -24,7 +24,7 @@ DOCS = HERE.parents[1] / "docs" / "python.md"
 # Keywords of CircuitBreaker(...) that are the binding's own, not engine options.
 # The binding's own constructor arguments (not engine options); `state`/`state_now` restore a
 # saved state document.
-PYTHON_ONLY = ["ignore", "fallback", "timeout", "clock", "region", "state", "state_now"]
+PYTHON_ONLY = ["ignore", "fallback", "timeout", "clock", "region", "state", "state_now", "fleet"]
 
 OPTION_TYPES = {
     "text": "Optional[str]",

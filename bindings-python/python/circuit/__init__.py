@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, ParamSpec, Tuple, TypeVar, Union, overload
 
 from . import _circuit, http
-from ._circuit import FamilyMetrics, HostRegion, ManualClock, Metrics, Permit, ProcessCounts
+from ._circuit import FamilyMetrics, FleetStatus, HostRegion, ManualClock, Metrics, Permit, ProcessCounts
 from ._errors import (
     CircuitConfigError,
     CircuitError,
@@ -35,6 +35,7 @@ from ._errors import (
     RegionError,
     StateError,
 )
+from ._fleet import FleetEvent, RedisFleet
 
 __all__ = [
     "CircuitBreaker",
@@ -44,12 +45,15 @@ __all__ = [
     "Family",
     "FamilyMetrics",
     "FamilyStateChange",
+    "FleetEvent",
+    "FleetStatus",
     "HostRegion",
     "ManualClock",
     "Metrics",
     "Permit",
     "PermitAlreadyRecordedError",
     "ProcessCounts",
+    "RedisFleet",
     "RegionError",
     "State",
     "StateChange",
@@ -349,6 +353,11 @@ class CircuitBreaker(_circuit.Breaker):
     breaker for every process on the host that opens the same path (docs/python.md, "Host-shared
     breakers"). It needs a name, reads the region's clock (so it takes no `clock`), and raises
     `RegionError` if the region refuses (other options, full, not a region).
+
+    `fleet=RedisFleet(client)` also puts every call through the fleet breaker of this name, shared
+    by every instance of the service through Redis (docs/python.md, "Fleet breakers (Redis)"): it
+    needs a name; a fleet refusal raises `CircuitOpenError` with `fleet=True`; `fleet_status()`
+    gives the fleet level's state. No call does I/O or fails because of the store.
     """
 
     def __init__(self, name: Optional[str] = None, **options: Any) -> None:

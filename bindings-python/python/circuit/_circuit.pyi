@@ -6,6 +6,8 @@ from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple, Union,
 
 from typing_extensions import disjoint_base
 
+from ._fleet import RedisFleet
+
 __all__ = [
     "METRICS",
     "METRIC_FAMILIES",
@@ -16,6 +18,9 @@ __all__ = [
     "STATES",
     "AsyncGuarded",
     "Breaker",
+    "FLEET_SCRIPT",
+    "FLEET_SCRIPT_SHA1",
+    "FleetStatus",
     "Family",
     "FamilyMetrics",
     "Guarded",
@@ -26,6 +31,7 @@ __all__ = [
     "ProcessCounts",
     "StateChange",
     "__version__",
+    "_Fleet",
     "_metric_points",
     "classify_error",
     "classify_response",
@@ -130,6 +136,8 @@ class Permit:
     def generation(self) -> int: ...
     @property
     def is_probe(self) -> bool: ...
+    @property
+    def is_fleet_probe(self) -> bool: ...
     @property
     def recorded(self) -> bool: ...
     def __enter__(self) -> Permit: ...
@@ -242,6 +250,7 @@ class Breaker:
         region: Optional[HostRegion] = None,
         state: Union[str, bytes, None] = None,
         state_now: Optional[float] = None,
+        fleet: Optional[RedisFleet] = None,
     ) -> Breaker: ...
     @property
     def name(self) -> Optional[str]: ...
@@ -255,6 +264,9 @@ class Breaker:
     def clock(self) -> Optional[ManualClock]: ...
     @property
     def region(self) -> Optional[HostRegion]: ...
+    @property
+    def fleet(self) -> Optional[RedisFleet]: ...
+    def fleet_status(self) -> Optional[FleetStatus]: ...
     def allow(self) -> Permit: ...
     def _admit(self) -> Union[int, Permit]: ...
     def _done(self, token: Union[int, Permit], exception: Optional[BaseException]) -> bool: ...
@@ -322,6 +334,7 @@ class Family:
         timeout: Optional[float] = None,
         clock: Optional[ManualClock] = None,
         region: Optional[HostRegion] = None,
+        fleet: Optional[RedisFleet] = None,
     ) -> Family: ...
     @property
     def name(self) -> Optional[str]: ...
@@ -329,6 +342,8 @@ class Family:
     def max_keys(self) -> int: ...
     @property
     def idle_ttl(self) -> float: ...
+    @property
+    def fleet(self) -> Optional[RedisFleet]: ...
     @property
     def region(self) -> Optional[HostRegion]: ...
     @property
@@ -343,3 +358,59 @@ class Family:
     def metrics(self) -> FamilyMetrics: ...
     def _on_transition(self, callback: Callable[[Optional[str], StateChange], Any]) -> int: ...
     def _remove_listener(self, id: int) -> bool: ...
+
+FLEET_SCRIPT: str
+FLEET_SCRIPT_SHA1: str
+
+@final
+class FleetStatus:
+    """The fleet level of a breaker (`CircuitBreaker.fleet_status()`)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def degraded(self) -> bool: ...
+    @property
+    def staleness(self) -> Optional[float]: ...
+    @property
+    def syncs(self) -> int: ...
+    @property
+    def sync_failures(self) -> int: ...
+
+_EventTuple = Tuple[str, Optional[str], Optional[str], Optional[int], Optional[str]]
+
+@final
+class _Fleet:
+    def __new__(
+        cls,
+        name: str,
+        *,
+        sync_interval: float = 0.25,
+        on_store_failure: str = "local",
+        window: float = 10.0,
+        buckets: int = 10,
+        minimum_calls: int = 20,
+        failure_rate_threshold: Optional[float] = ...,
+        slow_call_rate_threshold: Optional[float] = None,
+        reset_timeout: float = 30.0,
+        backoff_multiplier: float = 2.0,
+        max_reset_timeout: float = 300.0,
+        half_open_max_calls: int = 1,
+        success_threshold: int = 1,
+        probe_lease: float = 10.0,
+        max_staleness: float = 2.0,
+        key_expiry: float = 86400.0,
+    ) -> _Fleet: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    def poll(self) -> Optional[Tuple[str, List[str]]]: ...
+    def complete(self, reply: Any) -> List[_EventTuple]: ...
+    def fail(self, message: str) -> List[_EventTuple]: ...
+    def events(self) -> List[_EventTuple]: ...
+    def status(self) -> FleetStatus: ...
+    def _arm(self, hook: Callable[[], bool]) -> None: ...
+    def _disarm(self) -> None: ...

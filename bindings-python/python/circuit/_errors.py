@@ -27,26 +27,34 @@ class CircuitOpenError(CircuitError):
         reason: "open", "half_open_full" or "forced_open".
         retry_after: seconds until a probe may be admitted, or None when unknown
             ("half_open_full") or never by itself ("forced_open").
+        fleet: True when the fleet breaker refused (`CircuitBreaker(..., fleet=RedisFleet(...))`:
+            the local breaker admitted the call, the fleet is "open" or, "half_open", has every
+            probe lease taken; or the store is unreachable and `on_store_failure="open"`); False
+            for a refusal of the local breaker.
     """
 
     name: Optional[str]
     state: str
     reason: str
     retry_after: Optional[float]
+    fleet: bool
 
-    def __init__(self, name: Optional[str], state: str, reason: str, retry_after: Optional[float]) -> None:
+    def __init__(
+        self, name: Optional[str], state: str, reason: str, retry_after: Optional[float], fleet: bool = False
+    ) -> None:
         self.name = name
         self.state = state
         self.reason = reason
         self.retry_after = retry_after
+        self.fleet = fleet
         who = f"circuit {name!r}" if name else "circuit"
-        message = f"{who} rejected the call ({reason})"
+        message = f"{who} rejected the call ({'fleet ' if fleet else ''}{reason})"
         if retry_after is not None:
             message += f"; retry after {retry_after:.3f}s"
         super().__init__(message)
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (type(self), (self.name, self.state, self.reason, self.retry_after))
+        return (type(self), (self.name, self.state, self.reason, self.retry_after, self.fleet))
 
 
 class CircuitConfigError(CircuitError, ValueError):

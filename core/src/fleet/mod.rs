@@ -632,6 +632,17 @@ impl FleetPermit {
     pub fn is_fleet_probe(&self) -> bool {
         self.probe.is_some()
     }
+
+    /// The fleet probe lease as `(epoch, id)`, for hosts that carry permits as plain data (the
+    /// C ABI). The store checks both at the verdict, so a forged pair is a stale verdict.
+    pub fn probe_parts(&self) -> Option<(u64, u64)> {
+        self.probe.map(|p| (p.epoch, p.id))
+    }
+
+    /// A permit from its parts ([`Self::probe_parts`] and the local permit).
+    pub fn from_parts(local: crate::RawPermit, probe: Option<(u64, u64)>) -> Self {
+        Self { local, probe: probe.map(|(epoch, id)| FleetProbe { epoch, id }) }
+    }
 }
 
 /// Why a call was refused: by the local breaker, or by the fleet.
@@ -677,6 +688,24 @@ impl Fleet {
         match permit.probe {
             Some(probe) => self.record_probe(probe, outcome),
             None => self.record(outcome, slow),
+        }
+        Ok(recorded)
+    }
+
+    /// [`Self::record_call`] for a failure that carries the dependency's retry time
+    /// (SEMANTICS §12): the local breaker gets the hint; the fleet counts a failure (slow as the
+    /// local breaker classifies it) or, for the fleet's probe, a failed verdict. No I/O.
+    pub fn record_call_retry_after(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        permit: FleetPermit,
+        retry_after: Duration,
+    ) -> Result<crate::Recorded, crate::PermitError> {
+        let slow = breaker.is_slow_now(&permit.local);
+        let recorded = breaker.record_raw_retry_after(permit.local, retry_after)?;
+        match permit.probe {
+            Some(probe) => self.record_probe(probe, Outcome::Failure),
+            None => self.record(Outcome::Failure, slow),
         }
         Ok(recorded)
     }
