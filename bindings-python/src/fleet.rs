@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use engine::Clock;
-use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, FleetState, Refused, Reply, StoreFailure};
+use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, FleetState, Refused, Reply};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -74,10 +74,6 @@ impl FleetHandle {
     }
 }
 
-fn seconds(py: Python<'_>, option: &'static str, value: f64) -> PyResult<Duration> {
-    engine::host::duration_from_f64(option, value, 1e9).map_err(|e| config_error(py, option, e.to_string()))
-}
-
 fn reply_of(reply: &Bound<'_, PyAny>) -> Result<Vec<Reply>, String> {
     if reply.is_instance_of::<PyString>() || reply.is_instance_of::<PyBytes>() {
         return Err(format!("unexpected reply {reply}"));
@@ -104,54 +100,28 @@ fn reply_of(reply: &Bound<'_, PyAny>) -> Result<Vec<Reply>, String> {
 
 #[pymethods]
 impl FleetHandle {
-    /// The fleet breaker `name` with its options (float seconds); raises `CircuitConfigError`
-    /// naming a refused option.
+    /// The fleet breaker `name` with its options (`engine::fleet::FLEET_OPTIONS`: durations in
+    /// float seconds; None for a rate turns its rule off, for any other option means its
+    /// default); raises `CircuitConfigError` naming a refused option.
     #[new]
-    #[pyo3(signature = (name, *, sync_interval = 0.25, on_store_failure = "local", window = 10.0, buckets = 10, minimum_calls = 20, failure_rate_threshold = Some(0.5), slow_call_rate_threshold = None, reset_timeout = 30.0, backoff_multiplier = 2.0, max_reset_timeout = 300.0, half_open_max_calls = 1, success_threshold = 1, probe_lease = 10.0, max_staleness = 2.0, key_expiry = 86400.0))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        name: String,
-        sync_interval: f64,
-        on_store_failure: &str,
-        window: f64,
-        buckets: u32,
-        minimum_calls: u32,
-        failure_rate_threshold: Option<f64>,
-        slow_call_rate_threshold: Option<f64>,
-        reset_timeout: f64,
-        backoff_multiplier: f64,
-        max_reset_timeout: f64,
-        half_open_max_calls: u32,
-        success_threshold: u32,
-        probe_lease: f64,
-        max_staleness: f64,
-        key_expiry: f64,
-    ) -> PyResult<Self> {
+    #[pyo3(signature = (name, **options))]
+    fn new(py: Python<'_>, name: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let mut c = FleetConfig::new(name);
-        c.sync_interval = seconds(py, "sync_interval", sync_interval)?;
-        c.on_store_failure = StoreFailure::parse(on_store_failure).ok_or_else(|| {
-            config_error(
-                py,
-                "on_store_failure",
-                format!("invalid option `on_store_failure`: expected \"local\", \"open\" or \"closed\", got {on_store_failure:?}"),
-            )
-        })?;
-        c.window = seconds(py, "window", window)?;
-        c.buckets = buckets;
-        c.minimum_calls = minimum_calls;
-        c.failure_rate_threshold = failure_rate_threshold;
-        c.slow_call_rate_threshold = slow_call_rate_threshold;
-        c.reset_timeout = seconds(py, "reset_timeout", reset_timeout)?;
-        c.backoff_multiplier = backoff_multiplier;
-        c.max_reset_timeout = seconds(py, "max_reset_timeout", max_reset_timeout)?;
-        c.half_open_max_calls = half_open_max_calls;
-        c.success_threshold = success_threshold;
-        c.probe_lease = seconds(py, "probe_lease", probe_lease)?;
-        c.max_staleness = seconds(py, "max_staleness", max_staleness)?;
-        c.key_expiry = seconds(py, "key_expiry", key_expiry)?;
-        let fleet = Fleet::new(c, now())
-            .map_err(|e| config_error(py, e.option(), format!("invalid option `{}`: {}", e.option(), e.reason())))?;
+        for (key, value) in options.into_iter().flatten() {
+            let key: String = key.extract()?;
+            let Some(info) = engine::fleet::fleet_option_info(&key) else {
+                return Err(PyTypeError::new_err(format!("RedisFleet() got an unexpected keyword argument '{key}'")));
+            };
+            let value = match (info.kind, value.is_none()) {
+                (engine::OptionKind::Number, true) if info.name.ends_with("_rate_threshold") => {
+                    engine::OptionValue::Text("none".to_owned())
+                }
+                (_, true) => continue,
+                _ => crate::options::convert(py, info, &value)?,
+            };
+            c.set(info.name, value).map_err(|e| config_error(py, e.option(), e.to_string()))?;
+        }
+        let fleet = Fleet::new(c, now()).map_err(|e| config_error(py, e.option(), e.to_string()))?;
         Ok(Self { inner: Arc::new(fleet), hook: Mutex::new(None), armed: AtomicBool::new(false) })
     }
 
@@ -422,6 +392,8 @@ pub(crate) fn refused_error(py: Python<'_>, name: Option<&str>, refused: &Refuse
 pub(crate) fn add_to(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FleetHandle>()?;
     m.add_class::<FleetStatus>()?;
+    let options = engine::fleet::FLEET_OPTIONS.iter().map(|o| (o.name, o.kind.as_str(), o.default, o.bounds, o.doc));
+    m.add("FLEET_OPTIONS", pyo3::types::PyTuple::new(m.py(), options)?)?;
     m.add("FLEET_SCRIPT", engine::fleet::SCRIPT)?;
     m.add("FLEET_SCRIPT_SHA1", engine::fleet::script_sha1())?;
     Ok(())

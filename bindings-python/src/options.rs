@@ -59,7 +59,7 @@ pub(crate) fn builder_of(
 }
 
 /// The engine value of `value` for the option `info`, by its kind.
-fn convert(py: Python<'_>, info: &'static OptionInfo, value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
+pub(crate) fn convert(py: Python<'_>, info: &'static OptionInfo, value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
     let option = info.name;
     Ok(match info.kind {
         OptionKind::Text => OptionValue::Text(value.extract().map_err(|_| type_error(option, "a str", value))?),

@@ -242,3 +242,56 @@ def test_the_open_error_documents_the_engine_spellings() -> None:
     spelled = re.findall(r'"(\w+)"', doc)
     known = set(_circuit.STATES) | set(_circuit.REJECT_REASONS)
     assert spelled and all(s in known for s in spelled), spelled
+
+
+# -- fleet options ---------------------------------------------------------------------------
+
+FLEET_OPTIONS = _circuit.FLEET_OPTIONS
+FLEET_NAMES = [option[0] for option in FLEET_OPTIONS]
+FLEET_PYTHON_ONLY = ["thread"]
+
+
+def _seconds(text: str) -> float:
+    number, unit = text.split()
+    return float(number) * {"ms": 0.001, "s": 1.0, "h": 3600.0}[unit]
+
+
+def test_redis_fleet_takes_every_fleet_option_with_the_schema_default() -> None:
+    import inspect
+
+    parameters = list(inspect.signature(circuit.RedisFleet.__init__).parameters.values())[2:]
+    names = [p.name for p in parameters if p.name not in FLEET_PYTHON_ONLY]
+    assert names == FLEET_NAMES, "RedisFleet.__init__ must list the schema's fleet options, in order"
+    for (name, kind, default, _, _), parameter in zip(FLEET_OPTIONS, parameters):
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, name
+        if default == "none":
+            expected: Any = None
+        elif kind == "duration":
+            expected = _seconds(default)
+        elif kind == "count":
+            expected = int(default)
+        elif kind == "number":
+            expected = float(default)
+        else:
+            expected = default
+        assert parameter.default == expected, f"{name}: default {parameter.default!r}, schema {default!r}"
+
+
+def test_fleet_md_lists_every_fleet_option_with_its_default() -> None:
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "fleet.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| ([^|]+) \|", text, re.M)
+    assert [(n, k, d.strip()) for n, k, d in rows] == [(o[0], o[1], o[2]) for o in FLEET_OPTIONS]
+
+
+def test_the_native_fleet_refuses_unknown_and_mistyped_options() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        _circuit._Fleet("x", colour=1)
+    with pytest.raises(circuit.CircuitConfigError) as error:
+        _circuit._Fleet("x", buckets=0)
+    assert error.value.option == "buckets"
+    with pytest.raises(TypeError):
+        _circuit._Fleet("x", buckets=1.5)
+    with pytest.raises(circuit.CircuitConfigError) as error:
+        _circuit._Fleet("x", failure_rate_threshold=None)  # no rule left
+    assert error.value.option == "failure_rate_threshold"
+    _circuit._Fleet("x", failure_rate_threshold=None, slow_call_rate_threshold=0.5)

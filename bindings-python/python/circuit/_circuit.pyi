@@ -18,6 +18,7 @@ __all__ = [
     "STATES",
     "AsyncGuarded",
     "Breaker",
+    "FLEET_OPTIONS",
     "FLEET_SCRIPT",
     "FLEET_SCRIPT_SHA1",
     "FleetStatus",
@@ -359,6 +360,7 @@ class Family:
     def _on_transition(self, callback: Callable[[Optional[str], StateChange], Any]) -> int: ...
     def _remove_listener(self, id: int) -> bool: ...
 
+FLEET_OPTIONS: Tuple[Tuple[str, str, str, str, str], ...]
 FLEET_SCRIPT: str
 FLEET_SCRIPT_SHA1: str
 
@@ -383,26 +385,7 @@ _EventTuple = Tuple[str, Optional[str], Optional[str], Optional[int], Optional[s
 
 @final
 class _Fleet:
-    def __new__(
-        cls,
-        name: str,
-        *,
-        sync_interval: float = 0.25,
-        on_store_failure: str = "local",
-        window: float = 10.0,
-        buckets: int = 10,
-        minimum_calls: int = 20,
-        failure_rate_threshold: Optional[float] = ...,
-        slow_call_rate_threshold: Optional[float] = None,
-        reset_timeout: float = 30.0,
-        backoff_multiplier: float = 2.0,
-        max_reset_timeout: float = 300.0,
-        half_open_max_calls: int = 1,
-        success_threshold: int = 1,
-        probe_lease: float = 10.0,
-        max_staleness: float = 2.0,
-        key_expiry: float = 86400.0,
-    ) -> _Fleet: ...
+    def __new__(cls, name: str, **options: Any) -> _Fleet: ...
     @property
     def name(self) -> str: ...
     @property

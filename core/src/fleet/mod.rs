@@ -14,6 +14,7 @@
 //! side turns into instants of its own monotonic clock on receipt. No wall-clock value crosses
 //! hosts.
 
+mod options;
 mod sha1;
 mod wire;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use crate::state::Outcome;
 
+pub use options::{FLEET_OPTIONS, fleet_option_info};
 pub use wire::{Reply, SyncRequest};
 
 /// The fleet state machine's script (Lua, for `EVALSHA`/`EVAL`).
