@@ -62,9 +62,12 @@ export declare class NativeBreaker {
    * number >= 0 that `lib/breaker.js` has checked) for the permit with these parts (as
    * `fastRecordParts` takes them; see the core's `record_raw_retry_after`). Gives what
    * `fastRecordParts` gives: `counted * COUNTED + events`, or `ALREADY_RECORDED`. Off the hot
-   * path: only `recordFailure(permit, { retryAfter })` calls it.
+   * path: only `recordFailure(permit, { retryAfter })` calls it. For a breaker with a fleet,
+   * `fleet_epoch` and `fleet_id` are the permit's fleet parts (`Fleet::record_call_retry_after`).
    */
-  recordFailureRetryAfter(generation: number, admittedHigh: number, admittedLow: number, ticket: number, retryAfterMs: number): number
+  recordFailureRetryAfter(generation: number, admittedHigh: number, admittedLow: number, ticket: number, retryAfterMs: number, fleetEpoch?: number | undefined | null, fleetId?: number | undefined | null): number
+  /** Whether the breaker's calls also go through a fleet breaker. */
+  get hasFleet(): boolean
   /** To `forced_open`. */
   forceOpen(): void
   /** To `disabled`. */
@@ -132,6 +135,29 @@ export declare class NativeFamily {
   drain(): FamilyBatch | null
 }
 
+/** The core's fleet breaker of one breaker name (`redisFleet` holds one per name attached). */
+export declare class NativeFleet {
+  /** The breaker name. */
+  get name(): string
+  /** The store key, `circuit:{name}`. */
+  get key(): string
+  /** The sync interval, ms (the response timeout of a round trip is at least this). */
+  get syncInterval(): number
+  /** What to send if a sync is due now, or `null` (also while one is in flight). */
+  poll(): FleetRequest | null
+  /**
+   * Applies the script's reply (an array of whole numbers and strings) to the request `poll`
+   * gave; a malformed reply is a failed sync. Returns what happened.
+   */
+  complete(reply: Array<number | string>): Array<NativeFleetEvent>
+  /** The request `poll` gave failed (`message`: the store error or time-out). */
+  fail(message: string): Array<NativeFleetEvent>
+  /** What changed without a sync (the store became stale). */
+  events(): Array<NativeFleetEvent>
+  /** The fleet level's state. */
+  status(): NativeFleetStatus
+}
+
 /** An admitted call on a family member (or on the overflow breaker), recorded once. */
 export declare class NativeMemberPermit {
   /** The breaker generation the permit was admitted in. */
@@ -183,8 +209,12 @@ export interface ConfigProblem {
  * process that opens the same region (it needs a name, and neither a clock nor a state: the
  * region's are used); a refusal (options mismatch, full region, no name, ...) is the
  * `RegionProblem` and nothing is created.
+ *
+ * With `fleet` (`fleet.rs`), every call also goes through that fleet breaker: admitted by
+ * `Fleet::allow_call`, recorded by `Fleet::record_call` (the breaker needs a name, which
+ * `lib/options.js` checks).
  */
-export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null, region?: NativeRegion | undefined | null): NativeBreaker | ConfigProblem | StateProblem | RegionProblem
+export declare function createBreaker(options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null, region?: NativeRegion | undefined | null, fleet?: NativeFleet | undefined | null): NativeBreaker | ConfigProblem | StateProblem | RegionProblem
 
 /**
  * Creates a family from the engine options (as `createBreaker` takes them), `maxKeys` and
@@ -198,6 +228,12 @@ export declare function createBreaker(options: Record<string, string | number | 
  * refusal of the overflow breaker (full, other options) is the `ConfigProblem` of `region`.
  */
 export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null, region?: NativeRegion | undefined | null): NativeFamily | ConfigProblem | RegionProblem
+
+/**
+ * Creates the fleet breaker `name` with its options (camelCase, durations in ms; `lib/fleet.js`
+ * has checked their types), or says which option is invalid (nothing is created then).
+ */
+export declare function createFleet(name: string, options: Record<string, string | number | null | undefined>): NativeFleet | ConfigProblem
 
 /** The metric set, in the core's order (by name). */
 export declare function families(): Array<MetricFamily>
@@ -222,6 +258,18 @@ export interface FamilyMetricsValues {
   evicted: number
   overflowed: number
 }
+
+/** What a sync sends: `EVALSHA sha 1 key ...args` (or `EVAL script 1 key ...args`). */
+export interface FleetRequest {
+  key: string
+  args: Array<string>
+}
+
+/** The fleet state machine's script (Lua, for `EVAL`). */
+export declare function fleetScript(): string
+
+/** The SHA-1 of the script, hex (for `EVALSHA`). */
+export declare function fleetScriptSha1(): string
 
 /** The outcome of an exchange that ended without a response, or `null` for an unknown kind. */
 export declare function httpClassifyError(kind: string): string | null
@@ -288,6 +336,29 @@ export interface MetricPoint {
 }
 
 /**
+ * One fleet event: `kind` is `transition` (with `from`, `to`, `epoch`), `store_degraded`,
+ * `store_recovered` or `mismatch` (with `stored`, the stored options' fingerprint).
+ */
+export interface NativeFleetEvent {
+  kind: string
+  from?: string
+  to?: string
+  epoch?: number
+  stored?: string
+}
+
+/** The fleet level's state, for `status()`. */
+export interface NativeFleetStatus {
+  state: string
+  epoch: number
+  degraded: boolean
+  /** Milliseconds since the last successful sync, or `null` before the first. */
+  staleness?: number
+  syncs: number
+  syncFailures: number
+}
+
+/**
  * `breaker.processCounts()`: this breaker object's own counts (for a breaker in a region, what
  * this process did; its `metrics()` are region-wide).
  */
@@ -306,6 +377,8 @@ export interface NativeRejection {
   state: string
   reason: string
   retryAfter?: number
+  /** Whether the fleet breaker refused (the local breaker admitted; `fleet.rs`). */
+  fleet: boolean
 }
 
 /**

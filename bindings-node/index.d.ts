@@ -122,6 +122,12 @@ export interface CircuitBreakerOptions {
    * of that name with other options, a full region, no name) throws a `RegionError`.
    */
   region?: HostRegion;
+  /**
+   * A `RedisFleet` (`redisFleet(client, options)`): a call runs only if this breaker and the
+   * fleet breaker of its `name` (required) both admit it; a fleet refusal is a
+   * `CircuitOpenError` with `fleet: true`.
+   */
+  fleet?: RedisFleet;
 }
 
 /** A metrics snapshot; durations in ms. */
@@ -305,8 +311,92 @@ export class CircuitOpenError extends Error {
   /** The key asked for, when a family's call-scoped API (`family.allow`, `family.execute`, the
    * HTTP integrations: the origin) refused the call; otherwise `undefined`. */
   readonly key?: string | undefined;
-  constructor(breakerName: string | undefined, state: CircuitOpenError['state'], reason: RejectReason, retryAfter?: number);
+  /** Whether the fleet breaker refused the call (the local breaker had admitted it; `fleet`). */
+  readonly fleet: boolean;
+  constructor(breakerName: string | undefined, state: CircuitOpenError['state'], reason: RejectReason, retryAfter?: number, fleet?: boolean);
 }
+
+/** The options of `redisFleet(client, options)` (docs/fleet.md; durations in ms). Every instance
+ * of a breaker name must use the same ones (else a 'mismatch' event). */
+export interface RedisFleetOptions {
+  /** How often each breaker syncs, ms (and at once on a would-trip or a verdict); the response
+   * timeout of a round trip is max(syncInterval, 50). Default 250. */
+  syncInterval?: number;
+  /** What decides once the last successful sync is older than `maxStaleness`. Default 'local'. */
+  onStoreFailure?: 'local' | 'open' | 'closed';
+  /** The window the fleet's rates are measured over, ms. Default 10000. */
+  window?: number;
+  /** Buckets of the window. Default 10. */
+  buckets?: number;
+  /** Calls the window must hold, fleet-wide, before a rate can trip it. Default 20. */
+  minimumCalls?: number;
+  /** Fleet failure rate that opens it, in (0, 1]; `null`: no failure rule. Default 0.5. */
+  failureRateThreshold?: number | null;
+  /** Fleet slow-call rate that opens it (the local breaker's `slowCallDuration` classifies). Default none. */
+  slowCallRateThreshold?: number | null;
+  /** First open duration, ms. Default 30000. */
+  resetTimeout?: number;
+  /** Growth of the open duration per re-opening. Default 2. */
+  backoffMultiplier?: number;
+  /** Cap of the open duration, ms. Default 300000. */
+  maxResetTimeout?: number;
+  /** Probes admitted fleet-wide per half-open epoch. Default 1. */
+  halfOpenMaxCalls?: number;
+  /** Probe successes that close it. Default 1. */
+  successThreshold?: number;
+  /** How long a probe may take before its slot is given back, ms. Default 10000. */
+  probeLease?: number;
+  /** Staleness of the last sync beyond which `onStoreFailure` decides, ms. Default 2000. */
+  maxStaleness?: number;
+  /** Expiry of an abandoned breaker's key in the store, ms. Default 86400000. */
+  keyExpiry?: number;
+  /** Called with every fleet event (as the 'event' listeners). */
+  onEvent?: (event: FleetEvent) => void;
+}
+
+/** Something a sync learned about a fleet breaker. */
+export interface FleetEvent {
+  readonly name: string;
+  readonly kind: 'transition' | 'store_degraded' | 'store_recovered' | 'mismatch';
+  /** For a transition: the states left and entered, and the store's epoch after it. */
+  readonly from: 'closed' | 'open' | 'half_open' | undefined;
+  readonly to: 'closed' | 'open' | 'half_open' | undefined;
+  readonly epoch: number | undefined;
+  /** For a mismatch: the fingerprint of the options stored. */
+  readonly stored: string | undefined;
+}
+
+/** The fleet level of a breaker. */
+export interface FleetStatus {
+  readonly state: 'closed' | 'open' | 'half_open';
+  readonly epoch: number;
+  readonly degraded: boolean;
+  /** Ms since the last successful sync, or `null` before the first. */
+  readonly staleness: number | null;
+  readonly syncs: number;
+  readonly syncFailures: number;
+}
+
+/** The fleet breakers of one service over one Redis (ioredis or node-redis client): one sync loop
+ * on an unref'ed timer for every breaker attached with `{ name, fleet }`. */
+export class RedisFleet extends EventEmitter {
+  constructor(client: object, options?: RedisFleetOptions);
+  /** The breaker names attached. */
+  readonly names: string[];
+  /** The fleet level of the breaker `name`, or `undefined` if none is attached. */
+  status(name: string): FleetStatus | undefined;
+  /** Stops the sync loop (idempotent); the client is the caller's to close. */
+  close(): void;
+  on(event: 'event', listener: (event: FleetEvent) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** `new RedisFleet(client, options)`: `client` is an ioredis or node-redis (v4+) client. */
+export function redisFleet(client: object, options?: RedisFleetOptions): RedisFleet;
+
+/** The fleet script (Lua) and its SHA-1 (hex). */
+export const FLEET_SCRIPT: string;
+export const FLEET_SCRIPT_SHA1: string;
 
 /** Rejects a call that ran longer than the breaker's `timeout`. */
 export class TimeoutError extends Error {
@@ -364,6 +454,10 @@ type Listener<E extends keyof CircuitBreakerEvents> = (...args: CircuitBreakerEv
 export class CircuitBreaker extends EventEmitter {
   /** Throws a `TypeError` (wrong type, unknown option) or a `RangeError` (invalid value) naming the option. */
   constructor(options?: CircuitBreakerOptions);
+  /** The `RedisFleet` the calls also go through, or `undefined`. */
+  readonly fleet: RedisFleet | undefined;
+  /** The fleet level's state, or `undefined` for a breaker without a fleet. */
+  fleetStatus(): FleetStatus | undefined;
 
   /** The breaker's name, or `undefined`. */
   readonly name: string | undefined;
@@ -434,7 +528,7 @@ export class CircuitBreaker extends EventEmitter {
 }
 
 /** The options of `new BreakerFamily(...)`: the family's own, plus the options of every member. */
-export interface BreakerFamilyOptions extends Omit<CircuitBreakerOptions, 'state' | 'stateAt' | 'region'> {
+export interface BreakerFamilyOptions extends Omit<CircuitBreakerOptions, 'state' | 'stateAt' | 'region' | 'fleet'> {
   /** Most members at once (default 1024; a whole number >= 1). */
   maxKeys?: number | undefined;
   /** Ms without a `get` after which an unpinned member is evicted (default 600000, 10 min; >= 0), on the family's clock. */

@@ -6,6 +6,7 @@
 //   permit.js    Permit (the two-step API)
 //   errors.js    CircuitOpenError, TimeoutError, PermitError, StateError, RegionError
 //   clock.js     ManualClock
+//   fleet.js     RedisFleet, redisFleet: fleet-wide breakers over Redis (the `fleet` option)
 //   region.js    HostRegion: breakers shared by every process on a host (the `region` option)
 //   options.js   the constructor's options (the engine's come from the core's schema)
 //   events.js    event delivery; classify.js the default error classification; timeout.js the
@@ -25,6 +26,7 @@ const { BreakerFamily } = require('./lib/family.js');
 const { CircuitOpenError, PermitError, RegionError, StateError, TimeoutError } = require('./lib/errors.js');
 const { ManualClock } = require('./lib/clock.js');
 const { HostRegion } = require('./lib/region.js');
+const { RedisFleet, redisFleet, FLEET_SCRIPT, FLEET_SCRIPT_SHA1 } = require('./lib/fleet.js');
 const { Permit } = require('./lib/permit.js');
 const { FamilyPermit } = require('./lib/family-permit.js');
 const { classifyStatus, classifyError, classifyResponse, parseRetryAfter } = require('./lib/http/classify.js');
@@ -33,11 +35,14 @@ module.exports = {
   BreakerFamily,
   CircuitBreaker,
   CircuitOpenError,
+  FLEET_SCRIPT,
+  FLEET_SCRIPT_SHA1,
   FamilyPermit,
   HostRegion,
   ManualClock,
   Permit,
   PermitError,
+  RedisFleet,
   RegionError,
   StateError,
   TimeoutError,
@@ -45,4 +50,5 @@ module.exports = {
   classifyResponse,
   classifyStatus,
   parseRetryAfter,
+  redisFleet,
 };

@@ -6,11 +6,14 @@ export const {
   BreakerFamily,
   CircuitBreaker,
   CircuitOpenError,
+  FLEET_SCRIPT,
+  FLEET_SCRIPT_SHA1,
   FamilyPermit,
   HostRegion,
   ManualClock,
   Permit,
   PermitError,
+  RedisFleet,
   RegionError,
   StateError,
   TimeoutError,
@@ -18,5 +21,6 @@ export const {
   classifyResponse,
   classifyStatus,
   parseRetryAfter,
+  redisFleet,
 } = circuit;
 export default circuit;

@@ -14,9 +14,11 @@ const P = require('../lib/protocol.js');
 const { fast, allow, trivialCell } = require('./native-call.js');
 
 const ROOT = path.join(__dirname, '..');
-const CLASSES = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'FamilyPermit', 'HostRegion', 'ManualClock', 'Permit', 'PermitError', 'RegionError', 'StateError', 'TimeoutError'];
-const FUNCTIONS = ['classifyError', 'classifyResponse', 'classifyStatus', 'parseRetryAfter'];
-const EXPORTS = [...CLASSES, ...FUNCTIONS];
+const CLASSES = ['BreakerFamily', 'CircuitBreaker', 'CircuitOpenError', 'FamilyPermit', 'HostRegion', 'ManualClock', 'Permit', 'PermitError', 'RedisFleet', 'RegionError', 'StateError', 'TimeoutError'];
+const FUNCTIONS = ['classifyError', 'classifyResponse', 'classifyStatus', 'parseRetryAfter', 'redisFleet'];
+/** Constants (`export const` in index.d.ts). */
+const CONSTANTS = ['FLEET_SCRIPT', 'FLEET_SCRIPT_SHA1'];
+const EXPORTS = [...CLASSES, ...FUNCTIONS, ...CONSTANTS].sort();
 /** The integrations: subpath -> its folder in lib/, its exports and its optional peer dependency
  * (`undefined`: none). */
 const SUBPATHS = {

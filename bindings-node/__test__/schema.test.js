@@ -19,7 +19,7 @@ const DTS = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8');
 const DOC = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'node.md'), 'utf8');
 
 /** The options index.js handles itself (not engine options). */
-const JS_ONLY = ['timeout', 'isFailure', 'fallback', 'clock', 'state', 'stateAt', 'region'];
+const JS_ONLY = ['timeout', 'isFailure', 'fallback', 'clock', 'state', 'stateAt', 'region', 'fleet'];
 /** The members of `Metrics` that are not scalars of the core's schema. */
 const NON_SCALAR = ['transitions'];
 /** The TypeScript type of each option kind. */

@@ -281,3 +281,27 @@ try {
   }
 }
 void [regionPath, regionCapacity, regionManual, regionNow];
+
+// Fleet breakers over Redis.
+import { RedisFleet, redisFleet, FLEET_SCRIPT, FLEET_SCRIPT_SHA1 } from 'circuit-core';
+import type { FleetEvent, FleetStatus, RedisFleetOptions } from 'circuit-core';
+{
+  const fleetOptions: RedisFleetOptions = { syncInterval: 250, onStoreFailure: 'open', failureRateThreshold: null, slowCallRateThreshold: 0.5 };
+  const fleet: RedisFleet = redisFleet({ evalsha() {}, eval() {} }, { ...fleetOptions, onEvent: (e: FleetEvent) => void e.kind });
+  fleet.on('event', (event: FleetEvent) => {
+    const epoch: number | undefined = event.epoch;
+    void epoch;
+  });
+  const breaker = new CircuitBreaker({ name: 'payments', fleet });
+  const status: FleetStatus | undefined = breaker.fleetStatus();
+  const same: RedisFleet | undefined = breaker.fleet;
+  const names: string[] = fleet.names;
+  breaker.execute(() => 1).catch((err: unknown) => {
+    if (err instanceof CircuitOpenError) {
+      const byFleet: boolean = err.fleet;
+      void byFleet;
+    }
+  });
+  void [status, same, names, fleet.status('payments'), FLEET_SCRIPT.length, FLEET_SCRIPT_SHA1.length];
+  fleet.close();
+}

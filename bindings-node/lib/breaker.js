@@ -24,6 +24,9 @@ const {
   PART_ADMITTED_LOW,
   PART_TICKET,
   PART_EVENTS,
+  PART_FLEET_EPOCH,
+  PART_FLEET_ID,
+  NO_FLEET_PROBE,
   OUTCOME_SCALE,
   STATE_SCALE,
   MAX_SETTLE,
@@ -36,6 +39,7 @@ const { documentText, wallInstant, stateError } = require('./state.js');
 const { parseOptions, configError } = require('./options.js');
 const { clockNative } = require('./clock.js');
 const { regionNative, regionError } = require('./region.js');
+const { ATTACH } = require('./fleet.js');
 const { Permit, ISSUE, spendPermit, permitGeneration, permitParts } = require('./permit.js');
 const { CallOptions, abortCall } = require('./timeout.js');
 const { isThenable, abortedByCaller, mayHoldSignal } = require('./classify.js');
@@ -104,6 +108,8 @@ class CircuitBreaker extends EventEmitter {
   #timeout;
   #isFailure;
   #fallback;
+  /** The `RedisFleet` the calls also go through, or `undefined`. */
+  #fleet;
   #flushing = false;
   /** Called after each `#flush` (a family member: its family drains its own queue then). */
   #afterFlush;
@@ -130,20 +136,23 @@ class CircuitBreaker extends EventEmitter {
       parsed = parseOptions(options);
       const clock = parsed.clock === undefined ? null : clockNative(parsed.clock);
       const region = parsed.region === undefined ? null : regionNative(parsed.region);
-      created = native.createBreaker(parsed.engine, clock, parsed.state ?? null, parsed.stateAt ?? null, region);
+      const fleet = parsed.fleet === undefined ? null : parsed.fleet[ATTACH](parsed.engine.name);
+      created = native.createBreaker(parsed.engine, clock, parsed.state ?? null, parsed.stateAt ?? null, region, fleet);
       if (!(created instanceof native.NativeBreaker)) {
         // Nothing was created: an invalid option, a refused `state` document, or the region's refusal.
         if (Object.hasOwn(created, 'option')) throw configError(created);
         throw Object.hasOwn(created, 'kind') ? regionError(created, parsed.region.path) : stateError(created);
       }
       this.#name = parsed.engine.name;
+      this.#fleet = parsed.fleet;
     }
     this.#handle = created;
     this.#id = created.id;
     frame[FRAME_BREAKER] = created.id;
     // A breaker in a host region holds no success back either (the engine never calls one trivial:
     // another process's failure run depends on it): every call reaches the engine.
-    const own = options !== ADOPT && parsed.region === undefined;
+    // Nor does a breaker with a fleet: every outcome must reach the fleet's counts.
+    const own = options !== ADOPT && parsed.region === undefined && parsed.fleet === undefined;
     this.#trivial = own ? trivialView() : NEVER_TRIVIAL;
     this.#trivialIndex = own ? created.id % TRIVIAL_PAGE_CELLS : 0;
     this.#timeout = parsed.timeout;
@@ -154,6 +163,16 @@ class CircuitBreaker extends EventEmitter {
   /** The breaker's name, or `undefined`. */
   get name() {
     return this.#name;
+  }
+
+  /** The `RedisFleet` the breaker's calls also go through, or `undefined`. */
+  get fleet() {
+    return this.#fleet;
+  }
+
+  /** The fleet level's state (`RedisFleet#status`), or `undefined` for a breaker without a fleet. */
+  fleetStatus() {
+    return this.#fleet === undefined ? undefined : this.#fleet.status(this.#name);
   }
 
   /** The current state, with any due time-driven transition applied first. */
@@ -406,7 +425,7 @@ class CircuitBreaker extends EventEmitter {
   #rejection(r) {
     const rejected = this.#handle.takeRejection();
     if (r !== REJECTED) this.#flush();
-    const err = new CircuitOpenError(this.#name, rejected.state, rejected.reason, rejected.retryAfter ?? undefined);
+    const err = new CircuitOpenError(this.#name, rejected.state, rejected.reason, rejected.retryAfter ?? undefined, rejected.fleet);
     emit(this, 'reject', err);
     return err;
   }
@@ -446,6 +465,8 @@ class CircuitBreaker extends EventEmitter {
       frame[FRAME_ARGS + 2] = parts[PART_ADMITTED_HIGH];
       frame[FRAME_ARGS + 3] = parts[PART_ADMITTED_LOW];
       frame[FRAME_ARGS + 4] = parts[PART_TICKET];
+      frame[FRAME_ARGS + 5] = parts[PART_FLEET_EPOCH];
+      frame[FRAME_ARGS + 6] = parts[PART_FLEET_ID];
       fastRecordParts();
     }
     return frame[FRAME_RESULT];
@@ -534,13 +555,15 @@ class CircuitBreaker extends EventEmitter {
     this.#settle();
     const r =
       parts === undefined
-        ? this.#handle.recordFailureRetryAfter(generation, NO_TIME_HALF, NO_TIME_HALF, NO_TICKET, retryAfter)
+        ? this.#handle.recordFailureRetryAfter(generation, NO_TIME_HALF, NO_TIME_HALF, NO_TICKET, retryAfter, NO_FLEET_PROBE, NO_FLEET_PROBE)
         : this.#handle.recordFailureRetryAfter(
             generation,
             parts[PART_ADMITTED_HIGH],
             parts[PART_ADMITTED_LOW],
             parts[PART_TICKET],
             retryAfter,
+            parts[PART_FLEET_EPOCH],
+            parts[PART_FLEET_ID],
           );
     if (r === ALREADY_RECORDED) {
       throw new PermitError('EALREADYRECORDED', 'permit already recorded: each permit takes exactly one outcome');

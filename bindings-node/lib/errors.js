@@ -4,11 +4,13 @@
 
 /** Thrown (or used to reject) when the breaker refuses a call. */
 class CircuitOpenError extends Error {
-  constructor(breakerName, state, reason, retryAfter) {
+  constructor(breakerName, state, reason, retryAfter, fleet = false) {
     const who = breakerName === undefined ? 'circuit' : `circuit \`${breakerName}\``;
     const after = retryAfter === undefined ? '' : `; retry after ${retryAfter} ms`;
-    super(`${who} rejected the call (${reason})${after}`);
+    super(`${who} rejected the call (${fleet ? 'fleet ' : ''}${reason})${after}`);
     this.code = 'ECIRCUITOPEN';
+    /** Whether the fleet breaker refused (the local breaker had admitted the call). */
+    this.fleet = fleet === true;
     this.breakerName = breakerName;
     this.state = state;
     this.reason = reason;

@@ -44,6 +44,13 @@ function parseFamilyOptions(options) {
     }
   }
   const breaker = parseOptions(breakerOptions);
+  if (breaker.fleet !== undefined) {
+    // Not done yet: each member would need its own fleet breaker, named by the member's name.
+    const err = new TypeError('option `fleet` is not an option of a family yet: give each CircuitBreaker its own `fleet`');
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    err.option = 'fleet';
+    throw err;
+  }
   if (breaker.state !== undefined) {
     const err = new TypeError('option `state` is not an option of a family: restore each breaker with its own document');
     err.code = 'ERR_INVALID_ARG_VALUE';

@@ -6,6 +6,7 @@
 
 const { ManualClock } = require('./clock.js');
 const { HostRegion } = require('./region.js');
+const { RedisFleet } = require('./fleet.js');
 const { ENGINE_OPTIONS } = require('./schema.js');
 const { typeError, rangeError, argumentError } = require('./errors.js');
 const { documentText, wallInstant } = require('./state.js');
@@ -13,7 +14,7 @@ const { documentText, wallInstant } = require('./state.js');
 const MAX_TIMER_MS = 0x7fffffff;
 
 /** Options handled in JavaScript. */
-const JS_OPTIONS = new Set(['timeout', 'isFailure', 'fallback', 'clock', 'state', 'stateAt', 'region']);
+const JS_OPTIONS = new Set(['timeout', 'isFailure', 'fallback', 'clock', 'state', 'stateAt', 'region', 'fleet']);
 const CAMEL = Object.fromEntries(Object.entries(ENGINE_OPTIONS).map(([camel, [snake]]) => [snake, camel]));
 /** Matches core option names inside a core message, longest first. */
 const SNAKE_NAMES = new RegExp(
@@ -52,6 +53,7 @@ function parseOptions(options) {
     state: undefined,
     stateAt: undefined,
     region: undefined,
+    fleet: undefined,
   };
   for (const key of Object.keys(options)) {
     const value = options[key];
@@ -83,6 +85,9 @@ function parseOptions(options) {
     } else if (key === 'region') {
       if (!(value instanceof HostRegion)) throw typeError(key, 'a HostRegion', value);
       parsed.region = value;
+    } else if (key === 'fleet') {
+      if (!(value instanceof RedisFleet)) throw typeError(key, 'a RedisFleet (redisFleet(client, options))', value);
+      parsed.fleet = value;
     } else if (key === 'state') {
       parsed.state = documentText(value, key);
     } else if (key === 'stateAt') {
@@ -108,6 +113,12 @@ function parseOptions(options) {
       err.option = other;
       throw err;
     }
+  }
+  if (parsed.fleet !== undefined && typeof engine.name !== 'string') {
+    const err = new TypeError('option `fleet` needs a `name` (the fleet breaker\'s name in the store)');
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    err.option = 'fleet';
+    throw err;
   }
   if (parsed.state !== undefined && parsed.stateAt === undefined) parsed.stateAt = Date.now();
   return parsed;

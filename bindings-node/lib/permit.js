@@ -4,7 +4,7 @@
 // alone for an ordinary permit, the parts for a probe or a time-stamped one. The spent flag
 // lives here; a probe permit collected unrecorded is recorded as ignored, which frees its slot.
 
-const { NO_TICKET, NO_TIME_HALF, PART_ADMITTED_HIGH, PART_ADMITTED_LOW, PART_TICKET, NANOS_PER_MS } = require('./protocol.js');
+const { NO_TICKET, NO_TIME_HALF, NO_FLEET_PROBE, PART_ADMITTED_HIGH, PART_ADMITTED_LOW, PART_TICKET, PART_FLEET_EPOCH, NANOS_PER_MS } = require('./protocol.js');
 const { PermitError, argumentError } = require('./errors.js');
 
 /** The key of the breaker method that issues permits and records dropped probes. */
@@ -17,7 +17,8 @@ let permitParts;
 /** Probe permits collected unrecorded are recorded as ignored, which frees their probe slot. */
 const droppedProbes = new FinalizationRegistry((dropped) => dropped.breaker[ISSUE](dropped));
 
-const isProbe = (parts) => parts !== undefined && parts[PART_TICKET] !== NO_TICKET;
+/** A local half-open probe, or the fleet's probe (a lease granted by the store). */
+const isProbe = (parts) => parts !== undefined && (parts[PART_TICKET] !== NO_TICKET || parts[PART_FLEET_EPOCH] !== NO_FLEET_PROBE);
 
 /** An admitted call of the two-step API. Record it exactly once with the breaker's `record*` methods. */
 class Permit {

@@ -25,19 +25,24 @@ module.exports = Object.freeze({
    * result's, and the number of slots. */
   FRAME_BREAKER: 0,
   FRAME_ARGS: 1,
-  FRAME_RESULT: 6,
-  FRAME_SLOTS: 8,
+  FRAME_RESULT: 8,
+  FRAME_SLOTS: 10,
   /** Generations below this come as a number for an ordinary permit, as parts from this on. */
   PACKED_GENERATIONS: 2 ** 52,
   /** The indexes of a permit in array form, `[generation, admittedHigh, admittedLow, ticket,
-   * events]`. */
+   * events, fleetEpoch, fleetId]` (the last two: the fleet probe lease of a breaker with a
+   * fleet, `NO_FLEET_PROBE` for none). */
   PART_GENERATION: 0,
   PART_ADMITTED_HIGH: 1,
   PART_ADMITTED_LOW: 2,
   PART_TICKET: 3,
   PART_EVENTS: 4,
+  PART_FLEET_EPOCH: 5,
+  PART_FLEET_ID: 6,
   /** The number of elements of a permit in array form. */
-  PARTS: 5,
+  PARTS: 7,
+  /** The fleet parts of a permit that holds no fleet probe lease. */
+  NO_FLEET_PROBE: -1,
   /** The ticket of a permit that is not a half-open probe (the core's `RawPermit::NO_TICKET`). */
   NO_TICKET: 0xffffffff,
   /** Each half of the admission instant (ns) of a permit admitted without reading the clock. */

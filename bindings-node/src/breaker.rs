@@ -7,12 +7,14 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use engine::fleet::{Fleet, FleetPermit, Refused};
 use engine::{CircuitBreaker, METRICS, Metrics, RawPermit, Recorded};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::clock::{NativeClock, ms};
 use crate::exposition::{MetricPoint, push_points};
+use crate::fleet::NativeFleet;
 use crate::options::{ConfigProblem, build_config};
 use crate::protocol::{ALREADY_RECORDED, COUNTED, NANOS_PER_MS, NO_DURATION, NO_TRIVIAL_GENERATION, TRANSITION_FIELDS};
 use crate::region::{NativeRegion, RegionProblem};
@@ -42,9 +44,13 @@ impl Drop for NativeBreaker {
 /// process that opens the same region (it needs a name, and neither a clock nor a state: the
 /// region's are used); a refusal (options mismatch, full region, no name, ...) is the
 /// `RegionProblem` and nothing is created.
+///
+/// With `fleet` (`fleet.rs`), every call also goes through that fleet breaker: admitted by
+/// `Fleet::allow_call`, recorded by `Fleet::record_call` (the breaker needs a name, which
+/// `lib/options.js` checks).
 #[napi(
     catch_unwind,
-    ts_args_type = "options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null, region?: NativeRegion | undefined | null"
+    ts_args_type = "options: Record<string, string | number | undefined>, clock?: NativeClock | undefined | null, state?: string | undefined | null, stateAt?: number | undefined | null, region?: NativeRegion | undefined | null, fleet?: NativeFleet | undefined | null"
 )]
 pub fn create_breaker(
     options: Object,
@@ -52,6 +58,7 @@ pub fn create_breaker(
     state: Option<String>,
     state_at: Option<f64>,
     region: Option<&NativeRegion>,
+    fleet: Option<&NativeFleet>,
 ) -> Result<Either4<NativeBreaker, ConfigProblem, StateProblem, RegionProblem>> {
     let config = match build_config(&options)? {
         Ok(config) => config,
@@ -75,7 +82,7 @@ pub fn create_breaker(
             return Ok(Either4::C(problem));
         }
     }
-    Ok(Either4::A(NativeBreaker::adopt(breaker)))
+    Ok(Either4::A(NativeBreaker::adopt_with_fleet(breaker, fleet.map(|f| Arc::clone(&f.inner)))))
 }
 
 /// The region's breaker named by `config`.
@@ -108,12 +115,38 @@ pub struct NativeRejection {
     pub state: String,
     pub reason: String,
     pub retry_after: Option<f64>,
+    /// Whether the fleet breaker refused (the local breaker admitted; `fleet.rs`).
+    pub fleet: bool,
+}
+
+impl NativeRejection {
+    /// The rejection of a refusal, the local breaker's or the fleet's.
+    pub(crate) fn of(refused: &Refused) -> Self {
+        match refused {
+            Refused::Local(r) => Self {
+                state: r.state().as_str().to_owned(),
+                reason: r.reason().as_str().to_owned(),
+                retry_after: r.retry_after().map(ms),
+                fleet: false,
+            },
+            Refused::Fleet { .. } => {
+                let (state, reason, retry_after) =
+                    crate::fleet::refusal_parts(refused).unwrap_or(("open", "open", None));
+                Self { state: state.to_owned(), reason: reason.to_owned(), retry_after, fleet: true }
+            }
+        }
+    }
 }
 
 impl NativeBreaker {
     /// Registers `breaker` in this thread's registry, with the core listener that queues its
     /// transitions; the entry (and its hold on `breaker`) lives as long as the returned object.
     pub(crate) fn adopt(breaker: Arc<CircuitBreaker>) -> Self {
+        Self::adopt_with_fleet(breaker, None)
+    }
+
+    /// [`Self::adopt`], the calls also going through `fleet` if given.
+    pub(crate) fn adopt_with_fleet(breaker: Arc<CircuitBreaker>, fleet: Option<Arc<Fleet>>) -> Self {
         let queue = Arc::new(Queue::default());
         let id = LOCAL.with(|local| {
             local.insert(|trivial| {
@@ -123,7 +156,7 @@ impl NativeBreaker {
                     cleared.set(NO_TRIVIAL_GENERATION);
                     sink.push(t);
                 });
-                Entry { breaker, queue, trivial, rejection: None, listener }
+                Entry { breaker, queue, trivial, rejection: None, fleet, listener }
             })
         });
         Self { id }
@@ -141,13 +174,7 @@ impl NativeBreaker {
     /// The last rejection of `allow`.
     #[napi(catch_unwind)]
     pub fn take_rejection(&self) -> Result<Option<NativeRejection>> {
-        with_entry(self.id, |e| {
-            e.rejection.take().map(|r| NativeRejection {
-                state: r.state().as_str().to_owned(),
-                reason: r.reason().as_str().to_owned(),
-                retry_after: r.retry_after().map(ms),
-            })
-        })
+        with_entry(self.id, |e| e.rejection.take().map(|r| NativeRejection::of(&r)))
     }
 
     /// The queued transitions, flattened as `[from, to, reason, at_ms, remote, generation, ...]`
@@ -260,8 +287,10 @@ impl NativeBreaker {
     /// number >= 0 that `lib/breaker.js` has checked) for the permit with these parts (as
     /// `fastRecordParts` takes them; see the core's `record_raw_retry_after`). Gives what
     /// `fastRecordParts` gives: `counted * COUNTED + events`, or `ALREADY_RECORDED`. Off the hot
-    /// path: only `recordFailure(permit, { retryAfter })` calls it.
+    /// path: only `recordFailure(permit, { retryAfter })` calls it. For a breaker with a fleet,
+    /// `fleet_epoch` and `fleet_id` are the permit's fleet parts (`Fleet::record_call_retry_after`).
     #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
     pub fn record_failure_retry_after(
         &self,
         generation: f64,
@@ -269,6 +298,8 @@ impl NativeBreaker {
         admitted_low: u32,
         ticket: u32,
         retry_after_ms: f64,
+        fleet_epoch: Option<f64>,
+        fleet_id: Option<f64>,
     ) -> Result<i32> {
         if !((0.0..9_007_199_254_740_992.0).contains(&generation) && generation.fract() == 0.0) {
             return Err(Error::new(Status::InvalidArg, "circuit: expected a whole generation"));
@@ -280,11 +311,28 @@ impl NativeBreaker {
         let retry_after = Duration::from_nanos((retry_after_ms * NANOS_PER_MS).round().min(u64::MAX as f64) as u64);
         let admitted_at = (u64::from(admitted_high) << 32) | u64::from(admitted_low);
         let permit = RawPermit::from_parts(generation as u64, admitted_at, ticket);
-        with_entry(self.id, |e| match e.breaker.record_raw_retry_after(permit, retry_after) {
-            Ok(Recorded::Counted) => COUNTED | e.queue.pending_bit(),
-            Ok(Recorded::Stale) => e.queue.pending_bit(),
-            Err(_) => ALREADY_RECORDED,
+        let no = crate::protocol::NO_FLEET_PROBE;
+        let probe = crate::fleet::probe_of(fleet_epoch.unwrap_or(no), fleet_id.unwrap_or(no))
+            .map_err(|m| Error::new(Status::InvalidArg, m.to_string_lossy().into_owned()))?;
+        with_entry(self.id, |e| {
+            let recorded = match &e.fleet {
+                Some(fleet) => {
+                    fleet.record_call_retry_after(&e.breaker, FleetPermit::from_parts(permit, probe), retry_after)
+                }
+                None => e.breaker.record_raw_retry_after(permit, retry_after),
+            };
+            match recorded {
+                Ok(Recorded::Counted) => COUNTED | e.queue.pending_bit(),
+                Ok(Recorded::Stale) => e.queue.pending_bit(),
+                Err(_) => ALREADY_RECORDED,
+            }
         })
+    }
+
+    /// Whether the breaker's calls also go through a fleet breaker.
+    #[napi(getter, catch_unwind)]
+    pub fn has_fleet(&self) -> Result<bool> {
+        with_entry(self.id, |e| e.fleet.is_some())
     }
 
     /// To `forced_open`.

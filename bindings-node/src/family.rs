@@ -171,6 +171,7 @@ impl NativeFamily {
                     state: r.state().as_str().to_owned(),
                     reason: r.reason().as_str().to_owned(),
                     retry_after: r.retry_after().map(ms),
+                    fleet: false,
                 },
             }),
         }

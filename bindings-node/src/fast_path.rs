@@ -18,10 +18,12 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
+use engine::fleet::{FleetPermit, Refused};
+
 use crate::protocol::{
-    ALREADY_RECORDED, COUNTED, EXACT_GENERATIONS, FRAME_ARGS, FRAME_BREAKER, FRAME_RESULT, FRAME_SLOTS, OUTCOME_SCALE,
-    PACKED_GENERATIONS, PART_ADMITTED_HIGH, PART_ADMITTED_LOW, PART_EVENTS, PART_GENERATION, PART_TICKET, PERMIT_PARTS,
-    PERMIT_SCALE, REJECTED, STATE_SCALE,
+    ALREADY_RECORDED, COUNTED, EXACT_GENERATIONS, FRAME_ARGS, FRAME_BREAKER, FRAME_RESULT, FRAME_SLOTS, NO_FLEET_PROBE,
+    OUTCOME_SCALE, PACKED_GENERATIONS, PART_ADMITTED_HIGH, PART_ADMITTED_LOW, PART_EVENTS, PART_FLEET_EPOCH,
+    PART_FLEET_ID, PART_GENERATION, PART_TICKET, PERMIT_PARTS, PERMIT_SCALE, REJECTED, STATE_SCALE,
 };
 use crate::registry::{Entry, Failure, LOCAL, Local};
 
@@ -100,6 +102,13 @@ fn settle(e: &Entry, slot: engine::ThreadSlot, successes: u32) -> std::result::R
         }
         let permit = RawPermit::from_parts(generation as u64, RawPermit::NO_TIME, RawPermit::NO_TICKET);
         let _ = e.breaker.record_successes_on(slot, permit, successes);
+        // `lib/breaker.js` holds no success back for a breaker with a fleet; should one come, the
+        // fleet counts it too.
+        if let Some(fleet) = &e.fleet {
+            for _ in 0..successes {
+                fleet.record(Outcome::Success, false);
+            }
+        }
     }
     Ok(())
 }
@@ -116,6 +125,18 @@ extern "C" fn fast_allow(env: sys::napi_env, _info: sys::napi_callback_info) -> 
         let successes = u32_at(&frame[FRAME_ARGS])?;
         let (permit, events) = on_breaker(local, frame, |e, slot| {
             settle(e, slot, successes)?;
+            if let Some(fleet) = &e.fleet {
+                // Both levels (`fleet.rs`): the local breaker, then the fleet. No trivial
+                // generation: every outcome must reach the fleet's counts.
+                let admitted = match fleet.allow_call(&e.breaker, crate::fleet::now()) {
+                    Ok(permit) => Some(permit),
+                    Err(refused) => {
+                        e.rejection = Some(refused);
+                        None
+                    }
+                };
+                return Ok((admitted.map(|p| (p.local, crate::fleet::probe_parts(&p))), e.queue.pending_bit()));
+            }
             let permit = match e.breaker.allow_raw_on(slot) {
                 Ok(permit) => {
                     let generation = permit.generation();
@@ -128,17 +149,21 @@ extern "C" fn fast_allow(env: sys::napi_env, _info: sys::napi_callback_info) -> 
                     Some(permit)
                 }
                 Err(rejected) => {
-                    e.rejection = Some(rejected);
+                    e.rejection = Some(Refused::Local(rejected));
                     None
                 }
             };
-            Ok((permit, e.queue.pending_bit()))
+            Ok((permit.map(|p| (p, (NO_FLEET_PROBE, NO_FLEET_PROBE))), e.queue.pending_bit()))
         })?;
-        let Some(permit) = permit else {
+        let Some((permit, (fleet_epoch, fleet_id))) = permit else {
             return answer(frame, f64::from(REJECTED - events));
         };
         let (generation, admitted_at, ticket) = permit.to_parts();
-        if admitted_at == RawPermit::NO_TIME && ticket == RawPermit::NO_TICKET && generation < PACKED_GENERATIONS {
+        if admitted_at == RawPermit::NO_TIME
+            && ticket == RawPermit::NO_TICKET
+            && fleet_epoch == NO_FLEET_PROBE
+            && generation < PACKED_GENERATIONS
+        {
             return answer(frame, exact(generation * PERMIT_SCALE as u64 + events as u64));
         }
         let parts = &frame[FRAME_ARGS..];
@@ -147,6 +172,8 @@ extern "C" fn fast_allow(env: sys::napi_env, _info: sys::napi_callback_info) -> 
         parts[PART_ADMITTED_LOW].set(f64::from(admitted_at as u32));
         parts[PART_TICKET].set(f64::from(ticket));
         parts[PART_EVENTS].set(f64::from(events));
+        parts[PART_FLEET_EPOCH].set(fleet_epoch);
+        parts[PART_FLEET_ID].set(fleet_id);
         answer(frame, f64::from(PERMIT_PARTS))
     })
 }
@@ -166,9 +193,21 @@ extern "C" fn fast_settle(env: sys::napi_env, _info: sys::napi_callback_info) ->
     })
 }
 
-fn record(local: &Local, frame: &Slots, outcome: Outcome, permit: RawPermit) -> std::result::Result<Raw, Failure> {
+/// Records `permit` (with its fleet probe lease `probe`, for a breaker with a fleet: then through
+/// `Fleet::record_call`, on both levels).
+fn record(
+    local: &Local,
+    frame: &Slots,
+    outcome: Outcome,
+    permit: RawPermit,
+    probe: Option<(u64, u64)>,
+) -> std::result::Result<Raw, Failure> {
     let result = on_breaker(local, frame, |e, slot| {
-        Ok(match e.breaker.record_raw_on(slot, permit, outcome) {
+        let recorded = match &e.fleet {
+            Some(fleet) => fleet.record_call(&e.breaker, FleetPermit::from_parts(permit, probe), outcome),
+            None => e.breaker.record_raw_on(slot, permit, outcome),
+        };
+        Ok(match recorded {
             Ok(Recorded::Counted) => COUNTED | e.queue.pending_bit(),
             Ok(Recorded::Stale) => e.queue.pending_bit(),
             Err(_) => ALREADY_RECORDED,
@@ -183,12 +222,13 @@ extern "C" fn fast_record(env: sys::napi_env, _info: sys::napi_callback_info) ->
     guard(env, |local, frame| {
         let token = whole(&frame[FRAME_ARGS])?;
         let permit = RawPermit::from_parts(token / OUTCOME_SCALE, RawPermit::NO_TIME, RawPermit::NO_TICKET);
-        record(local, frame, outcome(token % OUTCOME_SCALE)?, permit)
+        record(local, frame, outcome(token % OUTCOME_SCALE)?, permit, None)
     })
 }
 
-/// `fastRecordParts(id, outcome, generation, admittedHigh, admittedLow, ticket)`: records any
-/// permit, as `fastAllow` gave its parts. Same result as `fastRecord`.
+/// `fastRecordParts(id, outcome, generation, admittedHigh, admittedLow, ticket, fleetEpoch,
+/// fleetId)`: records any permit, as `fastAllow` gave its parts (the fleet parts only for a
+/// breaker with a fleet). Same result as `fastRecord`.
 extern "C" fn fast_record_parts(env: sys::napi_env, _info: sys::napi_callback_info) -> Raw {
     guard(env, |local, frame| {
         let args = &frame[FRAME_ARGS..];
@@ -196,7 +236,11 @@ extern "C" fn fast_record_parts(env: sys::napi_env, _info: sys::napi_callback_in
         let generation = whole(&args[1])?;
         let admitted_at = (u64::from(u32_at(&args[2])?) << 32) | u64::from(u32_at(&args[3])?);
         let ticket = u32_at(&args[4])?;
-        record(local, frame, outcome, RawPermit::from_parts(generation, admitted_at, ticket))
+        // The fleet parts are read only for a breaker with a fleet (the frame may hold anything
+        // there otherwise).
+        let has_fleet = on_breaker(local, frame, |e, _| Ok(e.fleet.is_some()))?;
+        let probe = if has_fleet { crate::fleet::probe_of(args[5].get(), args[6].get())? } else { None };
+        record(local, frame, outcome, RawPermit::from_parts(generation, admitted_at, ticket), probe)
     })
 }
 

@@ -62,6 +62,11 @@
 //!   breaker across processes. Such a breaker never has a trivial success (the core says so), so
 //!   every success reaches it, and its transitions (other processes' too, marked `remote`) come
 //!   through the same listener and queue.
+//! * **Fleet breakers.** [`fleet`]'s `NativeFleet` is the core's sans-IO fleet breaker of one
+//!   name (`engine::fleet::Fleet`); `lib/fleet.js` (`redisFleet`) runs its Redis round trips on
+//!   the event loop. A breaker created with a fleet keeps it in its registry entry: `fastAllow`
+//!   admits through `Fleet::allow_call`, the records go through `Fleet::record_call`, and a fleet
+//!   probe lease travels as two more permit parts. No I/O on the call path.
 //! * [`http`]: the core's HTTP classifier (`engine::http`), converted; `lib/http/classify.js`
 //!   checks and names the arguments.
 //! * Nothing here starts a thread, a timer or a threadsafe function: the addon never keeps the
@@ -74,6 +79,7 @@ pub mod clock;
 pub mod exposition;
 pub mod family;
 pub mod fast_path;
+pub mod fleet;
 pub mod frame;
 pub mod http;
 pub mod member_permit;

@@ -13,12 +13,14 @@
 //!   is an ordinary permit (closed or disabled state, no admission time, no probe ticket) as the
 //!   number `generation * PERMIT_SCALE + events` (for generations below `PACKED_GENERATIONS`),
 //!   `PERMIT_PARTS` for any other permit, whose parts `[generation, admittedHigh, admittedLow,
-//!   ticket, events]` are then in the slots from `FRAME_ARGS` on (indexes `PART_*`; the
+//!   ticket, events, fleetEpoch, fleetId]` are then in the slots from `FRAME_ARGS` on (indexes `PART_*`; the
 //!   admission instant in nanoseconds split in two `u32` halves, each `NO_TIME_HALF` when the
-//!   clock was not read; `NO_TICKET` for a permit that is not a probe), and a rejection as
+//!   clock was not read; `NO_TICKET` for a permit that is not a probe; the fleet probe lease of a
+//!   breaker with a fleet, `NO_FLEET_PROBE` for none), and a rejection as
 //!   `REJECTED - events`.
 //! * `fastRecord(id, generation * OUTCOME_SCALE + outcome)` and `fastRecordParts(id, outcome,
-//!   generation, admittedHigh, admittedLow, ticket)` give `counted * COUNTED + events`, or
+//!   generation, admittedHigh, admittedLow, ticket, fleetEpoch, fleetId)` (the last two read only
+//!   for a breaker with a fleet) give `counted * COUNTED + events`, or
 //!   `ALREADY_RECORDED`.
 //! * `fastState(id)` gives `state code * STATE_SCALE + events`.
 //! * `fastSettle(id, n)` hands over `n` (at most `MAX_SETTLE`) successes of the trivial
@@ -55,16 +57,22 @@ pub(crate) const PACKED_GENERATIONS: u64 = 1 << 52;
 /// slots.
 pub(crate) const FRAME_BREAKER: usize = 0;
 pub(crate) const FRAME_ARGS: usize = 1;
-pub(crate) const FRAME_RESULT: usize = 6;
-pub(crate) const FRAME_SLOTS: usize = 8;
+pub(crate) const FRAME_RESULT: usize = 8;
+pub(crate) const FRAME_SLOTS: usize = 10;
 /// The indexes of a permit in array form (and in the frame, from `FRAME_ARGS` on).
 pub(crate) const PART_GENERATION: usize = 0;
 pub(crate) const PART_ADMITTED_HIGH: usize = 1;
 pub(crate) const PART_ADMITTED_LOW: usize = 2;
 pub(crate) const PART_TICKET: usize = 3;
 pub(crate) const PART_EVENTS: usize = 4;
+/// The fleet probe lease of a breaker with a fleet (`fleet.rs`): its epoch and id, each
+/// `NO_FLEET_PROBE` when the call is not the fleet's probe.
+pub(crate) const PART_FLEET_EPOCH: usize = 5;
+pub(crate) const PART_FLEET_ID: usize = 6;
 /// The number of elements of a permit in array form.
-pub(crate) const PARTS: usize = 5;
+pub(crate) const PARTS: usize = 7;
+/// The fleet parts of a permit that holds no fleet probe lease.
+pub(crate) const NO_FLEET_PROBE: f64 = -1.0;
 const _: () = assert!(FRAME_ARGS + PARTS <= FRAME_RESULT && FRAME_RESULT < FRAME_SLOTS);
 /// The ticket of a permit that is not a half-open probe.
 pub(crate) const NO_TICKET: u32 = RawPermit::NO_TICKET;
@@ -104,7 +112,7 @@ pub struct ProtocolConstant {
 /// The protocol's constants, so that a test can check that `lib/protocol.js` agrees.
 #[napi(catch_unwind)]
 pub fn protocol() -> Vec<ProtocolConstant> {
-    let constants: [(&str, f64); 29] = [
+    let constants: [(&str, f64); 32] = [
         ("EVENTS", f64::from(EVENTS)),
         ("COUNTED", f64::from(COUNTED)),
         ("ALREADY_RECORDED", f64::from(ALREADY_RECORDED)),
@@ -122,7 +130,10 @@ pub fn protocol() -> Vec<ProtocolConstant> {
         ("PART_ADMITTED_LOW", PART_ADMITTED_LOW as f64),
         ("PART_TICKET", PART_TICKET as f64),
         ("PART_EVENTS", PART_EVENTS as f64),
+        ("PART_FLEET_EPOCH", PART_FLEET_EPOCH as f64),
+        ("PART_FLEET_ID", PART_FLEET_ID as f64),
         ("PARTS", PARTS as f64),
+        ("NO_FLEET_PROBE", NO_FLEET_PROBE),
         ("NO_TICKET", f64::from(NO_TICKET)),
         ("NO_TIME_HALF", f64::from(NO_TIME_HALF)),
         ("OUTCOME_SCALE", OUTCOME_SCALE as f64),

@@ -8,7 +8,8 @@ use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use engine::{CircuitBreaker, ListenerId, Rejected, ThreadSlot, Transition};
+use engine::fleet::{Fleet, Refused};
+use engine::{CircuitBreaker, ListenerId, ThreadSlot, Transition};
 use napi::bindgen_prelude::*;
 
 use crate::frame::Frame;
@@ -43,8 +44,11 @@ pub(crate) struct Entry {
     pub(crate) queue: Arc<Queue>,
     /// Its trivial-generation cell (`trivial.rs`).
     pub(crate) trivial: Trivial,
-    /// The last rejection, read by `takeRejection` right after a rejected `allow`.
-    pub(crate) rejection: Option<Rejected>,
+    /// The last rejection (the local breaker's or the fleet's), read by `takeRejection` right
+    /// after a rejected `allow`.
+    pub(crate) rejection: Option<Refused>,
+    /// The fleet breaker the calls also go through (`fleet.rs`), or `None`.
+    pub(crate) fleet: Option<Arc<Fleet>>,
     /// The core listener filling `queue`. A family member (`family.rs`) outlives its entry, so
     /// freeing the entry unregisters it (for a breaker of its own, dropping it drops both).
     pub(crate) listener: ListenerId,

@@ -1,0 +1,263 @@
+'use strict';
+// Fleet breakers over Redis (docs/fleet.md; docs/node.md "Fleet breakers (Redis)"): `redisFleet`
+// runs the store round trips of the core's sans-IO fleet breakers (`NativeFleet`, one per breaker
+// name, src/fleet.rs) with an ioredis or node-redis client, on one unref'ed timer of the event
+// loop. Nothing here runs on the call path: a breaker with `fleet` admits and records natively.
+
+const { EventEmitter } = require('node:events');
+const native = require('../binding.js');
+const { typeError, argumentError, rangeError } = require('./errors.js');
+
+const SCRIPT = native.fleetScript();
+const SCRIPT_SHA1 = native.fleetScriptSha1();
+
+/** The fleet options (camelCase), their snake_case spelling in the core's messages. */
+const OPTIONS = {
+  syncInterval: 'sync_interval',
+  onStoreFailure: 'on_store_failure',
+  window: 'window',
+  buckets: 'buckets',
+  minimumCalls: 'minimum_calls',
+  failureRateThreshold: 'failure_rate_threshold',
+  slowCallRateThreshold: 'slow_call_rate_threshold',
+  resetTimeout: 'reset_timeout',
+  backoffMultiplier: 'backoff_multiplier',
+  maxResetTimeout: 'max_reset_timeout',
+  halfOpenMaxCalls: 'half_open_max_calls',
+  successThreshold: 'success_threshold',
+  probeLease: 'probe_lease',
+  maxStaleness: 'max_staleness',
+  keyExpiry: 'key_expiry',
+};
+const CAMEL = Object.fromEntries(Object.entries(OPTIONS).map(([camel, snake]) => [snake, camel]));
+const SNAKE = new RegExp(`\\b(${Object.keys(CAMEL).sort((a, b) => b.length - a.length).join('|')})\\b`, 'g');
+
+/** The key of the method a breaker attaches itself with (`{ name, fleet }`). */
+const ATTACH = Symbol('circuit.fleetAttach');
+
+function fleetConfigError(problem) {
+  const option = CAMEL[problem.option] ?? problem.option;
+  return rangeError(option, problem.reason.replace(SNAKE, (snake) => CAMEL[snake]));
+}
+
+function checkOptions(options) {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object') throw argumentError('options', 'an object', options);
+  const out = {};
+  let onEvent;
+  for (const key of Object.keys(options)) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (key === 'onEvent') {
+      if (typeof value !== 'function') throw typeError(key, 'a function', value);
+      onEvent = value;
+    } else if (key === 'onStoreFailure') {
+      if (typeof value !== 'string') throw typeError(key, "'local', 'open' or 'closed'", value);
+      out[key] = value;
+    } else if (key === 'failureRateThreshold' || key === 'slowCallRateThreshold') {
+      if (value !== null && typeof value !== 'number') throw typeError(key, 'a number or null', value);
+      out[key] = value;
+    } else if (Object.hasOwn(OPTIONS, key)) {
+      if (typeof value !== 'number') throw typeError(key, 'a number', value);
+      out[key] = value;
+    } else {
+      const err = new TypeError(`unknown fleet option \`${key}\``);
+      err.code = 'ERR_INVALID_ARG_VALUE';
+      err.option = key;
+      throw err;
+    }
+  }
+  return { engine: out, onEvent };
+}
+
+function createNative(name, engine) {
+  const created = native.createFleet(name, engine);
+  if (!(created instanceof native.NativeFleet)) throw fleetConfigError(created);
+  return created;
+}
+
+/** How to send the script with this client: ioredis or node-redis (v4+). */
+function clientKind(client) {
+  if (client === null || typeof client !== 'object') return undefined;
+  if (typeof client.evalSha === 'function' && typeof client.eval === 'function') return 'node-redis';
+  if (typeof client.evalsha === 'function' && typeof client.eval === 'function') return 'ioredis';
+  return undefined;
+}
+
+const isNoScript = (err) => err != null && /^NOSCRIPT/.test(String(err.message ?? err));
+
+function describeError(err) {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}
+
+/** The script's reply as the array of whole numbers and strings the native side takes. */
+function replyArray(reply) {
+  if (!Array.isArray(reply)) return undefined;
+  const out = new Array(reply.length);
+  for (let i = 0; i < reply.length; i++) {
+    const item = reply[i];
+    if (typeof item === 'number' || typeof item === 'string') out[i] = item;
+    else if (typeof item === 'bigint') out[i] = Number(item);
+    else if (Buffer.isBuffer(item)) out[i] = item.toString('utf8');
+    else return undefined;
+  }
+  return out;
+}
+
+/**
+ * The fleet breakers of one service over one Redis (`redisFleet(client, options)`):
+ * `new CircuitBreaker({ name, fleet })` makes a call run only if the local breaker and the fleet
+ * breaker of that name both admit it. Emits 'event' with `{ name, kind, from, to, epoch, stored }`.
+ */
+class RedisFleet extends EventEmitter {
+  #client;
+  #kind;
+  #engine;
+  #fleets = new Map();
+  #timer = undefined;
+  #closed = false;
+  #tick;
+  #timeout;
+  /** Per name: the token of the round trip in flight (a late answer of a timed-out one is dropped). */
+  #inFlight = new Map();
+  #next = 0;
+
+  constructor(client, options) {
+    super();
+    const kind = clientKind(client);
+    if (kind === undefined) {
+      throw argumentError('client', 'an ioredis or node-redis client (evalsha/evalSha and eval)', client);
+    }
+    const { engine, onEvent } = checkOptions(options);
+    const probe = createNative('options', engine); // checks every option now
+    this.#client = client;
+    this.#kind = kind;
+    this.#engine = engine;
+    const interval = probe.syncInterval;
+    this.#timeout = Math.max(interval, 50);
+    this.#tick = Math.max(1, Math.min(10, interval / 2));
+    if (onEvent !== undefined) this.on('event', onEvent);
+  }
+
+  /** The breaker names attached. */
+  get names() {
+    return [...this.#fleets.keys()];
+  }
+
+  /** The native fleet breaker of `name` (one per name), starting the sync loop. */
+  [ATTACH](name) {
+    if (this.#closed) {
+      const err = new TypeError('this fleet is closed');
+      err.code = 'ERR_INVALID_ARG_VALUE';
+      err.option = 'fleet';
+      throw err;
+    }
+    let fleet = this.#fleets.get(name);
+    if (fleet === undefined) {
+      fleet = createNative(name, this.#engine);
+      this.#fleets.set(name, fleet);
+    }
+    this.#schedule();
+    return fleet;
+  }
+
+  /** The fleet level of `name`: `{ state, epoch, degraded, staleness (ms or null), syncs,
+   * syncFailures }`, or `undefined` when no breaker of that name is attached. */
+  status(name) {
+    const fleet = this.#fleets.get(name);
+    return fleet === undefined ? undefined : { ...fleet.status() };
+  }
+
+  #schedule() {
+    if (this.#closed || this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#round();
+      this.#schedule();
+    }, this.#tick);
+    this.#timer.unref();
+  }
+
+  #deliver(name, events) {
+    for (const e of events) {
+      const event = { name, kind: e.kind, from: e.from ?? undefined, to: e.to ?? undefined, epoch: e.epoch ?? undefined, stored: e.stored ?? undefined };
+      try {
+        this.emit('event', event);
+      } catch (err) {
+        process.emitWarning(`circuit fleet \`${name}\`: an 'event' listener threw: ${describeError(err)}`);
+      }
+    }
+  }
+
+  /** One round: a round trip for every breaker whose sync is due, events for the others. */
+  #round() {
+    for (const [name, fleet] of this.#fleets) {
+      const request = fleet.poll();
+      if (request === null) {
+        this.#deliver(name, fleet.events());
+        continue;
+      }
+      const token = ++this.#next;
+      this.#inFlight.set(name, token);
+      const timer = setTimeout(() => {
+        if (this.#inFlight.get(name) !== token) return;
+        this.#inFlight.delete(name);
+        this.#deliver(name, fleet.fail(`timed out after ${this.#timeout} ms`));
+      }, this.#timeout);
+      timer.unref();
+      const settle = (reply, err) => {
+        clearTimeout(timer);
+        if (this.#inFlight.get(name) !== token) return; // timed out: already failed
+        this.#inFlight.delete(name);
+        if (err === undefined) {
+          const items = replyArray(reply);
+          if (items !== undefined) return this.#deliver(name, fleet.complete(items));
+          err = new Error(`unexpected reply ${String(reply)}`);
+        }
+        this.#deliver(name, fleet.fail(describeError(err)));
+      };
+      let sent;
+      try {
+        sent = this.#roundTrip(request.key, request.args);
+      } catch (err) {
+        settle(undefined, err);
+        continue;
+      }
+      sent.then((reply) => settle(reply, undefined), (err) => settle(undefined, err ?? new Error('store error')));
+    }
+  }
+
+  async #roundTrip(key, args) {
+    const client = this.#client;
+    if (this.#kind === 'ioredis') {
+      try {
+        return await client.evalsha(SCRIPT_SHA1, 1, key, ...args);
+      } catch (err) {
+        if (!isNoScript(err)) throw err;
+        return await client.eval(SCRIPT, 1, key, ...args);
+      }
+    }
+    try {
+      return await client.evalSha(SCRIPT_SHA1, { keys: [key], arguments: args });
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return await client.eval(SCRIPT, { keys: [key], arguments: args });
+    }
+  }
+
+  /** Stops the sync loop (idempotent). The breakers keep working on their last knowledge of the
+   * fleet, then in the degraded mode. The client is the caller's to close. */
+  close() {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** `new RedisFleet(client, options)`. */
+function redisFleet(client, options) {
+  return new RedisFleet(client, options);
+}
+
+module.exports = { RedisFleet, redisFleet, ATTACH, FLEET_SCRIPT: SCRIPT, FLEET_SCRIPT_SHA1: SCRIPT_SHA1 };

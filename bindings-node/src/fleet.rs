@@ -1,0 +1,303 @@
+//! Fleet breakers (docs/fleet.md, docs/node.md "Fleet breakers (Redis)"): the native half of
+//! `redisFleet` (`lib/fleet.js`). `NativeFleet` is the core's sans-IO fleet breaker of one breaker
+//! name (`engine::fleet::Fleet`); the JavaScript side runs its round trips with an ioredis or
+//! node-redis client on the event loop. A breaker created with a fleet (`createBreaker`'s `fleet`
+//! argument) keeps it in its registry entry, and the fast-path functions admit through
+//! `Fleet::allow_call` and record through `Fleet::record_call` (`fast_path.rs`): no I/O on the call
+//! path. A fleet probe lease travels in the permit's parts (`PART_FLEET_EPOCH`, `PART_FLEET_ID`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::Clock;
+use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, FleetState, Refused, Reply, StoreFailure};
+use napi::ValueType;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::clock::ms;
+use crate::options::ConfigProblem;
+use crate::protocol::{NANOS_PER_MS, NO_FLEET_PROBE};
+
+/// The host's monotonic clock, the time line of every fleet of this process (a breaker's own
+/// clock, manual or not, is never the fleet's: the fleet's instants are turned from the store's
+/// remaining durations on receipt).
+#[inline]
+pub(crate) fn now() -> u64 {
+    engine::MonotonicClock.now_nanos()
+}
+
+/// The core's fleet breaker of one breaker name (`redisFleet` holds one per name attached).
+#[napi]
+pub struct NativeFleet {
+    pub(crate) inner: Arc<Fleet>,
+}
+
+/// What a sync sends: `EVALSHA sha 1 key ...args` (or `EVAL script 1 key ...args`).
+#[napi(object)]
+pub struct FleetRequest {
+    pub key: String,
+    pub args: Vec<String>,
+}
+
+/// One fleet event: `kind` is `transition` (with `from`, `to`, `epoch`), `store_degraded`,
+/// `store_recovered` or `mismatch` (with `stored`, the stored options' fingerprint).
+#[napi(object)]
+pub struct NativeFleetEvent {
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub epoch: Option<f64>,
+    pub stored: Option<String>,
+}
+
+/// The fleet level's state, for `status()`.
+#[napi(object)]
+pub struct NativeFleetStatus {
+    pub state: String,
+    pub epoch: f64,
+    pub degraded: bool,
+    /// Milliseconds since the last successful sync, or `null` before the first.
+    pub staleness: Option<f64>,
+    pub syncs: f64,
+    pub sync_failures: f64,
+}
+
+fn event_of(event: FleetEvent) -> NativeFleetEvent {
+    let (kind, from, to, epoch, stored) = match event {
+        FleetEvent::Transition { from, to, epoch } => {
+            ("transition", Some(from.as_str()), Some(to.as_str()), Some(epoch as f64), None)
+        }
+        FleetEvent::StoreDegraded => ("store_degraded", None, None, None, None),
+        FleetEvent::StoreRecovered => ("store_recovered", None, None, None, None),
+        FleetEvent::Mismatch { stored } => ("mismatch", None, None, None, Some(stored)),
+    };
+    NativeFleetEvent { kind: kind.to_owned(), from: from.map(str::to_owned), to: to.map(str::to_owned), epoch, stored }
+}
+
+fn events_of(events: Vec<FleetEvent>) -> Vec<NativeFleetEvent> {
+    events.into_iter().map(event_of).collect()
+}
+
+fn problem(option: &str, reason: impl Into<String>) -> ConfigProblem {
+    ConfigProblem { option: option.to_owned(), reason: reason.into() }
+}
+
+/// A number option (`lib/fleet.js` has checked that it is a number, if given).
+fn number(options: &Object, js: &str) -> Result<Option<f64>> {
+    let Some(value) = options.get::<Unknown>(js)? else { return Ok(None) };
+    match value.get_type()? {
+        ValueType::Undefined => Ok(None),
+        ValueType::Number => Ok(Some(f64::from_unknown(value)?)),
+        _ => Err(Error::new(Status::InvalidArg, format!("circuit: fleet option `{js}` must be a number"))),
+    }
+}
+
+fn duration(option: &'static str, value: f64) -> std::result::Result<Duration, ConfigProblem> {
+    engine::duration_from_f64(option, value, NANOS_PER_MS).map_err(ConfigProblem::from)
+}
+
+fn count(option: &'static str, value: f64) -> std::result::Result<u32, ConfigProblem> {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e18 {
+        return engine::count_from_i64(option, value as i64).map_err(ConfigProblem::from);
+    }
+    Err(problem(option, format!("must be a whole number, got {value}")))
+}
+
+/// The fleet options (camelCase, durations in ms) as the core's `FleetConfig`, validated.
+fn config(name: String, options: &Object) -> Result<std::result::Result<FleetConfig, ConfigProblem>> {
+    let mut c = FleetConfig::new(name);
+    macro_rules! set {
+        ($js:literal, $snake:literal, $field:ident, $conv:ident) => {
+            if let Some(v) = number(options, $js)? {
+                match $conv($snake, v) {
+                    Ok(v) => c.$field = v,
+                    Err(p) => return Ok(Err(p)),
+                }
+            }
+        };
+    }
+    set!("syncInterval", "sync_interval", sync_interval, duration);
+    set!("window", "window", window, duration);
+    set!("buckets", "buckets", buckets, count);
+    set!("minimumCalls", "minimum_calls", minimum_calls, count);
+    set!("resetTimeout", "reset_timeout", reset_timeout, duration);
+    set!("maxResetTimeout", "max_reset_timeout", max_reset_timeout, duration);
+    set!("halfOpenMaxCalls", "half_open_max_calls", half_open_max_calls, count);
+    set!("successThreshold", "success_threshold", success_threshold, count);
+    set!("probeLease", "probe_lease", probe_lease, duration);
+    set!("maxStaleness", "max_staleness", max_staleness, duration);
+    set!("keyExpiry", "key_expiry", key_expiry, duration);
+    if let Some(v) = number(options, "backoffMultiplier")? {
+        c.backoff_multiplier = v;
+    }
+    // `null` turns a rate rule off; `undefined` (or absent) keeps the default.
+    for (js, field) in [("failureRateThreshold", 0), ("slowCallRateThreshold", 1)] {
+        let Some(value) = options.get::<Unknown>(js)? else { continue };
+        let rate = match value.get_type()? {
+            ValueType::Undefined => continue,
+            ValueType::Null => None,
+            ValueType::Number => Some(f64::from_unknown(value)?),
+            _ => return Err(Error::new(Status::InvalidArg, format!("circuit: fleet option `{js}` must be a number"))),
+        };
+        if field == 0 {
+            c.failure_rate_threshold = rate;
+        } else {
+            c.slow_call_rate_threshold = rate;
+        }
+    }
+    if let Some(value) = options.get::<Unknown>("onStoreFailure")?
+        && value.get_type()? != ValueType::Undefined
+    {
+        let text = if value.get_type()? == ValueType::String { Some(String::from_unknown(value)?) } else { None };
+        match text.as_deref().and_then(StoreFailure::parse) {
+            Some(mode) => c.on_store_failure = mode,
+            None => {
+                return Ok(Err(problem(
+                    "on_store_failure",
+                    format!(
+                        "must be \"local\", \"open\" or \"closed\", got {}",
+                        text.map_or("a non-string".to_owned(), |t| format!("{t:?}"))
+                    ),
+                )));
+            }
+        }
+    }
+    Ok(c.validate().map(|()| c).map_err(ConfigProblem::from))
+}
+
+/// Creates the fleet breaker `name` with its options (camelCase, durations in ms; `lib/fleet.js`
+/// has checked their types), or says which option is invalid (nothing is created then).
+#[napi(catch_unwind, ts_args_type = "name: string, options: Record<string, string | number | null | undefined>")]
+pub fn create_fleet(name: String, options: Object) -> Result<Either<NativeFleet, ConfigProblem>> {
+    let config = match config(name, &options)? {
+        Ok(config) => config,
+        Err(problem) => return Ok(Either::B(problem)),
+    };
+    match Fleet::new(config, now()) {
+        Ok(fleet) => Ok(Either::A(NativeFleet { inner: Arc::new(fleet) })),
+        Err(e) => Ok(Either::B(e.into())),
+    }
+}
+
+/// The fleet state machine's script (Lua, for `EVAL`).
+#[napi(catch_unwind)]
+pub fn fleet_script() -> &'static str {
+    engine::fleet::SCRIPT
+}
+
+/// The SHA-1 of the script, hex (for `EVALSHA`).
+#[napi(catch_unwind)]
+pub fn fleet_script_sha1() -> String {
+    engine::fleet::script_sha1()
+}
+
+/// One reply value: a Redis integer (a whole JS number) or a string.
+fn reply_of(items: Vec<Either<f64, String>>) -> std::result::Result<Vec<Reply>, String> {
+    if items.len() > 20_000 {
+        return Err("reply too long".to_owned());
+    }
+    items
+        .into_iter()
+        .map(|item| match item {
+            Either::A(n) if n.is_finite() && n.fract() == 0.0 && n.abs() < 9.2e18 => Ok(Reply::Int(n as i64)),
+            Either::A(n) => Err(format!("unexpected reply item {n}")),
+            Either::B(text) => Ok(Reply::Text(text)),
+        })
+        .collect()
+}
+
+#[napi]
+impl NativeFleet {
+    /// The breaker name.
+    #[napi(getter, catch_unwind)]
+    pub fn name(&self) -> String {
+        self.inner.config().name.clone()
+    }
+
+    /// The store key, `circuit:{name}`.
+    #[napi(getter, catch_unwind)]
+    pub fn key(&self) -> String {
+        self.inner.config().key()
+    }
+
+    /// The sync interval, ms (the response timeout of a round trip is at least this).
+    #[napi(getter, catch_unwind)]
+    pub fn sync_interval(&self) -> f64 {
+        ms(self.inner.config().sync_interval)
+    }
+
+    /// What to send if a sync is due now, or `null` (also while one is in flight).
+    #[napi(catch_unwind)]
+    pub fn poll(&self) -> Option<FleetRequest> {
+        self.inner.poll(now()).map(|r| FleetRequest { key: r.keys()[0].to_owned(), args: r.args().to_vec() })
+    }
+
+    /// Applies the script's reply (an array of whole numbers and strings) to the request `poll`
+    /// gave; a malformed reply is a failed sync. Returns what happened.
+    #[napi(catch_unwind)]
+    pub fn complete(&self, reply: Vec<Either<f64, String>>) -> Vec<NativeFleetEvent> {
+        events_of(self.inner.complete(now(), reply_of(reply)))
+    }
+
+    /// The request `poll` gave failed (`message`: the store error or time-out).
+    #[napi(catch_unwind)]
+    pub fn fail(&self, message: String) -> Vec<NativeFleetEvent> {
+        events_of(self.inner.complete(now(), Err(message)))
+    }
+
+    /// What changed without a sync (the store became stale).
+    #[napi(catch_unwind)]
+    pub fn events(&self) -> Vec<NativeFleetEvent> {
+        events_of(self.inner.events(now()))
+    }
+
+    /// The fleet level's state.
+    #[napi(catch_unwind)]
+    pub fn status(&self) -> NativeFleetStatus {
+        let s = self.inner.status(now());
+        NativeFleetStatus {
+            state: s.state.as_str().to_owned(),
+            epoch: s.epoch as f64,
+            degraded: s.degraded,
+            staleness: s.staleness.map(ms),
+            syncs: s.syncs as f64,
+            sync_failures: s.sync_failures as f64,
+        }
+    }
+}
+
+/// A fleet permit's probe lease as the two fleet parts (`NO_FLEET_PROBE` each for none).
+pub(crate) fn probe_parts(permit: &FleetPermit) -> (f64, f64) {
+    match permit.probe_parts() {
+        Some((epoch, id)) => (epoch as f64, id as f64),
+        None => (NO_FLEET_PROBE, NO_FLEET_PROBE),
+    }
+}
+
+/// The probe lease of the two fleet parts of a permit (`None` for `NO_FLEET_PROBE`).
+pub(crate) fn probe_of(epoch: f64, id: f64) -> std::result::Result<Option<(u64, u64)>, &'static std::ffi::CStr> {
+    if epoch == NO_FLEET_PROBE && id == NO_FLEET_PROBE {
+        return Ok(None);
+    }
+    let whole = |v: f64| (0.0..9_007_199_254_740_992.0).contains(&v) && v.fract() == 0.0;
+    if whole(epoch) && whole(id) {
+        Ok(Some((epoch as u64, id as u64)))
+    } else {
+        Err(c"circuit: expected a fleet probe lease")
+    }
+}
+
+/// The state, reason and retry time (ms) of a fleet refusal, as `NativeRejection` carries them.
+pub(crate) fn refusal_parts(refused: &Refused) -> Option<(&'static str, &'static str, Option<f64>)> {
+    match refused {
+        Refused::Local(_) => None,
+        Refused::Fleet { state, retry_after } => {
+            let reason = match state {
+                FleetState::HalfOpen => "half_open_full",
+                FleetState::Open | FleetState::Closed => "open",
+            };
+            Some((state.as_str(), reason, retry_after.map(ms)))
+        }
+    }
+}
