@@ -514,6 +514,13 @@ impl Fleet {
         match reply.and_then(|r| wire::parse(&r)) {
             Ok(wire::Parsed::Ok { epoch, state, open_remaining_ms, window_calls, window_failures, grants, .. }) => {
                 let state = FleetState::parse(&state).unwrap_or(FleetState::Closed);
+                // A degraded period ends here. It is reported as a pair even when no host call
+                // came in time to announce it (the mode decided calls all the same).
+                self.refresh_degraded(&mut v, now);
+                if v.degraded && !v.announced {
+                    events.push(FleetEvent::StoreDegraded);
+                    v.announced = true;
+                }
                 if v.announced {
                     events.push(FleetEvent::StoreRecovered);
                     v.announced = false;
