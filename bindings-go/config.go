@@ -64,6 +64,10 @@ type Config struct {
 	// that differs), and the breaker runs on the region's clock, so Clock must be nil. NewFamily
 	// with a Region puts every member (and the overflow breaker) in the region.
 	Region *HostRegion
+	// Fleet attaches a fleet-wide level (see Fleet, and circuitredis for the Redis host): a call
+	// runs only if this breaker and the fleet both admit it; a fleet refusal is a *RejectedError
+	// matching ErrOpen and ErrFleetOpen. NewFamily refuses it.
+	Fleet *Fleet
 	// IsIgnored decides which errors returned by an Execute function are neutral (neither
 	// success nor failure). Default: context.Canceled is ignored, every other error is a failure.
 	IsIgnored func(error) bool
@@ -152,6 +156,15 @@ func (c *Config) apply(cfg *C.circuit_config) error {
 			return err
 		}
 		if st := C.circuit_config_set_region(cfg, h); st != C.CIRCUIT_OK {
+			return ErrClosed
+		}
+	}
+	if c.Fleet != nil {
+		h, err := c.Fleet.handle()
+		if err != nil {
+			return err
+		}
+		if st := C.circuit_config_set_fleet(cfg, h); st != C.CIRCUIT_OK {
 			return ErrClosed
 		}
 	}

@@ -14,6 +14,10 @@ var (
 	ErrHalfOpenFull = errors.New("circuit: half-open and every probe slot is taken")
 	// ErrForcedOpen matches rejections with reason "forced_open".
 	ErrForcedOpen = errors.New("circuit: breaker is forced open")
+	// ErrFleetOpen matches rejections by the fleet level of a breaker with a Fleet (the local
+	// breaker admitted the call); such a rejection also matches ErrOpen, so callers that treat
+	// ErrOpen as "serve the fallback" need no change.
+	ErrFleetOpen = errors.New("circuit: fleet breaker is open")
 	// ErrAlreadyRecorded is returned when a permit is recorded a second time; nothing changes.
 	ErrAlreadyRecorded = errors.New("circuit: permit already recorded")
 	// ErrForeignPermit is returned when a permit is recorded on a breaker that did not issue it.
@@ -39,6 +43,9 @@ type RejectedError struct {
 	State State
 	// Reason is "open", "half_open_full" or "forced_open".
 	Reason string
+	// Fleet is true when the fleet level refused (errors.Is(err, ErrFleetOpen)); State is then
+	// the fleet's state.
+	Fleet bool
 	// RetryAfter is the time until a probe may be admitted, when known (reason "open");
 	// nil for "half_open_full" and "forced_open".
 	RetryAfter *time.Duration
@@ -51,6 +58,9 @@ func (e *RejectedError) Error() string {
 	msg := "circuit"
 	if e.Name != "" {
 		msg += fmt.Sprintf(" %q", e.Name)
+	}
+	if e.Fleet {
+		msg += " (fleet)"
 	}
 	msg += " rejected the call (" + e.Reason + ")"
 	if e.RetryAfter != nil {
@@ -68,6 +78,8 @@ func (e *RejectedError) Is(target error) bool {
 		return e.Reason == "half_open_full"
 	case ErrForcedOpen:
 		return e.Reason == "forced_open"
+	case ErrFleetOpen:
+		return e.Fleet
 	}
 	return false
 }

@@ -76,11 +76,12 @@ circuit_status circuit_go_create(const circuit_config *config, circuit_breaker *
 #include <emmintrin.h>
 #include <stddef.h>
 _Static_assert(offsetof(circuit_go_allow_result, permit) == 0 &&
-               offsetof(circuit_go_allow_result, retry_after_ns) == 32 &&
-               offsetof(circuit_go_allow_result, status) == 40 && sizeof(circuit_go_allow_result) == 48 &&
+               offsetof(circuit_go_allow_result, retry_after_ns) == 48 &&
+               offsetof(circuit_go_allow_result, status) == 56 && sizeof(circuit_go_allow_result) == 64 &&
                offsetof(circuit_permit, generation) == 8 && offsetof(circuit_permit, admitted_at_ns) == 16 &&
-               offsetof(circuit_permit, ticket) == 24 && offsetof(circuit_permit, flags) == 28,
-               "circuit_go_allow writes the result in three 16-byte parts of this layout");
+               offsetof(circuit_permit, ticket) == 24 && offsetof(circuit_permit, flags) == 28 &&
+               offsetof(circuit_permit, fleet_epoch) == 32 && offsetof(circuit_permit, fleet_probe) == 40,
+               "circuit_go_allow writes the result in four 16-byte parts of this layout");
 
 circuit_go_allow_result circuit_go_allow(circuit_breaker breaker) {
     circuit_permit permit;
@@ -93,7 +94,8 @@ circuit_go_allow_result circuit_go_allow(circuit_breaker breaker) {
     _mm_storeu_si128(out, _mm_set_epi64x((long long)p->generation, (long long)p->breaker));
     _mm_storeu_si128(out + 1, _mm_set_epi64x((long long)((uint64_t)p->ticket | (uint64_t)p->flags << 32),
                                              (long long)p->admitted_at_ns));
-    _mm_storeu_si128(out + 2, _mm_set_epi64x((long long)(uint32_t)status, (long long)*retry_after));
+    _mm_storeu_si128(out + 2, _mm_set_epi64x((long long)p->fleet_probe, (long long)p->fleet_epoch));
+    _mm_storeu_si128(out + 3, _mm_set_epi64x((long long)(uint32_t)status, (long long)*retry_after));
     return r;
 }
 #else

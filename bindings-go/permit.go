@@ -72,7 +72,7 @@ func (b *Breaker) Allow() (Permit, error) {
 	if r.status != C.CIRCUIT_OK {
 		return Permit{}, b.rejection(r.status, r.retry_after_ns)
 	}
-	if r.permit.flags&C.CIRCUIT_PERMIT_PROBE != 0 {
+	if r.permit.flags&(C.CIRCUIT_PERMIT_PROBE|C.CIRCUIT_PERMIT_FLEET_PROBE) != 0 {
 		cell := new(permitCell)
 		cell.cleanup = runtime.AddCleanup(cell, recordDroppedProbe, droppedProbe{in: b.core(), c: r.permit})
 		return Permit{cell: cell, seq: claimCell(cell), c: r.permit}, nil
@@ -119,7 +119,7 @@ func recordOn(h C.circuit_breaker, p Permit, outcome C.int, retryAfterNs uint64)
 	runtime.KeepAlive(p.cell)
 	switch st {
 	case C.CIRCUIT_OK, C.CIRCUIT_STALE:
-		if p.c.flags&(C.CIRCUIT_PERMIT_PROBE|C.CIRCUIT_PERMIT_MEMBER) != 0 {
+		if p.c.flags&(C.CIRCUIT_PERMIT_PROBE|C.CIRCUIT_PERMIT_MEMBER|C.CIRCUIT_PERMIT_FLEET_PROBE) != 0 {
 			p.cell.cleanup.Stop()
 		} else {
 			cells.Put(p.cell)

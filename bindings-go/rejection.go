@@ -48,6 +48,9 @@ const noRetry = uint64(C.CIRCUIT_NO_TIME)
 // rejection turns a refused admission into its error: the cached *RejectedError when it says the
 // same, else a new one (or the error of a non-rejection status, e.g. ErrClosed).
 func (b *Breaker) rejection(st C.circuit_status, retry C.uint64_t) error {
+	if e := fleetRejection(b.name, st, retry); e != nil {
+		return e
+	}
 	reason, ok := rejectReasonOf(st)
 	if !ok {
 		return errorFor(st, "")

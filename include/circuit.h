@@ -22,6 +22,53 @@
 
 
 /**
+ * `circuit_fleet_config_set_on_store_failure`: the local breaker alone decides (the default).
+ */
+#define CIRCUIT_FLEET_DEGRADED_LOCAL 0
+
+/**
+ * `circuit_fleet_config_set_on_store_failure`: the fleet level rejects every call.
+ */
+#define CIRCUIT_FLEET_DEGRADED_OPEN 1
+
+/**
+ * `circuit_fleet_config_set_on_store_failure`: the fleet level admits every call.
+ */
+#define CIRCUIT_FLEET_DEGRADED_CLOSED 2
+
+/**
+ * `circuit_fleet_reply.kind`: an integer reply (`integer`).
+ */
+#define CIRCUIT_FLEET_REPLY_INT 0
+
+/**
+ * `circuit_fleet_reply.kind`: a bulk or simple string reply (`bytes`, `len`; UTF-8).
+ */
+#define CIRCUIT_FLEET_REPLY_BYTES 1
+
+/**
+ * `circuit_fleet_event.kind`: the fleet breaker moved (`from`, `to`, `epoch`).
+ */
+#define CIRCUIT_FLEET_EVENT_TRANSITION 0
+
+/**
+ * `circuit_fleet_event.kind`: the store has not answered for longer than `max_staleness`; the
+ * degraded mode decides.
+ */
+#define CIRCUIT_FLEET_EVENT_STORE_DEGRADED 1
+
+/**
+ * `circuit_fleet_event.kind`: the store answered again after a degraded period.
+ */
+#define CIRCUIT_FLEET_EVENT_STORE_RECOVERED 2
+
+/**
+ * `circuit_fleet_event.kind`: the store holds this breaker with other options (`stored` is the
+ * stored fingerprint); nothing was written, and this instance behaves as in the degraded mode.
+ */
+#define CIRCUIT_FLEET_EVENT_MISMATCH 3
+
+/**
  * `flags` bit: the permit is a half-open probe.
  */
 #define CIRCUIT_PERMIT_PROBE 1
@@ -38,6 +85,18 @@
  * handle).
  */
 #define CIRCUIT_PERMIT_MEMBER 4
+
+/**
+ * `flags` bit: the permit comes from a breaker with a fleet (`circuit_config_set_fleet`); its
+ * `circuit_record_*` records on both levels.
+ */
+#define CIRCUIT_PERMIT_FLEET 8
+
+/**
+ * `flags` bit: the call is the fleet's probe: it holds the probe lease `fleet_epoch` /
+ * `fleet_probe` granted by the store, and its outcome is the lease's verdict.
+ */
+#define CIRCUIT_PERMIT_FLEET_PROBE 16
 
 /**
  * Written by `circuit_config_check` when the failure is not about one option.
@@ -94,6 +153,17 @@ enum circuit_status
    * `circuit_allow` rejected the call: the breaker was forced open.
    */
   CIRCUIT_REJECTED_FORCED_OPEN = 102,
+  /**
+   * `circuit_allow` on a breaker with a fleet: the local breaker admitted, the fleet breaker is
+   * open (or the store is unreachable with `CIRCUIT_FLEET_DEGRADED_OPEN`). `retry_after_ns` is
+   * set (`CIRCUIT_NO_TIME` when unknown).
+   */
+  CIRCUIT_REJECTED_FLEET_OPEN = 103,
+  /**
+   * `circuit_allow` on a breaker with a fleet: the fleet breaker is half-open and this instance
+   * holds no probe lease (every fleet-wide probe slot is taken, or one is being asked for).
+   */
+  CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL = 104,
   /**
    * The permit was already recorded (or is not a permit this breaker issued as a probe);
    * nothing changed.
@@ -337,6 +407,20 @@ typedef uint32_t circuit_option_kind;
 typedef struct circuit_config circuit_config;
 
 /**
+ * Options for `circuit_fleet_new`. Create with `circuit_fleet_config_new`, free with
+ * `circuit_fleet_config_free`. Not thread-safe; reusable. Values are checked by
+ * `circuit_fleet_new`, which names a refused option.
+ */
+typedef struct circuit_fleet_config circuit_fleet_config;
+
+/**
+ * A sync to send: `EVALSHA <circuit_fleet_script_sha1()> 1 <key> <args...>` (or `EVAL` with the
+ * script after `NOSCRIPT`). From `circuit_fleet_poll`; answer it with `circuit_fleet_complete`
+ * or `circuit_fleet_fail`, then free it with `circuit_fleet_request_free`.
+ */
+typedef struct circuit_fleet_request circuit_fleet_request;
+
+/**
  * A breaker handle (see `circuit_create`). 0 is never a valid handle; values are never reused.
  */
 typedef uint64_t circuit_breaker;
@@ -504,9 +588,18 @@ typedef struct {
    */
   uint32_t ticket;
   /**
-   * `CIRCUIT_PERMIT_PROBE`, `CIRCUIT_PERMIT_SPENT` and `CIRCUIT_PERMIT_MEMBER` bits.
+   * `CIRCUIT_PERMIT_PROBE`, `CIRCUIT_PERMIT_SPENT`, `CIRCUIT_PERMIT_MEMBER`,
+   * `CIRCUIT_PERMIT_FLEET` and `CIRCUIT_PERMIT_FLEET_PROBE` bits.
    */
   uint32_t flags;
+  /**
+   * The fleet epoch of the probe lease (meaningful only with `CIRCUIT_PERMIT_FLEET_PROBE`).
+   */
+  uint64_t fleet_epoch;
+  /**
+   * The fleet probe lease id (meaningful only with `CIRCUIT_PERMIT_FLEET_PROBE`).
+   */
+  uint64_t fleet_probe;
 } circuit_permit;
 
 /**
@@ -627,6 +720,110 @@ typedef struct {
    */
   circuit_metrics_snapshot overflow;
 } circuit_family_metrics_snapshot;
+
+/**
+ * A fleet breaker handle (see `circuit_fleet_new`). 0 is never a valid handle; values are never
+ * reused.
+ */
+typedef uint64_t circuit_fleet;
+
+/**
+ * A byte string owned by the library (not NUL-terminated): `len` bytes at `ptr`.
+ */
+typedef struct {
+  /**
+   * The first byte (never NULL, even when `len` is 0).
+   */
+  const uint8_t *ptr;
+  /**
+   * The length in bytes.
+   */
+  size_t len;
+} circuit_fleet_bytes;
+
+/**
+ * One item of the script's reply, as the host's Redis client gave it.
+ */
+typedef struct {
+  /**
+   * `CIRCUIT_FLEET_REPLY_INT` or `CIRCUIT_FLEET_REPLY_BYTES`.
+   */
+  uint32_t kind;
+  /**
+   * The integer (`CIRCUIT_FLEET_REPLY_INT`).
+   */
+  int64_t integer;
+  /**
+   * The bytes (`CIRCUIT_FLEET_REPLY_BYTES`; may be NULL when `len` is 0).
+   */
+  const uint8_t *bytes;
+  /**
+   * Their length.
+   */
+  size_t len;
+} circuit_fleet_reply;
+
+/**
+ * Something the host should tell its listeners or logs about.
+ */
+typedef struct {
+  /**
+   * `CIRCUIT_FLEET_EVENT_TRANSITION`, `_STORE_DEGRADED`, `_STORE_RECOVERED` or `_MISMATCH`.
+   */
+  uint32_t kind;
+  /**
+   * The state left (transitions; `CIRCUIT_STATE_CLOSED` otherwise).
+   */
+  circuit_breaker_state from;
+  /**
+   * The state entered (transitions; `CIRCUIT_STATE_CLOSED` otherwise).
+   */
+  circuit_breaker_state to;
+  /**
+   * The store's epoch after the move (transitions; 0 otherwise).
+   */
+  uint64_t epoch;
+  /**
+   * The stored fingerprint (mismatch; empty otherwise), NUL-terminated, truncated to 63 bytes.
+   */
+  char stored[64];
+} circuit_fleet_event;
+
+/**
+ * The event callback: called with the event (valid during the call only) and the `userdata`
+ * given to `circuit_fleet_on_event`.
+ */
+typedef void (*circuit_fleet_event_fn)(const circuit_fleet_event *event, void *userdata);
+
+/**
+ * The fleet level's state, for metrics (`circuit_fleet_status`).
+ */
+typedef struct {
+  /**
+   * `CIRCUIT_STATE_CLOSED`, `_OPEN` or `_HALF_OPEN`, as last learned from the store.
+   */
+  circuit_breaker_state state;
+  /**
+   * Whether the degraded mode (`on_store_failure`) decides now.
+   */
+  bool degraded;
+  /**
+   * The store's epoch as last learned.
+   */
+  uint64_t epoch;
+  /**
+   * Nanoseconds since the last successful sync, or `CIRCUIT_NO_TIME` before the first.
+   */
+  uint64_t staleness_ns;
+  /**
+   * Syncs completed (successful or not), lifetime.
+   */
+  uint64_t syncs;
+  /**
+   * Syncs that failed (store error, time-out, unreadable reply), lifetime.
+   */
+  uint64_t sync_failures;
+} circuit_fleet_status_snapshot;
 
 /**
  * How an HTTP exchange ended when it produced no response: one of the `CIRCUIT_HTTP_ERROR_*`
@@ -1415,6 +1612,413 @@ circuit_status circuit_family_metrics(circuit_family family,
                                       circuit_family_metrics_snapshot *out_metrics);
 
 /**
+ * Allocates a fleet config with every option at its default (docs/fleet.md): sync_interval
+ * 250 ms, on_store_failure local, window 10 s in 10 buckets, minimum_calls 20,
+ * failure_rate_threshold 0.5, no slow-call rule, reset_timeout 30 s, backoff_multiplier 2,
+ * max_reset_timeout 300 s, half_open_max_calls 1, success_threshold 1, probe_lease 10 s,
+ * max_staleness 2 s, key_expiry 24 h; the host's monotonic clock. Returns NULL only if memory is
+ * exhausted. Free it with `circuit_fleet_config_free`.
+ */
+circuit_fleet_config *circuit_fleet_config_new(void);
+
+/**
+ * Frees a fleet config. NULL is accepted and ignored. Fleets made from it are not affected.
+ *
+ * # Safety
+ * `config` is NULL or a pointer from `circuit_fleet_config_new`, not yet freed.
+ */
+void circuit_fleet_config_free(circuit_fleet_config *config);
+
+/**
+ * How often an instance syncs, in nanoseconds (default 250 ms; also the response timeout,
+ * at least 50 ms).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_sync_interval_ns(circuit_fleet_config *config,
+                                                         uint64_t value);
+
+/**
+ * The window the fleet's rates are measured over, in nanoseconds (default 10 s).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_window_ns(circuit_fleet_config *config, uint64_t value);
+
+/**
+ * Buckets of the window (default 10).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_buckets(circuit_fleet_config *config, uint32_t value);
+
+/**
+ * Calls the window must hold, fleet-wide, before a rate can trip it (default 20).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_minimum_calls(circuit_fleet_config *config, uint32_t value);
+
+/**
+ * Failure rate over the fleet's window that opens it, in (0, 1] (default 0.5); a negative
+ * value turns the rule off.
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_failure_rate_threshold(circuit_fleet_config *config,
+                                                               double value);
+
+/**
+ * Slow-call rate that opens it, in (0, 1] (default: off); a negative value turns it off.
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_slow_call_rate_threshold(circuit_fleet_config *config,
+                                                                 double value);
+
+/**
+ * First open duration in nanoseconds (default 30 s).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_reset_timeout_ns(circuit_fleet_config *config,
+                                                         uint64_t value);
+
+/**
+ * Growth of the open duration per re-opening from half-open (default 2, finite, >= 1).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_backoff_multiplier(circuit_fleet_config *config,
+                                                           double value);
+
+/**
+ * Cap of the open duration in nanoseconds (default 300 s).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_max_reset_timeout_ns(circuit_fleet_config *config,
+                                                             uint64_t value);
+
+/**
+ * Probes admitted fleet-wide per half-open epoch (default 1).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_half_open_max_calls(circuit_fleet_config *config,
+                                                            uint32_t value);
+
+/**
+ * Probe successes that close it (default 1, at most half_open_max_calls).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_success_threshold(circuit_fleet_config *config,
+                                                          uint32_t value);
+
+/**
+ * How long a granted probe may take before its slot is given back, ns (default 10 s).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_probe_lease_ns(circuit_fleet_config *config,
+                                                       uint64_t value);
+
+/**
+ * How old the last successful sync may be before the degraded mode applies, ns (default 2 s).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_max_staleness_ns(circuit_fleet_config *config,
+                                                         uint64_t value);
+
+/**
+ * Expiry of an abandoned breaker's key in the store, ns (default 24 h).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`; `circuit_fleet_new` checks the value
+ * (`CIRCUIT_ERR_INVALID_CONFIG` naming the option).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_key_expiry_ns(circuit_fleet_config *config, uint64_t value);
+
+/**
+ * What decides when the store is unreachable for longer than max_staleness:
+ * `CIRCUIT_FLEET_DEGRADED_LOCAL` (default), `CIRCUIT_FLEET_DEGRADED_OPEN` or
+ * `CIRCUIT_FLEET_DEGRADED_CLOSED`.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_ARGUMENT` (another
+ * value; nothing changed).
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_on_store_failure(circuit_fleet_config *config,
+                                                         uint32_t mode);
+
+/**
+ * Makes fleets created from this config run on the given manual clock (tests, simulations)
+ * instead of the host's monotonic clock: staleness, open durations and back-off are measured on
+ * it. The fleet keeps the clock alive.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`.
+ */
+circuit_status circuit_fleet_config_set_manual_clock(circuit_fleet_config *config,
+                                                     circuit_clock clock);
+
+/**
+ * Creates this instance's side of the fleet breaker `name` (its store key is `circuit:{name}`)
+ * with the options of `config` (NULL: every default; not consumed) and writes its handle to
+ * `*out_fleet`. Free it with `circuit_fleet_free`.
+ *
+ * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (the message names the option and the
+ * reason, e.g. "invalid option `sync_interval`: ..."; nothing is created);
+ * `CIRCUIT_ERR_NULL_POINTER` (`name` or `out_fleet`); `CIRCUIT_ERR_INVALID_ARGUMENT` (`name`
+ * not UTF-8, too many live fleets).
+ *
+ * # Safety
+ * `name` is NULL or NUL-terminated; `config` is NULL or live; `out_fleet` is NULL or writable.
+ */
+circuit_status circuit_fleet_new(const char *name,
+                                 const circuit_fleet_config *config,
+                                 circuit_fleet *out_fleet);
+
+/**
+ * Releases a fleet handle. 0 is accepted and ignored (`CIRCUIT_OK`); a freed or forged handle
+ * gives `CIRCUIT_ERR_INVALID_HANDLE`. Breakers created with it keep their fleet level, which no
+ * host syncs any more: it goes stale and the degraded mode decides. Free the fleet after
+ * destroying its breakers. No event callback is called once it returns (except one in progress
+ * on another thread).
+ */
+circuit_status circuit_fleet_free(circuit_fleet fleet);
+
+/**
+ * Attaches the fleet to the breakers created from `config` (`circuit_create`): their
+ * `circuit_allow` admits a call only if the local breaker and the fleet both admit it (a fleet
+ * refusal is `CIRCUIT_REJECTED_FLEET_OPEN` or `CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL`), and
+ * `circuit_record_*` records on both. A fleet is meant for one breaker (of the fleet's name).
+ * `fleet` 0 detaches. Families refuse a config with a fleet.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`.
+ */
+circuit_status circuit_config_set_fleet(circuit_config *config, circuit_fleet fleet);
+
+/**
+ * Writes the request of a sync that is due now to `*out_request`, or NULL when none is (one is in
+ * flight, or it is not time yet; it is time every `sync_interval` and at once after a would-trip,
+ * a probe verdict or a wanted probe). Without a request it also delivers what changed without a
+ * sync (`CIRCUIT_FLEET_EVENT_STORE_DEGRADED`), like `circuit_fleet_tick`. Cheap: call it every
+ * few milliseconds from the host's sync thread.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_request` is NULL or writable.
+ */
+circuit_status circuit_fleet_poll(circuit_fleet fleet, circuit_fleet_request **out_request);
+
+/**
+ * Delivers what changed without a sync (the store became stale: `_STORE_DEGRADED`, once).
+ * `circuit_fleet_poll` does this itself when it has nothing to send.
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_INVALID_HANDLE`.
+ */
+circuit_status circuit_fleet_tick(circuit_fleet fleet);
+
+/**
+ * The request's key (`circuit:{name}`), valid until `circuit_fleet_request_free`.
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `request` is NULL or live; `out_key` is NULL or writable.
+ */
+circuit_status circuit_fleet_request_key(const circuit_fleet_request *request,
+                                         circuit_fleet_bytes *out_key);
+
+/**
+ * The script's arguments: `*out_count` byte strings at `*out_args`, valid until
+ * `circuit_fleet_request_free`.
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `request` is NULL or live; `out_args` and `out_count` are NULL or writable.
+ */
+circuit_status circuit_fleet_request_args(const circuit_fleet_request *request,
+                                          const circuit_fleet_bytes **out_args,
+                                          size_t *out_count);
+
+/**
+ * Frees a request. NULL is ignored. A request freed without `circuit_fleet_complete` or
+ * `circuit_fleet_fail` counts as a failed sync (so the fleet is never left waiting for it).
+ *
+ * # Safety
+ * `request` is NULL or a pointer from `circuit_fleet_poll`, not yet freed.
+ */
+void circuit_fleet_request_free(circuit_fleet_request *request);
+
+/**
+ * Applies the store's reply (the script's array: `count` items at `replies`) to `request`, then
+ * delivers the events. A reply the core cannot read (malformed, an unknown state, a non-UTF-8
+ * string, an unknown item kind, `replies` NULL with a nonzero count) counts as a failed sync,
+ * like `circuit_fleet_fail`, and still returns `CIRCUIT_OK`. Call it from the host's sync thread,
+ * with no lock of the host's held (the event callback runs inside).
+ *
+ * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_HANDLE`; `CIRCUIT_ERR_NULL_POINTER` (`request`);
+ * `CIRCUIT_ERR_INVALID_ARGUMENT` (the request is another fleet's, or was already answered).
+ *
+ * # Safety
+ * `request` is NULL or live; `replies` is NULL or points to `count` items whose `bytes` point to
+ * `len` readable bytes.
+ */
+circuit_status circuit_fleet_complete(circuit_fleet fleet,
+                                      const circuit_fleet_request *request,
+                                      const circuit_fleet_reply *replies,
+                                      size_t count);
+
+/**
+ * The round trip of `request` failed (`message`: the store error or time-out; NULL is allowed).
+ * The sync's deltas and verdicts are dropped (never counted twice) and it is retried after a
+ * back-off. Then the events are delivered.
+ *
+ * Returns as `circuit_fleet_complete`.
+ *
+ * # Safety
+ * `request` is NULL or live; `message` is NULL or NUL-terminated.
+ */
+circuit_status circuit_fleet_fail(circuit_fleet fleet,
+                                  const circuit_fleet_request *request,
+                                  const char *message);
+
+/**
+ * Sets the event callback (NULL removes it): called from `circuit_fleet_poll`,
+ * `circuit_fleet_tick`, `circuit_fleet_complete`, `circuit_fleet_fail` and
+ * `circuit_fleet_request_free`, on their thread, with no lock of the library held (it may call
+ * the library, e.g. `circuit_fleet_status`). Without a callback, events are queued (the last
+ * 256) for `circuit_fleet_next_event`; setting a callback does not flush the queue.
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `callback` may be called from the host's sync thread with `userdata` until it is replaced or
+ * the fleet freed.
+ */
+circuit_status circuit_fleet_on_event(circuit_fleet fleet,
+                                      circuit_fleet_event_fn callback,
+                                      void *userdata);
+
+/**
+ * Takes the oldest queued event (queued while no callback is set): writes it to `*out_event` and
+ * `true` to `*out_has`, or `false` to `*out_has` when the queue is empty.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_event` and `out_has` are NULL or writable.
+ */
+circuit_status circuit_fleet_next_event(circuit_fleet fleet,
+                                        circuit_fleet_event *out_event,
+                                        bool *out_has);
+
+/**
+ * Writes the fleet level's state to `*out_status`.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_status` is NULL or writable.
+ */
+circuit_status circuit_fleet_status(circuit_fleet fleet, circuit_fleet_status_snapshot *out_status);
+
+/**
+ * The fleet's `sync_interval` in nanoseconds (the host's response timeout is this, at least
+ * 50 ms), written to `*out_ns`.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_ns` is NULL or writable.
+ */
+circuit_status circuit_fleet_sync_interval_ns(circuit_fleet fleet, uint64_t *out_ns);
+
+/**
+ * The fleet state machine's Lua script (for `EVAL`, and `SCRIPT LOAD`): `*out_len` bytes at
+ * `*out_script` (static; also NUL-terminated).
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_script` and `out_len` are NULL or writable.
+ */
+circuit_status circuit_fleet_script(const char **out_script, size_t *out_len);
+
+/**
+ * The SHA-1 of the script, 40 lowercase hex digits, for `EVALSHA` (a static NUL-terminated
+ * string; do not free).
+ */
+const char *circuit_fleet_script_sha1(void);
+
+/**
  * The outcome a response with this HTTP status stands for: 5xx except 501, 408 and 429 are
  * failures, every other status is a success. Never fails.
  */
@@ -1515,10 +2119,12 @@ circuit_status circuit_metrics(circuit_breaker breaker, circuit_metrics_snapshot
  * Asks to make a call.
  *
  * Returns `CIRCUIT_OK` and fills `*out_permit`; or a rejection, `CIRCUIT_REJECTED_OPEN`,
- * `CIRCUIT_REJECTED_HALF_OPEN_FULL` or `CIRCUIT_REJECTED_FORCED_OPEN`, leaving `*out_permit`
- * untouched and writing the time until a probe may be admitted to `*out_retry_after_ns` (if not
- * NULL; `CIRCUIT_NO_TIME` when there is none); or `CIRCUIT_ERR_INVALID_HANDLE`,
- * `CIRCUIT_ERR_NULL_POINTER` (`out_permit` NULL).
+ * `CIRCUIT_REJECTED_HALF_OPEN_FULL` or `CIRCUIT_REJECTED_FORCED_OPEN` (the local breaker), or,
+ * for a breaker with a fleet (`circuit_config_set_fleet`), `CIRCUIT_REJECTED_FLEET_OPEN` or
+ * `CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL` (the local breaker admitted, the fleet refused),
+ * leaving `*out_permit` untouched and writing the time until a probe may be admitted to
+ * `*out_retry_after_ns` (if not NULL; `CIRCUIT_NO_TIME` when there is none); or
+ * `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER` (`out_permit` NULL).
  *
  * # Safety
  * `out_permit` is NULL or writable; `out_retry_after_ns` is NULL or writable.

@@ -109,6 +109,9 @@ pub unsafe extern "C" fn circuit_create(
         };
         match BREAKERS.insert(std::sync::Arc::new(breaker)) {
             Some(handle) => {
+                if let Some(fleet) = &config.fleet {
+                    crate::fleet::attach(handle, std::sync::Arc::clone(fleet));
+                }
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_breaker.write(handle) };
                 CIRCUIT_OK
@@ -136,6 +139,7 @@ pub extern "C" fn circuit_destroy(breaker: circuit_breaker) -> circuit_status {
                 removed.retire();
             }
             evict(cache, breaker);
+            crate::fleet::detach(breaker);
             drop(removed);
             CIRCUIT_OK
         }

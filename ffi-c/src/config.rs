@@ -22,6 +22,8 @@ pub struct circuit_config {
     pub(crate) clock: Option<ManualClock>,
     /// The host region `circuit_create` makes the breaker in (`circuit_config_set_region`).
     pub(crate) region: Option<std::sync::Arc<crate::region::RegionEntry>>,
+    /// The fleet the breakers created from it admit and record through (`circuit_config_set_fleet`).
+    pub(crate) fleet: Option<std::sync::Arc<crate::fleet::FleetEntry>>,
 }
 
 /// A clock handle (see `circuit_clock_manual_new`). 0 is never a valid handle.
@@ -33,7 +35,12 @@ pub type circuit_clock = u64;
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_config_new() -> *mut circuit_config {
     std::panic::catch_unwind(|| {
-        Box::into_raw(Box::new(circuit_config { builder: ConfigBuilder::default(), clock: None, region: None }))
+        Box::into_raw(Box::new(circuit_config {
+            builder: ConfigBuilder::default(),
+            clock: None,
+            region: None,
+            fleet: None,
+        }))
     })
     .unwrap_or(std::ptr::null_mut())
 }

@@ -100,6 +100,12 @@ pub unsafe extern "C" fn circuit_family_create(
         non_null!("circuit_family_create", config, out_family);
         // SAFETY: non-null and live per the contract.
         let config = unsafe { &*config };
+        if config.fleet.is_some() {
+            return fail(
+                CIRCUIT_ERR_INVALID_CONFIG,
+                "circuit_family_create: a family cannot have a fleet (circuit_config_set_fleet)",
+            );
+        }
         let built = match config.builder.clone().build() {
             Ok(built) => built,
             Err(e) => return fail(CIRCUIT_ERR_INVALID_CONFIG, format!("circuit_family_create: {e}")),

@@ -81,7 +81,17 @@ pub unsafe extern "C" fn circuit_family_allow(
         let (generation, admitted_at_ns, ticket) = raw.to_parts();
         let flags = CIRCUIT_PERMIT_MEMBER | if raw.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
         // SAFETY: non-null and writable per the contract.
-        unsafe { out_permit.write(circuit_permit { breaker: handle, generation, admitted_at_ns, ticket, flags }) };
+        unsafe {
+            out_permit.write(circuit_permit {
+                breaker: handle,
+                generation,
+                admitted_at_ns,
+                ticket,
+                flags,
+                fleet_epoch: 0,
+                fleet_probe: 0,
+            })
+        };
         CIRCUIT_OK
     })
 }

@@ -19,6 +19,7 @@ mod family;
 mod family_listener;
 mod family_permit;
 mod family_view;
+mod fleet;
 mod handle;
 mod http;
 mod listener;
@@ -48,6 +49,7 @@ pub use family::*;
 pub use family_listener::*;
 pub use family_permit::*;
 pub use family_view::*;
+pub use fleet::*;
 pub use http::*;
 pub use listener::*;
 pub use metrics::*;
@@ -106,6 +108,8 @@ pub extern "C" fn circuit_status_name(status: u32) -> *const c_char {
         100 => "CIRCUIT_REJECTED_OPEN\0",
         101 => "CIRCUIT_REJECTED_HALF_OPEN_FULL\0",
         102 => "CIRCUIT_REJECTED_FORCED_OPEN\0",
+        103 => "CIRCUIT_REJECTED_FLEET_OPEN\0",
+        104 => "CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL\0",
         200 => "CIRCUIT_ERR_ALREADY_RECORDED\0",
         201 => "CIRCUIT_ERR_INVALID_CONFIG\0",
         202 => "CIRCUIT_ERR_NULL_POINTER\0",

@@ -16,6 +16,12 @@ pub const CIRCUIT_PERMIT_SPENT: u32 = 2;
 /// made for it, which pins the member until a `circuit_record_*` records it (and releases the
 /// handle).
 pub const CIRCUIT_PERMIT_MEMBER: u32 = 4;
+/// `flags` bit: the permit comes from a breaker with a fleet (`circuit_config_set_fleet`); its
+/// `circuit_record_*` records on both levels.
+pub const CIRCUIT_PERMIT_FLEET: u32 = 8;
+/// `flags` bit: the call is the fleet's probe: it holds the probe lease `fleet_epoch` /
+/// `fleet_probe` granted by the store, and its outcome is the lease's verdict.
+pub const CIRCUIT_PERMIT_FLEET_PROBE: u32 = 16;
 /// An admitted call, filled in by `circuit_allow` (or `circuit_family_allow`) and spent by one `circuit_record_*`. Owned by
 /// the caller (copy it, keep it on the stack, anywhere); treat the fields as read-only. A permit
 /// that is never recorded holds a half-open probe slot until `half_open_max_wait` or the next
@@ -31,17 +37,24 @@ pub struct circuit_permit {
     pub admitted_at_ns: u64,
     /// Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
     pub ticket: u32,
-    /// `CIRCUIT_PERMIT_PROBE`, `CIRCUIT_PERMIT_SPENT` and `CIRCUIT_PERMIT_MEMBER` bits.
+    /// `CIRCUIT_PERMIT_PROBE`, `CIRCUIT_PERMIT_SPENT`, `CIRCUIT_PERMIT_MEMBER`,
+    /// `CIRCUIT_PERMIT_FLEET` and `CIRCUIT_PERMIT_FLEET_PROBE` bits.
     pub flags: u32,
+    /// The fleet epoch of the probe lease (meaningful only with `CIRCUIT_PERMIT_FLEET_PROBE`).
+    pub fleet_epoch: u64,
+    /// The fleet probe lease id (meaningful only with `CIRCUIT_PERMIT_FLEET_PROBE`).
+    pub fleet_probe: u64,
 }
 
 /// Asks to make a call.
 ///
 /// Returns `CIRCUIT_OK` and fills `*out_permit`; or a rejection, `CIRCUIT_REJECTED_OPEN`,
-/// `CIRCUIT_REJECTED_HALF_OPEN_FULL` or `CIRCUIT_REJECTED_FORCED_OPEN`, leaving `*out_permit`
-/// untouched and writing the time until a probe may be admitted to `*out_retry_after_ns` (if not
-/// NULL; `CIRCUIT_NO_TIME` when there is none); or `CIRCUIT_ERR_INVALID_HANDLE`,
-/// `CIRCUIT_ERR_NULL_POINTER` (`out_permit` NULL).
+/// `CIRCUIT_REJECTED_HALF_OPEN_FULL` or `CIRCUIT_REJECTED_FORCED_OPEN` (the local breaker), or,
+/// for a breaker with a fleet (`circuit_config_set_fleet`), `CIRCUIT_REJECTED_FLEET_OPEN` or
+/// `CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL` (the local breaker admitted, the fleet refused),
+/// leaving `*out_permit` untouched and writing the time until a probe may be admitted to
+/// `*out_retry_after_ns` (if not NULL; `CIRCUIT_NO_TIME` when there is none); or
+/// `CIRCUIT_ERR_INVALID_HANDLE`, `CIRCUIT_ERR_NULL_POINTER` (`out_permit` NULL).
 ///
 /// # Safety
 /// `out_permit` is NULL or writable; `out_retry_after_ns` is NULL or writable.
@@ -53,6 +66,11 @@ pub unsafe extern "C" fn circuit_allow(
 ) -> circuit_status {
     guard("circuit_allow", || {
         non_null!("circuit_allow", out_permit);
+        if crate::fleet::ANY_ATTACHED.load(std::sync::atomic::Ordering::Relaxed)
+            && let Some(entry) = crate::fleet::attached(breaker)
+        {
+            return crate::fleet::allow(entry, breaker, out_permit, out_retry_after_ns);
+        }
         let args = (out_permit, out_retry_after_ns);
         with_breaker_on("circuit_allow", breaker, args, |b, slot, breaker, (out_permit, out_retry_after_ns)| {
             match b.allow_raw_on(slot) {
@@ -60,7 +78,17 @@ pub unsafe extern "C" fn circuit_allow(
                     let (generation, admitted_at_ns, ticket) = raw.to_parts();
                     let flags = if raw.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
                     // SAFETY: non-null and writable per the contract.
-                    unsafe { out_permit.write(circuit_permit { breaker, generation, admitted_at_ns, ticket, flags }) };
+                    unsafe {
+                        out_permit.write(circuit_permit {
+                            breaker,
+                            generation,
+                            admitted_at_ns,
+                            ticket,
+                            flags,
+                            fleet_epoch: 0,
+                            fleet_probe: 0,
+                        })
+                    };
                     CIRCUIT_OK
                 }
                 Err(rejected) => {
@@ -107,6 +135,9 @@ fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_perm
             Ok(flags) => flags,
             Err(status) => return status,
         };
+        if flags & CIRCUIT_PERMIT_FLEET != 0 {
+            return crate::fleet::record(function, breaker, permit, flags, const { outcome_of(OUTCOME) }, None);
+        }
         // The rest of the permit is read once the handle is validated: two words of arguments
         // travel in registers, more would be spilled on every call (see `with_breaker_on`).
         let status = with_breaker_on(function, breaker, (permit, flags), |b, slot, _, (permit, flags)| {
@@ -152,7 +183,7 @@ fn check_permit(function: &str, breaker: circuit_breaker, permit: *mut circuit_p
 /// # Safety
 /// `permit` is non-null and valid (checked by `check_permit` in the same call).
 #[inline(always)]
-unsafe fn read_permit(permit: *mut circuit_permit, flags: u32) -> RawPermit {
+pub(crate) unsafe fn read_permit(permit: *mut circuit_permit, flags: u32) -> RawPermit {
     // SAFETY: per the function's contract.
     let (generation, admitted_at, ticket) = unsafe {
         (
@@ -170,7 +201,7 @@ unsafe fn read_permit(permit: *mut circuit_permit, flags: u32) -> RawPermit {
 /// # Safety
 /// `permit` is non-null and valid (checked by `check_permit` in the same call).
 #[inline(always)]
-unsafe fn finish(
+pub(crate) unsafe fn finish(
     function: &str,
     permit: *mut circuit_permit,
     recorded: Result<Recorded, PermitError>,
@@ -212,6 +243,10 @@ pub unsafe extern "C" fn circuit_record_failure_retry_after(
             Ok(flags) => flags,
             Err(status) => return status,
         };
+        if flags & CIRCUIT_PERMIT_FLEET != 0 {
+            let retry = std::time::Duration::from_nanos(retry_after_ns);
+            return crate::fleet::record(FUNCTION, breaker, permit, flags, Outcome::Failure, Some(retry));
+        }
         let status = with_breaker_on(FUNCTION, breaker, (permit, flags), move |b, _, _, (permit, flags)| {
             // SAFETY: checked above; nothing ran in between that could touch the struct.
             let raw = unsafe { read_permit(permit, flags) };

@@ -30,6 +30,13 @@ pub enum circuit_status {
     CIRCUIT_REJECTED_HALF_OPEN_FULL = 101,
     /// `circuit_allow` rejected the call: the breaker was forced open.
     CIRCUIT_REJECTED_FORCED_OPEN = 102,
+    /// `circuit_allow` on a breaker with a fleet: the local breaker admitted, the fleet breaker is
+    /// open (or the store is unreachable with `CIRCUIT_FLEET_DEGRADED_OPEN`). `retry_after_ns` is
+    /// set (`CIRCUIT_NO_TIME` when unknown).
+    CIRCUIT_REJECTED_FLEET_OPEN = 103,
+    /// `circuit_allow` on a breaker with a fleet: the fleet breaker is half-open and this instance
+    /// holds no probe lease (every fleet-wide probe slot is taken, or one is being asked for).
+    CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL = 104,
     /// The permit was already recorded (or is not a permit this breaker issued as a probe);
     /// nothing changed.
     CIRCUIT_ERR_ALREADY_RECORDED = 200,

@@ -213,7 +213,7 @@ proptest! {
                 }
                 Op::ForgePermit { handle, generation, ticket, flags } => {
                     let h = pick(&handles, handle);
-                    let mut forged = circuit_permit { breaker: h, generation, admitted_at_ns: 0, ticket, flags };
+                    let mut forged = circuit_permit { breaker: h, generation, admitted_at_ns: 0, ticket, flags, ..Default::default() };
                     let status = unsafe { circuit_record_ignored(h, &mut forged) };
                     prop_assert!(matches!(status, CIRCUIT_OK | CIRCUIT_STALE | CIRCUIT_ERR_ALREADY_RECORDED | CIRCUIT_ERR_INVALID_HANDLE), "{:?}", status);
                     // A forged CIRCUIT_PERMIT_MEMBER flag never releases a handle it was not made for.

@@ -1,0 +1,385 @@
+package circuit
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "circuit.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// FleetOptions are the options of a fleet breaker (docs/fleet.md). A zero field takes the
+// default given in its comment.
+type FleetOptions struct {
+	SyncInterval          time.Duration // default 250 ms; also the store's response timeout
+	OnStoreFailure        string        // "local" (default), "open" or "closed"
+	Window                time.Duration // default 10 s
+	Buckets               int           // default 10
+	MinimumCalls          int           // default 20
+	FailureRateThreshold  *float64      // default 0.5; a negative value turns it off
+	SlowCallRateThreshold *float64      // default off
+	ResetTimeout          time.Duration // default 30 s
+	BackoffMultiplier     float64       // default 2
+	MaxResetTimeout       time.Duration // default 300 s
+	HalfOpenMaxCalls      int           // default 1
+	SuccessThreshold      int           // default 1
+	ProbeLease            time.Duration // default 10 s
+	MaxStaleness          time.Duration // default 2 s
+	KeyExpiry             time.Duration // default 24 h
+	Clock                 *ManualClock  // tests: run the fleet on a manual clock
+}
+
+// Fleet is this instance's side of a fleet breaker (the C library's circuit_fleet). Attach it
+// with Config.Fleet; a host (circuitredis) runs Poll -> the store -> Complete/Fail on one
+// goroutine. Safe for concurrent use; Close is idempotent.
+type Fleet struct {
+	mu      sync.RWMutex
+	h       C.circuit_fleet
+	name    string
+	onEvent func(FleetEvent)
+}
+
+// FleetEvent is something a fleet reports: Kind "transition" (From, To, Epoch),
+// "store_degraded", "store_recovered" or "mismatch" (Stored).
+type FleetEvent struct {
+	Kind     string
+	From, To State
+	Epoch    uint64
+	Stored   string
+}
+
+// FleetStatus is the fleet level's state.
+type FleetStatus struct {
+	State        State
+	Epoch        uint64
+	Degraded     bool
+	Staleness    *time.Duration // nil before the first successful sync
+	Syncs        uint64
+	SyncFailures uint64
+}
+
+// SyncRequest is one sync to send: EVALSHA FleetScriptSHA1 1 Key Args... (EVAL FleetScript on
+// NOSCRIPT). Answer it with Complete or Fail.
+type SyncRequest struct {
+	Key  string
+	Args []string
+	c    *C.circuit_fleet_request
+}
+
+// FleetScript is the fleet's Lua script; FleetScriptSHA1 its SHA-1 for EVALSHA.
+var FleetScript, FleetScriptSHA1 = func() (string, string) {
+	var p *C.char
+	var n C.size_t
+	C.circuit_fleet_script(&p, &n)
+	return C.GoStringN(p, C.int(n)), C.GoString(C.circuit_fleet_script_sha1())
+}()
+
+func lastMessage() string {
+	var buf [512]C.char
+	C.circuit_last_error_message(&buf[0], C.size_t(len(buf)))
+	return C.GoString(&buf[0])
+}
+
+// NewFleet makes the fleet breaker name (store key circuit:{name}). An invalid option is a
+// *ConfigError naming it.
+func NewFleet(name string, o FleetOptions) (*Fleet, error) {
+	cfg := C.circuit_fleet_config_new()
+	if cfg == nil {
+		return nil, fmt.Errorf("circuit: out of memory")
+	}
+	defer C.circuit_fleet_config_free(cfg)
+	dur := func(opt string, d time.Duration, set func(C.uint64_t)) error {
+		if d < 0 {
+			return &ConfigError{Option: opt, Message: fmt.Sprintf("invalid option `%s`: must not be negative, got %s", opt, d)}
+		}
+		if d > 0 {
+			set(C.uint64_t(d))
+		}
+		return nil
+	}
+	count := func(opt string, v int, set func(C.uint32_t)) error {
+		if v < 0 || v > math.MaxUint32 {
+			return &ConfigError{Option: opt, Message: fmt.Sprintf("invalid option `%s`: out of range, got %d", opt, v)}
+		}
+		if v > 0 {
+			set(C.uint32_t(v))
+		}
+		return nil
+	}
+	for _, err := range []error{
+		dur("sync_interval", o.SyncInterval, func(v C.uint64_t) { C.circuit_fleet_config_set_sync_interval_ns(cfg, v) }),
+		dur("window", o.Window, func(v C.uint64_t) { C.circuit_fleet_config_set_window_ns(cfg, v) }),
+		count("buckets", o.Buckets, func(v C.uint32_t) { C.circuit_fleet_config_set_buckets(cfg, v) }),
+		count("minimum_calls", o.MinimumCalls, func(v C.uint32_t) { C.circuit_fleet_config_set_minimum_calls(cfg, v) }),
+		dur("reset_timeout", o.ResetTimeout, func(v C.uint64_t) { C.circuit_fleet_config_set_reset_timeout_ns(cfg, v) }),
+		dur("max_reset_timeout", o.MaxResetTimeout, func(v C.uint64_t) { C.circuit_fleet_config_set_max_reset_timeout_ns(cfg, v) }),
+		count("half_open_max_calls", o.HalfOpenMaxCalls, func(v C.uint32_t) { C.circuit_fleet_config_set_half_open_max_calls(cfg, v) }),
+		count("success_threshold", o.SuccessThreshold, func(v C.uint32_t) { C.circuit_fleet_config_set_success_threshold(cfg, v) }),
+		dur("probe_lease", o.ProbeLease, func(v C.uint64_t) { C.circuit_fleet_config_set_probe_lease_ns(cfg, v) }),
+		dur("max_staleness", o.MaxStaleness, func(v C.uint64_t) { C.circuit_fleet_config_set_max_staleness_ns(cfg, v) }),
+		dur("key_expiry", o.KeyExpiry, func(v C.uint64_t) { C.circuit_fleet_config_set_key_expiry_ns(cfg, v) }),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if o.FailureRateThreshold != nil {
+		C.circuit_fleet_config_set_failure_rate_threshold(cfg, C.double(*o.FailureRateThreshold))
+	}
+	if o.SlowCallRateThreshold != nil {
+		C.circuit_fleet_config_set_slow_call_rate_threshold(cfg, C.double(*o.SlowCallRateThreshold))
+	}
+	if o.BackoffMultiplier != 0 {
+		C.circuit_fleet_config_set_backoff_multiplier(cfg, C.double(o.BackoffMultiplier))
+	}
+	switch o.OnStoreFailure {
+	case "", "local":
+	case "open":
+		C.circuit_fleet_config_set_on_store_failure(cfg, C.CIRCUIT_FLEET_DEGRADED_OPEN)
+	case "closed":
+		C.circuit_fleet_config_set_on_store_failure(cfg, C.CIRCUIT_FLEET_DEGRADED_CLOSED)
+	default:
+		return nil, &ConfigError{Option: "on_store_failure", Message: fmt.Sprintf("invalid option `on_store_failure`: expected \"local\", \"open\" or \"closed\", got %q", o.OnStoreFailure)}
+	}
+	if o.Clock != nil {
+		h, err := o.Clock.handle()
+		if err != nil {
+			return nil, err
+		}
+		C.circuit_fleet_config_set_manual_clock(cfg, h)
+	}
+	cname, free := cString(name)
+	defer free()
+	var h C.circuit_fleet
+	switch st := C.circuit_fleet_new(cname, cfg, &h); st {
+	case C.CIRCUIT_OK:
+	case C.CIRCUIT_ERR_INVALID_CONFIG:
+		msg := lastMessage()
+		opt := ""
+		if i := indexOf(msg, "`"); i >= 0 {
+			if j := indexOf(msg[i+1:], "`"); j >= 0 {
+				opt = msg[i+1 : i+1+j]
+			}
+		}
+		return nil, &ConfigError{Option: opt, Message: msg}
+	default:
+		return nil, errorFor(st, lastMessage())
+	}
+	return &Fleet{h: h, name: name}, nil
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// Name is the fleet breaker's name.
+func (f *Fleet) Name() string { return f.name }
+
+func (f *Fleet) handle() (C.circuit_fleet, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.h == 0 {
+		return 0, ErrClosed
+	}
+	return f.h, nil
+}
+
+// Close frees the fleet (idempotent). Breakers attached to it keep their fleet level, which
+// goes stale (the degraded mode decides): close their breakers first.
+func (f *Fleet) Close() error {
+	f.mu.Lock()
+	h := f.h
+	f.h = 0
+	f.mu.Unlock()
+	if h != 0 {
+		C.circuit_fleet_free(h)
+	}
+	return nil
+}
+
+// OnEvent sets the event hook, called on the goroutine that runs Poll/Complete/Fail.
+func (f *Fleet) OnEvent(fn func(FleetEvent)) {
+	f.mu.Lock()
+	f.onEvent = fn
+	f.mu.Unlock()
+}
+
+var fleetEventKinds = [...]string{"transition", "store_degraded", "store_recovered", "mismatch"}
+
+// drain hands the queued events to the hook.
+func (f *Fleet) drain(h C.circuit_fleet) {
+	f.mu.RLock()
+	fn := f.onEvent
+	f.mu.RUnlock()
+	for {
+		var e C.circuit_fleet_event
+		var has C.bool
+		if C.circuit_fleet_next_event(h, &e, &has) != C.CIRCUIT_OK || !bool(has) {
+			return
+		}
+		if fn == nil {
+			continue
+		}
+		ev := FleetEvent{Kind: "unknown"}
+		if int(e.kind) < len(fleetEventKinds) {
+			ev.Kind = fleetEventKinds[e.kind]
+		}
+		if e.kind == C.CIRCUIT_FLEET_EVENT_TRANSITION {
+			ev.From, ev.To, ev.Epoch = stateOf(e.from), stateOf(e.to), uint64(e.epoch)
+		}
+		if e.kind == C.CIRCUIT_FLEET_EVENT_MISMATCH {
+			ev.Stored = C.GoString(&e.stored[0])
+		}
+		fn(ev)
+	}
+}
+
+// Poll returns the sync to send now, if one is due (cheap: call it every few milliseconds).
+func (f *Fleet) Poll() (*SyncRequest, bool) {
+	h, err := f.handle()
+	if err != nil {
+		return nil, false
+	}
+	var req *C.circuit_fleet_request
+	st := C.circuit_fleet_poll(h, &req)
+	f.drain(h)
+	if st != C.CIRCUIT_OK || req == nil {
+		return nil, false
+	}
+	var key C.circuit_fleet_bytes
+	C.circuit_fleet_request_key(req, &key)
+	var args *C.circuit_fleet_bytes
+	var n C.size_t
+	C.circuit_fleet_request_args(req, &args, &n)
+	r := &SyncRequest{Key: C.GoStringN((*C.char)(unsafe.Pointer(key.ptr)), C.int(key.len)), c: req}
+	for _, a := range unsafe.Slice(args, int(n)) {
+		r.Args = append(r.Args, C.GoStringN((*C.char)(unsafe.Pointer(a.ptr)), C.int(a.len)))
+	}
+	return r, true
+}
+
+// Complete applies the script's reply (items int64/int, string or []byte) to req and frees it.
+// A reply that cannot be read counts as a failed sync.
+func (f *Fleet) Complete(req *SyncRequest, reply []any) error {
+	if req == nil || req.c == nil {
+		return fmt.Errorf("circuit: Complete: request already answered")
+	}
+	defer func() { C.circuit_fleet_request_free(req.c); req.c = nil }()
+	h, err := f.handle()
+	if err != nil {
+		return err
+	}
+	n := len(reply)
+	size := C.size_t(n) * C.size_t(unsafe.Sizeof(C.circuit_fleet_reply{}))
+	items := (*C.circuit_fleet_reply)(C.calloc(1, size+1))
+	defer C.free(unsafe.Pointer(items))
+	slice := unsafe.Slice(items, n)
+	var buffers []unsafe.Pointer
+	defer func() {
+		for _, b := range buffers {
+			C.free(b)
+		}
+	}()
+	bytesItem := func(i int, b []byte) {
+		slice[i].kind = C.CIRCUIT_FLEET_REPLY_BYTES
+		if len(b) > 0 {
+			p := C.CBytes(b)
+			buffers = append(buffers, p)
+			slice[i].bytes = (*C.uint8_t)(p)
+			slice[i].len = C.size_t(len(b))
+		}
+	}
+	for i, item := range reply {
+		switch v := item.(type) {
+		case int64:
+			slice[i].kind, slice[i].integer = C.CIRCUIT_FLEET_REPLY_INT, C.int64_t(v)
+		case int:
+			slice[i].kind, slice[i].integer = C.CIRCUIT_FLEET_REPLY_INT, C.int64_t(v)
+		case string:
+			bytesItem(i, []byte(v))
+		case []byte:
+			bytesItem(i, v)
+		default:
+			slice[i].kind = 99 // unknown kind: a failed sync
+		}
+	}
+	st := C.circuit_fleet_complete(h, req.c, items, C.size_t(n))
+	f.drain(h)
+	return errorFor(st, "")
+}
+
+// Fail reports that req's round trip failed (msg: the store error) and frees it.
+func (f *Fleet) Fail(req *SyncRequest, msg string) error {
+	if req == nil || req.c == nil {
+		return fmt.Errorf("circuit: Fail: request already answered")
+	}
+	defer func() { C.circuit_fleet_request_free(req.c); req.c = nil }()
+	h, err := f.handle()
+	if err != nil {
+		return err
+	}
+	cmsg, free := cString(msg)
+	defer free()
+	st := C.circuit_fleet_fail(h, req.c, cmsg)
+	f.drain(h)
+	return errorFor(st, "")
+}
+
+// Status is the fleet level's state.
+func (f *Fleet) Status() (FleetStatus, error) {
+	h, err := f.handle()
+	if err != nil {
+		return FleetStatus{}, err
+	}
+	var s C.circuit_fleet_status_snapshot
+	if st := C.circuit_fleet_status(h, &s); st != C.CIRCUIT_OK {
+		return FleetStatus{}, errorFor(st, "")
+	}
+	out := FleetStatus{State: stateOf(s.state), Epoch: uint64(s.epoch), Degraded: bool(s.degraded), Syncs: uint64(s.syncs), SyncFailures: uint64(s.sync_failures)}
+	if uint64(s.staleness_ns) != noRetry {
+		d := nanosToDuration(uint64(s.staleness_ns))
+		out.Staleness = &d
+	}
+	return out, nil
+}
+
+// SyncInterval is the fleet's sync interval (the host's response timeout, at least 50 ms).
+func (f *Fleet) SyncInterval() time.Duration {
+	h, err := f.handle()
+	if err != nil {
+		return 250 * time.Millisecond
+	}
+	var ns C.uint64_t
+	C.circuit_fleet_sync_interval_ns(h, &ns)
+	return time.Duration(ns)
+}
+
+// fleetRejection is the error of a fleet refusal (nil for another status).
+func fleetRejection(name string, st C.circuit_status, retry C.uint64_t) error {
+	var e *RejectedError
+	switch st {
+	case C.CIRCUIT_REJECTED_FLEET_OPEN:
+		e = &RejectedError{Name: name, State: StateOpen, Reason: "open", Fleet: true, retryNanos: uint64(retry)}
+	case C.CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL:
+		e = &RejectedError{Name: name, State: StateHalfOpen, Reason: "half_open_full", Fleet: true, retryNanos: uint64(retry)}
+	default:
+		return nil
+	}
+	if uint64(retry) != noRetry {
+		e.retryAfter = nanosToDuration(uint64(retry))
+		e.RetryAfter = &e.retryAfter
+	}
+	return e
+}
