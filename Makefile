@@ -11,7 +11,7 @@ export RESULTS_DIR := $(CURDIR)/target/test-results
 export CARGO_TERM_COLOR := never
 LOOM_ENV := RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom LOOM_MAX_PREEMPTIONS=2
 
-.PHONY: help demo-workers test test-shared node-addon test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node dist dist-c dist-go dist-python dist-node test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
+.PHONY: help demo-workers demo-fleet test test-shared node-addon test-rust-static test-rust test-loom test-c test-install test-dist-c test-dist-go test-dist-python test-dist-node dist dist-c dist-go dist-python dist-node test-go test-python test-node test-bench-guard bench-guard python-env bench-python bench-node lib header install bench demo demo-chart clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -160,6 +160,11 @@ demo-chart: ## rerun the full demo and regenerate the README's chart, docs/demo/
 demo-workers: ## pre-fork workers and a dead dependency: a breaker per process vs one HostRegion breaker (about 70 s; ARGS="--workers 1,4,8 --outage 10")
 	@$(MAKE) --no-print-directory python-env
 	@$(PY) demo/workers.py $(ARGS)
+
+demo-fleet: ## six "hosts" share fleet breakers through one redis-server the demo starts: a breaker per host vs local + fleet breakers (about 25 s; ARGS="--workers 6 --outage 8")
+	@$(MAKE) --no-print-directory python-env
+	@mkdir -p target && scripts/need-redis
+	@$(PY) demo/workers.py --workers 6 --modes independent,fleet $(ARGS)
 
 clean: ## remove build outputs
 	$(CARGO) clean

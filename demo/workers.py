@@ -12,6 +12,11 @@ Two modes, run one after another for every W:
   alone (5 failed calls per worker to trip) and each probes on its own (W probes per reset period).
 * `shared`: every worker's breaker is the breaker "inventory" of one `circuit.HostRegion` (a file
   in a temporary directory): one state, one failure run, one probe budget for all of them.
+* `fleet` (`--modes independent,fleet`, what `make demo-fleet` runs): every worker stands for a
+  host of a fleet: its own local breaker, as in `independent`, plus the fleet breaker of the same
+  name through one `redis-server` the demo starts on a free loopback port (`circuit.RedisFleet`,
+  window 1 s, minimum_calls 10, failure_rate_threshold 0.5, the same reset_timeout, one probe
+  fleet-wide). A call runs only if both admit it.
 
 Every number printed is measured by the run, on the dependency's side: "failed calls" are the
 requests it received during the outage (each got a 503); "probes" are those it received from one
@@ -19,7 +24,8 @@ reset period after the breaker tripped (after every worker's breaker had tripped
 mode) to the end of the outage, and "per reset period" divides them by the number of reset periods
 in that span (each holds at most half_open_max_calls probes of one breaker).
 
-    python demo/workers.py [--workers 1,4,8] [--outage 8] [--rate 75] [--seed 1] [--json PATH] [--quick]
+    python demo/workers.py [--workers 1,4,8] [--modes independent,shared] [--outage 8] [--rate 75] [--seed 1]
+                           [--json PATH] [--quick]
 """
 
 from __future__ import annotations
@@ -120,9 +126,31 @@ def worker_main(config: Dict[str, Any]) -> int:
         reset_timeout=config["reset_timeout"],
         half_open_max_calls=HALF_OPEN_MAX_CALLS,
     )
+    fleet_transitions: List[Tuple[float, str]] = []  # the fleet breaker's, as this host learned them
+    fleet: Any = None
     if config["mode"] == "shared":
         region = circuit.HostRegion(config["region"], capacity=8)
         breaker = circuit.CircuitBreaker(BREAKER_NAME, region=region, **options)
+    elif config["mode"] == "fleet":
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis(
+            host="127.0.0.1", port=config["redis_port"], socket_timeout=0.25, socket_connect_timeout=0.25,
+            retry=Retry(NoBackoff(), 0),
+        )
+        reset = config["reset_timeout"]
+        fleet = circuit.RedisFleet(
+            client, window=1.0, minimum_calls=10, failure_rate_threshold=0.5, reset_timeout=reset,
+            backoff_multiplier=1.0, max_reset_timeout=reset, half_open_max_calls=HALF_OPEN_MAX_CALLS,
+        )
+        fleet.on_event(lambda e: fleet_transitions.append((time.monotonic(), e.to_state)) if e.kind == "transition" else None)
+        breaker = circuit.CircuitBreaker(config["fleet_name"], fleet=fleet, **options)
+        synced = breaker.fleet_status()
+        while synced is None or synced.syncs == 0:  # ready once the fleet has synced
+            time.sleep(0.01)
+            synced = breaker.fleet_status()
     else:
         breaker = circuit.CircuitBreaker(BREAKER_NAME, **options)
 
@@ -176,10 +204,13 @@ def worker_main(config: Dict[str, Any]) -> int:
             breaker.record_failure(permit)
             counts["failed"] += 1
     own = breaker.process_counts()
+    if fleet is not None:
+        fleet.close()
     result = {
         "index": config["index"],
         **counts,
         "transitions": transitions,
+        "fleet_transitions": fleet_transitions,
         "own_admitted": None if own is None else own.admitted,
     }
     print(json.dumps(result), flush=True)
@@ -191,7 +222,9 @@ def worker_main(config: Dict[str, Any]) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def run_once(workers: int, mode: str, args: argparse.Namespace, rng: random.Random) -> Dict[str, Any]:
+def run_once(
+    workers: int, mode: str, args: argparse.Namespace, rng: random.Random, redis_port: Optional[int] = None
+) -> Dict[str, Any]:
     dependency = Dependency()
     region_dir = tempfile.mkdtemp(prefix="circuit-workers-")
     region = os.path.join(region_dir, "workers.circuit")
@@ -210,6 +243,9 @@ def run_once(workers: int, mode: str, args: argparse.Namespace, rng: random.Rand
                 "offset": (index + rng.random() * 0.5) / args.rate,
                 "duration": duration,
                 "reset_timeout": args.reset_timeout,
+                "redis_port": redis_port,
+                # A fresh fleet breaker per run: the store outlives the runs.
+                "fleet_name": f"{BREAKER_NAME}-{workers}-{os.getpid()}-{len(RUN_NAMES)}",
             }
             procs.append(
                 subprocess.Popen(
@@ -243,7 +279,42 @@ def run_once(workers: int, mode: str, args: argparse.Namespace, rng: random.Rand
                 proc.wait()
         dependency.close()
         shutil.rmtree(region_dir, ignore_errors=True)
+    RUN_NAMES.append(mode)
     return measure(workers, mode, args, dependency.received(), reports, start, outage_start, outage_end)
+
+
+RUN_NAMES: List[str] = []
+
+
+class RedisServer:
+    """A `redis-server` on a free loopback port for the fleet runs, stopped by PID."""
+
+    def __init__(self) -> None:
+        import socket
+
+        if shutil.which("redis-server") is None:
+            raise SystemExit("the fleet mode needs redis-server (apt-get install redis-server, or scripts/need-redis)")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"redis-server did not start on port {self.port}")
+                time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
 def measure(
@@ -259,12 +330,14 @@ def measure(
     reset = args.reset_timeout
     during = sorted(t for t, _, _ in log if outage_start <= t < outage_end)
     # The trip instant: one breaker in shared mode (the first worker that saw it open, its own
-    # transition); W breakers in independent mode (the last of them to open).
-    first_opens = [next((t for t, s in r["transitions"] if s == "open"), None) for r in reports]
+    # transition); W breakers in independent mode (the last of them to open); in fleet mode the
+    # fleet breaker's (the first host that learned it), after which only fleet probes get through.
+    key = "fleet_transitions" if mode == "fleet" else "transitions"
+    first_opens = [next((t for t, s in r[key] if s == "open"), None) for r in reports]
     opened = [t for t in first_opens if t is not None and outage_start <= t < outage_end]
     trip: Optional[float] = None
-    if opened and (mode == "shared" or len(opened) == len(reports)):
-        trip = min(opened) if mode == "shared" else max(opened)
+    if opened and (mode != "independent" or len(opened) == len(reports)):
+        trip = max(opened) if mode == "independent" else min(opened)
     probes: Optional[int] = None
     per_period: Optional[float] = None
     max_in_period: Optional[int] = None
@@ -285,6 +358,10 @@ def measure(
     closes = [next((t for t, s in r["transitions"] if s == "closed" and t >= outage_end), None) for r in reports]
     closed_after: Optional[float] = None
     relevant = [t for t in closes if t is not None]
+    if mode == "fleet":
+        # Back to closed: the fleet breaker's close, as the last host learned it.
+        closes = [next((t for t, s in r["fleet_transitions"] if s == "closed" and t >= outage_end), None) for r in reports]
+        relevant = [t for t in closes if t is not None]
     if relevant and (mode == "shared" or len(relevant) == len(reports)):
         closed_after = (min(relevant) if mode == "shared" else max(relevant)) - outage_end
     return {
@@ -341,6 +418,12 @@ def conclusion(runs: List[Dict[str, Any]]) -> str:
 
     counts = sorted({r["workers"] for r in runs})
     most, fewest = counts[-1], counts[0]
+    fleet, alone_runs = find(most, "fleet"), find(most, "independent")
+    if fleet is not None and alone_runs is not None:
+        return (
+            f"fleet: {most} hosts sent {fleet['failed_calls']} failed calls and {probes(fleet)} probes per reset period; "
+            f"independent: {alone_runs['failed_calls']} and {probes(alone_runs)}"
+        )
     base = find(fewest, "independent") or find(fewest, "shared")
     shared, independent = find(most, "shared"), find(most, "independent")
     if base is None or shared is None or independent is None or most == fewest:
@@ -375,6 +458,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--after", type=float, help="healthy seconds after the outage (default 1.3; --quick: 0.8)")
     parser.add_argument("--rate", type=float, help="requests per second, all workers together (default 75; --quick: 60)")
     parser.add_argument("--reset-timeout", type=float, help="the breakers' reset_timeout, s (default 1; --quick: 0.5)")
+    parser.add_argument("--modes", default="independent,shared", help="modes to run, of independent, shared, fleet (default independent,shared)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the workers' schedule offsets (default 1)")
     parser.add_argument("--quick", action="store_true", help="a short run (about 15 s) for the tests")
     parser.add_argument("--json", help="also write the results as JSON here")
@@ -385,27 +469,35 @@ def main(argv: Optional[List[str]] = None) -> int:
             setattr(args, key, value)
     if args.reset_timeout <= 0 or args.outage <= 0 or args.rate <= 0:
         parser.error("--outage, --rate and --reset-timeout must be positive")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or any(m not in ("independent", "shared", "fleet") for m in modes):
+        parser.error("--modes: a comma-separated list of independent, shared, fleet")
 
     per_run = args.warmup + args.outage + args.after
     print(
         f"circuit workers demo: dependency 200 for {args.warmup:g} s, 503 for {args.outage:g} s, 200 for {args.after:g} s; "
         f"{args.rate:g} req/s in all; breaker failure_threshold={FAILURE_THRESHOLD}, reset_timeout={args.reset_timeout:g} s, "
-        f"half_open_max_calls={HALF_OPEN_MAX_CALLS}; {2 * len(args.workers)} runs of about {per_run:.0f} s, seed {args.seed}",
+        f"half_open_max_calls={HALF_OPEN_MAX_CALLS}; {len(modes) * len(args.workers)} runs of about {per_run:.0f} s, seed {args.seed}",
         flush=True,
     )
     rng = random.Random(args.seed)
     runs: List[Dict[str, Any]] = []
     began = time.monotonic()
-    for workers in args.workers:
-        for mode in ("independent", "shared"):
-            run = run_once(workers, mode, args, rng)
-            runs.append(run)
-            print(
-                f"  {workers} worker{'s' if workers > 1 else ''}, {mode:<11}: {run['failed_calls']} failed calls, "
-                f"{run['probes_per_reset_period'] if run['probes_per_reset_period'] is not None else '-'} probes per reset period, "
-                f"{run['rejected']} rejected fast",
-                flush=True,
-            )
+    store = RedisServer() if "fleet" in modes else None
+    try:
+        for workers in args.workers:
+            for mode in modes:
+                run = run_once(workers, mode, args, rng, None if store is None else store.port)
+                runs.append(run)
+                print(
+                    f"  {workers} worker{'s' if workers > 1 else ''}, {mode:<11}: {run['failed_calls']} failed calls, "
+                    f"{run['probes_per_reset_period'] if run['probes_per_reset_period'] is not None else '-'} probes per reset period, "
+                    f"{run['rejected']} rejected fast",
+                    flush=True,
+                )
+    finally:
+        if store is not None:
+            store.stop()
     print()
     print(table(runs))
     print()
