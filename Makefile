@@ -142,6 +142,8 @@ bench: lib ## every benchmark, peers side by side (core, C ABI, Go, Python, Node
 	$(CARGO) bench -q -p circuit-core --bench memory -- $(CURDIR)/target/bench/parts/rust-memory.json
 	scripts/bench-report
 	$(CARGO) bench -q -p circuit-shm --bench shared -- full $(CURDIR)/BENCHMARKS.md
+	@mkdir -p target && scripts/need-redis
+	$(CARGO) bench -q -p circuit-redis --bench fleet -- full $(CURDIR)/BENCHMARKS.md
 	scripts/bench-abi
 	@$(MAKE) --no-print-directory bench-python bench-node
 	scripts/bench-summary

@@ -128,7 +128,7 @@ extern "C" fn fast_allow(env: sys::napi_env, _info: sys::napi_callback_info) -> 
             if let Some(fleet) = &e.fleet {
                 // Both levels (`fleet.rs`): the local breaker, then the fleet. No trivial
                 // generation: every outcome must reach the fleet's counts.
-                let admitted = match fleet.allow_call(&e.breaker, crate::fleet::now()) {
+                let admitted = match fleet.allow_call(&e.breaker, crate::fleet::now) {
                     Ok(permit) => Some(permit),
                     Err(refused) => {
                         e.rejection = Some(refused);

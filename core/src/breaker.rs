@@ -670,6 +670,7 @@ impl CircuitBreaker {
     }
 
     /// Whether the call of `permit` counts as slow if recorded now (the fleet's deltas use it).
+    #[inline]
     pub(crate) fn is_slow_now(&self, permit: &RawPermit) -> bool {
         self.stamps_admission && self.is_slow(permit, self.clock.now())
     }

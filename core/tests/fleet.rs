@@ -141,3 +141,27 @@ proptest! {
         let _ = f.status(2 * MS);
     }
 }
+
+#[test]
+fn the_closed_path_reads_the_clock_only_when_the_mode_needs_it() {
+    for mode in [StoreFailure::Local, StoreFailure::Closed] {
+        let f = fleet(mode);
+        f.poll(0).unwrap();
+        f.complete(0, ok(0, "closed", 0, &[]));
+        let read = std::cell::Cell::new(0);
+        let clock = || {
+            read.set(read.get() + 1);
+            u64::MAX / 2 // long stale: the mode admits anyway
+        };
+        assert_eq!(f.admit_lazy(clock), Admission::Admit);
+        assert_eq!(read.get(), 0, "{mode:?}: no clock read while closed");
+    }
+    let f = fleet(StoreFailure::Open);
+    f.poll(0).unwrap();
+    f.complete(0, ok(0, "closed", 0, &[]));
+    assert_eq!(f.admit_lazy(|| 10 * MS), Admission::Admit);
+    assert!(
+        matches!(f.admit_lazy(|| 3_000 * MS), Admission::Reject { state: FleetState::Open, .. }),
+        "open: stale rejects"
+    );
+}

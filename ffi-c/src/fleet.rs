@@ -279,7 +279,7 @@ pub(crate) fn allow(
     out_retry_after_ns: *mut u64,
 ) -> circuit_status {
     with_breaker("circuit_allow", breaker, |b| {
-        let (status, retry) = match entry.fleet.allow_call(b, entry.now()) {
+        let (status, retry) = match entry.fleet.allow_call(b, || entry.now()) {
             Ok(permit) => {
                 let (generation, admitted_at_ns, ticket) = permit.local.to_parts();
                 let mut flags = CIRCUIT_PERMIT_FLEET;

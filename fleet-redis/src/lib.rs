@@ -83,14 +83,16 @@ impl RedisFleet {
     }
 
     /// Both levels for one call: `breaker` (the local breaker) first, then the fleet. No I/O.
+    #[inline]
     pub fn allow(
         &self,
         breaker: &engine::CircuitBreaker,
     ) -> Result<engine::fleet::FleetPermit, engine::fleet::Refused> {
-        self.fleet.allow_call(breaker, self.clock.now_nanos())
+        self.fleet.allow_call(breaker, || self.clock.now_nanos())
     }
 
     /// Records a call admitted by [`Self::allow`] on both levels. No I/O.
+    #[inline]
     pub fn record_call(
         &self,
         breaker: &engine::CircuitBreaker,

@@ -359,7 +359,10 @@ impl Fleet {
             slow: AtomicU64::new(0),
             urgent: AtomicBool::new(true),
             open_gate: AtomicBool::new(true),
-            gate_until: AtomicU64::new(now.saturating_add(staleness)),
+            gate_until: AtomicU64::new(match config.on_store_failure {
+                StoreFailure::Open => now.saturating_add(staleness),
+                StoreFailure::Local | StoreFailure::Closed => u64::MAX,
+            }),
             view: Mutex::new(View {
                 state: FleetState::Closed,
                 epoch: 0,
@@ -398,10 +401,37 @@ impl Fleet {
     /// Lock-free while the fleet is closed and the last sync is fresh.
     #[inline]
     pub fn admit(&self, now: u64) -> Admission {
-        if self.open_gate.load(Ordering::Acquire) && now < self.gate_until.load(Ordering::Acquire) {
-            return Admission::Admit;
+        self.admit_lazy(|| now)
+    }
+
+    /// [`Self::admit`] reading the local clock only when the answer depends on it. While the
+    /// fleet is closed (and the options match), a call is admitted with two atomic loads and no
+    /// clock read, unless `on_store_failure` is `open`: in the `local` and `closed` modes a stale
+    /// store admits too, so freshness does not change the answer; in the `open` mode it does,
+    /// and the closed path reads the clock once.
+    #[inline]
+    pub fn admit_lazy(&self, now: impl FnOnce() -> u64) -> Admission {
+        if self.open_gate.load(Ordering::Acquire) {
+            let until = self.gate_until.load(Ordering::Acquire);
+            if until == u64::MAX {
+                return Admission::Admit;
+            }
+            let now = now();
+            if now < until {
+                return Admission::Admit;
+            }
+            return self.admit_slow(now);
         }
-        self.admit_slow(now)
+        self.admit_slow(now())
+    }
+
+    /// Until when (local instant) an open gate holds without a newer sync: for ever in the modes
+    /// where a stale store admits as well.
+    fn gate_deadline(&self, last_ok: u64) -> u64 {
+        match self.config.on_store_failure {
+            StoreFailure::Open => last_ok.saturating_add(nanos(self.config.max_staleness)),
+            StoreFailure::Local | StoreFailure::Closed => u64::MAX,
+        }
     }
 
     fn admit_slow(&self, now: u64) -> Admission {
@@ -568,7 +598,7 @@ impl Fleet {
             v.announced = true;
         }
         let open_gate = !v.mismatch && !v.degraded && v.state == FleetState::Closed;
-        let until = v.last_ok.unwrap_or(v.created_at).saturating_add(nanos(self.config.max_staleness));
+        let until = self.gate_deadline(v.last_ok.unwrap_or(v.created_at));
         self.gate_until.store(until, Ordering::Release);
         self.open_gate.store(open_gate, Ordering::Release);
         events
@@ -669,11 +699,17 @@ pub enum Refused {
 }
 
 impl Fleet {
-    /// Both levels for one call, at local instant `now` (this fleet's clock): the local breaker
-    /// first, then the fleet. A fleet refusal gives the local permit back as ignored. No I/O.
-    pub fn allow_call(&self, breaker: &crate::CircuitBreaker, now: u64) -> Result<FleetPermit, Refused> {
+    /// Both levels for one call: the local breaker first, then the fleet, with `now` reading
+    /// this fleet's clock (only when the answer depends on it, see [`Self::admit_lazy`]). A fleet
+    /// refusal gives the local permit back as ignored. No I/O.
+    #[inline]
+    pub fn allow_call(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        now: impl FnOnce() -> u64,
+    ) -> Result<FleetPermit, Refused> {
         let local = breaker.allow_raw().map_err(Refused::Local)?;
-        match self.admit(now) {
+        match self.admit_lazy(now) {
             Admission::Admit => Ok(FleetPermit { local, probe: None }),
             Admission::Probe(probe) => Ok(FleetPermit { local, probe: Some(probe) }),
             Admission::Reject { state, retry_after } => {
@@ -686,6 +722,7 @@ impl Fleet {
     /// Records a call admitted by [`Self::allow_call`] on both levels: the local breaker as usual
     /// (its answer is returned), and the fleet's deltas (classified slow as the local breaker
     /// classifies it) or, for the fleet's probe, its verdict. No I/O.
+    #[inline]
     pub fn record_call(
         &self,
         breaker: &crate::CircuitBreaker,
