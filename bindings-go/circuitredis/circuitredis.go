@@ -120,9 +120,29 @@ func (r *RedisFleet) sync(f *circuit.Fleet) {
 		args[i] = a
 	}
 	keys := []string{req.Key}
-	res, err := r.client.EvalSha(ctx, circuit.FleetScriptSHA1, keys, args...).Result()
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		res, err = r.client.Eval(ctx, circuit.FleetScript, keys, args...).Result()
+	// go-redis ignores the context's deadline on the socket unless the client was made with
+	// ContextTimeoutEnabled (its ReadTimeout, 3 s by default, applies instead): run the round
+	// trip on its own goroutine so the response timeout holds whatever the client's options,
+	// and a stopped server never holds up the sync goroutine (nor the other fleets on it).
+	type result struct {
+		res any
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		res, err := r.client.EvalSha(ctx, circuit.FleetScriptSHA1, keys, args...).Result()
+		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			res, err = r.client.Eval(ctx, circuit.FleetScript, keys, args...).Result()
+		}
+		ch <- result{res, err}
+	}()
+	var res any
+	var err error
+	select {
+	case out := <-ch:
+		res, err = out.res, out.err
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
 	if err != nil {
 		_ = f.Fail(req, err.Error())
