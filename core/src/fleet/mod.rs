@@ -319,6 +319,8 @@ struct View {
     degraded: bool,
     failures_in_row: u32,
     window_calls: u64,
+    /// The outcome totals as of the last sync sent: `(calls, failures, slow)`.
+    sent: [u64; 3],
     window_failures: u64,
     syncs: u64,
     sync_failures: u64,
@@ -334,9 +336,10 @@ pub struct Fleet {
     config: FleetConfig,
     key: String,
     fingerprint: String,
-    calls: AtomicU64,
-    failures: AtomicU64,
-    slow: AtomicU64,
+    /// This instance's outcome totals (successes, failures, slow), monotonic, in per-thread
+    /// stripes (`crate::counters`): a thread with a stripe of its own records with a relaxed load
+    /// and store, no locked instruction. A sync sends the totals' growth since the last one.
+    outcomes: crate::counters::Counters,
     /// Set when a sync should go out at once (a would-trip, a verdict, a wanted probe).
     urgent: AtomicBool,
     /// `true` while every call the local breaker admits is admitted here without the lock.
@@ -354,9 +357,7 @@ impl Fleet {
         Ok(Self {
             key: config.key(),
             fingerprint: config.fingerprint(),
-            calls: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            slow: AtomicU64::new(0),
+            outcomes: crate::counters::Counters::new(),
             urgent: AtomicBool::new(true),
             open_gate: AtomicBool::new(true),
             gate_until: AtomicU64::new(match config.on_store_failure {
@@ -377,6 +378,7 @@ impl Fleet {
                 degraded: false,
                 failures_in_row: 0,
                 window_calls: 0,
+                sent: [0; 3],
                 window_failures: 0,
                 syncs: 0,
                 sync_failures: 0,
@@ -474,22 +476,31 @@ impl Fleet {
         if outcome == Outcome::Ignored {
             return;
         }
-        let calls = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        use crate::counters::Counter;
         if slow {
-            self.slow.fetch_add(1, Ordering::Relaxed);
+            self.outcomes.bump(Counter::Slow);
         }
         if outcome == Outcome::Failure {
-            let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-            self.check_would_trip(calls, failures);
+            self.outcomes.bump(Counter::Failures);
+            self.check_would_trip();
+        } else {
+            self.outcomes.bump(Counter::Successes);
         }
     }
 
+    /// The outcome totals now: `(calls, failures, slow)`.
+    fn totals(&self) -> [u64; 3] {
+        let t = self.outcomes.snapshot();
+        [t.successes.saturating_add(t.failures), t.failures, t.slow]
+    }
+
     #[cold]
-    fn check_would_trip(&self, calls: u64, failures: u64) {
+    fn check_would_trip(&self) {
         let Some(rate) = self.config.failure_rate_threshold else { return };
         let v = self.view();
-        let total = v.window_calls + calls;
-        let failed = v.window_failures + failures;
+        let [calls, failures, _] = self.totals();
+        let total = v.window_calls + calls.saturating_sub(v.sent[0]);
+        let failed = v.window_failures + failures.saturating_sub(v.sent[1]);
         if total >= u64::from(self.config.minimum_calls) && failed as f64 / total as f64 >= rate {
             self.urgent.store(true, Ordering::Release);
         }
@@ -515,9 +526,9 @@ impl Fleet {
             return None;
         }
         self.urgent.store(false, Ordering::Release);
-        let calls = self.calls.swap(0, Ordering::AcqRel);
-        let failures = self.failures.swap(0, Ordering::AcqRel);
-        let slow = self.slow.swap(0, Ordering::AcqRel);
+        let totals = self.totals();
+        let [calls, failures, slow] = [0, 1, 2].map(|i| totals[i].saturating_sub(v.sent[i]));
+        v.sent = totals;
         let verdicts = std::mem::take(&mut v.verdicts);
         let want = if v.state == FleetState::Open && now < v.open_until { 0 } else { v.wanted };
         let request = SyncRequest::new(
