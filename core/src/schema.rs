@@ -72,7 +72,7 @@ impl OptionValue {
     }
 }
 
-const fn option(
+pub(crate) const fn option(
     name: &'static str,
     kind: OptionKind,
     default: &'static str,

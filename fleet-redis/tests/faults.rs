@@ -9,79 +9,20 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use circuit_redis::RedisFleet;
 use engine::fleet::{FleetConfig, FleetEvent, FleetState, Refused, StoreFailure};
 use engine::{CircuitBreaker, Config, Outcome};
+use support::{Server, free_port};
 
 /// The generous bound of one admit + record on the call path.
 const CALL_BOUND: Duration = Duration::from_millis(20);
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn on(port: u16) -> Server {
-        let child = Command::new("/usr/bin/redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (Debian package redis-server): the fleet tests need it");
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        server
-    }
-
-    fn start() -> Server {
-        Server::on(free_port())
-    }
-
-    fn client(&self) -> redis::Client {
-        client(self.port)
-    }
-
-    fn command(&self, args: &[&str]) -> redis::Value {
-        let mut c = self.client().get_connection().unwrap();
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        cmd.query(&mut c).unwrap()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    fn stop(&mut self) {
-        // A stopped server is continued first, so that it can die.
-        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn client(port: u16) -> redis::Client {
     redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap()

@@ -5,17 +5,7 @@
 
 use super::{FleetConfig, StoreFailure};
 use crate::error::ConfigError;
-use crate::schema::{OptionInfo, OptionKind, OptionValue};
-
-const fn option(
-    name: &'static str,
-    kind: OptionKind,
-    default: &'static str,
-    bounds: &'static str,
-    doc: &'static str,
-) -> OptionInfo {
-    OptionInfo { name, kind, default, bounds, doc }
-}
+use crate::schema::{OptionInfo, OptionKind, OptionValue, option};
 
 /// Every fleet option (beyond the breaker's name), in a stable order.
 pub const FLEET_OPTIONS: &[OptionInfo] = &[
