@@ -1,40 +1,60 @@
 //! The breaker handle: create, destroy, state, manual control, and the handle lookups the other
 //! modules use. Every behaviour comes from the engine; the C modules only translate.
 
+use std::sync::Arc;
+
 use engine::CircuitBreaker;
 use engine::host::ThreadSlot;
 
 use crate::config::circuit_config;
 
-use crate::handle::{Cache, Table, evict, with_object};
+use crate::fleet::FleetBreaker;
+use crate::handle::{Cache, CacheOf, HANDLE_TAG, SEQUENCE_TAG, Table, evict, with_object};
 use crate::status::*;
 use crate::thread_block::thread_block;
 use crate::types::*;
 
-/// Every live breaker, by handle. The table holds the core's breaker itself (no wrapper): a call
-/// on a cached breaker checks its handle against the table slot's sequence.
+/// Every live breaker without a fleet, by handle. The table holds the core's breaker itself (no
+/// wrapper): a call on a cached breaker checks its handle against the table slot's sequence.
 pub(crate) static BREAKERS: Table<CircuitBreaker> = Table::new();
+/// Every live breaker with a fleet (`circuit_config_set_fleet`), with its fleet. Its handles have
+/// `HANDLE_TAG` set, so `with_breaker_on` picks the table from the handle alone, and a breaker
+/// without a fleet pays nothing for the feature (no lookup, no lock).
+pub(crate) static FLEET_BREAKERS: Table<FleetBreaker> = Table::tagged(SEQUENCE_TAG);
 thread_block! {
     /// This thread's cache of breakers (`handle::Cache`).
     fn cache() -> Cache<CircuitBreaker> = Cache::new(); symbol "circuit_ffi_breaker_cache"
 }
 thread_local! {
-    static CACHE_RELEASE: CacheRelease = const { CacheRelease };
+    static CACHE_RELEASE: CacheRelease<CircuitBreaker> = const { CacheRelease(cache) };
+    /// This thread's cache of breakers with a fleet (an ordinary thread-local: the fleet path is
+    /// not worth more static TLS).
+    static FLEET_CACHE: Cache<FleetBreaker> = const { Cache::new() };
+    static FLEET_CACHE_RELEASE: CacheRelease<FleetBreaker> = const { CacheRelease(fleet_cache) };
+}
+
+fn fleet_cache() -> *const Cache<FleetBreaker> {
+    // A thread-local without a destructor is never torn down: `with` cannot fail.
+    FLEET_CACHE.with(|cache| cache as *const Cache<FleetBreaker>)
 }
 
 /// Releases this thread's cached breakers when the thread exits.
-struct CacheRelease;
+struct CacheRelease<T: 'static>(CacheOf<T>);
 
-impl Drop for CacheRelease {
+impl<T> Drop for CacheRelease<T> {
     fn drop(&mut self) {
         // SAFETY: this thread's cache, valid for the life of the thread.
-        unsafe { &*cache() }.release_all();
+        unsafe { &*(self.0)() }.release_all();
     }
 }
 
 /// Makes sure the release guard is registered; false while the thread is being torn down.
 fn register_release() -> bool {
     CACHE_RELEASE.try_with(|_| ()).is_ok()
+}
+
+fn register_fleet_release() -> bool {
+    FLEET_CACHE_RELEASE.try_with(|_| ()).is_ok()
 }
 
 #[cold]
@@ -56,15 +76,39 @@ pub(crate) fn with_breaker(
 /// Runs `f(breaker, slot, handle, args)` on the live breaker with the thread's engine counter
 /// slot, or reports `CIRCUIT_ERR_INVALID_HANDLE`. For hot paths: `f` should capture nothing and
 /// take the call's data as `args`, at most two words so that they travel in registers (see
-/// `handle::with_object`).
+/// `handle::with_object`). A breaker with a fleet is found in its own table (out of line).
 #[inline(always)]
-pub(crate) fn with_breaker_on<A>(
+pub(crate) fn with_breaker_on<A, F>(function: &'static str, breaker: circuit_breaker, args: A, f: F) -> circuit_status
+where
+    F: FnOnce(&CircuitBreaker, ThreadSlot, circuit_breaker, A) -> circuit_status,
+{
+    if breaker & HANDLE_TAG != 0 {
+        return with_fleet_member_breaker(function, breaker, args, f);
+    }
+    with_object(&BREAKERS, cache, register_release, breaker, args, f).unwrap_or_else(|| invalid(function, breaker))
+}
+
+#[inline(never)]
+fn with_fleet_member_breaker<A, F>(function: &'static str, breaker: circuit_breaker, args: A, f: F) -> circuit_status
+where
+    F: FnOnce(&CircuitBreaker, ThreadSlot, circuit_breaker, A) -> circuit_status,
+{
+    with_fleet_breaker(function, breaker, (f, args), |entry, slot, handle, (f, args)| {
+        f(&entry.breaker, slot, handle, args)
+    })
+}
+
+/// Runs `f(entry, slot, handle, args)` on the live breaker with a fleet named by `breaker`, or
+/// reports `CIRCUIT_ERR_INVALID_HANDLE` (also for a handle of a breaker without a fleet).
+#[inline]
+pub(crate) fn with_fleet_breaker<A>(
     function: &'static str,
     breaker: circuit_breaker,
     args: A,
-    f: impl FnOnce(&CircuitBreaker, ThreadSlot, circuit_breaker, A) -> circuit_status,
+    f: impl FnOnce(&FleetBreaker, ThreadSlot, circuit_breaker, A) -> circuit_status,
 ) -> circuit_status {
-    with_object(&BREAKERS, cache, register_release, breaker, args, f).unwrap_or_else(|| invalid(function, breaker))
+    with_object(&FLEET_BREAKERS, fleet_cache, register_fleet_release, breaker, args, f)
+        .unwrap_or_else(|| invalid(function, breaker))
 }
 
 /// Creates a breaker from `config` (which is not consumed and may be reused or freed afterwards)
@@ -107,11 +151,13 @@ pub unsafe extern "C" fn circuit_create(
             (None, Some(clock)) => CircuitBreaker::with_clock(built, clock.clone()),
             (None, None) => CircuitBreaker::new(built),
         };
-        match BREAKERS.insert(std::sync::Arc::new(breaker)) {
+        let breaker = Arc::new(breaker);
+        let inserted = match &config.fleet {
+            Some(fleet) => FLEET_BREAKERS.insert(Arc::new(FleetBreaker { breaker, fleet: Arc::clone(fleet) })),
+            None => BREAKERS.insert(breaker),
+        };
+        match inserted {
             Some(handle) => {
-                if let Some(fleet) = &config.fleet {
-                    crate::fleet::attach(handle, std::sync::Arc::clone(fleet));
-                }
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_breaker.write(handle) };
                 CIRCUIT_OK
@@ -130,7 +176,7 @@ pub unsafe extern "C" fn circuit_create(
 /// the listeners added through the handle (remove them first with `circuit_remove_listener`).
 #[unsafe(no_mangle)]
 pub extern "C" fn circuit_destroy(breaker: circuit_breaker) -> circuit_status {
-    guard("circuit_destroy", || match BREAKERS.remove(breaker) {
+    guard("circuit_destroy", || match remove(breaker) {
         Some(removed) => {
             // Other threads' caches may keep the breaker until they next touch that cache way:
             // free its heavy parts (a count window can take a megabyte) now. Not for a family
@@ -138,13 +184,25 @@ pub extern "C" fn circuit_destroy(breaker: circuit_breaker) -> circuit_status {
             if !crate::family::take_member_handle(breaker) {
                 removed.retire();
             }
-            evict(cache, breaker);
-            crate::fleet::detach(breaker);
+            if breaker & HANDLE_TAG != 0 {
+                evict(fleet_cache, breaker);
+            } else {
+                evict(cache, breaker);
+            }
             drop(removed);
             CIRCUIT_OK
         }
         None => invalid("circuit_destroy", breaker),
     })
+}
+
+/// Takes the breaker named by `breaker` out of its table.
+fn remove(breaker: circuit_breaker) -> Option<Arc<CircuitBreaker>> {
+    if breaker & HANDLE_TAG != 0 {
+        FLEET_BREAKERS.remove(breaker).map(|entry| Arc::clone(&entry.breaker))
+    } else {
+        BREAKERS.remove(breaker)
+    }
 }
 
 /// Writes the current state (due time-driven transitions applied first) to `*out_state`.

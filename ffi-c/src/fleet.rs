@@ -13,16 +13,16 @@
 //!   (`circuit_fleet_on_event`, called with no lock held) or, without one, to a queue read with
 //!   `circuit_fleet_next_event`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, FleetState, Refused, Reply, StoreFailure};
-use engine::{Clock, ManualClock, MonotonicClock, Outcome, RawPermit};
+use engine::{CircuitBreaker, Clock, ManualClock, MonotonicClock, Outcome, RawPermit};
 
-use crate::breaker::with_breaker;
+use crate::breaker::with_fleet_breaker;
 use crate::clock::CLOCKS;
 use crate::config::{circuit_clock, circuit_config};
 use crate::handle::Table;
@@ -231,34 +231,10 @@ fn event_of(event: FleetEvent) -> circuit_fleet_event {
 
 static FLEETS: Table<FleetEntry> = Table::new();
 
-/// Set once a breaker with a fleet was ever created: until then `circuit_allow` does not look.
-pub(crate) static ANY_ATTACHED: AtomicBool = AtomicBool::new(false);
-static ATTACHED: OnceLock<RwLock<HashMap<circuit_breaker, Arc<FleetEntry>>>> = OnceLock::new();
-
-fn attached_map() -> &'static RwLock<HashMap<circuit_breaker, Arc<FleetEntry>>> {
-    ATTACHED.get_or_init(|| RwLock::new(HashMap::new()))
-}
-
-/// Gives the breaker `breaker` (just created) the fleet `entry`.
-pub(crate) fn attach(breaker: circuit_breaker, entry: Arc<FleetEntry>) {
-    attached_map().write().unwrap_or_else(PoisonError::into_inner).insert(breaker, entry);
-    ANY_ATTACHED.store(true, Ordering::Release);
-}
-
-/// Forgets the fleet of a destroyed breaker.
-pub(crate) fn detach(breaker: circuit_breaker) {
-    if ANY_ATTACHED.load(Ordering::Acquire) {
-        attached_map().write().unwrap_or_else(PoisonError::into_inner).remove(&breaker);
-    }
-}
-
-/// The fleet of the breaker `breaker`, if it has one.
-#[inline]
-pub(crate) fn attached(breaker: circuit_breaker) -> Option<Arc<FleetEntry>> {
-    if !ANY_ATTACHED.load(Ordering::Acquire) {
-        return None;
-    }
-    attached_map().read().unwrap_or_else(PoisonError::into_inner).get(&breaker).cloned()
+/// A breaker with a fleet, as its handle holds it (`breaker::FLEET_BREAKERS`).
+pub(crate) struct FleetBreaker {
+    pub(crate) breaker: Arc<CircuitBreaker>,
+    pub(crate) fleet: Arc<FleetEntry>,
 }
 
 /// The live fleet named by `fleet`, for `circuit_config_set_fleet`.
@@ -272,13 +248,15 @@ fn invalid(function: &str, fleet: circuit_fleet) -> circuit_status {
 
 /// `circuit_allow` for a breaker with a fleet: both levels, the fleet's refusals as
 /// `CIRCUIT_REJECTED_FLEET_*`.
+#[inline(never)]
 pub(crate) fn allow(
-    entry: Arc<FleetEntry>,
     breaker: circuit_breaker,
     out_permit: *mut circuit_permit,
     out_retry_after_ns: *mut u64,
 ) -> circuit_status {
-    with_breaker("circuit_allow", breaker, |b| {
+    with_fleet_breaker("circuit_allow", breaker, (out_permit, out_retry_after_ns), |held, _, breaker, args| {
+        let (out_permit, out_retry_after_ns) = args;
+        let (b, entry) = (&*held.breaker, &*held.fleet);
         let (status, retry) = match entry.fleet.allow_call(b, || entry.now()) {
             Ok(permit) => {
                 let (generation, admitted_at_ns, ticket) = permit.local.to_parts();
@@ -330,7 +308,8 @@ pub(crate) fn record(
     outcome: Outcome,
     retry_after: Option<Duration>,
 ) -> circuit_status {
-    with_breaker(function, breaker, |b| {
+    with_fleet_breaker(function, breaker, (permit, flags), |held, _, _, (permit, flags)| {
+        let (b, entry) = (&*held.breaker, &*held.fleet);
         // SAFETY: checked by the caller (`check_permit`) in the same call.
         let raw: RawPermit = unsafe { read_permit(permit, flags) };
         let probe = (flags & CIRCUIT_PERMIT_FLEET_PROBE != 0).then(|| {
@@ -342,19 +321,10 @@ pub(crate) fn record(
                 )
             }
         });
-        let recorded = match attached(breaker) {
-            Some(entry) => {
-                let permit = FleetPermit::from_parts(raw, probe);
-                match retry_after {
-                    Some(retry) => entry.fleet.record_call_retry_after(b, permit, retry),
-                    None => entry.fleet.record_call(b, permit, outcome),
-                }
-            }
-            // The breaker is being destroyed: the local level alone.
-            None => match retry_after {
-                Some(retry) => b.record_raw_retry_after(raw, retry),
-                None => b.record_raw(raw, outcome),
-            },
+        let permit_parts = FleetPermit::from_parts(raw, probe);
+        let recorded = match retry_after {
+            Some(retry) => entry.fleet.record_call_retry_after(b, permit_parts, retry),
+            None => entry.fleet.record_call(b, permit_parts, outcome),
         };
         // SAFETY: as above.
         unsafe { finish(function, permit, recorded) }

@@ -42,6 +42,12 @@ pub(crate) const MAX_LIVE: usize = 1 << INDEX_BITS;
 
 static NEXT_SEQUENCE: AtomicU64 = AtomicU64::new(1);
 
+/// The sequence bit a tagged table sets (`Table::tagged`): bit 63 of its handles. The process
+/// counter would need 2^39 creations to reach it.
+pub(crate) const SEQUENCE_TAG: u64 = 1 << (63 - INDEX_BITS);
+/// `SEQUENCE_TAG` as it appears in a handle.
+pub(crate) const HANDLE_TAG: u64 = SEQUENCE_TAG << INDEX_BITS;
+
 struct Slot<T> {
     sequence: AtomicU64,
     object: Mutex<Option<Arc<T>>>,
@@ -54,6 +60,9 @@ type Chunk<T> = OnceLock<Box<[Slot<T>]>>;
 pub(crate) struct Table<T> {
     chunks: OnceLock<Box<[Chunk<T>]>>,
     free: Mutex<FreeList>,
+    /// OR-ed into every sequence this table hands out, so that its handles are told apart from
+    /// other tables' by a bit (`Table::tagged`).
+    tag: u64,
 }
 
 #[derive(Default)]
@@ -68,7 +77,14 @@ fn split(handle: u64) -> (usize, u64) {
 
 impl<T> Table<T> {
     pub(crate) const fn new() -> Self {
-        Self { chunks: OnceLock::new(), free: Mutex::new(FreeList { indices: Vec::new(), next: 0 }) }
+        Self::tagged(0)
+    }
+
+    /// A table whose handles all have `tag << INDEX_BITS` set (`tag` is a sequence bit above any
+    /// sequence the process counter reaches: [`SEQUENCE_TAG`]), so that a caller can tell which
+    /// table a handle belongs to from the handle alone.
+    pub(crate) const fn tagged(tag: u64) -> Self {
+        Self { chunks: OnceLock::new(), free: Mutex::new(FreeList { indices: Vec::new(), next: 0 }), tag }
     }
 
     fn chunks(&self) -> &[Chunk<T>] {
@@ -96,7 +112,7 @@ impl<T> Table<T> {
             (0..CHUNK_SIZE).map(|_| Slot { sequence: AtomicU64::new(0), object: Mutex::new(None) }).collect()
         });
         let slot = &chunk[index & (CHUNK_SIZE - 1)];
-        let sequence = NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let sequence = NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed) | self.tag;
         let mut guard = slot.object.lock().unwrap_or_else(PoisonError::into_inner);
         *guard = Some(object);
         slot.sequence.store(sequence, Ordering::Release);

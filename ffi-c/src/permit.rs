@@ -66,10 +66,8 @@ pub unsafe extern "C" fn circuit_allow(
 ) -> circuit_status {
     guard("circuit_allow", || {
         non_null!("circuit_allow", out_permit);
-        if crate::fleet::ANY_ATTACHED.load(std::sync::atomic::Ordering::Relaxed)
-            && let Some(entry) = crate::fleet::attached(breaker)
-        {
-            return crate::fleet::allow(entry, breaker, out_permit, out_retry_after_ns);
+        if breaker & crate::handle::HANDLE_TAG != 0 {
+            return crate::fleet::allow(breaker, out_permit, out_retry_after_ns);
         }
         let args = (out_permit, out_retry_after_ns);
         with_breaker_on("circuit_allow", breaker, args, |b, slot, breaker, (out_permit, out_retry_after_ns)| {
