@@ -254,10 +254,10 @@ pub(crate) fn allow(
     out_permit: *mut circuit_permit,
     out_retry_after_ns: *mut u64,
 ) -> circuit_status {
-    with_fleet_breaker("circuit_allow", breaker, (out_permit, out_retry_after_ns), |held, _, breaker, args| {
+    with_fleet_breaker("circuit_allow", breaker, (out_permit, out_retry_after_ns), |held, slot, breaker, args| {
         let (out_permit, out_retry_after_ns) = args;
         let (b, entry) = (&*held.breaker, &*held.fleet);
-        let (status, retry) = match entry.fleet.allow_call(b, || entry.now()) {
+        let (status, retry) = match entry.fleet.allow_call_on(b, slot, || entry.now()) {
             Ok(permit) => {
                 let (generation, admitted_at_ns, ticket) = permit.local.to_parts();
                 let mut flags = CIRCUIT_PERMIT_FLEET;
@@ -308,7 +308,7 @@ pub(crate) fn record(
     outcome: Outcome,
     retry_after: Option<Duration>,
 ) -> circuit_status {
-    with_fleet_breaker(function, breaker, (permit, flags), |held, _, _, (permit, flags)| {
+    with_fleet_breaker(function, breaker, (permit, flags), |held, slot, _, (permit, flags)| {
         let (b, entry) = (&*held.breaker, &*held.fleet);
         // SAFETY: checked by the caller (`check_permit`) in the same call.
         let raw: RawPermit = unsafe { read_permit(permit, flags) };
@@ -324,7 +324,7 @@ pub(crate) fn record(
         let permit_parts = FleetPermit::from_parts(raw, probe);
         let recorded = match retry_after {
             Some(retry) => entry.fleet.record_call_retry_after(b, permit_parts, retry),
-            None => entry.fleet.record_call(b, permit_parts, outcome),
+            None => entry.fleet.record_call_on(b, slot, permit_parts, outcome),
         };
         // SAFETY: as above.
         unsafe { finish(function, permit, recorded) }

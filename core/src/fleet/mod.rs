@@ -330,6 +330,10 @@ struct View {
     jitter: u64,
 }
 
+/// [`Fleet::gate`] value that sends every admission through the lock (a gate deadline is never
+/// 0: it is a sync's instant plus `max_staleness`).
+const GATE_SHUT: u64 = 0;
+
 /// One instance's side of a fleet breaker. `Send + Sync`.
 #[derive(Debug)]
 pub struct Fleet {
@@ -342,10 +346,10 @@ pub struct Fleet {
     outcomes: crate::counters::Counters,
     /// Set when a sync should go out at once (a would-trip, a verdict, a wanted probe).
     urgent: AtomicBool,
-    /// `true` while every call the local breaker admits is admitted here without the lock.
-    open_gate: AtomicBool,
-    /// Until when (local instant) the open gate holds without a newer sync.
-    gate_until: AtomicU64,
+    /// The gate: while it is not [`GATE_SHUT`], every call the local breaker admits before this
+    /// local instant is admitted here without the lock (`u64::MAX`: for ever, until a sync or
+    /// a staleness check shuts it). One word, so the closed path makes one load.
+    gate: AtomicU64,
     view: Mutex<View>,
 }
 
@@ -359,8 +363,7 @@ impl Fleet {
             fingerprint: config.fingerprint(),
             outcomes: crate::counters::Counters::new(),
             urgent: AtomicBool::new(true),
-            open_gate: AtomicBool::new(true),
-            gate_until: AtomicU64::new(match config.on_store_failure {
+            gate: AtomicU64::new(match config.on_store_failure {
                 StoreFailure::Open => now.saturating_add(staleness),
                 StoreFailure::Local | StoreFailure::Closed => u64::MAX,
             }),
@@ -413,18 +416,15 @@ impl Fleet {
     /// and the closed path reads the clock once.
     #[inline]
     pub fn admit_lazy(&self, now: impl FnOnce() -> u64) -> Admission {
-        if self.open_gate.load(Ordering::Acquire) {
-            let until = self.gate_until.load(Ordering::Acquire);
-            if until == u64::MAX {
-                return Admission::Admit;
-            }
-            let now = now();
-            if now < until {
-                return Admission::Admit;
-            }
-            return self.admit_slow(now);
+        let until = self.gate.load(Ordering::Acquire);
+        if until == u64::MAX {
+            return Admission::Admit;
         }
-        self.admit_slow(now())
+        let now = now();
+        if now < until {
+            return Admission::Admit;
+        }
+        self.admit_slow(now)
     }
 
     /// Until when (local instant) an open gate holds without a newer sync: for ever in the modes
@@ -473,18 +473,25 @@ impl Fleet {
     /// breaker classified it). Lock-free; a failure that might trip the fleet asks for a sync now.
     #[inline]
     pub fn record(&self, outcome: Outcome, slow: bool) {
+        self.record_on(crate::host::ThreadSlot::current(), outcome, slow);
+    }
+
+    /// [`Self::record`] with the calling thread's [`crate::host::ThreadSlot`] already looked up.
+    #[inline(always)]
+    pub fn record_on(&self, slot: crate::host::ThreadSlot, outcome: Outcome, slow: bool) {
         if outcome == Outcome::Ignored {
             return;
         }
         use crate::counters::Counter;
+        let slot = slot.get();
         if slow {
-            self.outcomes.bump(Counter::Slow);
+            self.outcomes.bump_in(slot, Counter::Slow);
         }
         if outcome == Outcome::Failure {
-            self.outcomes.bump(Counter::Failures);
+            self.outcomes.bump_in(slot, Counter::Failures);
             self.check_would_trip();
         } else {
-            self.outcomes.bump(Counter::Successes);
+            self.outcomes.bump_in(slot, Counter::Successes);
         }
     }
 
@@ -610,8 +617,7 @@ impl Fleet {
         }
         let open_gate = !v.mismatch && !v.degraded && v.state == FleetState::Closed;
         let until = self.gate_deadline(v.last_ok.unwrap_or(v.created_at));
-        self.gate_until.store(until, Ordering::Release);
-        self.open_gate.store(open_gate, Ordering::Release);
+        self.gate.store(if open_gate { until } else { GATE_SHUT }, Ordering::Release);
         events
     }
 
@@ -644,8 +650,8 @@ impl Fleet {
         let since = v.last_ok.unwrap_or(v.created_at);
         v.degraded = now.saturating_sub(since) > nanos(self.config.max_staleness);
         if v.degraded {
-            self.open_gate.store(self.config.on_store_failure != StoreFailure::Open, Ordering::Release);
-            self.gate_until.store(u64::MAX, Ordering::Release);
+            let open = self.config.on_store_failure != StoreFailure::Open;
+            self.gate.store(if open { u64::MAX } else { GATE_SHUT }, Ordering::Release);
         }
     }
 
@@ -719,7 +725,19 @@ impl Fleet {
         breaker: &crate::CircuitBreaker,
         now: impl FnOnce() -> u64,
     ) -> Result<FleetPermit, Refused> {
-        let local = breaker.allow_raw().map_err(Refused::Local)?;
+        self.allow_call_on(breaker, crate::host::ThreadSlot::current(), now)
+    }
+
+    /// [`Self::allow_call`] with the calling thread's [`crate::host::ThreadSlot`] already looked
+    /// up (one thread-local access per call instead of one per level).
+    #[inline(always)]
+    pub fn allow_call_on(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        slot: crate::host::ThreadSlot,
+        now: impl FnOnce() -> u64,
+    ) -> Result<FleetPermit, Refused> {
+        let local = breaker.allow_raw_on(slot).map_err(Refused::Local)?;
         match self.admit_lazy(now) {
             Admission::Admit => Ok(FleetPermit { local, probe: None }),
             Admission::Probe(probe) => Ok(FleetPermit { local, probe: Some(probe) }),
@@ -740,11 +758,24 @@ impl Fleet {
         permit: FleetPermit,
         outcome: Outcome,
     ) -> Result<crate::Recorded, crate::PermitError> {
+        self.record_call_on(breaker, crate::host::ThreadSlot::current(), permit, outcome)
+    }
+
+    /// [`Self::record_call`] with the calling thread's [`crate::host::ThreadSlot`] already looked
+    /// up.
+    #[inline(always)]
+    pub fn record_call_on(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        slot: crate::host::ThreadSlot,
+        permit: FleetPermit,
+        outcome: Outcome,
+    ) -> Result<crate::Recorded, crate::PermitError> {
         let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
-        let recorded = breaker.record_raw(permit.local, outcome)?;
+        let recorded = breaker.record_raw_on(slot, permit.local, outcome)?;
         match permit.probe {
             Some(probe) => self.record_probe(probe, outcome),
-            None => self.record(outcome, slow),
+            None => self.record_on(slot, outcome, slow),
         }
         Ok(recorded)
     }
