@@ -150,9 +150,10 @@ class CircuitBreaker extends EventEmitter {
     this.#id = created.id;
     frame[FRAME_BREAKER] = created.id;
     // A breaker in a host region holds no success back either (the engine never calls one trivial:
-    // another process's failure run depends on it): every call reaches the engine.
-    // Nor does a breaker with a fleet: every outcome must reach the fleet's counts.
-    const own = options !== ADOPT && parsed.region === undefined && parsed.fleet === undefined;
+    // another process's failure run depends on it): every call reaches the engine. A breaker with
+    // a fleet does: the held successes reach both levels with the next native call (at most
+    // MAX_SETTLE of them, so a sync misses at most those few successes, never a failure).
+    const own = options !== ADOPT && parsed.region === undefined;
     this.#trivial = own ? trivialView() : NEVER_TRIVIAL;
     this.#trivialIndex = own ? created.id % TRIVIAL_PAGE_CELLS : 0;
     this.#timeout = parsed.timeout;

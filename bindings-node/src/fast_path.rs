@@ -102,12 +102,9 @@ fn settle(e: &Entry, slot: engine::ThreadSlot, successes: u32) -> std::result::R
         }
         let permit = RawPermit::from_parts(generation as u64, RawPermit::NO_TIME, RawPermit::NO_TICKET);
         let _ = e.breaker.record_successes_on(slot, permit, successes);
-        // `lib/breaker.js` holds no success back for a breaker with a fleet; should one come, the
-        // fleet counts it too.
+        // The fleet counts them too (held back only for permits that were not its probe).
         if let Some(fleet) = &e.fleet {
-            for _ in 0..successes {
-                fleet.record(Outcome::Success, false);
-            }
+            fleet.record_successes_on(slot, successes);
         }
     }
     Ok(())
@@ -126,10 +123,21 @@ extern "C" fn fast_allow(env: sys::napi_env, _info: sys::napi_callback_info) -> 
         let (permit, events) = on_breaker(local, frame, |e, slot| {
             settle(e, slot, successes)?;
             if let Some(fleet) = &e.fleet {
-                // Both levels (`fleet.rs`): the local breaker, then the fleet. No trivial
-                // generation: every outcome must reach the fleet's counts.
-                let admitted = match fleet.allow_call(&e.breaker, crate::fleet::now) {
-                    Ok(permit) => Some(permit),
+                // Both levels (`fleet.rs`): the local breaker, then the fleet. A success of an
+                // ordinary permit that the fleet did not grant as its probe may be held back like
+                // a local one: `settle` hands it to both levels.
+                let admitted = match fleet.allow_call_on(&e.breaker, slot, crate::fleet::now) {
+                    Ok(permit) => {
+                        let generation = permit.local.generation();
+                        if !permit.is_fleet_probe()
+                            && generation < EXACT_GENERATIONS
+                            && e.trivial.get() != exact(generation)
+                            && e.breaker.success_is_trivial(&permit.local)
+                        {
+                            e.trivial.set(exact(generation));
+                        }
+                        Some(permit)
+                    }
                     Err(refused) => {
                         e.rejection = Some(refused);
                         None
@@ -204,7 +212,7 @@ fn record(
 ) -> std::result::Result<Raw, Failure> {
     let result = on_breaker(local, frame, |e, slot| {
         let recorded = match &e.fleet {
-            Some(fleet) => fleet.record_call(&e.breaker, FleetPermit::from_parts(permit, probe), outcome),
+            Some(fleet) => fleet.record_call_on(&e.breaker, slot, FleetPermit::from_parts(permit, probe), outcome),
             None => e.breaker.record_raw_on(slot, permit, outcome),
         };
         Ok(match recorded {

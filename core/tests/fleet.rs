@@ -165,3 +165,19 @@ fn the_closed_path_reads_the_clock_only_when_the_mode_needs_it() {
         "open: stale rejects"
     );
 }
+
+#[test]
+fn successes_handed_over_in_bulk_count_as_single_records_do() {
+    let slot = circuit::host::ThreadSlot::current();
+    let bulk = fleet(StoreFailure::Local);
+    let single = fleet(StoreFailure::Local);
+    bulk.record_successes_on(slot, 5);
+    bulk.record_on(slot, Outcome::Failure, false);
+    for _ in 0..5 {
+        single.record_on(slot, Outcome::Success, false);
+    }
+    single.record_on(slot, Outcome::Failure, false);
+    let (a, b) = (bulk.poll(0).expect("due"), single.poll(0).expect("due"));
+    assert_eq!(&a.args()[14..17], ["6", "1", "0"], "calls, failures, slow");
+    assert_eq!(a.args()[14..17], b.args()[14..17]);
+}

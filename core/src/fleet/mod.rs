@@ -495,6 +495,14 @@ impl Fleet {
         }
     }
 
+    /// Counts `n` successes of ordinary (not probe, not slow) permits at once, as `n` calls of
+    /// [`Self::record_on`] would: for a binding that holds trivial successes back and hands them
+    /// over in bulk (the Node binding, with [`crate::CircuitBreaker::record_successes`]).
+    #[inline]
+    pub fn record_successes_on(&self, slot: crate::host::ThreadSlot, n: u32) {
+        self.outcomes.add_in(slot.get(), crate::counters::Counter::Successes, u64::from(n));
+    }
+
     /// The outcome totals now: `(calls, failures, slow)`.
     fn totals(&self) -> [u64; 3] {
         let t = self.outcomes.snapshot();
