@@ -54,7 +54,7 @@ func TestFleetHandBuiltReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := b.Allow()
-	if err != nil || p.c.fleet_probe != 7 || p.c.fleet_epoch != 2 {
+	if err != nil || p.c.fleet_probe != 7 || p.c.fleet_epoch != 2 || !p.IsFleetProbe() || p.IsProbe() {
 		t.Fatalf("probe: %v %+v", err, p.c)
 	}
 	if _, err := b.Allow(); !errors.Is(err, ErrFleetOpen) || errors.Is(err, ErrHalfOpenFull) == false {

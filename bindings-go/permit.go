@@ -56,6 +56,12 @@ func recordDroppedProbe(d droppedProbe) { C.circuit_go_record(d.in.h, d.c, outco
 // IsProbe reports whether the permit is a half-open probe.
 func (p Permit) IsProbe() bool { return p.cell != nil && p.c.flags&C.CIRCUIT_PERMIT_PROBE != 0 }
 
+// IsFleetProbe reports whether the permit holds the fleet's probe lease (a breaker with
+// Config.Fleet, its fleet half-open); its outcome is the fleet's probe verdict.
+func (p Permit) IsFleetProbe() bool {
+	return p.cell != nil && p.c.flags&C.CIRCUIT_PERMIT_FLEET_PROBE != 0
+}
+
 // Generation returns the breaker generation the permit was admitted in.
 func (p Permit) Generation() uint64 {
 	if p.cell == nil {

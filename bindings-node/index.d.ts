@@ -429,8 +429,10 @@ export class Permit {
   private constructor();
   /** The breaker generation the permit was admitted in. */
   readonly generation: number;
-  /** Whether this permit is a half-open probe. */
+  /** Whether this permit is a half-open probe (of the local breaker or of the fleet). */
   readonly isProbe: boolean;
+  /** Whether this permit holds the fleet's probe lease (a breaker with `fleet`); `isProbe` is true too. */
+  readonly isFleetProbe: boolean;
   /** Admission instant on the breaker's clock (ms), when the clock was read. */
   readonly admittedAt: number | undefined;
   /** Whether an outcome was recorded with this permit. */

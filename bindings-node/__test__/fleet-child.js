@@ -48,7 +48,7 @@ const commands = {
     try {
       const permit = breaker.allow();
       commands.held = permit;
-      return permit.isProbe ? 'probe' : 'admitted';
+      return permit.isFleetProbe ? 'probe' : 'admitted';
     } catch {
       return 'refused';
     }

@@ -92,6 +92,7 @@ async function main(): Promise<void> {
   const permit: Permit = breaker.allow();
   const generation: number = permit.generation;
   const probe: boolean = permit.isProbe;
+  const fleetProbe: boolean = permit.isFleetProbe;
   const admittedAt: number | undefined = permit.admittedAt;
   const counted: boolean = breaker.recordSuccess(permit) || breaker.recordFailure(permit) || breaker.recordIgnored(permit);
   const retried: boolean = breaker.recordFailure(breaker.allow(), { retryAfter: 30_000 });
@@ -142,7 +143,7 @@ async function main(): Promise<void> {
       void err.code;
     }
   }
-  void [advanced, now, state, wrongState, stock, sync, user, direct, directWrong, generation, probe, admittedAt, counted, rate, retryAfter, next];
+  void [advanced, now, state, wrongState, stock, sync, user, direct, directWrong, generation, probe, fleetProbe, admittedAt, counted, rate, retryAfter, next];
 }
 
 void main;

@@ -47,6 +47,12 @@ class Permit {
     return isProbe(this.#parts);
   }
 
+  /** Whether this permit holds the fleet's probe lease (granted by the store; `isProbe` is true too). */
+  get isFleetProbe() {
+    const parts = this.#parts;
+    return parts !== undefined && parts[PART_FLEET_EPOCH] !== NO_FLEET_PROBE;
+  }
+
   /** Admission instant on the breaker's clock (ms), or `undefined` when the clock was not read. */
   get admittedAt() {
     const parts = this.#parts;
