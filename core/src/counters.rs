@@ -181,23 +181,6 @@ impl Counters {
         true
     }
 
-    /// Like `bump_in`, adding `n`.
-    #[inline]
-    pub(crate) fn add_in(&self, slot: Option<usize>, counter: Counter, n: u64) {
-        #[cfg(not(loom))]
-        debug_assert!(self.host.is_none(), "a shared breaker's counts go through bump");
-        let (stripe, private): (&Stripe, bool) = match slot {
-            Some(slot) => (self.private(slot), true),
-            None => (&self.shared, false),
-        };
-        let cell = &stripe.values[counter as usize];
-        if private {
-            cell.store(cell.load(Ordering::Relaxed).saturating_add(n), Ordering::Relaxed);
-        } else {
-            cell.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
     #[inline(always)]
     fn bump_on(&self, stripe: &Stripe, private: bool, counter: Counter) {
         bump_word(&stripe.values[counter as usize], private);

@@ -83,7 +83,7 @@ impl RedisFleet {
     }
 
     /// Both levels for one call: `breaker` (the local breaker) first, then the fleet. No I/O.
-    #[inline]
+    #[inline(always)]
     pub fn allow(
         &self,
         breaker: &engine::CircuitBreaker,
@@ -92,7 +92,7 @@ impl RedisFleet {
     }
 
     /// Records a call admitted by [`Self::allow`] on both levels. No I/O.
-    #[inline]
+    #[inline(always)]
     pub fn record_call(
         &self,
         breaker: &engine::CircuitBreaker,

@@ -16,6 +16,7 @@
 
 mod options;
 mod sha1;
+mod tally;
 mod wire;
 
 use std::sync::Mutex;
@@ -242,7 +243,8 @@ impl FleetState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FleetProbe {
     epoch: u64,
-    id: u64,
+    /// The store's lease ids start at 1: the niche keeps `Option<FleetProbe>` two words.
+    id: std::num::NonZeroU64,
 }
 
 /// The fleet level's answer to a call the local breaker admitted.
@@ -340,10 +342,10 @@ pub struct Fleet {
     config: FleetConfig,
     key: String,
     fingerprint: String,
-    /// This instance's outcome totals (successes, failures, slow), monotonic, in per-thread
-    /// stripes (`crate::counters`): a thread with a stripe of its own records with a relaxed load
-    /// and store, no locked instruction. A sync sends the totals' growth since the last one.
-    outcomes: crate::counters::Counters,
+    /// This instance's outcome totals (calls, failures, slow), monotonic, in per-thread lines
+    /// ([`tally`]): a thread with a slot of its own records with a relaxed load and store at a
+    /// fixed address. A sync sends the totals' growth since the last one.
+    outcomes: tally::Tally,
     /// Set when a sync should go out at once (a would-trip, a verdict, a wanted probe).
     urgent: AtomicBool,
     /// The gate: while it is not [`GATE_SHUT`], every call the local breaker admits before this
@@ -361,7 +363,7 @@ impl Fleet {
         Ok(Self {
             key: config.key(),
             fingerprint: config.fingerprint(),
-            outcomes: crate::counters::Counters::new(),
+            outcomes: tally::Tally::new(),
             urgent: AtomicBool::new(true),
             gate: AtomicU64::new(match config.on_store_failure {
                 StoreFailure::Open => now.saturating_add(staleness),
@@ -482,16 +484,14 @@ impl Fleet {
         if outcome == Outcome::Ignored {
             return;
         }
-        use crate::counters::Counter;
         let slot = slot.get();
+        self.outcomes.add(slot, tally::Kind::Calls, 1);
         if slow {
-            self.outcomes.bump_in(slot, Counter::Slow);
+            self.outcomes.add(slot, tally::Kind::Slow, 1);
         }
         if outcome == Outcome::Failure {
-            self.outcomes.bump_in(slot, Counter::Failures);
+            self.outcomes.add(slot, tally::Kind::Failures, 1);
             self.check_would_trip();
-        } else {
-            self.outcomes.bump_in(slot, Counter::Successes);
         }
     }
 
@@ -500,13 +500,12 @@ impl Fleet {
     /// over in bulk (the Node binding, with [`crate::CircuitBreaker::record_successes`]).
     #[inline]
     pub fn record_successes_on(&self, slot: crate::host::ThreadSlot, n: u32) {
-        self.outcomes.add_in(slot.get(), crate::counters::Counter::Successes, u64::from(n));
+        self.outcomes.add(slot.get(), tally::Kind::Calls, u64::from(n));
     }
 
     /// The outcome totals now: `(calls, failures, slow)`.
     fn totals(&self) -> [u64; 3] {
-        let t = self.outcomes.snapshot();
-        [t.successes.saturating_add(t.failures), t.failures, t.slow]
+        self.outcomes.totals()
     }
 
     #[cold]
@@ -598,7 +597,8 @@ impl Fleet {
                 v.open_until = now.saturating_add(open_remaining_ms.saturating_mul(1_000_000));
                 v.window_calls = window_calls;
                 v.window_failures = window_failures;
-                for id in grants {
+                // A lease id 0 is never granted; one would expire unused in the store.
+                for id in grants.into_iter().filter_map(std::num::NonZeroU64::new) {
                     v.probes.push(FleetProbe { epoch, id });
                 }
                 v.wanted = v.wanted.saturating_sub(v.probes.len() as u32);
@@ -700,12 +700,13 @@ impl FleetPermit {
     /// The fleet probe lease as `(epoch, id)`, for hosts that carry permits as plain data (the
     /// C ABI). The store checks both at the verdict, so a forged pair is a stale verdict.
     pub fn probe_parts(&self) -> Option<(u64, u64)> {
-        self.probe.map(|p| (p.epoch, p.id))
+        self.probe.map(|p| (p.epoch, p.id.get()))
     }
 
     /// A permit from its parts ([`Self::probe_parts`] and the local permit).
     pub fn from_parts(local: crate::RawPermit, probe: Option<(u64, u64)>) -> Self {
-        Self { local, probe: probe.map(|(epoch, id)| FleetProbe { epoch, id }) }
+        let probe = probe.and_then(|(epoch, id)| Some(FleetProbe { epoch, id: std::num::NonZeroU64::new(id)? }));
+        Self { local, probe }
     }
 }
 
@@ -727,7 +728,7 @@ impl Fleet {
     /// Both levels for one call: the local breaker first, then the fleet, with `now` reading
     /// this fleet's clock (only when the answer depends on it, see [`Self::admit_lazy`]). A fleet
     /// refusal gives the local permit back as ignored. No I/O.
-    #[inline]
+    #[inline(always)]
     pub fn allow_call(
         &self,
         breaker: &crate::CircuitBreaker,
@@ -746,9 +747,35 @@ impl Fleet {
         now: impl FnOnce() -> u64,
     ) -> Result<FleetPermit, Refused> {
         let local = breaker.allow_raw_on(slot).map_err(Refused::Local)?;
-        match self.admit_lazy(now) {
-            Admission::Admit => Ok(FleetPermit { local, probe: None }),
-            Admission::Probe(probe) => Ok(FleetPermit { local, probe: Some(probe) }),
+        // The closed path is one load (and a clock read in the `open` mode, see
+        // `Self::admit_lazy`), inlined; anything else (it takes the view's lock) goes out of
+        // line, so the caller's loop keeps its registers.
+        let mut probe = None;
+        let until = self.gate.load(Ordering::Acquire);
+        if until != u64::MAX {
+            let now = now();
+            if now >= until {
+                self.allow_call_gated(breaker, local, now, &mut probe)?;
+            }
+        }
+        Ok(FleetPermit { local, probe })
+    }
+
+    /// The fleet level of [`Self::allow_call_on`] when the gate is shut.
+    #[inline(never)]
+    fn allow_call_gated(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        local: crate::RawPermit,
+        now: u64,
+        probe: &mut Option<FleetProbe>,
+    ) -> Result<(), Refused> {
+        match self.admit(now) {
+            Admission::Admit => Ok(()),
+            Admission::Probe(granted) => {
+                *probe = Some(granted);
+                Ok(())
+            }
             Admission::Reject { state, retry_after } => {
                 let _ = breaker.record_raw(local, Outcome::Ignored);
                 Err(Refused::Fleet { state, retry_after })
@@ -759,7 +786,7 @@ impl Fleet {
     /// Records a call admitted by [`Self::allow_call`] on both levels: the local breaker as usual
     /// (its answer is returned), and the fleet's deltas (classified slow as the local breaker
     /// classifies it) or, for the fleet's probe, its verdict. No I/O.
-    #[inline]
+    #[inline(always)]
     pub fn record_call(
         &self,
         breaker: &crate::CircuitBreaker,
