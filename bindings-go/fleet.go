@@ -10,13 +10,17 @@ import "C"
 import (
 	"fmt"
 	"math"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
 )
 
 // FleetOptions are the options of a fleet breaker (docs/fleet.md). A zero field takes the
-// default given in its comment.
+// default given in its comment. The fields are the core's fleet options (circuit_fleet_option_info),
+// one per option in CamelCase: NewFleet sets each by its schema name, and a test holds the two
+// lists equal.
 type FleetOptions struct {
 	SyncInterval          time.Duration // default 250 ms; also the store's response timeout
 	OnStoreFailure        string        // "local" (default), "open" or "closed"
@@ -95,58 +99,8 @@ func NewFleet(name string, o FleetOptions) (*Fleet, error) {
 		return nil, fmt.Errorf("circuit: out of memory")
 	}
 	defer C.circuit_fleet_config_free(cfg)
-	dur := func(opt string, d time.Duration, set func(C.uint64_t)) error {
-		if d < 0 {
-			return &ConfigError{Option: opt, Message: fmt.Sprintf("invalid option `%s`: must not be negative, got %s", opt, d)}
-		}
-		if d > 0 {
-			set(C.uint64_t(d))
-		}
-		return nil
-	}
-	count := func(opt string, v int, set func(C.uint32_t)) error {
-		if v < 0 || v > math.MaxUint32 {
-			return &ConfigError{Option: opt, Message: fmt.Sprintf("invalid option `%s`: out of range, got %d", opt, v)}
-		}
-		if v > 0 {
-			set(C.uint32_t(v))
-		}
-		return nil
-	}
-	for _, err := range []error{
-		dur("sync_interval", o.SyncInterval, func(v C.uint64_t) { C.circuit_fleet_config_set_sync_interval_ns(cfg, v) }),
-		dur("window", o.Window, func(v C.uint64_t) { C.circuit_fleet_config_set_window_ns(cfg, v) }),
-		count("buckets", o.Buckets, func(v C.uint32_t) { C.circuit_fleet_config_set_buckets(cfg, v) }),
-		count("minimum_calls", o.MinimumCalls, func(v C.uint32_t) { C.circuit_fleet_config_set_minimum_calls(cfg, v) }),
-		dur("reset_timeout", o.ResetTimeout, func(v C.uint64_t) { C.circuit_fleet_config_set_reset_timeout_ns(cfg, v) }),
-		dur("max_reset_timeout", o.MaxResetTimeout, func(v C.uint64_t) { C.circuit_fleet_config_set_max_reset_timeout_ns(cfg, v) }),
-		count("half_open_max_calls", o.HalfOpenMaxCalls, func(v C.uint32_t) { C.circuit_fleet_config_set_half_open_max_calls(cfg, v) }),
-		count("success_threshold", o.SuccessThreshold, func(v C.uint32_t) { C.circuit_fleet_config_set_success_threshold(cfg, v) }),
-		dur("probe_lease", o.ProbeLease, func(v C.uint64_t) { C.circuit_fleet_config_set_probe_lease_ns(cfg, v) }),
-		dur("max_staleness", o.MaxStaleness, func(v C.uint64_t) { C.circuit_fleet_config_set_max_staleness_ns(cfg, v) }),
-		dur("key_expiry", o.KeyExpiry, func(v C.uint64_t) { C.circuit_fleet_config_set_key_expiry_ns(cfg, v) }),
-	} {
-		if err != nil {
-			return nil, err
-		}
-	}
-	if o.FailureRateThreshold != nil {
-		C.circuit_fleet_config_set_failure_rate_threshold(cfg, C.double(*o.FailureRateThreshold))
-	}
-	if o.SlowCallRateThreshold != nil {
-		C.circuit_fleet_config_set_slow_call_rate_threshold(cfg, C.double(*o.SlowCallRateThreshold))
-	}
-	if o.BackoffMultiplier != 0 {
-		C.circuit_fleet_config_set_backoff_multiplier(cfg, C.double(o.BackoffMultiplier))
-	}
-	switch o.OnStoreFailure {
-	case "", "local":
-	case "open":
-		C.circuit_fleet_config_set_on_store_failure(cfg, C.CIRCUIT_FLEET_DEGRADED_OPEN)
-	case "closed":
-		C.circuit_fleet_config_set_on_store_failure(cfg, C.CIRCUIT_FLEET_DEGRADED_CLOSED)
-	default:
-		return nil, &ConfigError{Option: "on_store_failure", Message: fmt.Sprintf("invalid option `on_store_failure`: expected \"local\", \"open\" or \"closed\", got %q", o.OnStoreFailure)}
+	if err := o.apply(cfg); err != nil {
+		return nil, err
 	}
 	if o.Clock != nil {
 		h, err := o.Clock.handle()
@@ -173,6 +127,103 @@ func NewFleet(name string, o FleetOptions) (*Fleet, error) {
 		return nil, errorFor(st, lastMessage())
 	}
 	return &Fleet{h: h, name: name}, nil
+}
+
+// fleetOption is one option of the core's fleet schema.
+type fleetOption struct {
+	name, kind, defaultValue string // kind: "text", "count", "number", "duration" or "seed"
+}
+
+// fleetSchema lists the core's fleet options, in the schema's order.
+var fleetSchema = func() []fleetOption {
+	n := C.circuit_fleet_option_count()
+	out := make([]fleetOption, 0, n)
+	for i := C.uint32_t(0); i < n; i++ {
+		var info C.circuit_option
+		if C.circuit_fleet_option_info(i, &info) == C.CIRCUIT_OK {
+			kind := map[C.circuit_option_kind]string{C.CIRCUIT_OPTION_TEXT: "text", C.CIRCUIT_OPTION_COUNT: "count", C.CIRCUIT_OPTION_NUMBER: "number", C.CIRCUIT_OPTION_DURATION: "duration", C.CIRCUIT_OPTION_SEED: "seed"}[info.kind]
+			out = append(out, fleetOption{name: C.GoString(info.name), kind: kind, defaultValue: C.GoString(info.default_value)})
+		}
+	}
+	return out
+}()
+
+// camelCase spells a schema name as a Go field: "half_open_max_calls" -> "HalfOpenMaxCalls".
+func camelCase(snake string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(snake, "_") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+// apply sets every non-zero option on cfg by its schema name, looping over the core's schema
+// (so an option is declared once, in the core). It refuses what C cannot express (negative
+// durations and counts) with a *ConfigError naming the option.
+func (o *FleetOptions) apply(cfg *C.circuit_fleet_config) error {
+	v := reflect.ValueOf(o).Elem()
+	for _, opt := range fleetSchema {
+		field := v.FieldByName(camelCase(opt.name))
+		if !field.IsValid() {
+			return fmt.Errorf("circuit: FleetOptions has no field for the core's fleet option %q", opt.name)
+		}
+		name, free := cString(opt.name)
+		st, err := setFleetOption(cfg, name, opt, field)
+		free()
+		if err != nil {
+			return err
+		}
+		if st != C.CIRCUIT_OK {
+			return &ConfigError{Option: opt.name, Message: lastMessage()}
+		}
+	}
+	return nil
+}
+
+func setFleetOption(cfg *C.circuit_fleet_config, name *C.char, opt fleetOption, field reflect.Value) (C.circuit_status, error) {
+	invalid := func(format string, args ...any) error {
+		return &ConfigError{Option: opt.name, Message: fmt.Sprintf("invalid option `%s`: "+format, append([]any{opt.name}, args...)...)}
+	}
+	switch x := field.Interface().(type) {
+	case time.Duration:
+		if x < 0 {
+			return 0, invalid("must not be negative, got %s", x)
+		}
+		if x > 0 {
+			return C.circuit_fleet_config_set_duration_ns(cfg, name, C.uint64_t(x)), nil
+		}
+	case int:
+		if x < 0 || x > math.MaxUint32 {
+			return 0, invalid("out of range, got %d", x)
+		}
+		if x > 0 {
+			return C.circuit_fleet_config_set_count(cfg, name, C.uint32_t(x)), nil
+		}
+	case float64:
+		if x != 0 {
+			return C.circuit_fleet_config_set_number(cfg, name, C.double(x)), nil
+		}
+	case *float64: // a rate: nil keeps the default, a negative value turns the rule off
+		if x != nil && *x < 0 {
+			none, free := cString("none")
+			defer free()
+			return C.circuit_fleet_config_set_text(cfg, name, none), nil
+		}
+		if x != nil {
+			return C.circuit_fleet_config_set_number(cfg, name, C.double(*x)), nil
+		}
+	case string:
+		if x != "" {
+			text, free := cString(x)
+			defer free()
+			return C.circuit_fleet_config_set_text(cfg, name, text), nil
+		}
+	default:
+		return 0, fmt.Errorf("circuit: FleetOptions.%s has a type the fleet schema does not know", field.Type())
+	}
+	return C.CIRCUIT_OK, nil
 }
 
 func indexOf(s, sub string) int {

@@ -2,6 +2,8 @@ package circuit
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -86,5 +88,69 @@ func TestFleetHandBuiltReplies(t *testing.T) {
 	var ce *ConfigError
 	if _, err := NewFleet("x", FleetOptions{SyncInterval: time.Hour}); !errors.As(err, &ce) || ce.Option != "sync_interval" {
 		t.Fatalf("config error: %v", err)
+	}
+}
+
+// FleetOptions is the core's fleet schema in Go: one field per option (CamelCase) with the Go
+// type of its kind, and no other field but Clock, so an option added to the core without a
+// field (or a field the core does not know) fails here.
+func TestFleetOptionsAreTheCoreSchema(t *testing.T) {
+	if len(fleetSchema) < 15 {
+		t.Fatalf("the fleet schema lists %d options", len(fleetSchema))
+	}
+	typ := reflect.TypeOf(FleetOptions{})
+	want := map[string][]reflect.Type{
+		"duration": {reflect.TypeOf(time.Duration(0))},
+		"count":    {reflect.TypeOf(0)},
+		"number":   {reflect.TypeOf(0.0), reflect.TypeOf((*float64)(nil))},
+		"text":     {reflect.TypeOf("")},
+	}
+	seen := map[string]bool{"Clock": true}
+	for _, opt := range fleetSchema {
+		name := camelCase(opt.name)
+		field, ok := typ.FieldByName(name)
+		if !ok {
+			t.Errorf("FleetOptions has no field %s for the core's option %q", name, opt.name)
+			continue
+		}
+		seen[name] = true
+		if !slices.Contains(want[opt.kind], field.Type) {
+			t.Errorf("FleetOptions.%s is a %s; the core's option %q is a %s", name, field.Type, opt.name, opt.kind)
+		}
+	}
+	for i := 0; i < typ.NumField(); i++ {
+		if !seen[typ.Field(i).Name] {
+			t.Errorf("FleetOptions.%s is not an option of the core's fleet schema", typ.Field(i).Name)
+		}
+	}
+}
+
+// Every option reaches the core by name: a value of the right kind is taken, a bad one is a
+// *ConfigError naming the option (as the core spells it).
+func TestFleetOptionsSetByName(t *testing.T) {
+	f, err := NewFleet("go-schema", FleetOptions{SyncInterval: 100 * time.Millisecond, OnStoreFailure: "open", Buckets: 5, FailureRateThreshold: Of(-1.0), SlowCallRateThreshold: Of(0.5), BackoffMultiplier: 1.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.SyncInterval(); got != 100*time.Millisecond {
+		t.Errorf("sync interval %s", got)
+	}
+	f.Close()
+	for _, c := range []struct {
+		o      FleetOptions
+		option string
+	}{
+		{FleetOptions{Buckets: 5000}, "buckets"},
+		{FleetOptions{OnStoreFailure: "sideways"}, "on_store_failure"},
+		{FleetOptions{BackoffMultiplier: 0.5}, "backoff_multiplier"},
+		{FleetOptions{FailureRateThreshold: Of(-1.0)}, "failure_rate_threshold"}, // no rule left
+		{FleetOptions{ProbeLease: -time.Second}, "probe_lease"},
+		{FleetOptions{MinimumCalls: -1}, "minimum_calls"},
+	} {
+		_, err := NewFleet("go-schema", c.o)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Option != c.option {
+			t.Errorf("%+v: got %v, want a ConfigError naming %s", c.o, err, c.option)
+		}
 	}
 }

@@ -418,6 +418,8 @@ export declare function schema(): Schema
  */
 export interface Schema {
   options: Array<SchemaOption>
+  /** The fleet breaker's options (`engine::fleet::FLEET_OPTIONS`), read by `redisFleet`. */
+  fleetOptions: Array<SchemaOption>
   /** In the order of the values `NativeBreaker.metrics()` returns. */
   metrics: Array<SchemaMetric>
   states: Array<string>

@@ -335,35 +335,6 @@ typedef uint32_t circuit_reason;
 #endif // __cplusplus
 
 /**
- * An outcome to record (what `circuit_record_success`, `_failure` and `_ignored` stand for).
- */
-enum circuit_outcome
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /**
-   * Record with `circuit_record_success`.
-   */
-  CIRCUIT_OUTCOME_SUCCESS = 0,
-  /**
-   * Record with `circuit_record_failure` (or `circuit_record_failure_retry_after`).
-   */
-  CIRCUIT_OUTCOME_FAILURE = 1,
-  /**
-   * Record with `circuit_record_ignored`.
-   */
-  CIRCUIT_OUTCOME_IGNORED = 2,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum circuit_outcome circuit_outcome;
-#else
-typedef uint32_t circuit_outcome;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
  * How an option's value is written (which `circuit_config_set_*` by name takes it).
  */
 enum circuit_option_kind
@@ -397,6 +368,35 @@ enum circuit_option_kind
 typedef enum circuit_option_kind circuit_option_kind;
 #else
 typedef uint32_t circuit_option_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * An outcome to record (what `circuit_record_success`, `_failure` and `_ignored` stand for).
+ */
+enum circuit_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Record with `circuit_record_success`.
+   */
+  CIRCUIT_OUTCOME_SUCCESS = 0,
+  /**
+   * Record with `circuit_record_failure` (or `circuit_record_failure_retry_after`).
+   */
+  CIRCUIT_OUTCOME_FAILURE = 1,
+  /**
+   * Record with `circuit_record_ignored`.
+   */
+  CIRCUIT_OUTCOME_IGNORED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum circuit_outcome circuit_outcome;
+#else
+typedef uint32_t circuit_outcome;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -826,6 +826,32 @@ typedef struct {
 } circuit_fleet_status_snapshot;
 
 /**
+ * One option, as described by the core's schema. Every string is static.
+ */
+typedef struct {
+  /**
+   * The snake_case name, as accepted by `circuit_config_set_*` by name.
+   */
+  const char *name;
+  /**
+   * How its value is written.
+   */
+  circuit_option_kind kind;
+  /**
+   * The default, as documented.
+   */
+  const char *default_value;
+  /**
+   * The valid values.
+   */
+  const char *bounds;
+  /**
+   * One line of documentation.
+   */
+  const char *doc;
+} circuit_option;
+
+/**
  * How an HTTP exchange ended when it produced no response: one of the `CIRCUIT_HTTP_ERROR_*`
  * codes (the `kind` of `circuit_http_classify_error`; an integer, so that an unknown code is
  * refused instead of being undefined behaviour).
@@ -884,32 +910,6 @@ typedef struct {
    */
   uint64_t stale;
 } circuit_process_counts_snapshot;
-
-/**
- * One option, as described by the core's schema. Every string is static.
- */
-typedef struct {
-  /**
-   * The snake_case name, as accepted by `circuit_config_set_*` by name.
-   */
-  const char *name;
-  /**
-   * How its value is written.
-   */
-  circuit_option_kind kind;
-  /**
-   * The default, as documented.
-   */
-  const char *default_value;
-  /**
-   * The valid values.
-   */
-  const char *bounds;
-  /**
-   * One line of documentation.
-   */
-  const char *doc;
-} circuit_option;
 
 /**
  * The connection could not be made or broke (refused, reset, DNS, TLS handshake).
@@ -2017,6 +2017,69 @@ circuit_status circuit_fleet_script(const char **out_script, size_t *out_len);
  * string; do not free).
  */
 const char *circuit_fleet_script_sha1(void);
+
+/**
+ * How many fleet options the schema has (beyond the breaker's name, given to
+ * `circuit_fleet_new`); codes run from 0 to this minus one.
+ */
+uint32_t circuit_fleet_option_count(void);
+
+/**
+ * Describes fleet option `code` into `*out_info` (the same struct as `circuit_option_info`).
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_ARGUMENT` (no such
+ * option).
+ *
+ * # Safety
+ * `out_info` is NULL or writable.
+ */
+circuit_status circuit_fleet_option_info(uint32_t code, circuit_option *out_info);
+
+/**
+ * Sets the count fleet option called `name`. Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER`,
+ * or `CIRCUIT_ERR_INVALID_ARGUMENT` (unknown name, or not a count option; the config is
+ * unchanged). The value itself is checked by `circuit_fleet_new`.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_fleet_config_new`; `name` is NULL or
+ * NUL-terminated.
+ */
+circuit_status circuit_fleet_config_set_count(circuit_fleet_config *config,
+                                              const char *name,
+                                              uint32_t value);
+
+/**
+ * Sets the number fleet option called `name`; see `circuit_fleet_config_set_count`. A rate
+ * option's rule is turned off with `circuit_fleet_config_set_text(config, name, "none")`.
+ *
+ * # Safety
+ * As `circuit_fleet_config_set_count`.
+ */
+circuit_status circuit_fleet_config_set_number(circuit_fleet_config *config,
+                                               const char *name,
+                                               double value);
+
+/**
+ * Sets the duration fleet option called `name`, in nanoseconds; see
+ * `circuit_fleet_config_set_count`.
+ *
+ * # Safety
+ * As `circuit_fleet_config_set_count`.
+ */
+circuit_status circuit_fleet_config_set_duration_ns(circuit_fleet_config *config,
+                                                    const char *name,
+                                                    uint64_t value);
+
+/**
+ * Sets the text fleet option called `name` to a UTF-8 `value` (`on_store_failure`: "local",
+ * "open" or "closed"; a rate option: "none" turns its rule off); see
+ * `circuit_fleet_config_set_count`.
+ *
+ * # Safety
+ * As `circuit_fleet_config_set_count`; `value` is NULL or NUL-terminated.
+ */
+circuit_status circuit_fleet_config_set_text(circuit_fleet_config *config,
+                                             const char *name,
+                                             const char *value);
 
 /**
  * The outcome a response with this HTTP status stands for: 5xx except 501, 408 and 429 are

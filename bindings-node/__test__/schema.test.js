@@ -58,6 +58,43 @@ function docOptions() {
   return new Map([...section.matchAll(/^\| `(\w+)` \| ([^|]*) \|/gm)].map(([, option, cell]) => [option, cell.trim()]));
 }
 
+describe('fleet schema', () => {
+  const { redisFleet } = require('..');
+  const client = { evalsha() {}, eval() {} };
+  /** The TypeScript type of each fleet option kind (a rate takes null: its rule off). */
+  const fleetType = (o) =>
+    o.kind === 'text' ? null : o.kind === 'number' && o.bounds.includes('none') ? 'null | number' : 'number';
+
+  test('every fleet option is an optional property of RedisFleetOptions, and nothing else is', () => {
+    assert.ok(schema.fleetOptions.length >= 15, `${schema.fleetOptions.length} fleet options`);
+    const props = dtsInterface('RedisFleetOptions');
+    for (const o of schema.fleetOptions) {
+      assert.equal(o.jsName, camel(o.name));
+      const prop = props.get(o.jsName);
+      assert.ok(prop, `index.d.ts RedisFleetOptions lacks \`${o.jsName}\` (${o.name})`);
+      assert.ok(prop.optional, `${o.jsName} is optional`);
+      if (fleetType(o) !== null) assert.equal(normalise(prop.type), fleetType(o), `${o.jsName}'s type`);
+    }
+    const known = new Set([...schema.fleetOptions.map((o) => o.jsName), 'onEvent']);
+    for (const prop of props.keys()) assert.ok(known.has(prop), `RedisFleetOptions.${prop} is not a core fleet option`);
+  });
+
+  test('redisFleet takes every fleet option by the schema and refuses a wrong type naming it', () => {
+    for (const o of schema.fleetOptions) {
+      const wrong = o.kind === 'text' ? 1 : 'x';
+      assert.throws(() => redisFleet(client, { [o.jsName]: wrong }), { code: 'ERR_INVALID_ARG_TYPE', option: o.jsName });
+    }
+    // Each documented default, given explicitly, is accepted (durations and counts as numbers).
+    const given = {};
+    for (const o of schema.fleetOptions) {
+      const [value, unit] = o.default.split(' ');
+      const scale = { ms: 1, s: 1000, h: 3600000 }[unit] ?? 1;
+      given[o.jsName] = o.kind === 'text' ? value : value === 'none' ? null : Number(value) * scale;
+    }
+    assert.doesNotThrow(() => redisFleet(client, given));
+  });
+});
+
 describe('schema', () => {
   test('the addon exports the core schema', () => {
     assert.ok(schema.options.length >= 17, `${schema.options.length} options`);

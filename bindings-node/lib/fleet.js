@@ -7,29 +7,15 @@
 const { EventEmitter } = require('node:events');
 const native = require('../binding.js');
 const { typeError, argumentError, rangeError } = require('./errors.js');
+const { FLEET_OPTIONS } = require('./schema.js');
 
 const SCRIPT = native.fleetScript();
 const SCRIPT_SHA1 = native.fleetScriptSha1();
 
-/** The fleet options (camelCase), their snake_case spelling in the core's messages. */
-const OPTIONS = {
-  syncInterval: 'sync_interval',
-  onStoreFailure: 'on_store_failure',
-  window: 'window',
-  buckets: 'buckets',
-  minimumCalls: 'minimum_calls',
-  failureRateThreshold: 'failure_rate_threshold',
-  slowCallRateThreshold: 'slow_call_rate_threshold',
-  resetTimeout: 'reset_timeout',
-  backoffMultiplier: 'backoff_multiplier',
-  maxResetTimeout: 'max_reset_timeout',
-  halfOpenMaxCalls: 'half_open_max_calls',
-  successThreshold: 'success_threshold',
-  probeLease: 'probe_lease',
-  maxStaleness: 'max_staleness',
-  keyExpiry: 'key_expiry',
-};
-const CAMEL = Object.fromEntries(Object.entries(OPTIONS).map(([camel, snake]) => [snake, camel]));
+/** The fleet options from the core's schema: camelCase name -> [snake_case name (as the core's
+ * messages spell it), kind]. No option is typed here. */
+const OPTIONS = FLEET_OPTIONS;
+const CAMEL = Object.fromEntries(Object.entries(OPTIONS).map(([camel, [snake]]) => [snake, camel]));
 const SNAKE = new RegExp(`\\b(${Object.keys(CAMEL).sort((a, b) => b.length - a.length).join('|')})\\b`, 'g');
 
 /** The key of the method a breaker attaches itself with (`{ name, fleet }`). */
@@ -51,14 +37,16 @@ function checkOptions(options) {
     if (key === 'onEvent') {
       if (typeof value !== 'function') throw typeError(key, 'a function', value);
       onEvent = value;
-    } else if (key === 'onStoreFailure') {
-      if (typeof value !== 'string') throw typeError(key, "'local', 'open' or 'closed'", value);
-      out[key] = value;
-    } else if (key === 'failureRateThreshold' || key === 'slowCallRateThreshold') {
-      if (value !== null && typeof value !== 'number') throw typeError(key, 'a number or null', value);
-      out[key] = value;
     } else if (Object.hasOwn(OPTIONS, key)) {
-      if (typeof value !== 'number') throw typeError(key, 'a number', value);
+      const [, kind, bounds] = OPTIONS[key];
+      if (kind === 'text') {
+        if (typeof value !== 'string') throw typeError(key, `a string (${bounds})`, value);
+      } else if (kind === 'number' && bounds.includes('none')) {
+        // A rate: null turns its rule off.
+        if (value !== null && typeof value !== 'number') throw typeError(key, 'a number or null', value);
+      } else if (typeof value !== 'number') {
+        throw typeError(key, 'a number', value);
+      }
       out[key] = value;
     } else {
       const err = new TypeError(`unknown fleet option \`${key}\``);

@@ -24,4 +24,9 @@ const ENGINE_OPTIONS = Object.freeze(
   Object.fromEntries(schema.options.map((o) => [o.jsName, Object.freeze([o.name, o.kind])])),
 );
 
-module.exports = { STATES, REASONS, SUCCESS, FAILURE, IGNORED, METRIC_FIELDS, ENGINE_OPTIONS };
+/** Fleet breaker options (`redisFleet`): camelCase name -> [core name, kind, bounds]. */
+const FLEET_OPTIONS = Object.freeze(
+  Object.fromEntries(schema.fleetOptions.map((o) => [o.jsName, Object.freeze([o.name, o.kind, o.bounds])])),
+);
+
+module.exports = { STATES, REASONS, SUCCESS, FAILURE, IGNORED, METRIC_FIELDS, ENGINE_OPTIONS, FLEET_OPTIONS };

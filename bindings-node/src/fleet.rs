@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::Clock;
-use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, FleetState, Refused, Reply, StoreFailure};
+use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, FleetState, Refused, Reply};
+use engine::{OptionInfo, OptionKind, OptionValue};
 use napi::ValueType;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -18,6 +19,7 @@ use napi_derive::napi;
 use crate::clock::ms;
 use crate::options::ConfigProblem;
 use crate::protocol::{NANOS_PER_MS, NO_FLEET_PROBE};
+use crate::schema::camel_case;
 
 /// The host's monotonic clock, the time line of every fleet of this process (a breaker's own
 /// clock, manual or not, is never the fleet's: the fleet's instants are turned from the store's
@@ -83,16 +85,6 @@ fn problem(option: &str, reason: impl Into<String>) -> ConfigProblem {
     ConfigProblem { option: option.to_owned(), reason: reason.into() }
 }
 
-/// A number option (`lib/fleet.js` has checked that it is a number, if given).
-fn number(options: &Object, js: &str) -> Result<Option<f64>> {
-    let Some(value) = options.get::<Unknown>(js)? else { return Ok(None) };
-    match value.get_type()? {
-        ValueType::Undefined => Ok(None),
-        ValueType::Number => Ok(Some(f64::from_unknown(value)?)),
-        _ => Err(Error::new(Status::InvalidArg, format!("circuit: fleet option `{js}` must be a number"))),
-    }
-}
-
 fn duration(option: &'static str, value: f64) -> std::result::Result<Duration, ConfigProblem> {
     engine::duration_from_f64(option, value, NANOS_PER_MS).map_err(ConfigProblem::from)
 }
@@ -104,63 +96,47 @@ fn count(option: &'static str, value: f64) -> std::result::Result<u32, ConfigPro
     Err(problem(option, format!("must be a whole number, got {value}")))
 }
 
-/// The fleet options (camelCase, durations in ms) as the core's `FleetConfig`, validated.
+/// One fleet option's JavaScript value as the core's value, by its kind (`lib/fleet.js` has
+/// checked the types; a wrong one is refused here too, naming the option): durations in ms,
+/// counts and numbers as numbers, `null` turning a rate rule off, text as a string. `None`: not
+/// given (absent or `undefined`).
+fn fleet_value(
+    info: &'static OptionInfo,
+    value: Unknown,
+) -> Result<Option<std::result::Result<OptionValue, ConfigProblem>>> {
+    let option = info.name;
+    let kind = value.get_type()?;
+    let wrong = |expected: &str| Ok(Some(Err(problem(option, format!("must be {expected}")))));
+    Ok(Some(match (info.kind, kind) {
+        (_, ValueType::Undefined) => return Ok(None),
+        (OptionKind::Number, ValueType::Null) => Ok(OptionValue::Text("none".to_owned())),
+        (OptionKind::Text, ValueType::String) => Ok(OptionValue::Text(String::from_unknown(value)?)),
+        (OptionKind::Text, _) => return wrong("a string"),
+        (_, ValueType::Number) => {
+            let n = f64::from_unknown(value)?;
+            match info.kind {
+                OptionKind::Duration => duration(option, n).map(OptionValue::Duration),
+                OptionKind::Count => count(option, n).map(OptionValue::Count),
+                _ => Ok(OptionValue::Number(n)),
+            }
+        }
+        _ => return wrong("a number"),
+    }))
+}
+
+/// The fleet options (camelCase, durations in ms) as the core's `FleetConfig`, validated: one
+/// option of the core's schema after the other, set by name.
 fn config(name: String, options: &Object) -> Result<std::result::Result<FleetConfig, ConfigProblem>> {
     let mut c = FleetConfig::new(name);
-    macro_rules! set {
-        ($js:literal, $snake:literal, $field:ident, $conv:ident) => {
-            if let Some(v) = number(options, $js)? {
-                match $conv($snake, v) {
-                    Ok(v) => c.$field = v,
-                    Err(p) => return Ok(Err(p)),
-                }
-            }
+    for info in engine::fleet::FLEET_OPTIONS {
+        let Some(value) = options.get::<Unknown>(&camel_case(info.name))? else { continue };
+        let value = match fleet_value(info, value)? {
+            None => continue,
+            Some(Ok(value)) => value,
+            Some(Err(problem)) => return Ok(Err(problem)),
         };
-    }
-    set!("syncInterval", "sync_interval", sync_interval, duration);
-    set!("window", "window", window, duration);
-    set!("buckets", "buckets", buckets, count);
-    set!("minimumCalls", "minimum_calls", minimum_calls, count);
-    set!("resetTimeout", "reset_timeout", reset_timeout, duration);
-    set!("maxResetTimeout", "max_reset_timeout", max_reset_timeout, duration);
-    set!("halfOpenMaxCalls", "half_open_max_calls", half_open_max_calls, count);
-    set!("successThreshold", "success_threshold", success_threshold, count);
-    set!("probeLease", "probe_lease", probe_lease, duration);
-    set!("maxStaleness", "max_staleness", max_staleness, duration);
-    set!("keyExpiry", "key_expiry", key_expiry, duration);
-    if let Some(v) = number(options, "backoffMultiplier")? {
-        c.backoff_multiplier = v;
-    }
-    // `null` turns a rate rule off; `undefined` (or absent) keeps the default.
-    for (js, field) in [("failureRateThreshold", 0), ("slowCallRateThreshold", 1)] {
-        let Some(value) = options.get::<Unknown>(js)? else { continue };
-        let rate = match value.get_type()? {
-            ValueType::Undefined => continue,
-            ValueType::Null => None,
-            ValueType::Number => Some(f64::from_unknown(value)?),
-            _ => return Err(Error::new(Status::InvalidArg, format!("circuit: fleet option `{js}` must be a number"))),
-        };
-        if field == 0 {
-            c.failure_rate_threshold = rate;
-        } else {
-            c.slow_call_rate_threshold = rate;
-        }
-    }
-    if let Some(value) = options.get::<Unknown>("onStoreFailure")?
-        && value.get_type()? != ValueType::Undefined
-    {
-        let text = if value.get_type()? == ValueType::String { Some(String::from_unknown(value)?) } else { None };
-        match text.as_deref().and_then(StoreFailure::parse) {
-            Some(mode) => c.on_store_failure = mode,
-            None => {
-                return Ok(Err(problem(
-                    "on_store_failure",
-                    format!(
-                        "must be \"local\", \"open\" or \"closed\", got {}",
-                        text.map_or("a non-string".to_owned(), |t| format!("{t:?}"))
-                    ),
-                )));
-            }
+        if let Err(e) = c.set(info.name, value) {
+            return Ok(Err(e.into()));
         }
     }
     Ok(c.validate().map(|()| c).map_err(ConfigProblem::from))

@@ -41,6 +41,8 @@ pub struct SchemaMetric {
 #[napi(object)]
 pub struct Schema {
     pub options: Vec<SchemaOption>,
+    /// The fleet breaker's options (`engine::fleet::FLEET_OPTIONS`), read by `redisFleet`.
+    pub fleet_options: Vec<SchemaOption>,
     /// In the order of the values `NativeBreaker.metrics()` returns.
     pub metrics: Vec<SchemaMetric>,
     pub states: Vec<String>,
@@ -66,6 +68,17 @@ pub(crate) fn camel_case(snake: &str) -> String {
     out
 }
 
+fn schema_option(o: &engine::OptionInfo) -> SchemaOption {
+    SchemaOption {
+        name: o.name.to_owned(),
+        js_name: camel_case(o.name),
+        kind: o.kind.as_str().to_owned(),
+        default: o.default.to_owned(),
+        bounds: o.bounds.to_owned(),
+        doc: o.doc.to_owned(),
+    }
+}
+
 /// The core's schema, so `lib/*.js` never types an option name, a metrics field or a spelling.
 #[napi(catch_unwind)]
 pub fn schema() -> Schema {
@@ -76,17 +89,8 @@ pub fn schema() -> Schema {
         sorted.iter().map(|v| text(*v).to_owned()).collect()
     }
     Schema {
-        options: OPTIONS
-            .iter()
-            .map(|o| SchemaOption {
-                name: o.name.to_owned(),
-                js_name: camel_case(o.name),
-                kind: o.kind.as_str().to_owned(),
-                default: o.default.to_owned(),
-                bounds: o.bounds.to_owned(),
-                doc: o.doc.to_owned(),
-            })
-            .collect(),
+        options: OPTIONS.iter().map(schema_option).collect(),
+        fleet_options: engine::fleet::FLEET_OPTIONS.iter().map(schema_option).collect(),
         metrics: METRICS
             .iter()
             .map(|m| SchemaMetric {

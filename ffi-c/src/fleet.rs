@@ -67,7 +67,7 @@ const QUEUE_CAP: usize = 256;
 /// `circuit_fleet_config_free`. Not thread-safe; reusable. Values are checked by
 /// `circuit_fleet_new`, which names a refused option.
 pub struct circuit_fleet_config {
-    config: FleetConfig,
+    pub(crate) config: FleetConfig,
     clock: Option<ManualClock>,
 }
 

@@ -138,6 +138,37 @@ pub extern "C" fn circuit_metric_name(index: u32) -> *const c_char {
     texts().metrics.get(index as usize).map_or(std::ptr::null(), |name| name.as_ptr())
 }
 
+/// The checks of every set-by-name function (this file's, and the fleet options' in
+/// `fleet_schema.rs`): `config` and `name` non-NULL, `name` UTF-8, then the value.
+pub(crate) fn named_value<'a>(
+    function: &'static str,
+    config_is_null: bool,
+    name: *const c_char,
+    value: impl FnOnce() -> Result<OptionValue, circuit_status>,
+) -> Result<(&'a str, OptionValue), circuit_status> {
+    if config_is_null || name.is_null() {
+        let which = if config_is_null { "config" } else { "name" };
+        return Err(fail(CIRCUIT_ERR_NULL_POINTER, format!("{function}: `{which}` is NULL")));
+    }
+    // SAFETY: NUL-terminated per the contract of every caller.
+    let Ok(name) = unsafe { CStr::from_ptr(name) }.to_str() else {
+        return Err(fail(CIRCUIT_ERR_INVALID_ARGUMENT, format!("{function}: `name` is not UTF-8")));
+    };
+    Ok((name, value()?))
+}
+
+/// A NUL-terminated UTF-8 `value` as a text option value (copied).
+pub(crate) fn text_value(function: &'static str, value: *const c_char) -> Result<OptionValue, circuit_status> {
+    if value.is_null() {
+        return Err(fail(CIRCUIT_ERR_NULL_POINTER, format!("{function}: `value` is NULL")));
+    }
+    // SAFETY: NUL-terminated per the contract of every caller.
+    match unsafe { CStr::from_ptr(value) }.to_str() {
+        Ok(text) => Ok(OptionValue::Text(text.to_owned())),
+        Err(_) => Err(fail(CIRCUIT_ERR_INVALID_ARGUMENT, format!("{function}: `value` is not UTF-8"))),
+    }
+}
+
 fn set_by_name(
     function: &'static str,
     config: *mut circuit_config,
@@ -145,16 +176,8 @@ fn set_by_name(
     value: impl FnOnce() -> Result<OptionValue, circuit_status>,
 ) -> circuit_status {
     guard(function, || {
-        if config.is_null() || name.is_null() {
-            let which = if config.is_null() { "config" } else { "name" };
-            return fail(CIRCUIT_ERR_NULL_POINTER, format!("{function}: `{which}` is NULL"));
-        }
-        // SAFETY: NUL-terminated per the contract.
-        let Ok(name) = unsafe { CStr::from_ptr(name) }.to_str() else {
-            return fail(CIRCUIT_ERR_INVALID_ARGUMENT, format!("{function}: `name` is not UTF-8"));
-        };
-        let value = match value() {
-            Ok(value) => value,
+        let (name, value) = match named_value(function, config.is_null(), name, value) {
+            Ok(named) => named,
             Err(status) => return status,
         };
         // SAFETY: non-null, from circuit_config_new, not used concurrently (the contract).
@@ -235,16 +258,7 @@ pub unsafe extern "C" fn circuit_config_set_text(
     name: *const c_char,
     value: *const c_char,
 ) -> circuit_status {
-    set_by_name("circuit_config_set_text", config, name, || {
-        if value.is_null() {
-            return Err(fail(CIRCUIT_ERR_NULL_POINTER, "circuit_config_set_text: `value` is NULL"));
-        }
-        // SAFETY: NUL-terminated per the contract.
-        match unsafe { CStr::from_ptr(value) }.to_str() {
-            Ok(text) => Ok(OptionValue::Text(text.to_owned())),
-            Err(_) => Err(fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_config_set_text: `value` is not UTF-8")),
-        }
-    })
+    set_by_name("circuit_config_set_text", config, name, || text_value("circuit_config_set_text", value))
 }
 
 /// Checks `config` as `circuit_create` would, without creating anything and without touching the

@@ -13,7 +13,9 @@
  *     request freed unanswered count as failed syncs; past max_staleness the store is degraded
  *     (event), a good reply recovers it (event);
  *   - the degraded mode "open" rejects at the fleet level, the events queue without a callback;
- *   - a family refuses a config with a fleet. */
+ *   - a family refuses a config with a fleet;
+ *   - the fleet options' schema: every option described and settable by name with its kind, the
+ *     wrong kind and an unknown name refused, a value checked by circuit_fleet_new naming it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,9 +396,96 @@ static void test_degraded_open(void) {
     circuit_clock_destroy(clock);
 }
 
+/* A documented duration default in nanoseconds (0 if it does not parse). */
+static uint64_t default_ns(const char *text) {
+    double value = 0;
+    char unit[8] = {0};
+    if (sscanf(text, "%lf %7s", &value, unit) != 2) return 0;
+    double scale = strcmp(unit, "ms") == 0 ? 1e6 : strcmp(unit, "s") == 0 ? 1e9 : strcmp(unit, "h") == 0 ? 3600e9 : 0;
+    return (uint64_t)(value * scale);
+}
+
+/* The fleet options come from the core's one declaration: described, settable by name. */
+static void test_fleet_schema(void) {
+    uint32_t count = circuit_fleet_option_count();
+    CHECK(count >= 15, "the fleet schema lists the options (%u)", count);
+    int described = 0, settable = 0, made = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        circuit_option info;
+        if (circuit_fleet_option_info(i, &info) != CIRCUIT_OK) continue;
+        if (info.name && info.default_value && info.bounds && info.doc && info.name[0]) described++;
+        circuit_fleet_config *config = circuit_fleet_config_new();
+        circuit_status st = CIRCUIT_ERR_PANIC, wrong = CIRCUIT_ERR_PANIC;
+        switch (info.kind) {
+        case CIRCUIT_OPTION_TEXT:
+            st = circuit_fleet_config_set_text(config, info.name, "closed");
+            wrong = circuit_fleet_config_set_count(config, info.name, 1);
+            break;
+        case CIRCUIT_OPTION_COUNT:
+            st = circuit_fleet_config_set_count(config, info.name, 1);
+            wrong = circuit_fleet_config_set_duration_ns(config, info.name, 1);
+            break;
+        case CIRCUIT_OPTION_NUMBER:
+            /* 1 is valid for every number option (rates in (0, 1], the multiplier >= 1). */
+            st = circuit_fleet_config_set_number(config, info.name, 1.0);
+            wrong = circuit_fleet_config_set_count(config, info.name, 1);
+            break;
+        case CIRCUIT_OPTION_DURATION:
+            /* Its documented default ("250 ms", "10 s", "24 h"), written back by name. */
+            st = circuit_fleet_config_set_duration_ns(config, info.name, default_ns(info.default_value));
+            wrong = circuit_fleet_config_set_number(config, info.name, 1.0);
+            break;
+        case CIRCUIT_OPTION_SEED:
+            break;
+        }
+        if (st == CIRCUIT_OK && wrong == CIRCUIT_ERR_INVALID_ARGUMENT) settable++;
+        circuit_fleet fleet = 0;
+        if (circuit_fleet_new("schema", config, &fleet) == CIRCUIT_OK) {
+            made++;
+            circuit_fleet_free(fleet);
+        } else {
+            printf("# %s: %s\n", info.name, message());
+        }
+        circuit_fleet_config_free(config);
+    }
+    CHECK(described == (int)count && settable == (int)count && made == (int)count,
+          "every fleet option described (%d), settable by name with its kind (%d), accepted (%d) of %u", described,
+          settable, made, count);
+    circuit_option info;
+    CHECK(circuit_fleet_option_info(count, &info) == CIRCUIT_ERR_INVALID_ARGUMENT, "no fleet option past the end");
+    CHECK(circuit_fleet_option_info(0, NULL) == CIRCUIT_ERR_NULL_POINTER, "NULL out_info");
+
+    circuit_fleet_config *config = circuit_fleet_config_new();
+    CHECK(circuit_fleet_config_set_count(config, "no_such_option", 1) == CIRCUIT_ERR_INVALID_ARGUMENT &&
+              strstr(message(), "no_such_option") != NULL,
+          "an unknown fleet option is refused by name: %s", message());
+    CHECK(circuit_fleet_config_set_count(NULL, "buckets", 1) == CIRCUIT_ERR_NULL_POINTER &&
+              circuit_fleet_config_set_count(config, NULL, 1) == CIRCUIT_ERR_NULL_POINTER &&
+              circuit_fleet_config_set_text(config, "on_store_failure", NULL) == CIRCUIT_ERR_NULL_POINTER,
+          "NULL config, name or value");
+    CHECK(circuit_fleet_config_set_text(config, "on_store_failure", "sideways") == CIRCUIT_ERR_INVALID_ARGUMENT,
+          "a bad degraded mode is refused at once");
+    CHECK(circuit_fleet_config_set_text(config, "failure_rate_threshold", "none") == CIRCUIT_OK &&
+              circuit_fleet_config_set_number(config, "slow_call_rate_threshold", 0.25) == CIRCUIT_OK,
+          "a rate rule is turned off with \"none\"");
+    CHECK(circuit_fleet_config_set_count(config, "buckets", 0) == CIRCUIT_OK, "values are checked by circuit_fleet_new");
+    circuit_fleet fleet = 0;
+    CHECK(circuit_fleet_new("schema", config, &fleet) == CIRCUIT_ERR_INVALID_CONFIG && strstr(message(), "buckets") != NULL,
+          "the refused value names its option: %s", message());
+    CHECK(circuit_fleet_config_set_count(config, "buckets", 5) == CIRCUIT_OK &&
+              circuit_fleet_config_set_duration_ns(config, "sync_interval", 100 * MS) == CIRCUIT_OK &&
+              circuit_fleet_new("schema", config, &fleet) == CIRCUIT_OK,
+          "set by name, then created: %s", message());
+    uint64_t interval = 0;
+    CHECK(circuit_fleet_sync_interval_ns(fleet, &interval) == CIRCUIT_OK && interval == 100 * MS, "the option took effect");
+    circuit_fleet_free(fleet);
+    circuit_fleet_config_free(config);
+}
+
 int main(void) {
     test_statics_and_errors();
     test_lifecycle();
     test_degraded_open();
+    test_fleet_schema();
     return tap_done();
 }
