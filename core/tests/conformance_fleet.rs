@@ -159,7 +159,7 @@ fn run(vector: &Value) {
                                 permits.insert(key.to_owned(), permit);
                             }
                             None => {
-                                fleet.record_call(&breaker, permit, Outcome::Ignored).unwrap();
+                                let _ = fleet.record_call(&breaker, permit, Outcome::Ignored).unwrap();
                             }
                         }
                     }
