@@ -321,6 +321,20 @@ func (f *Fleet) Poll() (*SyncRequest, bool) {
 	return r, true
 }
 
+// Tick delivers what changed without a sync (the store went stale: "store_degraded", once) to
+// the event hook; Poll does this itself when it has nothing to send.
+func (f *Fleet) Tick() error {
+	h, err := f.handle()
+	if err != nil {
+		return err
+	}
+	if st := C.circuit_fleet_tick(h); st != C.CIRCUIT_OK {
+		return errorFor(st, lastMessage())
+	}
+	f.drain(h)
+	return nil
+}
+
 // Complete applies the script's reply (items int64/int, string or []byte) to req and frees it.
 // A reply that cannot be read counts as a failed sync.
 func (f *Fleet) Complete(req *SyncRequest, reply []any) error {
