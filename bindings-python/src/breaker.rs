@@ -478,7 +478,7 @@ impl Breaker {
             Some(link) => {
                 let handle = link.handle.get();
                 handle.wake(py);
-                handle.inner.allow_call(&self.inner, crate::fleet::now).map(crate::fleet::Admitted::Fleet)
+                handle.inner.allow_call(&self.inner, || handle.now()).map(crate::fleet::Admitted::Fleet)
             }
         }
     }

@@ -46,9 +46,21 @@ pub(crate) struct FleetHandle {
     /// task on the running loop; it returns True once it has (then it is not called again).
     hook: Mutex<Option<Py<PyAny>>>,
     armed: AtomicBool,
+    /// A manual clock the fleet runs on instead of the host's monotonic clock (tests,
+    /// simulations: the conformance vectors), or None.
+    clock: Option<engine::ManualClock>,
 }
 
 impl FleetHandle {
+    /// This fleet's instant now: its manual clock's, else the host's monotonic clock's.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        match &self.clock {
+            Some(clock) => engine::Clock::now_nanos(clock),
+            None => now(),
+        }
+    }
+
     /// Runs the wake-up hook if armed (an asyncio host whose task is not running yet).
     #[inline]
     pub(crate) fn wake(&self, py: Python<'_>) {
@@ -59,7 +71,7 @@ impl FleetHandle {
 
     /// The fleet level's state now.
     pub(crate) fn status_of(&self) -> FleetStatus {
-        FleetStatus::of(&self.inner.status(now()))
+        FleetStatus::of(&self.inner.status(self.now()))
     }
 
     #[cold]
@@ -102,10 +114,17 @@ fn reply_of(reply: &Bound<'_, PyAny>) -> Result<Vec<Reply>, String> {
 impl FleetHandle {
     /// The fleet breaker `name` with its options (`engine::fleet::FLEET_OPTIONS`: durations in
     /// float seconds; None for a rate turns its rule off, for any other option means its
-    /// default); raises `CircuitConfigError` naming a refused option.
+    /// default); raises `CircuitConfigError` naming a refused option. `clock`: a `ManualClock`
+    /// to run on (tests), shared with the breakers attached to it.
     #[new]
-    #[pyo3(signature = (name, **options))]
-    fn new(py: Python<'_>, name: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    #[pyo3(signature = (name, *, clock = None, **options))]
+    fn new(
+        py: Python<'_>,
+        name: String,
+        clock: Option<PyRef<'_, crate::clock::ManualClock>>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let clock = clock.map(|c| c.inner.clone());
         let mut c = FleetConfig::new(name);
         for (key, value) in options.into_iter().flatten() {
             let key: String = key.extract()?;
@@ -121,8 +140,9 @@ impl FleetHandle {
             };
             c.set(info.name, value).map_err(|e| config_error(py, e.option(), e.to_string()))?;
         }
-        let fleet = Fleet::new(c, now()).map_err(|e| config_error(py, e.option(), e.to_string()))?;
-        Ok(Self { inner: Arc::new(fleet), hook: Mutex::new(None), armed: AtomicBool::new(false) })
+        let created = clock.as_ref().map_or_else(now, engine::Clock::now_nanos);
+        let fleet = Fleet::new(c, created).map_err(|e| config_error(py, e.option(), e.to_string()))?;
+        Ok(Self { inner: Arc::new(fleet), hook: Mutex::new(None), armed: AtomicBool::new(false), clock })
     }
 
     /// The breaker name.
@@ -139,23 +159,23 @@ impl FleetHandle {
 
     /// What to send if a sync is due now: `(key, args)` for `EVALSHA sha 1 key *args`, or None.
     fn poll(&self) -> Option<(String, Vec<String>)> {
-        self.inner.poll(now()).map(|r| (r.keys()[0].to_owned(), r.args().to_vec()))
+        self.inner.poll(self.now()).map(|r| (r.keys()[0].to_owned(), r.args().to_vec()))
     }
 
     /// Applies the script's reply (a list of ints, bytes or str) to the request `poll` gave.
     fn complete(&self, reply: &Bound<'_, PyAny>) -> Vec<EventTuple> {
         let reply = reply_of(reply);
-        self.inner.complete(now(), reply).into_iter().map(event_tuple).collect()
+        self.inner.complete(self.now(), reply).into_iter().map(event_tuple).collect()
     }
 
     /// The request `poll` gave failed (`message`: the store error or time-out).
     fn fail(&self, message: String) -> Vec<EventTuple> {
-        self.inner.complete(now(), Err(message)).into_iter().map(event_tuple).collect()
+        self.inner.complete(self.now(), Err(message)).into_iter().map(event_tuple).collect()
     }
 
     /// What changed without a sync (the store became stale).
     fn events(&self) -> Vec<EventTuple> {
-        self.inner.events(now()).into_iter().map(event_tuple).collect()
+        self.inner.events(self.now()).into_iter().map(event_tuple).collect()
     }
 
     /// The fleet level's state.
