@@ -231,9 +231,10 @@ export declare function createFamily(options: Record<string, string | number | u
 
 /**
  * Creates the fleet breaker `name` with its options (camelCase, durations in ms; `lib/fleet.js`
- * has checked their types), or says which option is invalid (nothing is created then).
+ * has checked their types), or says which option is invalid (nothing is created then). `clock`:
+ * a manual clock to run on instead of the host's monotonic clock (tests).
  */
-export declare function createFleet(name: string, options: Record<string, string | number | null | undefined>): NativeFleet | ConfigProblem
+export declare function createFleet(name: string, options: Record<string, string | number | null | undefined>, clock?: NativeClock | undefined | null): NativeFleet | ConfigProblem
 
 /** The metric set, in the core's order (by name). */
 export declare function families(): Array<MetricFamily>

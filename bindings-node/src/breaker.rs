@@ -7,7 +7,7 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use engine::fleet::{Fleet, FleetPermit, Refused};
+use engine::fleet::{FleetPermit, Refused};
 use engine::{CircuitBreaker, METRICS, Metrics, RawPermit, Recorded};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -146,7 +146,10 @@ impl NativeBreaker {
     }
 
     /// [`Self::adopt`], the calls also going through `fleet` if given.
-    pub(crate) fn adopt_with_fleet(breaker: Arc<CircuitBreaker>, fleet: Option<Arc<Fleet>>) -> Self {
+    pub(crate) fn adopt_with_fleet(
+        breaker: Arc<CircuitBreaker>,
+        fleet: Option<Arc<crate::fleet::ClockedFleet>>,
+    ) -> Self {
         let queue = Arc::new(Queue::default());
         let id = LOCAL.with(|local| {
             local.insert(|trivial| {

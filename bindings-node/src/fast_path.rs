@@ -126,7 +126,7 @@ extern "C" fn fast_allow(env: sys::napi_env, _info: sys::napi_callback_info) -> 
                 // Both levels (`fleet.rs`): the local breaker, then the fleet. A success of an
                 // ordinary permit that the fleet did not grant as its probe may be held back like
                 // a local one: `settle` hands it to both levels.
-                let admitted = match fleet.allow_call_on(&e.breaker, slot, crate::fleet::now) {
+                let admitted = match fleet.allow_call_on(&e.breaker, slot, || fleet.now()) {
                     Ok(permit) => {
                         let generation = permit.local.generation();
                         if !permit.is_fleet_probe()

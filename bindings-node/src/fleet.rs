@@ -32,7 +32,34 @@ pub(crate) fn now() -> u64 {
 /// The core's fleet breaker of one breaker name (`redisFleet` holds one per name attached).
 #[napi]
 pub struct NativeFleet {
-    pub(crate) inner: Arc<Fleet>,
+    pub(crate) inner: Arc<ClockedFleet>,
+}
+
+/// The core's fleet breaker and the clock it runs on: the host's monotonic clock, or a manual
+/// clock (tests, simulations: the conformance vectors). Derefs to the core's `Fleet`.
+#[derive(Debug)]
+pub(crate) struct ClockedFleet {
+    fleet: Fleet,
+    clock: Option<engine::ManualClock>,
+}
+
+impl ClockedFleet {
+    /// This fleet's instant now.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        match &self.clock {
+            Some(clock) => clock.now_nanos(),
+            None => now(),
+        }
+    }
+}
+
+impl std::ops::Deref for ClockedFleet {
+    type Target = Fleet;
+
+    fn deref(&self) -> &Fleet {
+        &self.fleet
+    }
 }
 
 /// What a sync sends: `EVALSHA sha 1 key ...args` (or `EVAL script 1 key ...args`).
@@ -143,15 +170,25 @@ fn config(name: String, options: &Object) -> Result<std::result::Result<FleetCon
 }
 
 /// Creates the fleet breaker `name` with its options (camelCase, durations in ms; `lib/fleet.js`
-/// has checked their types), or says which option is invalid (nothing is created then).
-#[napi(catch_unwind, ts_args_type = "name: string, options: Record<string, string | number | null | undefined>")]
-pub fn create_fleet(name: String, options: Object) -> Result<Either<NativeFleet, ConfigProblem>> {
+/// has checked their types), or says which option is invalid (nothing is created then). `clock`:
+/// a manual clock to run on instead of the host's monotonic clock (tests).
+#[napi(
+    catch_unwind,
+    ts_args_type = "name: string, options: Record<string, string | number | null | undefined>, clock?: NativeClock | undefined | null"
+)]
+pub fn create_fleet(
+    name: String,
+    options: Object,
+    clock: Option<&crate::clock::NativeClock>,
+) -> Result<Either<NativeFleet, ConfigProblem>> {
     let config = match config(name, &options)? {
         Ok(config) => config,
         Err(problem) => return Ok(Either::B(problem)),
     };
-    match Fleet::new(config, now()) {
-        Ok(fleet) => Ok(Either::A(NativeFleet { inner: Arc::new(fleet) })),
+    let clock = clock.map(|c| c.clock.clone());
+    let created = clock.as_ref().map_or_else(now, engine::Clock::now_nanos);
+    match Fleet::new(config, created) {
+        Ok(fleet) => Ok(Either::A(NativeFleet { inner: Arc::new(ClockedFleet { fleet, clock }) })),
         Err(e) => Ok(Either::B(e.into())),
     }
 }
@@ -206,32 +243,32 @@ impl NativeFleet {
     /// What to send if a sync is due now, or `null` (also while one is in flight).
     #[napi(catch_unwind)]
     pub fn poll(&self) -> Option<FleetRequest> {
-        self.inner.poll(now()).map(|r| FleetRequest { key: r.keys()[0].to_owned(), args: r.args().to_vec() })
+        self.inner.poll(self.inner.now()).map(|r| FleetRequest { key: r.keys()[0].to_owned(), args: r.args().to_vec() })
     }
 
     /// Applies the script's reply (an array of whole numbers and strings) to the request `poll`
     /// gave; a malformed reply is a failed sync. Returns what happened.
     #[napi(catch_unwind)]
     pub fn complete(&self, reply: Vec<Either<f64, String>>) -> Vec<NativeFleetEvent> {
-        events_of(self.inner.complete(now(), reply_of(reply)))
+        events_of(self.inner.complete(self.inner.now(), reply_of(reply)))
     }
 
     /// The request `poll` gave failed (`message`: the store error or time-out).
     #[napi(catch_unwind)]
     pub fn fail(&self, message: String) -> Vec<NativeFleetEvent> {
-        events_of(self.inner.complete(now(), Err(message)))
+        events_of(self.inner.complete(self.inner.now(), Err(message)))
     }
 
     /// What changed without a sync (the store became stale).
     #[napi(catch_unwind)]
     pub fn events(&self) -> Vec<NativeFleetEvent> {
-        events_of(self.inner.events(now()))
+        events_of(self.inner.events(self.inner.now()))
     }
 
     /// The fleet level's state.
     #[napi(catch_unwind)]
     pub fn status(&self) -> NativeFleetStatus {
-        let s = self.inner.status(now());
+        let s = self.inner.status(self.inner.now());
         NativeFleetStatus {
             state: s.state.as_str().to_owned(),
             epoch: s.epoch as f64,

@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use engine::fleet::{Fleet, Refused};
+use engine::fleet::Refused;
 use engine::{CircuitBreaker, ListenerId, ThreadSlot, Transition};
 use napi::bindgen_prelude::*;
 
@@ -48,7 +48,7 @@ pub(crate) struct Entry {
     /// after a rejected `allow`.
     pub(crate) rejection: Option<Refused>,
     /// The fleet breaker the calls also go through (`fleet.rs`), or `None`.
-    pub(crate) fleet: Option<Arc<Fleet>>,
+    pub(crate) fleet: Option<Arc<crate::fleet::ClockedFleet>>,
     /// The core listener filling `queue`. A family member (`family.rs`) outlives its entry, so
     /// freeing the entry unregisters it (for a breaker of its own, dropping it drops both).
     pub(crate) listener: ListenerId,
