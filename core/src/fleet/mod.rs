@@ -755,7 +755,6 @@ impl Fleet {
         if until != u64::MAX {
             let now = now();
             if now >= until {
-                std::hint::cold_path();
                 self.allow_call_gated(breaker, local, now, &mut probe)?;
             }
         }
@@ -810,11 +809,8 @@ impl Fleet {
         let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
         let recorded = breaker.record_raw_on(slot, permit.local, outcome)?;
         match permit.probe {
+            Some(probe) => self.record_probe(probe, outcome),
             None => self.record_on(slot, outcome, slow),
-            Some(probe) => {
-                std::hint::cold_path();
-                self.record_probe(probe, outcome);
-            }
         }
         Ok(recorded)
     }
