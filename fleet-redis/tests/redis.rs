@@ -337,3 +337,44 @@ fn instances_in_separate_processes_learn_of_a_trip_within_a_sync_interval() {
         assert!(c.wait().unwrap().success());
     }
 }
+
+/// A store that lost the breaker (a restart without persistence, FLUSHALL, eviction, an expired
+/// key) while the instances had seen later epochs: the store starts again past every epoch an
+/// instance has seen, closed, so no instance ignores it as older, and the fleet can trip again.
+#[test]
+fn a_store_that_lost_the_breaker_resumes_past_every_seen_epoch() {
+    let server = Server::start();
+    let a = RedisFleet::new(server.client(), config_with_long_reset("lost")).unwrap();
+    let b = RedisFleet::new(server.client(), config_with_long_reset("lost")).unwrap();
+    settle(&[&a, &b], || a.status().syncs > 0 && b.status().syncs > 0);
+    for _ in 0..10 {
+        assert_eq!(a.admit(), Admission::Admit);
+        a.record(Outcome::Failure, false);
+    }
+    settle(&[&a, &b], || a.status().state == FleetState::Open && b.status().state == FleetState::Open);
+    let seen = a.status().epoch;
+    assert!(seen >= 1);
+    server.command(&["DEL", "circuit:{lost}"]);
+    let events = settle(&[&a, &b], || {
+        a.status().state == FleetState::Closed && b.status().state == FleetState::Closed
+    });
+    assert!(a.status().epoch > seen && b.status().epoch == a.status().epoch, "{:?} / {:?}", a.status(), b.status());
+    assert!(events.iter().any(|e| matches!(e, FleetEvent::Transition { from: FleetState::Open, to: FleetState::Closed, .. })));
+    // The deltas count again: the fleet trips once more.
+    for _ in 0..10 {
+        assert_eq!(b.admit(), Admission::Admit);
+        b.record(Outcome::Failure, false);
+    }
+    settle(&[&a, &b], || a.status().state == FleetState::Open && b.status().state == FleetState::Open);
+    // A newcomer (seen epoch 0) still never resets the fleet.
+    let newcomer = RedisFleet::new(server.client(), config_with_long_reset("lost")).unwrap();
+    settle(&[&newcomer], || newcomer.status().syncs > 0);
+    assert_eq!(newcomer.status().state, FleetState::Open);
+}
+
+fn config_with_long_reset(name: &str) -> FleetConfig {
+    let mut c = config(name);
+    c.reset_timeout = Duration::from_secs(60);
+    c.max_reset_timeout = Duration::from_secs(60);
+    c
+}

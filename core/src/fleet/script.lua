@@ -62,6 +62,18 @@ for idx, c, fl, s in string.gmatch(window_text, "(%d+):(%d+):(%d+):(%d+)") do
   window[tonumber(idx)] = {tonumber(c), tonumber(fl), tonumber(s)}
 end
 
+-- A store that lost the breaker (a restart without persistence, FLUSHALL, eviction, an expired
+-- key) while this instance had seen a later epoch: start again closed past every epoch an instance
+-- has seen, so that no instance ignores the store as older. A newcomer (seen 0) changes nothing.
+if seen_epoch > epoch then
+  epoch = seen_epoch + 1
+  state = "closed"
+  open_until = 0
+  attempt = 0
+  succ = 0
+  leases = {}
+end
+
 local function open_for(n)
   local d = reset_ms * (multiplier ^ n)
   if d > max_reset_ms then d = max_reset_ms end
