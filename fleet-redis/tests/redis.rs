@@ -355,11 +355,13 @@ fn a_store_that_lost_the_breaker_resumes_past_every_seen_epoch() {
     let seen = a.status().epoch;
     assert!(seen >= 1);
     server.command(&["DEL", "circuit:{lost}"]);
-    let events = settle(&[&a, &b], || {
-        a.status().state == FleetState::Closed && b.status().state == FleetState::Closed
-    });
+    let events = settle(&[&a, &b], || a.status().state == FleetState::Closed && b.status().state == FleetState::Closed);
     assert!(a.status().epoch > seen && b.status().epoch == a.status().epoch, "{:?} / {:?}", a.status(), b.status());
-    assert!(events.iter().any(|e| matches!(e, FleetEvent::Transition { from: FleetState::Open, to: FleetState::Closed, .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, FleetEvent::Transition { from: FleetState::Open, to: FleetState::Closed, .. }))
+    );
     // The deltas count again: the fleet trips once more.
     for _ in 0..10 {
         assert_eq!(b.admit(), Admission::Admit);
