@@ -7,7 +7,6 @@
 //! path. A fleet probe lease travels in the permit's parts (`PART_FLEET_EPOCH`, `PART_FLEET_ID`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use engine::Clock;
 use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, FleetState, Refused, Reply};
@@ -18,7 +17,7 @@ use napi_derive::napi;
 
 use crate::clock::ms;
 use crate::options::ConfigProblem;
-use crate::protocol::{NANOS_PER_MS, NO_FLEET_PROBE};
+use crate::protocol::NO_FLEET_PROBE;
 use crate::schema::camel_case;
 
 /// The host's monotonic clock, the time line of every fleet of this process (a breaker's own
@@ -108,47 +107,18 @@ fn events_of(events: Vec<FleetEvent>) -> Vec<NativeFleetEvent> {
     events.into_iter().map(event_of).collect()
 }
 
-fn problem(option: &str, reason: impl Into<String>) -> ConfigProblem {
-    ConfigProblem { option: option.to_owned(), reason: reason.into() }
-}
-
-fn duration(option: &'static str, value: f64) -> std::result::Result<Duration, ConfigProblem> {
-    engine::duration_from_f64(option, value, NANOS_PER_MS).map_err(ConfigProblem::from)
-}
-
-fn count(option: &'static str, value: f64) -> std::result::Result<u32, ConfigProblem> {
-    if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e18 {
-        return engine::count_from_i64(option, value as i64).map_err(ConfigProblem::from);
-    }
-    Err(problem(option, format!("must be a whole number, got {value}")))
-}
-
-/// One fleet option's JavaScript value as the core's value, by its kind (`lib/fleet.js` has
-/// checked the types; a wrong one is refused here too, naming the option): durations in ms,
-/// counts and numbers as numbers, `null` turning a rate rule off, text as a string. `None`: not
-/// given (absent or `undefined`).
+/// One fleet option's JavaScript value as the core's value: `None` when not given (absent or
+/// `undefined`), `null` turning a rate rule off, anything else converted by its kind as an engine
+/// option is (`options::option_value`: durations in ms; a wrong type is a problem naming it).
 fn fleet_value(
     info: &'static OptionInfo,
     value: Unknown,
 ) -> Result<Option<std::result::Result<OptionValue, ConfigProblem>>> {
-    let option = info.name;
-    let kind = value.get_type()?;
-    let wrong = |expected: &str| Ok(Some(Err(problem(option, format!("must be {expected}")))));
-    Ok(Some(match (info.kind, kind) {
-        (_, ValueType::Undefined) => return Ok(None),
-        (OptionKind::Number, ValueType::Null) => Ok(OptionValue::Text("none".to_owned())),
-        (OptionKind::Text, ValueType::String) => Ok(OptionValue::Text(String::from_unknown(value)?)),
-        (OptionKind::Text, _) => return wrong("a string"),
-        (_, ValueType::Number) => {
-            let n = f64::from_unknown(value)?;
-            match info.kind {
-                OptionKind::Duration => duration(option, n).map(OptionValue::Duration),
-                OptionKind::Count => count(option, n).map(OptionValue::Count),
-                _ => Ok(OptionValue::Number(n)),
-            }
-        }
-        _ => return wrong("a number"),
-    }))
+    Ok(match (info.kind, value.get_type()?) {
+        (_, ValueType::Undefined) => None,
+        (OptionKind::Number, ValueType::Null) => Some(Ok(OptionValue::Text("none".to_owned()))),
+        _ => Some(crate::options::option_value(info, value)?),
+    })
 }
 
 /// The fleet options (camelCase, durations in ms) as the core's `FleetConfig`, validated: one

@@ -52,7 +52,7 @@ static JS_OPTIONS: LazyLock<Vec<(String, &'static OptionInfo)>> =
 /// Converts one given option by its kind: text is a string, count/number/duration (ms) are
 /// numbers, the seed is the decimal string of an unsigned 64-bit integer (`lib/options.js` has
 /// already type-checked everything; this refuses a wrong type too, as a problem naming the option).
-fn option_value(info: &'static OptionInfo, value: Unknown) -> Result<Checked<OptionValue>> {
+pub(crate) fn option_value(info: &'static OptionInfo, value: Unknown) -> Result<Checked<OptionValue>> {
     let option = info.name;
     let (wanted, expected) = match info.kind {
         OptionKind::Text | OptionKind::Seed => (ValueType::String, "a string"),

@@ -13,6 +13,9 @@ use serde_json::{Map, Value};
 
 #[path = "support/memory_record.rs"]
 mod memory_record;
+#[path = "support/same.rs"]
+mod same;
+use same::same;
 
 /// How a vector's breakers are made: on their own, or in a (memory) host record.
 #[derive(Clone, Copy, PartialEq)]
@@ -86,13 +89,6 @@ fn metric(m: &Metrics, field: &str) -> Value {
         "time_in_state_ms" => d(m.time_in_state),
         "retry_after_ms" => m.retry_after.map_or(Value::Null, d),
         other => panic!("unknown metrics field {other}"),
-    }
-}
-
-fn same(expected: &Value, actual: &Value) -> bool {
-    match (expected.as_f64(), actual.as_f64()) {
-        (Some(e), Some(a)) => (e - a).abs() <= 1e-6 * e.abs().max(1.0),
-        _ => expected == actual,
     }
 }
 

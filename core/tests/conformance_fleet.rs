@@ -10,6 +10,10 @@ use circuit::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, Refused, Reply
 use circuit::{CircuitBreaker, Clock, Config, ManualClock, OPTIONS, OptionKind, OptionValue, Outcome, Recorded};
 use serde_json::{Map, Value, json};
 
+#[path = "support/same.rs"]
+mod same;
+use same::same;
+
 /// An option's JSON value as the core's value: durations end in `_ms` (milliseconds), `null` for a
 /// rate turns its rule off.
 fn option(key: &str, value: &Value, kind_of: impl Fn(&str) -> Option<OptionKind>) -> (String, OptionValue) {
@@ -68,18 +72,10 @@ fn event_json(event: &FleetEvent) -> Value {
     }
 }
 
-/// Equal, numbers by value (5000 and 5000.0 are the same).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(1.0),
-        _ => a == b,
-    }
-}
-
 /// Each field of `expect` equals the same field of `actual`.
 fn check_fields(what: &str, expect: &Value, actual: &Value) {
     for (field, want) in expect.as_object().unwrap() {
-        assert!(same(&actual[field], want), "{what}: field {field} is {}, want {want}", actual[field]);
+        assert!(same(want, &actual[field]), "{what}: field {field} is {}, want {want}", actual[field]);
     }
 }
 
@@ -172,7 +168,7 @@ fn run(vector: &Value) {
                         assert_eq!(got, expect, "{what}");
                         if let Some(want) = step.get("retry_after_ms") {
                             let got = retry_after.map_or(Value::Null, |d| Value::from(d.as_nanos() as f64 / 1e6));
-                            assert!(same(&got, want), "{what}: retry_after_ms is {got}, want {want}");
+                            assert!(same(want, &got), "{what}: retry_after_ms is {got}, want {want}");
                         }
                     }
                 }

@@ -12,13 +12,12 @@ use engine::OptionValue;
 use engine::fleet::FLEET_OPTIONS;
 
 use crate::fleet::circuit_fleet_config;
-use crate::schema::{circuit_option, named_value, text_value};
-use crate::status::{CIRCUIT_ERR_INVALID_ARGUMENT, CIRCUIT_ERR_NULL_POINTER, CIRCUIT_OK, circuit_status, fail, guard};
+use crate::schema::{circuit_option, describe, named_value, option_texts, text_value};
+use crate::status::{CIRCUIT_ERR_INVALID_ARGUMENT, CIRCUIT_OK, circuit_status, fail, guard};
 
 fn texts() -> &'static [[CString; 4]] {
     static TEXTS: OnceLock<Vec<[CString; 4]>> = OnceLock::new();
-    let c = |s: &str| CString::new(s).unwrap_or_default();
-    TEXTS.get_or_init(|| FLEET_OPTIONS.iter().map(|o| [c(o.name), c(o.default), c(o.bounds), c(o.doc)]).collect())
+    TEXTS.get_or_init(|| option_texts(FLEET_OPTIONS))
 }
 
 /// How many fleet options the schema has (beyond the breaker's name, given to
@@ -36,24 +35,7 @@ pub extern "C" fn circuit_fleet_option_count() -> u32 {
 /// `out_info` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn circuit_fleet_option_info(code: u32, out_info: *mut circuit_option) -> circuit_status {
-    guard("circuit_fleet_option_info", || {
-        if out_info.is_null() {
-            return fail(CIRCUIT_ERR_NULL_POINTER, "circuit_fleet_option_info: `out_info` is NULL");
-        }
-        let (Some(info), Some(text)) = (FLEET_OPTIONS.get(code as usize), texts().get(code as usize)) else {
-            return fail(CIRCUIT_ERR_INVALID_ARGUMENT, format!("circuit_fleet_option_info: no fleet option {code}"));
-        };
-        let value = circuit_option {
-            name: text[0].as_ptr(),
-            kind: info.kind.into(),
-            default_value: text[1].as_ptr(),
-            bounds: text[2].as_ptr(),
-            doc: text[3].as_ptr(),
-        };
-        // SAFETY: non-null and writable per the contract.
-        unsafe { out_info.write(value) };
-        CIRCUIT_OK
-    })
+    describe("circuit_fleet_option_info", FLEET_OPTIONS, texts(), code, out_info)
 }
 
 fn set_by_name(

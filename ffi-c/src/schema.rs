@@ -8,7 +8,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use engine::{METRICS, OPTIONS, OptionKind, OptionValue};
+use engine::{METRICS, OPTIONS, OptionInfo, OptionKind, OptionValue};
 
 use crate::config::circuit_config;
 use crate::status::{
@@ -70,12 +70,50 @@ struct Texts {
     metrics: Vec<CString>,
 }
 
+fn c_text(s: &str) -> CString {
+    CString::new(s).unwrap_or_default()
+}
+
+/// The NUL-terminated name, default, bounds and doc of each option of a schema table (this file's
+/// `OPTIONS`, and the fleet's in `fleet_schema.rs`).
+pub(crate) fn option_texts(options: &[OptionInfo]) -> Vec<[CString; 4]> {
+    options.iter().map(|o| [c_text(o.name), c_text(o.default), c_text(o.bounds), c_text(o.doc)]).collect()
+}
+
 fn texts() -> &'static Texts {
     static TEXTS: OnceLock<Texts> = OnceLock::new();
-    let c = |s: &str| CString::new(s).unwrap_or_default();
     TEXTS.get_or_init(|| Texts {
-        options: OPTIONS.iter().map(|o| [c(o.name), c(o.default), c(o.bounds), c(o.doc)]).collect(),
-        metrics: METRICS.iter().map(|m| c(m.name)).collect(),
+        options: option_texts(OPTIONS),
+        metrics: METRICS.iter().map(|m| c_text(m.name)).collect(),
+    })
+}
+
+/// Describes option `code` of a schema table (with its texts) into `*out_info`: the body of
+/// `circuit_option_info` and `circuit_fleet_option_info`.
+pub(crate) fn describe(
+    function: &'static str,
+    options: &[OptionInfo],
+    texts: &[[CString; 4]],
+    code: u32,
+    out_info: *mut circuit_option,
+) -> circuit_status {
+    guard(function, || {
+        if out_info.is_null() {
+            return fail(CIRCUIT_ERR_NULL_POINTER, format!("{function}: `out_info` is NULL"));
+        }
+        let (Some(info), Some(text)) = (options.get(code as usize), texts.get(code as usize)) else {
+            return fail(CIRCUIT_ERR_INVALID_ARGUMENT, format!("{function}: no option {code}"));
+        };
+        let value = circuit_option {
+            name: text[0].as_ptr(),
+            kind: info.kind.into(),
+            default_value: text[1].as_ptr(),
+            bounds: text[2].as_ptr(),
+            doc: text[3].as_ptr(),
+        };
+        // SAFETY: non-null and writable per the contract of both callers.
+        unsafe { out_info.write(value) };
+        CIRCUIT_OK
     })
 }
 
@@ -92,24 +130,7 @@ pub extern "C" fn circuit_option_count() -> u32 {
 /// `out_info` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn circuit_option_info(code: u32, out_info: *mut circuit_option) -> circuit_status {
-    guard("circuit_option_info", || {
-        if out_info.is_null() {
-            return fail(CIRCUIT_ERR_NULL_POINTER, "circuit_option_info: `out_info` is NULL");
-        }
-        let (Some(info), Some(text)) = (OPTIONS.get(code as usize), texts().options.get(code as usize)) else {
-            return fail(CIRCUIT_ERR_INVALID_ARGUMENT, format!("circuit_option_info: no option {code}"));
-        };
-        let value = circuit_option {
-            name: text[0].as_ptr(),
-            kind: info.kind.into(),
-            default_value: text[1].as_ptr(),
-            bounds: text[2].as_ptr(),
-            doc: text[3].as_ptr(),
-        };
-        // SAFETY: non-null and writable per the contract.
-        unsafe { out_info.write(value) };
-        CIRCUIT_OK
-    })
+    describe("circuit_option_info", OPTIONS, &texts().options, code, out_info)
 }
 
 /// The code of the option called `name`, or `CIRCUIT_NO_OPTION` (also for NULL).

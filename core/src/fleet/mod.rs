@@ -503,16 +503,11 @@ impl Fleet {
         self.outcomes.add(slot.get(), tally::Kind::Calls, u64::from(n));
     }
 
-    /// The outcome totals now: `(calls, failures, slow)`.
-    fn totals(&self) -> [u64; 3] {
-        self.outcomes.totals()
-    }
-
     #[cold]
     fn check_would_trip(&self) {
         let Some(rate) = self.config.failure_rate_threshold else { return };
         let v = self.view();
-        let [calls, failures, _] = self.totals();
+        let [calls, failures, _] = self.outcomes.totals();
         let total = v.window_calls + calls.saturating_sub(v.sent[0]);
         let failed = v.window_failures + failures.saturating_sub(v.sent[1]);
         if total >= u64::from(self.config.minimum_calls) && failed as f64 / total as f64 >= rate {
@@ -540,7 +535,7 @@ impl Fleet {
             return None;
         }
         self.urgent.store(false, Ordering::Release);
-        let totals = self.totals();
+        let totals = self.outcomes.totals();
         let [calls, failures, slow] = [0, 1, 2].map(|i| totals[i].saturating_sub(v.sent[i]));
         v.sent = totals;
         let verdicts = std::mem::take(&mut v.verdicts);
