@@ -851,6 +851,8 @@ typedef struct {
   const char *doc;
 } circuit_option;
 
+typedef uint64_t circuit_fleet_set;
+
 /**
  * How an HTTP exchange ended when it produced no response: one of the `CIRCUIT_HTTP_ERROR_*`
  * codes (the `kind` of `circuit_http_classify_error`; an integer, so that an unknown code is
@@ -1853,7 +1855,8 @@ circuit_status circuit_fleet_free(circuit_fleet fleet);
  * `circuit_allow` admits a call only if the local breaker and the fleet both admit it (a fleet
  * refusal is `CIRCUIT_REJECTED_FLEET_OPEN` or `CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL`), and
  * `circuit_record_*` records on both. A fleet is meant for one breaker (of the fleet's name).
- * `fleet` 0 detaches. Families refuse a config with a fleet.
+ * `fleet` 0 detaches. It replaces a fleet set (`circuit_config_set_fleet_set`). Families refuse a
+ * config with a fleet: give them a fleet set.
  *
  * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_HANDLE`.
  *
@@ -2080,6 +2083,80 @@ circuit_status circuit_fleet_config_set_duration_ns(circuit_fleet_config *config
 circuit_status circuit_fleet_config_set_text(circuit_fleet_config *config,
                                              const char *name,
                                              const char *value);
+
+/**
+ * Makes a fleet set with the options of `config` (NULL: every default; not consumed) and writes
+ * its handle to `*out_set`. Its fleets are made on demand by name (a family member's, or a
+ * breaker's), and a fleet no breaker holds that stayed idle (closed, nothing to send, no probe)
+ * for `idle_ttl_ns` (0: 10 minutes) is forgotten by `circuit_fleet_set_fleets`: its handle stops
+ * being valid, and a later call of that name makes it again, which rejoins the store's state.
+ * Free it with `circuit_fleet_set_free`.
+ *
+ * Returns `CIRCUIT_OK`; `CIRCUIT_ERR_INVALID_CONFIG` (the message names the option);
+ * `CIRCUIT_ERR_NULL_POINTER` (`out_set`); `CIRCUIT_ERR_INVALID_ARGUMENT` (too many live sets).
+ *
+ * # Safety
+ * `config` is NULL or live; `out_set` is NULL or writable.
+ */
+circuit_status circuit_fleet_set_new(const circuit_fleet_config *config,
+                                     uint64_t idle_ttl_ns,
+                                     circuit_fleet_set *out_set);
+
+/**
+ * Releases a fleet set and the handles of its fleets. 0 is accepted and ignored. Breakers and
+ * families made with it keep their fleet levels, which no host syncs any more: they go stale and
+ * the degraded mode decides. Free it after destroying its breakers and families.
+ *
+ * Returns `CIRCUIT_OK` or `CIRCUIT_ERR_INVALID_HANDLE`.
+ */
+circuit_status circuit_fleet_set_free(circuit_fleet_set set);
+
+/**
+ * Makes the breakers and families created from `config` draw their fleet level from `set`: a
+ * family member gets the set's fleet of the member's name (`<family>/<key>`, the overflow
+ * breaker its own), a breaker (`circuit_create`) the fleet of its name. It replaces a fleet set
+ * with `circuit_config_set_fleet` (and that one replaces it). `set` 0 detaches.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `config` is NULL or a live pointer from `circuit_config_new`, not used concurrently.
+ */
+circuit_status circuit_config_set_fleet_set(circuit_config *config, circuit_fleet_set set);
+
+/**
+ * The set's fleets, for the host's sync loop: first forgets the idle ones (see
+ * `circuit_fleet_set_new`), then writes up to `capacity` fleet handles to `out_fleets` (NULL
+ * allowed with `capacity` 0) and the number of fleets to `*out_len` (call again with a larger
+ * buffer when it exceeds `capacity`). The handles belong to the set: poll them like any fleet
+ * (`circuit_fleet_poll`, `_complete`, `_fail`, `_status`, `_on_event`, `_name`), never free them.
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `out_fleets` points to `capacity` writable handles (NULL allowed when `capacity` is 0);
+ * `out_len` is NULL or writable.
+ */
+circuit_status circuit_fleet_set_fleets(circuit_fleet_set set,
+                                        circuit_fleet *out_fleets,
+                                        size_t capacity,
+                                        size_t *out_len);
+
+/**
+ * Copies the fleet's name (the breaker's, e.g. `<family>/<key>`; not NUL-terminated) into
+ * `buffer` (up to `capacity` bytes; NULL allowed with `capacity` 0) and writes its length in
+ * bytes to `*out_len` (call again with a larger buffer when it exceeds `capacity`).
+ *
+ * Returns `CIRCUIT_OK`, `CIRCUIT_ERR_INVALID_HANDLE` or `CIRCUIT_ERR_NULL_POINTER`.
+ *
+ * # Safety
+ * `buffer` points to `capacity` writable bytes (NULL allowed when `capacity` is 0); `out_len`
+ * is NULL or writable.
+ */
+circuit_status circuit_fleet_name(circuit_fleet fleet,
+                                  char *buffer,
+                                  size_t capacity,
+                                  size_t *out_len);
 
 /**
  * The outcome a response with this HTTP status stands for: 5xx except 501, 408 and 429 are

@@ -152,8 +152,24 @@ pub unsafe extern "C" fn circuit_create(
             (None, None) => CircuitBreaker::new(built),
         };
         let breaker = Arc::new(breaker);
-        let inserted = match &config.fleet {
-            Some(fleet) => FLEET_BREAKERS.insert(Arc::new(FleetBreaker { breaker, fleet: Arc::clone(fleet) })),
+        let fleet = match (&config.fleet, &config.fleet_set) {
+            (Some(fleet), _) => Some(Arc::clone(fleet)),
+            (None, Some(set)) => {
+                let Some(name) = breaker.name() else {
+                    return fail(
+                        CIRCUIT_ERR_INVALID_CONFIG,
+                        "circuit_create: a breaker with a fleet set needs a name (its fleet breaker is the set's of that name)",
+                    );
+                };
+                match set.member(name) {
+                    Some(fleet) => Some(fleet),
+                    None => return fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_create: too many live fleets"),
+                }
+            }
+            (None, None) => None,
+        };
+        let inserted = match fleet {
+            Some(fleet) => FLEET_BREAKERS.insert(Arc::new(FleetBreaker { breaker, fleet })),
             None => BREAKERS.insert(breaker),
         };
         match inserted {

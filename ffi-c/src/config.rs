@@ -24,6 +24,8 @@ pub struct circuit_config {
     pub(crate) region: Option<std::sync::Arc<crate::region::RegionEntry>>,
     /// The fleet the breakers created from it admit and record through (`circuit_config_set_fleet`).
     pub(crate) fleet: Option<std::sync::Arc<crate::fleet::FleetEntry>>,
+    /// The fleet set members and breakers draw their fleet from (`circuit_config_set_fleet_set`).
+    pub(crate) fleet_set: Option<std::sync::Arc<crate::fleet_set::FleetSetEntry>>,
 }
 
 /// A clock handle (see `circuit_clock_manual_new`). 0 is never a valid handle.
@@ -40,6 +42,7 @@ pub extern "C" fn circuit_config_new() -> *mut circuit_config {
             clock: None,
             region: None,
             fleet: None,
+            fleet_set: None,
         }))
     })
     .unwrap_or(std::ptr::null_mut())

@@ -13,6 +13,7 @@ use engine::{CircuitBreaker, Family};
 use crate::breaker::BREAKERS;
 use crate::config::circuit_config;
 use crate::family_listener::FamilyListeners;
+use crate::fleet::FleetBreaker;
 use crate::handle::Table;
 use crate::status::*;
 use crate::types::circuit_breaker;
@@ -25,6 +26,8 @@ pub type circuit_family = u64;
 pub(crate) struct FamilyEntry {
     pub(crate) family: Family,
     pub(crate) listeners: FamilyListeners,
+    /// The fleet set each member's fleet level comes from (`circuit_config_set_fleet_set`).
+    pub(crate) fleets: Option<Arc<crate::fleet_set::FleetSetEntry>>,
 }
 
 pub(crate) static FAMILIES: Table<FamilyEntry> = Table::new();
@@ -103,13 +106,19 @@ pub unsafe extern "C" fn circuit_family_create(
         if config.fleet.is_some() {
             return fail(
                 CIRCUIT_ERR_INVALID_CONFIG,
-                "circuit_family_create: a family cannot have a fleet (circuit_config_set_fleet)",
+                "circuit_family_create: a family cannot share one fleet among its members; give it a fleet set (circuit_config_set_fleet_set)",
             );
         }
         let built = match config.builder.clone().build() {
             Ok(built) => built,
             Err(e) => return fail(CIRCUIT_ERR_INVALID_CONFIG, format!("circuit_family_create: {e}")),
         };
+        if config.fleet_set.is_some() && built.name().is_none() {
+            return fail(
+                CIRCUIT_ERR_INVALID_CONFIG,
+                "circuit_family_create: a family with a fleet set needs a name (each member is the fleet breaker `<name>/<key>`)",
+            );
+        }
         let mut builder = match (&config.region, &config.clock) {
             (Some(_), Some(_)) => {
                 return fail(
@@ -141,7 +150,8 @@ pub unsafe extern "C" fn circuit_family_create(
         if let Some(region) = &config.region {
             region.keep(); // the members' mapping stays for the life of the process
         }
-        match FAMILIES.insert(Arc::new(FamilyEntry { family, listeners: FamilyListeners::default() })) {
+        let fleets = config.fleet_set.clone();
+        match FAMILIES.insert(Arc::new(FamilyEntry { family, listeners: FamilyListeners::default(), fleets })) {
             Some(handle) => {
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_family.write(handle) };
@@ -191,7 +201,7 @@ pub unsafe extern "C" fn circuit_family_get(
         let Some(entry) = FAMILIES.get(family) else {
             return invalid("circuit_family_get", family);
         };
-        match member_handle(entry.family.get(key)) {
+        match member_handle(&entry, entry.family.get(key)) {
             Some(handle) => {
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_breaker.write(handle) };
@@ -204,11 +214,20 @@ pub unsafe extern "C" fn circuit_family_get(
 
 /// A new breaker handle naming `member` (it pins the member until `circuit_destroy`), or `None`
 /// when the table is full.
-pub(crate) fn member_handle(member: Arc<CircuitBreaker>) -> Option<circuit_breaker> {
+/// In a family with a fleet set, the handle's breaker goes through the set's fleet of the
+/// member's name.
+pub(crate) fn member_handle(family: &FamilyEntry, member: Arc<CircuitBreaker>) -> Option<circuit_breaker> {
+    let fleet = match &family.fleets {
+        Some(set) => Some(set.member(member.name()?)?),
+        None => None,
+    };
     // Registered before the handle is visible, so a racing `circuit_destroy` of it (a forged
     // guess) cannot retire the member.
     let mut set = MEMBER_HANDLES.lock().unwrap_or_else(PoisonError::into_inner);
-    let handle = BREAKERS.insert(member)?;
+    let handle = match fleet {
+        Some(fleet) => crate::breaker::FLEET_BREAKERS.insert(Arc::new(FleetBreaker { breaker: member, fleet }))?,
+        None => BREAKERS.insert(member)?,
+    };
     set.get_or_insert_with(HashSet::new).insert(handle);
     Some(handle)
 }

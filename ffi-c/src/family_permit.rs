@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use engine::{Outcome, RejectReason};
 
 use crate::breaker::circuit_destroy;
-use crate::family::{FAMILIES, circuit_family, invalid, key_str, member_handle};
+use crate::family::{FAMILIES, FamilyEntry, circuit_family, invalid, key_str, member_handle};
 use crate::permit::{CIRCUIT_PERMIT_MEMBER, CIRCUIT_PERMIT_PROBE, circuit_permit};
 use crate::status::*;
 use crate::types::*;
@@ -59,6 +59,9 @@ pub unsafe extern "C" fn circuit_family_allow(
         };
         // The member is pinned by this reference from here on, then by its handle.
         let member = entry.family.get(key);
+        if entry.fleets.is_some() {
+            return allow_with_fleet(&entry, member, out_permit, out_retry_after_ns);
+        }
         let raw = match member.allow_raw() {
             Ok(raw) => raw,
             Err(rejected) => {
@@ -73,7 +76,7 @@ pub unsafe extern "C" fn circuit_family_allow(
                 };
             }
         };
-        let Some(handle) = member_handle(member.clone()) else {
+        let Some(handle) = member_handle(&entry, member.clone()) else {
             let _ = member.record_raw(raw, Outcome::Ignored);
             return fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_family_allow: too many live breakers");
         };
@@ -94,6 +97,32 @@ pub unsafe extern "C" fn circuit_family_allow(
         };
         CIRCUIT_OK
     })
+}
+
+/// `circuit_family_allow` in a family with a fleet set: the member's handle first (it carries the
+/// member's fleet), then both levels through it, as `circuit_allow` does; the handle is released
+/// at once on a refusal, and by the record otherwise.
+#[inline(never)]
+fn allow_with_fleet(
+    entry: &FamilyEntry,
+    member: std::sync::Arc<engine::CircuitBreaker>,
+    out_permit: *mut circuit_permit,
+    out_retry_after_ns: *mut u64,
+) -> circuit_status {
+    let Some(handle) = member_handle(entry, member) else {
+        return fail(CIRCUIT_ERR_INVALID_ARGUMENT, "circuit_family_allow: too many live breakers or fleets");
+    };
+    // Registered before the permit is visible, as for a member without a fleet.
+    PERMIT_HANDLES.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(HashSet::new).insert(handle);
+    let status = crate::fleet::allow(handle, out_permit, out_retry_after_ns);
+    if status == CIRCUIT_OK {
+        // SAFETY: non-null (checked by the caller) and just written by `allow`.
+        unsafe { (*out_permit).flags |= CIRCUIT_PERMIT_MEMBER };
+    } else {
+        PERMIT_HANDLES.lock().unwrap_or_else(PoisonError::into_inner).as_mut().map(|set| set.remove(&handle));
+        let _ = circuit_destroy(handle);
+    }
+    status
 }
 
 /// After a `circuit_record_*` of a permit with `CIRCUIT_PERMIT_MEMBER`: a recorded outcome releases

@@ -68,7 +68,7 @@ const QUEUE_CAP: usize = 256;
 /// `circuit_fleet_new`, which names a refused option.
 pub struct circuit_fleet_config {
     pub(crate) config: FleetConfig,
-    clock: Option<ManualClock>,
+    pub(crate) clock: Option<ManualClock>,
 }
 
 /// A byte string owned by the library (not NUL-terminated): `len` bytes at `ptr`.
@@ -153,12 +153,44 @@ struct Sink {
 
 /// A live fleet: the core's fleet breaker, its clock and its event sink.
 pub(crate) struct FleetEntry {
-    fleet: Fleet,
+    pub(crate) fleet: Fleet,
     clock: Option<ManualClock>,
     sink: Mutex<Sink>,
+    /// Whether a fleet set made it (`circuit_fleet_set_*`): the set frees it, not the host.
+    pub(crate) in_set: bool,
+    /// Its handle, once registered (0 before).
+    pub(crate) handle: std::sync::atomic::AtomicU64,
+}
+
+impl AsRef<Fleet> for FleetEntry {
+    fn as_ref(&self) -> &Fleet {
+        &self.fleet
+    }
 }
 
 impl FleetEntry {
+    /// An entry for `fleet` on `clock` (None: the host's monotonic clock).
+    pub(crate) fn new(fleet: Fleet, clock: Option<ManualClock>, in_set: bool) -> Self {
+        Self { fleet, clock, sink: Mutex::new(Sink::default()), in_set, handle: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// Registers the entry in the fleet table; its handle, or None when the table is full.
+    pub(crate) fn register(entry: &Arc<Self>) -> Option<circuit_fleet> {
+        let handle = FLEETS.insert(Arc::clone(entry))?;
+        entry.handle.store(handle, Ordering::Release);
+        Some(handle)
+    }
+
+    /// Takes the entry out of the fleet table (its breakers keep it; no host syncs it any more).
+    pub(crate) fn unregister(&self) {
+        let handle = self.handle.load(Ordering::Acquire);
+        if handle != 0 && FLEETS.remove(handle).is_some() {
+            let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+            sink.callback = None;
+            sink.queue.clear();
+        }
+    }
+
     #[inline]
     fn now(&self) -> u64 {
         match &self.clock {
@@ -737,8 +769,8 @@ pub unsafe extern "C" fn circuit_fleet_new(
                 );
             }
         };
-        let entry = Arc::new(FleetEntry { fleet, clock, sink: Mutex::new(Sink::default()) });
-        match FLEETS.insert(entry) {
+        let entry = Arc::new(FleetEntry::new(fleet, clock, false));
+        match FleetEntry::register(&entry) {
             Some(handle) => {
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_fleet.write(handle) };
@@ -759,6 +791,12 @@ pub extern "C" fn circuit_fleet_free(fleet: circuit_fleet) -> circuit_status {
     guard("circuit_fleet_free", || {
         if fleet == 0 {
             return CIRCUIT_OK;
+        }
+        if get(fleet).is_some_and(|entry| entry.in_set) {
+            return fail(
+                CIRCUIT_ERR_INVALID_ARGUMENT,
+                format!("circuit_fleet_free: {fleet} belongs to a fleet set (circuit_fleet_set_free frees it)"),
+            );
         }
         match FLEETS.remove(fleet) {
             Some(entry) => {
@@ -787,7 +825,8 @@ fn with_fleet(
 /// `circuit_allow` admits a call only if the local breaker and the fleet both admit it (a fleet
 /// refusal is `CIRCUIT_REJECTED_FLEET_OPEN` or `CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL`), and
 /// `circuit_record_*` records on both. A fleet is meant for one breaker (of the fleet's name).
-/// `fleet` 0 detaches. Families refuse a config with a fleet.
+/// `fleet` 0 detaches. It replaces a fleet set (`circuit_config_set_fleet_set`). Families refuse a
+/// config with a fleet: give them a fleet set.
 ///
 /// Returns `CIRCUIT_OK`, `CIRCUIT_ERR_NULL_POINTER` or `CIRCUIT_ERR_INVALID_HANDLE`.
 ///
@@ -806,7 +845,12 @@ pub unsafe extern "C" fn circuit_config_set_fleet(config: *mut circuit_config, f
             }
         };
         // SAFETY: non-null; the caller guarantees it is live and not used concurrently.
-        unsafe { (*config).fleet = entry };
+        unsafe {
+            if entry.is_some() {
+                (*config).fleet_set = None;
+            }
+            (*config).fleet = entry;
+        }
         CIRCUIT_OK
     })
 }

@@ -134,7 +134,11 @@ fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_perm
             Err(status) => return status,
         };
         if flags & CIRCUIT_PERMIT_FLEET != 0 {
-            return crate::fleet::record(function, breaker, permit, flags, const { outcome_of(OUTCOME) }, None);
+            let status = crate::fleet::record(function, breaker, permit, flags, const { outcome_of(OUTCOME) }, None);
+            if flags & CIRCUIT_PERMIT_MEMBER != 0 {
+                release_recorded(breaker, status);
+            }
+            return status;
         }
         // The rest of the permit is read once the handle is validated: two words of arguments
         // travel in registers, more would be spilled on every call (see `with_breaker_on`).
@@ -243,7 +247,11 @@ pub unsafe extern "C" fn circuit_record_failure_retry_after(
         };
         if flags & CIRCUIT_PERMIT_FLEET != 0 {
             let retry = std::time::Duration::from_nanos(retry_after_ns);
-            return crate::fleet::record(FUNCTION, breaker, permit, flags, Outcome::Failure, Some(retry));
+            let status = crate::fleet::record(FUNCTION, breaker, permit, flags, Outcome::Failure, Some(retry));
+            if flags & CIRCUIT_PERMIT_MEMBER != 0 {
+                release_recorded(breaker, status);
+            }
+            return status;
         }
         let status = with_breaker_on(FUNCTION, breaker, (permit, flags), move |b, _, _, (permit, flags)| {
             // SAFETY: checked above; nothing ran in between that could touch the struct.

@@ -15,6 +15,7 @@
 //! hosts.
 
 mod options;
+mod set;
 mod sha1;
 mod tally;
 mod wire;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use crate::state::Outcome;
 
 pub use options::{FLEET_OPTIONS, fleet_option_info};
+pub use set::{DEFAULT_FLEET_IDLE_TTL, FleetSet};
 pub use wire::{Reply, SyncRequest};
 
 /// The fleet state machine's script (Lua, for `EVALSHA`/`EVAL`).
@@ -656,6 +658,19 @@ impl Fleet {
             let open = self.config.on_store_failure != StoreFailure::Open;
             self.gate.store(if open { u64::MAX } else { GATE_SHUT }, Ordering::Release);
         }
+    }
+
+    /// Whether forgetting this instance's side loses nothing: closed, every outcome sent and its
+    /// sync answered, no probe granted, wanted or awaiting its verdict. ([`FleetSet::sweep`].)
+    pub fn is_idle(&self) -> bool {
+        let v = self.view();
+        v.state == FleetState::Closed
+            && v.in_flight.is_none()
+            && v.probes.is_empty()
+            && v.wanted == 0
+            && v.verdicts.is_empty()
+            && !self.urgent.load(Ordering::Acquire)
+            && self.outcomes.totals() == v.sent
     }
 
     /// The fleet level's state for metrics, at local instant `now`.
