@@ -66,8 +66,12 @@ type Config struct {
 	Region *HostRegion
 	// Fleet attaches a fleet-wide level (see Fleet, and circuitredis for the Redis host): a call
 	// runs only if this breaker and the fleet both admit it; a fleet refusal is a *RejectedError
-	// matching ErrOpen and ErrFleetOpen. NewFamily refuses it.
+	// matching ErrOpen and ErrFleetOpen. NewFamily refuses it: give a family a FleetSet.
 	Fleet *Fleet
+	// FleetSet gives the fleet level from a set (see FleetSet): NewFamily gives each member the
+	// set's fleet of the member's name ("<Name>/<key>"; Name is required), New gives the breaker
+	// the fleet of its Name. Set Fleet or FleetSet, not both.
+	FleetSet *FleetSet
 	// IsIgnored decides which errors returned by an Execute function are neutral (neither
 	// success nor failure). Default: context.Canceled is ignored, every other error is a failure.
 	IsIgnored func(error) bool
@@ -156,6 +160,21 @@ func (c *Config) apply(cfg *C.circuit_config) error {
 			return err
 		}
 		if st := C.circuit_config_set_region(cfg, h); st != C.CIRCUIT_OK {
+			return ErrClosed
+		}
+	}
+	if c.FleetSet != nil && c.Name == "" {
+		return &ConfigError{Option: "name", Message: "invalid option `name`: a breaker or family with a FleetSet needs a Name (its fleet breakers are named after it)"}
+	}
+	if c.Fleet != nil && c.FleetSet != nil {
+		return &ConfigError{Option: "fleet", Message: "invalid option `fleet`: set Fleet or FleetSet, not both"}
+	}
+	if c.FleetSet != nil {
+		h, err := c.FleetSet.handle()
+		if err != nil {
+			return err
+		}
+		if st := C.circuit_config_set_fleet_set(cfg, h); st != C.CIRCUIT_OK {
 			return ErrClosed
 		}
 	}

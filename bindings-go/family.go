@@ -79,6 +79,7 @@ func NewFamily(cfg Config, opts FamilyOptions) (*Family, error) {
 	}
 	runtime.KeepAlive(cfg.Clock)
 	runtime.KeepAlive(cfg.Region)
+	runtime.KeepAlive(cfg.FleetSet)
 	in := &familyCore{h: h}
 	f := &Family{h: h, in: in, name: cfg.Name, isIgnored: cfg.IsIgnored, listeners: &listenerSet[FamilyTransition]{}}
 	in.listeners = weak.Make(f.listeners)

@@ -24,6 +24,9 @@ func (f *Family) Allow(key string) (*Permit, error) {
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(f)
 	if r.status != C.CIRCUIT_OK {
+		if e := fleetRejection(f.memberName(key), r.status, r.retry_after_ns); e != nil {
+			return nil, e
+		}
 		if reason, ok := rejectReasonOf(r.status); ok {
 			return nil, newRejection(f.memberName(key), reason, uint64(r.retry_after_ns))
 		}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,8 @@ type Fleet struct {
 	h       C.circuit_fleet
 	name    string
 	onEvent func(FleetEvent)
+	// inSet: the fleet is a FleetSet's (the set frees it; Close leaves it).
+	inSet bool
 }
 
 // FleetEvent is something a fleet reports: Kind "transition" (From, To, Epoch),
@@ -94,26 +97,49 @@ func lastMessage() string {
 // NewFleet makes the fleet breaker name (store key circuit:{name}). An invalid option is a
 // *ConfigError naming it.
 func NewFleet(name string, o FleetOptions) (*Fleet, error) {
+	cfg, err := fleetConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	defer C.circuit_fleet_config_free(cfg)
+	cname, free := cString(name)
+	defer free()
+	var h C.circuit_fleet
+	runtime.LockOSThread() // the message is thread-local in the library
+	defer runtime.UnlockOSThread()
+	if err := fleetCreated(C.circuit_fleet_new(cname, cfg, &h)); err != nil {
+		return nil, err
+	}
+	return &Fleet{h: h, name: name}, nil
+}
+
+// fleetConfig is the C fleet config of o (free it with circuit_fleet_config_free).
+func fleetConfig(o FleetOptions) (*C.circuit_fleet_config, error) {
 	cfg := C.circuit_fleet_config_new()
 	if cfg == nil {
 		return nil, fmt.Errorf("circuit: out of memory")
 	}
-	defer C.circuit_fleet_config_free(cfg)
 	if err := o.apply(cfg); err != nil {
+		C.circuit_fleet_config_free(cfg)
 		return nil, err
 	}
 	if o.Clock != nil {
 		h, err := o.Clock.handle()
 		if err != nil {
+			C.circuit_fleet_config_free(cfg)
 			return nil, err
 		}
 		C.circuit_fleet_config_set_manual_clock(cfg, h)
 	}
-	cname, free := cString(name)
-	defer free()
-	var h C.circuit_fleet
-	switch st := C.circuit_fleet_new(cname, cfg, &h); st {
+	return cfg, nil
+}
+
+// fleetCreated is the error of circuit_fleet_new or circuit_fleet_set_new: a *ConfigError naming
+// the option for an invalid one (read on the calling thread, which the caller locks).
+func fleetCreated(st C.circuit_status) error {
+	switch st {
 	case C.CIRCUIT_OK:
+		return nil
 	case C.CIRCUIT_ERR_INVALID_CONFIG:
 		msg := lastMessage()
 		opt := ""
@@ -122,11 +148,10 @@ func NewFleet(name string, o FleetOptions) (*Fleet, error) {
 				opt = msg[i+1 : i+1+j]
 			}
 		}
-		return nil, &ConfigError{Option: opt, Message: msg}
+		return &ConfigError{Option: opt, Message: msg}
 	default:
-		return nil, errorFor(st, lastMessage())
+		return errorFor(st, lastMessage())
 	}
-	return &Fleet{h: h, name: name}, nil
 }
 
 // fleetOption is one option of the core's fleet schema.
@@ -248,8 +273,12 @@ func (f *Fleet) handle() (C.circuit_fleet, error) {
 }
 
 // Close frees the fleet (idempotent). Breakers attached to it keep their fleet level, which
-// goes stale (the degraded mode decides): close their breakers first.
+// goes stale (the degraded mode decides): close their breakers first. A FleetSet's fleet is
+// freed by its set: Close does nothing to it.
 func (f *Fleet) Close() error {
+	if f.inSet {
+		return nil // the FleetSet's: FleetSet.Close frees it
+	}
 	f.mu.Lock()
 	h := f.h
 	f.h = 0

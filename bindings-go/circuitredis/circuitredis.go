@@ -7,6 +7,11 @@
 //	defer rf.Close()
 //	fleet, _ := rf.Attach("payments", circuit.FleetOptions{})
 //	b, _ := circuit.New(circuit.Config{Name: "payments", Fleet: fleet})
+//
+// A family gets a fleet breaker per member from a fleet set:
+//
+//	set, _ := rf.AttachSet(circuit.FleetOptions{}, 0)
+//	hosts, _ := circuit.NewFamily(circuit.Config{Name: "hosts", FleetSet: set}, circuit.FamilyOptions{})
 package circuitredis
 
 import (
@@ -34,6 +39,7 @@ type RedisFleet struct {
 	opts   Options
 	mu     sync.Mutex
 	fleets []*circuit.Fleet
+	sets   []*circuit.FleetSet
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
@@ -68,8 +74,25 @@ func (r *RedisFleet) Attach(name string, opts circuit.FleetOptions) (*circuit.Fl
 	return f, nil
 }
 
-// Close stops the sync goroutine and frees the attached fleets (idempotent). Close the breakers
-// first.
+// AttachSet makes a fleet set (circuit.NewFleetSet: one fleet breaker per name, made on demand,
+// idle ones forgotten after idleTTL, 0: 10 minutes) and syncs every fleet of it; set the result
+// as circuit.Config.FleetSet of a family (a fleet per member) or of breakers.
+func (r *RedisFleet) AttachSet(opts circuit.FleetOptions, idleTTL time.Duration) (*circuit.FleetSet, error) {
+	set, err := circuit.NewFleetSet(opts, idleTTL)
+	if err != nil {
+		return nil, err
+	}
+	if r.opts.OnEvent != nil {
+		set.OnEvent(r.opts.OnEvent)
+	}
+	r.mu.Lock()
+	r.sets = append(r.sets, set)
+	r.mu.Unlock()
+	return set, nil
+}
+
+// Close stops the sync goroutine and frees the attached fleets and fleet sets (idempotent).
+// Close the breakers and families first.
 func (r *RedisFleet) Close() error {
 	r.once.Do(func() {
 		close(r.stop)
@@ -78,7 +101,10 @@ func (r *RedisFleet) Close() error {
 		for _, f := range r.fleets {
 			f.Close()
 		}
-		r.fleets = nil
+		for _, set := range r.sets {
+			set.Close()
+		}
+		r.fleets, r.sets = nil, nil
 		r.mu.Unlock()
 	})
 	return nil
@@ -96,7 +122,11 @@ func (r *RedisFleet) run() {
 		}
 		r.mu.Lock()
 		fleets := append([]*circuit.Fleet(nil), r.fleets...)
+		sets := append([]*circuit.FleetSet(nil), r.sets...)
 		r.mu.Unlock()
+		for _, set := range sets {
+			fleets = append(fleets, set.Fleets()...)
+		}
 		for _, f := range fleets {
 			r.sync(f)
 		}

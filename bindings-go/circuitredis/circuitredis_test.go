@@ -216,3 +216,56 @@ func TestStoreDownOpenMode(t *testing.T) {
 		return errors.Is(err, circuit.ErrFleetOpen)
 	})
 }
+
+// Families with a fleet set, two instances: failures of member "down" in instance a open that
+// member's fleet breaker (circuit:{hosts/down}), which instance b's member "down" then refuses
+// (ErrFleetOpen, named hosts/down) while its member "up" is admitted: one fleet per member.
+func TestFamilyMembersEachHaveTheirFleet(t *testing.T) {
+	s := startRedis(t, freePort(t), t.TempDir())
+	defer s.stop()
+	opts := circuit.FleetOptions{SyncInterval: 100 * time.Millisecond, MinimumCalls: 10, ResetTimeout: 30 * time.Second}
+	family := func() *circuit.Family {
+		client := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+		rf, err := New(client, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := rf.AttachSet(opts, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fam, err := circuit.NewFamily(circuit.Config{Name: "hosts", FailureThreshold: circuit.Of(0), FailureRateThreshold: circuit.Of(1.0), WindowSize: circuit.Of(1000), MinimumCalls: circuit.Of(1000), FleetSet: set}, circuit.FamilyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fam.Close(); rf.Close(); client.Close() })
+		return fam
+	}
+	a, b := family(), family()
+	for i := 0; i < 20; i++ {
+		p, err := a.Allow("down")
+		if err != nil {
+			break
+		}
+		p.RecordFailure()
+	}
+	waitFor(t, 2*time.Second, "instance b's member down refused by its fleet", func() bool {
+		p, err := b.Allow("down")
+		if err == nil {
+			p.RecordIgnored()
+		}
+		var rej *circuit.RejectedError
+		return errors.Is(err, circuit.ErrFleetOpen) && errors.As(err, &rej) && rej.Name == "hosts/down"
+	})
+	p, err := b.Allow("up")
+	if err != nil {
+		t.Fatalf("member up must be admitted: %v", err)
+	}
+	p.RecordSuccess()
+	check := redis.NewClient(&redis.Options{Addr: s.addr()})
+	defer check.Close()
+	waitFor(t, 2*time.Second, "one store key per member", func() bool {
+		n, err := check.Exists(context.Background(), "circuit:{hosts/down}", "circuit:{hosts/up}").Result()
+		return err == nil && n == 2
+	})
+}
