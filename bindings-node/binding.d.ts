@@ -158,6 +158,26 @@ export declare class NativeFleet {
   status(): NativeFleetStatus
 }
 
+/** The fleets of one `redisFleet`, by breaker name. */
+export declare class NativeFleetSet {
+  /** The fleet breaker `name` (made on first use), to attach to a breaker (`createBreaker`). */
+  fleet(name: string): NativeFleet
+  /** The sync interval of every fleet of the set, ms. */
+  get syncInterval(): number
+  /** The names of the set's fleets, after forgetting the idle ones no breaker holds. */
+  names(): Array<string>
+  /** What to send for `name` if its sync is due now, or `null` (also for a name the set lacks). */
+  poll(name: string): FleetRequest | null
+  /** Applies the script's reply to the sync in flight of `name`. */
+  complete(name: string, reply: Array<number | string>): Array<NativeFleetEvent>
+  /** The sync in flight of `name` failed (`message`: the store error or time-out). */
+  fail(name: string, message: string): Array<NativeFleetEvent>
+  /** What changed for `name` without a sync (the store became stale). */
+  events(name: string): Array<NativeFleetEvent>
+  /** The fleet level of `name`, or `null` when the set has no fleet of that name. */
+  status(name: string): NativeFleetStatus | null
+}
+
 /** An admitted call on a family member (or on the overflow breaker), recorded once. */
 export declare class NativeMemberPermit {
   /** The breaker generation the permit was admitted in. */
@@ -227,7 +247,7 @@ export declare function createBreaker(options: Record<string, string | number | 
  * overflow breaker. A family in a region needs a name (else the `RegionProblem`); the region's
  * refusal of the overflow breaker (full, other options) is the `ConfigProblem` of `region`.
  */
-export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null, region?: NativeRegion | undefined | null): NativeFamily | ConfigProblem | RegionProblem
+export declare function createFamily(options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null, region?: NativeRegion | undefined | null, fleets?: NativeFleetSet | undefined | null): NativeFamily | ConfigProblem | RegionProblem
 
 /**
  * Creates the fleet breaker `name` with its options (camelCase, durations in ms; `lib/fleet.js`
@@ -235,6 +255,12 @@ export declare function createFamily(options: Record<string, string | number | u
  * a manual clock to run on instead of the host's monotonic clock (tests).
  */
 export declare function createFleet(name: string, options: Record<string, string | number | null | undefined>, clock?: NativeClock | undefined | null): NativeFleet | ConfigProblem
+
+/**
+ * Creates a fleet set with the fleet options (camelCase, durations in ms, as `createFleet` takes
+ * them), or says which option is invalid. `clock`: a manual clock for its fleets (tests).
+ */
+export declare function createFleetSet(options: Record<string, string | number | null | undefined>, clock?: NativeClock | undefined | null): NativeFleetSet | ConfigProblem
 
 /** The metric set, in the core's order (by name). */
 export declare function families(): Array<MetricFamily>

@@ -378,12 +378,14 @@ export interface FleetStatus {
 }
 
 /** The fleet breakers of one service over one Redis (ioredis or node-redis client): one sync loop
- * on an unref'ed timer for every breaker attached with `{ name, fleet }`. */
+ * on an unref'ed timer for every breaker attached with `{ name, fleet }` and every member of a
+ * family made with `{ name, fleet }`. A fleet breaker no breaker holds that stayed idle for 10
+ * minutes is forgotten (it rejoins the store's state when used again). */
 export class RedisFleet extends EventEmitter {
   constructor(client: object, options?: RedisFleetOptions);
-  /** The breaker names attached. */
+  /** The names of the fleet breakers in use (breakers attached, family members `<name>/<key>`). */
   readonly names: string[];
-  /** The fleet level of the breaker `name`, or `undefined` if none is attached. */
+  /** The fleet level of the fleet breaker `name`, or `undefined` if none is in use. */
   status(name: string): FleetStatus | undefined;
   /** Stops the sync loop (idempotent); the client is the caller's to close. */
   close(): void;
@@ -531,6 +533,12 @@ export class CircuitBreaker extends EventEmitter {
 
 /** The options of `new BreakerFamily(...)`: the family's own, plus the options of every member. */
 export interface BreakerFamilyOptions extends Omit<CircuitBreakerOptions, 'state' | 'stateAt' | 'region' | 'fleet'> {
+  /**
+   * A `RedisFleet`: every member `<name>/<key>` (and the overflow breaker `<name>/(overflow)`)
+   * also goes through the fleet breaker of its own name, made on demand; a fleet refusal is a
+   * `CircuitOpenError` with `fleet: true` and the member's `key`. The family needs a `name`.
+   */
+  fleet?: RedisFleet;
   /** Most members at once (default 1024; a whole number >= 1). */
   maxKeys?: number | undefined;
   /** Ms without a `get` after which an unpinned member is evicted (default 600000, 10 min; >= 0), on the family's clock. */

@@ -235,20 +235,70 @@ describe('options', () => {
     assert.throws(() => redisFleet(client, { window: 'long' }), { code: 'ERR_INVALID_ARG_TYPE', option: 'window' });
     assert.throws(() => redisFleet({}, {}), { code: 'ERR_INVALID_ARG_TYPE' });
   });
-  test('a breaker with `fleet` needs a name and a RedisFleet; a family does not take it yet', () => {
+  test('a breaker or a family with `fleet` needs a name and a RedisFleet', () => {
     const fleet = redisFleet(client, {});
     assert.ok(fleet instanceof RedisFleet);
     assert.throws(() => new CircuitBreaker({ fleet }), { option: 'fleet' });
     assert.throws(() => new CircuitBreaker({ name: 'x', fleet: {} }), { option: 'fleet', code: 'ERR_INVALID_ARG_TYPE' });
-    assert.throws(() => new BreakerFamily({ name: 'f', fleet }), { option: 'fleet' });
+    assert.throws(() => new BreakerFamily({ fleet }), { option: 'fleet', message: /name/ });
+    assert.throws(() => new BreakerFamily({ name: 'f', fleet: {} }), { option: 'fleet', code: 'ERR_INVALID_ARG_TYPE' });
     const breaker = new CircuitBreaker({ name: 'x', fleet });
     assert.equal(breaker.fleet, fleet);
     assert.equal(breaker.fleetStatus().state, 'closed');
+    const family = new BreakerFamily({ name: 'f', fleet });
+    const member = family.get('k');
+    assert.equal(member.fleet, fleet);
+    assert.equal(member.fleetStatus().state, 'closed');
+    family.recordSuccess(family.allow('j'));
+    assert.deepEqual(fleet.names.sort(), ['f/j', 'f/k', 'x']);
     fleet.close();
     fleet.close();
+    assert.throws(() => new BreakerFamily({ name: 'g', fleet }), { message: /closed/ });
   });
   test('the script and its SHA-1', () => {
     assert.match(FLEET_SCRIPT, /redis\.call/);
     assert.equal(FLEET_SCRIPT_SHA1, require('node:crypto').createHash('sha1').update(FLEET_SCRIPT).digest('hex'));
   });
 });
+
+for (const kind of ['ioredis', 'node-redis']) {
+  test(`families over ${kind}: each member has its own fleet breaker <name>/<key>, shared by the instances`, async () => {
+    const connect = async () => {
+      if (kind === 'ioredis') {
+        const Redis = require('ioredis');
+        return new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+      }
+      const { createClient } = require('redis');
+      const c = createClient({ socket: { port, host: '127.0.0.1' } });
+      await c.connect();
+      return c;
+    };
+    const clients = [await connect(), await connect()];
+    const fleets = clients.map((c) => redisFleet(c, { syncInterval: 50, minimumCalls: 10, resetTimeout: 60000 }));
+    const familyName = name('hosts');
+    // Local breakers that never trip on their own: only the fleet opens.
+    const [a, b] = fleets.map((fleet) => new BreakerFamily({ name: familyName, fleet, failureThreshold: 0, failureRateThreshold: 1, windowSize: 1000, minimumCalls: 1000 }));
+    try {
+      for (let i = 0; i < 12; i++) a.recordFailure(a.allow('down'));
+      const refused = await waitFor('instance b refuses member down by its fleet', async () => {
+        try {
+          b.recordIgnored(b.allow('down'));
+          return false;
+        } catch (err) {
+          return err.fleet === true ? err : false;
+        }
+      }, 2000);
+      assert.equal(refused.key, 'down');
+      assert.equal(refused.breakerName, `${familyName}/down`);
+      assert.equal(refused.code, 'ECIRCUITOPEN');
+      b.recordSuccess(b.allow('up')); // another member, another fleet breaker: closed
+      assert.equal(b.get('down').fleetStatus().state, 'open');
+      assert.equal(b.get('up').fleetStatus().state, 'closed');
+      await assert.rejects(async () => b.get('down').execute(() => 1), { fleet: true });
+      assert.ok(fleets[1].names.includes(`${familyName}/down`));
+    } finally {
+      for (const f of fleets) f.close();
+      for (const c of clients) await c.quit();
+    }
+  });
+}

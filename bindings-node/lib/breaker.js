@@ -132,6 +132,7 @@ class CircuitBreaker extends EventEmitter {
       // A family member (lib/family.js): the handle holds the member's engine breaker.
       ({ parsed, handle: created, afterFlush: this.#afterFlush } = adopted);
       this.#name = created.name() ?? undefined;
+      this.#fleet = parsed.fleet; // the family's: the handle goes through the member's fleet
     } else {
       parsed = parseOptions(options);
       const clock = parsed.clock === undefined ? null : clockNative(parsed.clock);

@@ -17,6 +17,7 @@ const { clockNative } = require('./clock.js');
 const { regionNative, regionError } = require('./region.js');
 const { adoptBreaker } = require('./breaker.js');
 const { emit } = require('./events.js');
+const { FLEET_SET } = require('./fleet.js');
 const { toMetrics, POINTS } = require('./metrics.js');
 
 /** Misspellings of the family's own options (`max_keys`, `idleTTL`, ...), for "did you mean". */
@@ -44,13 +45,6 @@ function parseFamilyOptions(options) {
     }
   }
   const breaker = parseOptions(breakerOptions);
-  if (breaker.fleet !== undefined) {
-    // Not done yet: each member would need its own fleet breaker, named by the member's name.
-    const err = new TypeError('option `fleet` is not an option of a family yet: give each CircuitBreaker its own `fleet`');
-    err.code = 'ERR_INVALID_ARG_VALUE';
-    err.option = 'fleet';
-    throw err;
-  }
   if (breaker.state !== undefined) {
     const err = new TypeError('option `state` is not an option of a family: restore each breaker with its own document');
     err.code = 'ERR_INVALID_ARG_VALUE';
@@ -108,7 +102,9 @@ class BreakerFamily extends EventEmitter {
     // In a region (`region`), every member and the overflow breaker are the region's breakers:
     // one per key across processes, on the region's clock (`clock` was refused with it).
     const region = breaker.region === undefined ? null : regionNative(breaker.region);
-    const created = native.createFamily(breaker.engine, maxKeys, idleTtl, clock, region);
+    // With `fleet` (a RedisFleet), each member goes through the fleet breaker of its name.
+    const fleets = breaker.fleet === undefined ? null : breaker.fleet[FLEET_SET]();
+    const created = native.createFamily(breaker.engine, maxKeys, idleTtl, clock, region, fleets);
     if (!(created instanceof native.NativeFamily)) {
       throw Object.hasOwn(created, 'kind') ? regionError(created, breaker.region.path) : configError(created);
     }
@@ -159,7 +155,7 @@ class BreakerFamily extends EventEmitter {
     this.#flush();
     if (answer instanceof native.NativeMemberPermit) return new FamilyPermit(ISSUE, this, answer, key);
     const { name, rejection } = answer;
-    const err = new CircuitOpenError(name ?? undefined, rejection.state, rejection.reason, rejection.retryAfter ?? undefined);
+    const err = new CircuitOpenError(name ?? undefined, rejection.state, rejection.reason, rejection.retryAfter ?? undefined, rejection.fleet);
     err.key = key;
     throw err;
   }

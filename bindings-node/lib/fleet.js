@@ -20,6 +20,8 @@ const SNAKE = new RegExp(`\\b(${Object.keys(CAMEL).sort((a, b) => b.length - a.l
 
 /** The key of the method a breaker attaches itself with (`{ name, fleet }`). */
 const ATTACH = Symbol('circuit.fleetAttach');
+/** The key of the method a family takes the fleet set with (a fleet per member). */
+const FLEET_SET = Symbol('circuit.fleetSet');
 
 function fleetConfigError(problem) {
   const option = CAMEL[problem.option] ?? problem.option;
@@ -58,9 +60,9 @@ function checkOptions(options) {
   return { engine: out, onEvent };
 }
 
-function createNative(name, engine) {
-  const created = native.createFleet(name, engine);
-  if (!(created instanceof native.NativeFleet)) throw fleetConfigError(created);
+function createSet(engine) {
+  const created = native.createFleetSet(engine);
+  if (!(created instanceof native.NativeFleetSet)) throw fleetConfigError(created);
   return created;
 }
 
@@ -96,13 +98,17 @@ function replyArray(reply) {
 /**
  * The fleet breakers of one service over one Redis (`redisFleet(client, options)`):
  * `new CircuitBreaker({ name, fleet })` makes a call run only if the local breaker and the fleet
- * breaker of that name both admit it. Emits 'event' with `{ name, kind, from, to, epoch, stored }`.
+ * breaker of that name both admit it; `new BreakerFamily({ name, fleet })` gives each member the
+ * fleet breaker of its name (`<name>/<key>`). The fleet breakers are made on demand (one native
+ * fleet set, src/fleet_set.rs); one no breaker holds that stayed idle for 10 minutes is
+ * forgotten, and rejoins the store's state when used again. Emits 'event' with
+ * `{ name, kind, from, to, epoch, stored }`.
  */
 class RedisFleet extends EventEmitter {
   #client;
   #kind;
-  #engine;
-  #fleets = new Map();
+  /** The native fleet set: every fleet breaker of this fleet, by name. */
+  #set;
   #timer = undefined;
   #closed = false;
   #tick;
@@ -118,43 +124,48 @@ class RedisFleet extends EventEmitter {
       throw argumentError('client', 'an ioredis or node-redis client (evalsha/evalSha and eval)', client);
     }
     const { engine, onEvent } = checkOptions(options);
-    const probe = createNative('options', engine); // checks every option now
+    this.#set = createSet(engine); // checks every option now
     this.#client = client;
     this.#kind = kind;
-    this.#engine = engine;
-    const interval = probe.syncInterval;
+    const interval = this.#set.syncInterval;
     this.#timeout = Math.max(interval, 50);
     this.#tick = Math.max(1, Math.min(10, interval / 2));
     if (onEvent !== undefined) this.on('event', onEvent);
   }
 
-  /** The breaker names attached. */
+  /** The names of the fleet breakers in use (breakers attached, family members). */
   get names() {
-    return [...this.#fleets.keys()];
+    return this.#set.names();
   }
 
-  /** The native fleet breaker of `name` (one per name), starting the sync loop. */
-  [ATTACH](name) {
+  #open() {
     if (this.#closed) {
       const err = new TypeError('this fleet is closed');
       err.code = 'ERR_INVALID_ARG_VALUE';
       err.option = 'fleet';
       throw err;
     }
-    let fleet = this.#fleets.get(name);
-    if (fleet === undefined) {
-      fleet = createNative(name, this.#engine);
-      this.#fleets.set(name, fleet);
-    }
     this.#schedule();
-    return fleet;
+  }
+
+  /** The native fleet breaker of `name` (one per name), starting the sync loop. */
+  [ATTACH](name) {
+    this.#open();
+    return this.#set.fleet(name);
+  }
+
+  /** The native fleet set (a family's members each take the fleet of their name), starting the
+   * sync loop. */
+  [FLEET_SET]() {
+    this.#open();
+    return this.#set;
   }
 
   /** The fleet level of `name`: `{ state, epoch, degraded, staleness (ms or null), syncs,
-   * syncFailures }`, or `undefined` when no breaker of that name is attached. */
+   * syncFailures }`, or `undefined` when no fleet breaker of that name is in use. */
   status(name) {
-    const fleet = this.#fleets.get(name);
-    return fleet === undefined ? undefined : { ...fleet.status() };
+    const status = this.#set.status(name);
+    return status === null ? undefined : { ...status };
   }
 
   #schedule() {
@@ -180,10 +191,11 @@ class RedisFleet extends EventEmitter {
 
   /** One round: a round trip for every breaker whose sync is due, events for the others. */
   #round() {
-    for (const [name, fleet] of this.#fleets) {
-      const request = fleet.poll();
+    const set = this.#set;
+    for (const name of set.names()) {
+      const request = set.poll(name);
       if (request === null) {
-        this.#deliver(name, fleet.events());
+        this.#deliver(name, set.events(name));
         continue;
       }
       const token = ++this.#next;
@@ -191,7 +203,7 @@ class RedisFleet extends EventEmitter {
       const timer = setTimeout(() => {
         if (this.#inFlight.get(name) !== token) return;
         this.#inFlight.delete(name);
-        this.#deliver(name, fleet.fail(`timed out after ${this.#timeout} ms`));
+        this.#deliver(name, set.fail(name, `timed out after ${this.#timeout} ms`));
       }, this.#timeout);
       timer.unref();
       const settle = (reply, err) => {
@@ -200,10 +212,10 @@ class RedisFleet extends EventEmitter {
         this.#inFlight.delete(name);
         if (err === undefined) {
           const items = replyArray(reply);
-          if (items !== undefined) return this.#deliver(name, fleet.complete(items));
+          if (items !== undefined) return this.#deliver(name, set.complete(name, items));
           err = new Error(`unexpected reply ${String(reply)}`);
         }
-        this.#deliver(name, fleet.fail(describeError(err)));
+        this.#deliver(name, set.fail(name, describeError(err)));
       };
       let sent;
       try {
@@ -248,4 +260,4 @@ function redisFleet(client, options) {
   return new RedisFleet(client, options);
 }
 
-module.exports = { RedisFleet, redisFleet, ATTACH, FLEET_SCRIPT: SCRIPT, FLEET_SCRIPT_SHA1: SCRIPT_SHA1 };
+module.exports = { RedisFleet, redisFleet, ATTACH, FLEET_SET, FLEET_SCRIPT: SCRIPT, FLEET_SCRIPT_SHA1: SCRIPT_SHA1 };

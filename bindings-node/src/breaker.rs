@@ -141,11 +141,7 @@ impl NativeRejection {
 impl NativeBreaker {
     /// Registers `breaker` in this thread's registry, with the core listener that queues its
     /// transitions; the entry (and its hold on `breaker`) lives as long as the returned object.
-    pub(crate) fn adopt(breaker: Arc<CircuitBreaker>) -> Self {
-        Self::adopt_with_fleet(breaker, None)
-    }
-
-    /// [`Self::adopt`], the calls also going through `fleet` if given.
+    /// The calls also go through `fleet` if given.
     pub(crate) fn adopt_with_fleet(
         breaker: Arc<CircuitBreaker>,
         fleet: Option<Arc<crate::fleet::ClockedFleet>>,

@@ -15,6 +15,7 @@ use napi_derive::napi;
 
 use crate::breaker::{NativeBreaker, NativeRejection, metrics_values};
 use crate::clock::{NativeClock, ms};
+use crate::fleet_set::{FleetSource, NativeFleetSet};
 use crate::member_permit::NativeMemberPermit;
 use crate::options::{ConfigProblem, build_config};
 use crate::protocol::NANOS_PER_MS;
@@ -34,6 +35,8 @@ struct FamilyQueue {
 pub struct NativeFamily {
     family: Family,
     queue: Arc<FamilyQueue>,
+    /// The fleet set each member's fleet breaker comes from (`fleet_set.rs`), by member name.
+    fleets: Option<FleetSource>,
 }
 
 /// A problem with `maxKeys` or `idleTtl` (named in camelCase: they are not engine options).
@@ -52,7 +55,7 @@ fn problem(option: &str, reason: String) -> ConfigProblem {
 /// refusal of the overflow breaker (full, other options) is the `ConfigProblem` of `region`.
 #[napi(
     catch_unwind,
-    ts_args_type = "options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null, region?: NativeRegion | undefined | null"
+    ts_args_type = "options: Record<string, string | number | undefined>, maxKeys: number | undefined, idleTtl: number | undefined, clock?: NativeClock | undefined | null, region?: NativeRegion | undefined | null, fleets?: NativeFleetSet | undefined | null"
 )]
 pub fn create_family(
     options: Object,
@@ -60,6 +63,7 @@ pub fn create_family(
     idle_ttl: Option<f64>,
     clock: Option<&NativeClock>,
     region: Option<&NativeRegion>,
+    fleets: Option<&NativeFleetSet>,
 ) -> Result<Either3<NativeFamily, ConfigProblem, RegionProblem>> {
     let config = match build_config(&options)? {
         Ok(config) => config,
@@ -102,7 +106,42 @@ pub fn create_family(
             .push((event.key.map(str::to_owned), *event.transition));
         sink.pending.store(true, Ordering::Release);
     });
-    Ok(Either3::A(NativeFamily { family, queue }))
+    if fleets.is_some() && family.config().name().is_none() {
+        let reason = "a family with a fleet needs a name (each member is the fleet breaker `<name>/<key>`)";
+        return Ok(Either3::B(problem("name", reason.to_owned())));
+    }
+    let fleets = fleets.map(|set| set.source.clone());
+    Ok(Either3::A(NativeFamily { family, queue, fleets }))
+}
+
+impl NativeFamily {
+    /// A `NativeBreaker` holding `member`, through the member's fleet in a family with a fleet set.
+    fn adopt(&self, member: Arc<engine::CircuitBreaker>) -> Result<NativeBreaker> {
+        let fleet = match &self.fleets {
+            Some(fleets) => Some(fleets.member(member.name().unwrap_or_default())?),
+            None => None,
+        };
+        Ok(NativeBreaker::adopt_with_fleet(member, fleet))
+    }
+}
+
+/// The call-scoped `allow` in a family with a fleet set: both levels (`Fleet::allow_call`), the
+/// member's and its fleet's (named as the member).
+fn allow_with_fleet(
+    fleets: &FleetSource,
+    breaker: Arc<engine::CircuitBreaker>,
+    overflow: bool,
+) -> Result<Either<NativeMemberPermit, MemberRejection>> {
+    let fleet = fleets.member(breaker.name().unwrap_or_default())?;
+    let admitted = fleet.allow_call(&breaker, || fleet.now());
+    Ok(match admitted {
+        Ok(permit) => Either::A(NativeMemberPermit::with_fleet(breaker, fleet, permit, overflow)),
+        Err(refused) => Either::B(MemberRejection {
+            name: breaker.name().map(str::to_owned),
+            overflow,
+            rejection: NativeRejection::of(&refused),
+        }),
+    })
 }
 
 /// The family builder of the region (`circuit_shm::HostRegion::family`: it sets the region's
@@ -159,12 +198,15 @@ impl NativeFamily {
     /// overflow breaker) to admit a call, holding no handle on it. An admitted call's permit pins
     /// the member until it is recorded (see `member_permit.rs`).
     #[napi(catch_unwind)]
-    pub fn allow(&self, key: String) -> Either<NativeMemberPermit, MemberRejection> {
+    pub fn allow(&self, key: String) -> Result<Either<NativeMemberPermit, MemberRejection>> {
         let breaker = self.family.get(&key);
         let overflow = Arc::ptr_eq(&breaker, self.family.overflow());
+        if let Some(fleets) = &self.fleets {
+            return allow_with_fleet(fleets, breaker, overflow);
+        }
         match breaker.allow_owned() {
-            Ok(permit) => Either::A(NativeMemberPermit::new(permit, overflow)),
-            Err(r) => Either::B(MemberRejection {
+            Ok(permit) => Ok(Either::A(NativeMemberPermit::new(permit, overflow))),
+            Err(r) => Ok(Either::B(MemberRejection {
                 name: r.name().map(str::to_owned),
                 overflow,
                 rejection: NativeRejection {
@@ -173,7 +215,7 @@ impl NativeFamily {
                     retry_after: r.retry_after().map(ms),
                     fleet: false,
                 },
-            }),
+            })),
         }
     }
 
@@ -192,9 +234,12 @@ impl NativeFamily {
     /// The member for `key` (created on first use), as a new `NativeBreaker` holding it, or `null`
     /// when the family answered with its overflow breaker (see `overflow`).
     #[napi(catch_unwind)]
-    pub fn get(&self, key: String) -> Option<NativeBreaker> {
+    pub fn get(&self, key: String) -> Result<Option<NativeBreaker>> {
         let breaker = self.family.get(&key);
-        (!Arc::ptr_eq(&breaker, self.family.overflow())).then(|| NativeBreaker::adopt(breaker))
+        if Arc::ptr_eq(&breaker, self.family.overflow()) {
+            return Ok(None);
+        }
+        self.adopt(breaker).map(Some)
     }
 
     /// The same use of `key` as `get` (it refreshes the member's last use and may evict idle
@@ -208,8 +253,8 @@ impl NativeFamily {
 
     /// A handle on the overflow breaker.
     #[napi(catch_unwind)]
-    pub fn overflow(&self) -> NativeBreaker {
-        NativeBreaker::adopt(Arc::clone(self.family.overflow()))
+    pub fn overflow(&self) -> Result<NativeBreaker> {
+        self.adopt(Arc::clone(self.family.overflow()))
     }
 
     /// How many members the family holds (not counting the overflow breaker).

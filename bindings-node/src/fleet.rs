@@ -53,6 +53,23 @@ impl ClockedFleet {
     }
 }
 
+impl AsRef<Fleet> for ClockedFleet {
+    fn as_ref(&self) -> &Fleet {
+        &self.fleet
+    }
+}
+
+impl ClockedFleet {
+    /// The fleet `config` on `clock` (None: the host's monotonic clock).
+    pub(crate) fn new(
+        config: FleetConfig,
+        clock: Option<engine::ManualClock>,
+    ) -> std::result::Result<Self, engine::ConfigError> {
+        let created = clock.as_ref().map_or_else(now, engine::Clock::now_nanos);
+        Ok(Self { fleet: Fleet::new(config, created)?, clock })
+    }
+}
+
 impl std::ops::Deref for ClockedFleet {
     type Target = Fleet;
 
@@ -103,7 +120,7 @@ fn event_of(event: FleetEvent) -> NativeFleetEvent {
     NativeFleetEvent { kind: kind.to_owned(), from: from.map(str::to_owned), to: to.map(str::to_owned), epoch, stored }
 }
 
-fn events_of(events: Vec<FleetEvent>) -> Vec<NativeFleetEvent> {
+pub(crate) fn events_of(events: Vec<FleetEvent>) -> Vec<NativeFleetEvent> {
     events.into_iter().map(event_of).collect()
 }
 
@@ -123,7 +140,7 @@ fn fleet_value(
 
 /// The fleet options (camelCase, durations in ms) as the core's `FleetConfig`, validated: one
 /// option of the core's schema after the other, set by name.
-fn config(name: String, options: &Object) -> Result<std::result::Result<FleetConfig, ConfigProblem>> {
+pub(crate) fn config(name: String, options: &Object) -> Result<std::result::Result<FleetConfig, ConfigProblem>> {
     let mut c = FleetConfig::new(name);
     for info in engine::fleet::FLEET_OPTIONS {
         let Some(value) = options.get::<Unknown>(&camel_case(info.name))? else { continue };
@@ -155,10 +172,8 @@ pub fn create_fleet(
         Ok(config) => config,
         Err(problem) => return Ok(Either::B(problem)),
     };
-    let clock = clock.map(|c| c.clock.clone());
-    let created = clock.as_ref().map_or_else(now, engine::Clock::now_nanos);
-    match Fleet::new(config, created) {
-        Ok(fleet) => Ok(Either::A(NativeFleet { inner: Arc::new(ClockedFleet { fleet, clock }) })),
+    match ClockedFleet::new(config, clock.map(|c| c.clock.clone())) {
+        Ok(fleet) => Ok(Either::A(NativeFleet { inner: Arc::new(fleet) })),
         Err(e) => Ok(Either::B(e.into())),
     }
 }
@@ -213,20 +228,20 @@ impl NativeFleet {
     /// What to send if a sync is due now, or `null` (also while one is in flight).
     #[napi(catch_unwind)]
     pub fn poll(&self) -> Option<FleetRequest> {
-        self.inner.poll(self.inner.now()).map(|r| FleetRequest { key: r.keys()[0].to_owned(), args: r.args().to_vec() })
+        request_of(&self.inner)
     }
 
     /// Applies the script's reply (an array of whole numbers and strings) to the request `poll`
     /// gave; a malformed reply is a failed sync. Returns what happened.
     #[napi(catch_unwind)]
     pub fn complete(&self, reply: Vec<Either<f64, String>>) -> Vec<NativeFleetEvent> {
-        events_of(self.inner.complete(self.inner.now(), reply_of(reply)))
+        answer(&self.inner, Ok(reply))
     }
 
     /// The request `poll` gave failed (`message`: the store error or time-out).
     #[napi(catch_unwind)]
     pub fn fail(&self, message: String) -> Vec<NativeFleetEvent> {
-        events_of(self.inner.complete(self.inner.now(), Err(message)))
+        answer(&self.inner, Err(message))
     }
 
     /// What changed without a sync (the store became stale).
@@ -238,16 +253,35 @@ impl NativeFleet {
     /// The fleet level's state.
     #[napi(catch_unwind)]
     pub fn status(&self) -> NativeFleetStatus {
-        let s = self.inner.status(self.inner.now());
-        NativeFleetStatus {
-            state: s.state.as_str().to_owned(),
-            epoch: s.epoch as f64,
-            degraded: s.degraded,
-            staleness: s.staleness.map(ms),
-            syncs: s.syncs as f64,
-            sync_failures: s.sync_failures as f64,
-        }
+        status_of(&self.inner)
     }
+}
+
+/// The fleet level's state now.
+pub(crate) fn status_of(fleet: &ClockedFleet) -> NativeFleetStatus {
+    let s = fleet.status(fleet.now());
+    NativeFleetStatus {
+        state: s.state.as_str().to_owned(),
+        epoch: s.epoch as f64,
+        degraded: s.degraded,
+        staleness: s.staleness.map(ms),
+        syncs: s.syncs as f64,
+        sync_failures: s.sync_failures as f64,
+    }
+}
+
+/// What to send if a sync of `fleet` is due now.
+pub(crate) fn request_of(fleet: &ClockedFleet) -> Option<FleetRequest> {
+    fleet.poll(fleet.now()).map(|r| FleetRequest { key: r.keys()[0].to_owned(), args: r.args().to_vec() })
+}
+
+/// Applies a reply (`Ok`) or a failure (`Err`) to the sync in flight of `fleet`.
+pub(crate) fn answer(
+    fleet: &ClockedFleet,
+    reply: std::result::Result<Vec<Either<f64, String>>, String>,
+) -> Vec<NativeFleetEvent> {
+    let reply = reply.and_then(reply_of);
+    events_of(fleet.complete(fleet.now(), reply))
 }
 
 /// A fleet permit's probe lease as the two fleet parts (`NO_FLEET_PROBE` each for none).

@@ -80,6 +80,7 @@ pub mod exposition;
 pub mod family;
 pub mod fast_path;
 pub mod fleet;
+pub mod fleet_set;
 pub mod frame;
 pub mod http;
 pub mod member_permit;
