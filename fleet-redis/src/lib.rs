@@ -41,11 +41,16 @@ use engine::{Clock, MonotonicClock, Outcome};
 /// One instance's fleet breaker with its Redis connection.
 pub struct RedisFleet {
     fleet: Fleet,
+    store: Store,
+    clock: Box<dyn Clock>,
+}
+
+/// The Redis side: a connection made lazily and replaced after an error, and the script's SHA-1.
+struct Store {
     client: redis::Client,
     connection: Mutex<Option<redis::Connection>>,
     sha: String,
     timeout: Duration,
-    clock: Box<dyn Clock>,
 }
 
 impl std::fmt::Debug for RedisFleet {
@@ -67,9 +72,9 @@ impl RedisFleet {
         config: FleetConfig,
         clock: Box<dyn Clock>,
     ) -> Result<Self, engine::ConfigError> {
-        let timeout = config.sync_interval.max(Duration::from_millis(50));
+        let store = Store::new(client, &config);
         let fleet = Fleet::new(config, clock.now_nanos())?;
-        Ok(Self { fleet, client, connection: Mutex::new(None), sha: script_sha1(), timeout, clock })
+        Ok(Self { fleet, store, clock })
     }
 
     /// The core's fleet breaker (for `status`, `config`).
@@ -120,11 +125,25 @@ impl RedisFleet {
     /// Runs one sync with the store if one is due (else returns at once); returns what happened.
     /// Blocks for at most about one response timeout. Never call it on the call path.
     pub fn sync(&self) -> Vec<FleetEvent> {
-        let Some(request) = self.fleet.poll(self.clock.now_nanos()) else {
-            return self.fleet.events(self.clock.now_nanos());
+        self.store.sync(&self.fleet, &*self.clock)
+    }
+}
+
+impl Store {
+    /// The store of fleets with the options `config` (the response timeout: `sync_interval`,
+    /// at least 50 ms).
+    fn new(client: redis::Client, config: &FleetConfig) -> Self {
+        let timeout = config.sync_interval.max(Duration::from_millis(50));
+        Self { client, connection: Mutex::new(None), sha: script_sha1(), timeout }
+    }
+
+    /// One sync of `fleet` if one is due.
+    fn sync(&self, fleet: &Fleet, clock: &dyn Clock) -> Vec<FleetEvent> {
+        let Some(request) = fleet.poll(clock.now_nanos()) else {
+            return fleet.events(clock.now_nanos());
         };
         let reply = self.round_trip(request.keys()[0], request.args());
-        self.fleet.complete(self.clock.now_nanos(), reply)
+        fleet.complete(clock.now_nanos(), reply)
     }
 
     fn round_trip(&self, key: &str, args: &[String]) -> Result<Vec<Reply>, String> {
@@ -156,6 +175,121 @@ impl RedisFleet {
                 Err(e.to_string())
             }
         }
+    }
+}
+
+/// The fleet breakers of one service made on demand by name from one set of options
+/// ([`FleetSet`](engine::fleet::FleetSet)), over one Redis connection: for a
+/// [`Family`](engine::Family), whose members each go through the fleet breaker of their name
+/// (`<family>/<key>`), or for many breakers. [`Self::sync`] syncs every fleet that is due (one
+/// after the other, on the calling thread) and forgets the idle ones no caller holds.
+///
+/// ```no_run
+/// use circuit_redis::RedisFleetSet;
+/// use engine::fleet::FleetConfig;
+///
+/// let client = redis::Client::open("redis://127.0.0.1:6379/")?;
+/// let fleets = RedisFleetSet::new(client, FleetConfig::new(""))?;
+/// let family = engine::Family::new(engine::Config::builder().name("hosts").build()?);
+/// let member = family.get("db-1");
+/// if let Ok(permit) = fleets.allow(&member) {
+///     // call db-1, then
+///     let _ = fleets.record_call(&member, permit, engine::Outcome::Success);
+/// }
+/// // on a thread of its own, every few milliseconds: fleets.sync()
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RedisFleetSet {
+    set: engine::fleet::FleetSet<Fleet>,
+    store: Store,
+    clock: Box<dyn Clock>,
+}
+
+impl std::fmt::Debug for RedisFleetSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisFleetSet").field("set", &self.set).finish_non_exhaustive()
+    }
+}
+
+/// A call admitted by both levels of a [`RedisFleetSet`]: the fleet it went through and the
+/// permit. Record it with [`RedisFleetSet::record_call`].
+#[derive(Debug)]
+pub struct SetPermit {
+    fleet: std::sync::Arc<Fleet>,
+    permit: engine::fleet::FleetPermit,
+}
+
+impl SetPermit {
+    /// The two-level permit.
+    pub fn permit(&self) -> &engine::fleet::FleetPermit {
+        &self.permit
+    }
+}
+
+impl RedisFleetSet {
+    /// Fleets with the options of `template` (its name is each fleet's), forgotten after 10
+    /// minutes idle, over `client`, on the host's monotonic clock.
+    pub fn new(client: redis::Client, template: FleetConfig) -> Result<Self, engine::ConfigError> {
+        Self::with_clock(client, template, engine::fleet::DEFAULT_FLEET_IDLE_TTL, Box::new(MonotonicClock))
+    }
+
+    /// [`Self::new`] with another idle time and clock (tests).
+    pub fn with_clock(
+        client: redis::Client,
+        template: FleetConfig,
+        idle_ttl: Duration,
+        clock: Box<dyn Clock>,
+    ) -> Result<Self, engine::ConfigError> {
+        let store = Store::new(client, &template);
+        Ok(Self { set: engine::fleet::FleetSet::new(template, idle_ttl)?, store, clock })
+    }
+
+    /// The fleet breaker `name`, made on first use.
+    pub fn fleet(&self, name: &str) -> std::sync::Arc<Fleet> {
+        let now = self.clock.now_nanos();
+        let made = self.set.get_or_make(name, |config| Fleet::new(config, now).map(std::sync::Arc::new));
+        // The set's options were validated, and a name is not checked: this cannot fail.
+        made.unwrap_or_else(|e| unreachable!("fleet set options were validated: {e}"))
+    }
+
+    /// Both levels for one call on `breaker` (a family member or a named breaker): the local
+    /// breaker first, then the fleet breaker of its name. No I/O.
+    pub fn allow(&self, breaker: &engine::CircuitBreaker) -> Result<SetPermit, engine::fleet::Refused> {
+        let fleet = self.fleet(breaker.name().unwrap_or_default());
+        let permit = fleet.allow_call(breaker, || self.clock.now_nanos())?;
+        Ok(SetPermit { fleet, permit })
+    }
+
+    /// Records a call admitted by [`Self::allow`] on both levels. No I/O.
+    pub fn record_call(
+        &self,
+        breaker: &engine::CircuitBreaker,
+        permit: SetPermit,
+        outcome: Outcome,
+    ) -> Result<engine::Recorded, engine::PermitError> {
+        permit.fleet.record_call(breaker, permit.permit, outcome)
+    }
+
+    /// The fleet level of `name`, if the set has that fleet.
+    pub fn status(&self, name: &str) -> Option<FleetStatus> {
+        self.set.get(name).map(|f| f.status(self.clock.now_nanos()))
+    }
+
+    /// The names of the set's fleets.
+    pub fn names(&self) -> Vec<String> {
+        self.set.all().into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// Forgets the idle fleets, then runs one sync for every fleet that is due (one after the
+    /// other); returns what happened, by fleet name. Blocks for at most about one response timeout
+    /// per fleet synced. Never call it on the call path.
+    pub fn sync(&self) -> Vec<(String, FleetEvent)> {
+        drop(self.set.sweep(self.clock.now_nanos(), 0));
+        let mut events = Vec::new();
+        for (name, fleet) in self.set.all() {
+            events.extend(self.store.sync(&fleet, &*self.clock).into_iter().map(|e| (name.clone(), e)));
+        }
+        events
     }
 }
 

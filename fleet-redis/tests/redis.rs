@@ -380,3 +380,44 @@ fn config_with_long_reset(name: &str) -> FleetConfig {
     c.max_reset_timeout = Duration::from_secs(60);
     c
 }
+
+#[test]
+fn a_family_gives_each_member_its_own_fleet_breaker_across_instances() {
+    use circuit_redis::RedisFleetSet;
+    use engine::fleet::Refused;
+    use engine::{Config, Family};
+    let server = Server::start();
+    let local = || Family::new(Config::builder().name("hosts").failure_threshold(1000).build().unwrap());
+    let (family_a, family_b) = (local(), local());
+    let a = RedisFleetSet::new(server.client(), config("")).unwrap();
+    let b = RedisFleetSet::new(server.client(), config("")).unwrap();
+    let down_a = family_a.get("down");
+    for _ in 0..10 {
+        let permit = a.allow(&down_a).unwrap();
+        assert!(a.record_call(&down_a, permit, Outcome::Failure).unwrap().counted());
+    }
+    let (down_b, up_b) = (family_b.get("down"), family_b.get("up"));
+    let permit = b.allow(&up_b).unwrap();
+    b.record_call(&up_b, permit, Outcome::Success).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.status("hosts/down").is_none_or(|s| s.state != FleetState::Open) {
+        a.sync();
+        b.sync();
+        if b.status("hosts/down").is_none() {
+            drop(b.fleet("hosts/down")); // instance b has no call on it yet: join it
+        }
+        assert!(Instant::now() < deadline, "instance b never saw hosts/down open");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(matches!(b.allow(&down_b), Err(Refused::Fleet { state: FleetState::Open, .. })));
+    let permit = b.allow(&up_b).expect("another member's fleet breaker is closed");
+    b.record_call(&up_b, permit, Outcome::Success).unwrap();
+    assert_eq!(b.status("hosts/up").unwrap().state, FleetState::Closed);
+    let mut names = b.names();
+    names.sort();
+    assert_eq!(names, ["hosts/down", "hosts/up"]);
+    let mut keys: Vec<String> =
+        redis::cmd("KEYS").arg("circuit:*").query(&mut server.client().get_connection().unwrap()).unwrap();
+    keys.sort();
+    assert_eq!(keys, ["circuit:{hosts/down}", "circuit:{hosts/up}"], "one store key per member");
+}
