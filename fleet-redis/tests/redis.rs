@@ -398,7 +398,7 @@ fn a_family_gives_each_member_its_own_fleet_breaker_across_instances() {
     }
     let (down_b, up_b) = (family_b.get("down"), family_b.get("up"));
     let permit = b.allow(&up_b).unwrap();
-    b.record_call(&up_b, permit, Outcome::Success).unwrap();
+    assert!(b.record_call(&up_b, permit, Outcome::Success).unwrap().counted());
     let deadline = Instant::now() + Duration::from_secs(5);
     while b.status("hosts/down").is_none_or(|s| s.state != FleetState::Open) {
         a.sync();
@@ -411,7 +411,7 @@ fn a_family_gives_each_member_its_own_fleet_breaker_across_instances() {
     }
     assert!(matches!(b.allow(&down_b), Err(Refused::Fleet { state: FleetState::Open, .. })));
     let permit = b.allow(&up_b).expect("another member's fleet breaker is closed");
-    b.record_call(&up_b, permit, Outcome::Success).unwrap();
+    assert!(b.record_call(&up_b, permit, Outcome::Success).unwrap().counted());
     assert_eq!(b.status("hosts/up").unwrap().state, FleetState::Closed);
     let mut names = b.names();
     names.sort();
