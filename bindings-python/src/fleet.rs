@@ -183,6 +183,13 @@ impl FleetHandle {
         self.status_of()
     }
 
+    /// Whether forgetting this fleet loses nothing: no call holds it and it is idle
+    /// (`Fleet::is_idle`: closed, every outcome sent, no probe). `RedisFleet` forgets such a
+    /// fleet once no breaker holds it either, after `idle_ttl`.
+    fn _idle(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1 && self.inner.is_idle()
+    }
+
     /// Sets the wake-up hook (see the field) and arms it.
     fn _arm(&self, hook: Py<PyAny>) {
         *self.hook.lock().unwrap_or_else(PoisonError::into_inner) = Some(hook);

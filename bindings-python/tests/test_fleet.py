@@ -360,3 +360,23 @@ def test_a_retry_after_failure_counts_on_both_levels(server: Server) -> None:
         assert breaker.state == circuit.State.CLOSED  # 10 failures are below the local threshold
     finally:
         client.close()
+
+
+def test_an_idle_fleet_breaker_no_breaker_holds_is_forgotten(server: Server) -> None:
+    client = server.client()
+    try:
+        with pytest.raises(ValueError, match="idle_ttl"):
+            circuit.RedisFleet(client, **OPTIONS, thread=False, idle_ttl=-1)
+        fleet = circuit.RedisFleet(client, **OPTIONS, thread=False, idle_ttl=0)
+        family = circuit.Family("idle", fleet=fleet, failure_threshold=1000)
+        held = family["held"]
+        assert family["gone"].call(lambda: 7) == 7  # its breaker object is dropped at once
+        assert sorted(fleet.names) == ["idle/gone", "idle/held"]
+        until(lambda: fleet.names == ["idle/held"], fleet.sync, "the idle, unheld fleet breaker forgotten")
+        assert held.fleet_status() is not None  # a held one stays, however idle
+        # Used again: made again, it rejoins the store's state (the key is still there).
+        assert family["gone"].call(lambda: 8) == 8
+        assert "idle/gone" in fleet.names
+        assert client.exists("circuit:{idle/gone}") == 1
+    finally:
+        client.close()

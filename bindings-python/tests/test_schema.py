@@ -248,7 +248,9 @@ def test_the_open_error_documents_the_engine_spellings() -> None:
 
 FLEET_OPTIONS = _circuit.FLEET_OPTIONS
 FLEET_NAMES = [option[0] for option in FLEET_OPTIONS]
-FLEET_PYTHON_ONLY = ["thread"]
+# The host's own options, not fleet options: its sync thread, and how long an idle fleet breaker
+# no breaker holds is kept (every binding's fleet set takes one).
+FLEET_PYTHON_ONLY = ["thread", "idle_ttl"]
 
 
 def _seconds(text: str) -> float:

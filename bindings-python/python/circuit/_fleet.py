@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -75,6 +77,11 @@ class RedisFleet:
     the running loop does, started when a breaker is attached or makes a call inside a loop
     (stop it with `await fleet.aclose()`); `await fleet.async_sync()` runs one round by hand.
 
+    Families: `Family(name, fleet=fleet)` gives each member the fleet breaker of its name
+    (`<name>/<key>`), made on first use. A fleet breaker no breaker holds that stayed idle
+    (closed, nothing to send, no probe) for `idle_ttl` seconds (default 600) is forgotten; one
+    used again is made again and rejoins the store's state at its first sync.
+
     The response timeout is `max(sync_interval, 0.05)` for an asyncio client; a sync client
     should have its own short `socket_timeout` and `socket_connect_timeout` and no retries
     (`retry=None`), as a sync runs on its own thread but one slow sync delays the next.
@@ -100,6 +107,7 @@ class RedisFleet:
         max_staleness: float = 2.0,
         key_expiry: float = 86400.0,
         thread: Optional[bool] = None,
+        idle_ttl: float = 600.0,
     ) -> None:
         if not callable(getattr(client, "evalsha", None)) or not callable(getattr(client, "eval", None)):
             raise TypeError("RedisFleet: `client` must be a redis.Redis or redis.asyncio.Redis (evalsha and eval)")
@@ -121,6 +129,11 @@ class RedisFleet:
             key_expiry=key_expiry,
         )
         _circuit._Fleet("options", **self._options)  # checks every option now
+        if isinstance(idle_ttl, bool) or not isinstance(idle_ttl, (int, float)) or not idle_ttl >= 0:
+            raise ValueError(f"RedisFleet: `idle_ttl` must be a number of seconds >= 0, got {idle_ttl!r}")
+        self._idle_ttl = float(idle_ttl)
+        # name -> monotonic time since which every sync round found that fleet forgettable.
+        self._idle_since: Dict[str, float] = {}
         self._client = client
         self._is_async = _is_async_client(client)
         if thread is None:
@@ -206,8 +219,26 @@ class RedisFleet:
 
     def _due(self) -> List[Tuple[_circuit._Fleet, Optional[Tuple[str, List[str]]]]]:
         with self._lock:
+            self._forget_idle()
             fleets = list(self._fleets.values())
         return [(fleet, fleet.poll()) for fleet in fleets]
+
+    def _forget_idle(self) -> None:
+        """Forgets the fleets no breaker holds (only this dict refers to them) that stayed idle
+        (closed, nothing to send, no probe: `_Fleet._idle`) for `idle_ttl`; one used again is
+        made again and rejoins the store's state at its first sync. Called with the lock held."""
+        now = time.monotonic()
+        for name in list(self._fleets):
+            fleet = self._fleets[name]
+            # The dict, `fleet` and getrefcount's argument: no breaker holds it.
+            held = sys.getrefcount(fleet) > 3
+            if not held and fleet._idle():
+                since = self._idle_since.setdefault(name, now)
+                if now - since >= self._idle_ttl:
+                    del self._fleets[name]
+                    del self._idle_since[name]
+            else:
+                self._idle_since.pop(name, None)
 
     def sync(self) -> List[FleetEvent]:
         """One round with a sync client: a round trip for every attached breaker whose sync is
