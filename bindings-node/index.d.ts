@@ -352,6 +352,9 @@ export interface RedisFleetOptions {
   keyExpiry?: number;
   /** Called with every fleet event (as the 'event' listeners). */
   onEvent?: (event: FleetEvent) => void;
+  /** How long a fleet breaker no breaker holds may stay idle (closed, nothing to send, no probe)
+   * before it is forgotten, ms (it rejoins the store's state when used again). Default 600000. */
+  idleTtl?: number;
 }
 
 /** Something a sync learned about a fleet breaker. */

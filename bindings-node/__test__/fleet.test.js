@@ -302,3 +302,27 @@ for (const kind of ['ioredis', 'node-redis']) {
     }
   });
 }
+
+test('an idle fleet breaker no breaker holds is forgotten after idleTtl; used again, it rejoins', async () => {
+  const Redis = require('ioredis');
+  const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+  assert.throws(() => redisFleet(client, { idleTtl: -1 }), { code: 'ERR_OUT_OF_RANGE', option: 'idleTtl' });
+  assert.throws(() => redisFleet(client, { idleTtl: '1' }), { code: 'ERR_INVALID_ARG_TYPE', option: 'idleTtl' });
+  const fleet = redisFleet(client, { syncInterval: 20, idleTtl: 0 });
+  const familyName = name('idle');
+  const family = new BreakerFamily({ name: familyName, fleet });
+  const held = new CircuitBreaker({ name: `${familyName}-held`, fleet });
+  try {
+    family.recordSuccess(family.allow('gone')); // call-scoped: nothing holds its fleet afterwards
+    assert.ok(fleet.names.includes(`${familyName}/gone`));
+    await waitFor('the idle fleet breaker forgotten', () => !fleet.names.includes(`${familyName}/gone`), 3000);
+    assert.ok(fleet.names.includes(`${familyName}-held`), 'a held one stays');
+    assert.equal(held.fleetStatus().state, 'closed');
+    family.recordSuccess(family.allow('gone'));
+    assert.ok(fleet.names.includes(`${familyName}/gone`));
+    assert.equal(await client.exists(`circuit:{${familyName}/gone}`), 1);
+  } finally {
+    fleet.close();
+    await client.quit();
+  }
+});

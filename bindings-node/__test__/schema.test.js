@@ -75,7 +75,8 @@ describe('fleet schema', () => {
       assert.ok(prop.optional, `${o.jsName} is optional`);
       if (fleetType(o) !== null) assert.equal(normalise(prop.type), fleetType(o), `${o.jsName}'s type`);
     }
-    const known = new Set([...schema.fleetOptions.map((o) => o.jsName), 'onEvent']);
+    // The host's own options: the event hook, and how long an idle fleet breaker is kept.
+    const known = new Set([...schema.fleetOptions.map((o) => o.jsName), 'onEvent', 'idleTtl']);
     for (const prop of props.keys()) assert.ok(known.has(prop), `RedisFleetOptions.${prop} is not a core fleet option`);
   });
 

@@ -33,12 +33,17 @@ function checkOptions(options) {
   if (options === null || typeof options !== 'object') throw argumentError('options', 'an object', options);
   const out = {};
   let onEvent;
+  let idleTtl;
   for (const key of Object.keys(options)) {
     const value = options[key];
     if (value === undefined) continue;
     if (key === 'onEvent') {
       if (typeof value !== 'function') throw typeError(key, 'a function', value);
       onEvent = value;
+    } else if (key === 'idleTtl') {
+      if (typeof value !== 'number') throw typeError(key, 'a number of milliseconds', value);
+      if (!(value >= 0 && value !== Infinity)) throw rangeError(key, `must be a finite number >= 0, got ${value}`);
+      idleTtl = value;
     } else if (Object.hasOwn(OPTIONS, key)) {
       const [, kind, bounds] = OPTIONS[key];
       if (kind === 'text') {
@@ -57,11 +62,11 @@ function checkOptions(options) {
       throw err;
     }
   }
-  return { engine: out, onEvent };
+  return { engine: out, onEvent, idleTtl };
 }
 
-function createSet(engine) {
-  const created = native.createFleetSet(engine);
+function createSet(engine, idleTtl) {
+  const created = native.createFleetSet(engine, idleTtl ?? null);
   if (!(created instanceof native.NativeFleetSet)) throw fleetConfigError(created);
   return created;
 }
@@ -100,8 +105,8 @@ function replyArray(reply) {
  * `new CircuitBreaker({ name, fleet })` makes a call run only if the local breaker and the fleet
  * breaker of that name both admit it; `new BreakerFamily({ name, fleet })` gives each member the
  * fleet breaker of its name (`<name>/<key>`). The fleet breakers are made on demand (one native
- * fleet set, src/fleet_set.rs); one no breaker holds that stayed idle for 10 minutes is
- * forgotten, and rejoins the store's state when used again. Emits 'event' with
+ * fleet set, src/fleet_set.rs); one no breaker holds that stayed idle for `idleTtl` (10 minutes)
+ * is forgotten, and rejoins the store's state when used again. Emits 'event' with
  * `{ name, kind, from, to, epoch, stored }`.
  */
 class RedisFleet extends EventEmitter {
@@ -123,8 +128,8 @@ class RedisFleet extends EventEmitter {
     if (kind === undefined) {
       throw argumentError('client', 'an ioredis or node-redis client (evalsha/evalSha and eval)', client);
     }
-    const { engine, onEvent } = checkOptions(options);
-    this.#set = createSet(engine); // checks every option now
+    const { engine, onEvent, idleTtl } = checkOptions(options);
+    this.#set = createSet(engine, idleTtl); // checks every option now
     this.#client = client;
     this.#kind = kind;
     const interval = this.#set.syncInterval;

@@ -4,7 +4,7 @@
 //! with the set (`createFamily`'s `fleets` argument) gives each member the fleet of the member's
 //! name. `lib/fleet.js` syncs them by name (`names` sweeps the idle ones first, then `poll`,
 //! `complete`, `fail`, `events`, `status`), so JavaScript holds no fleet object of its own and
-//! an idle fleet no breaker holds is forgotten after `idle_ttl` (10 minutes).
+//! an idle fleet no breaker holds is forgotten after `idleTtl` (10 minutes unless given).
 
 use std::sync::Arc;
 
@@ -25,17 +25,23 @@ pub struct NativeFleetSet {
 /// them), or says which option is invalid. `clock`: a manual clock for its fleets (tests).
 #[napi(
     catch_unwind,
-    ts_args_type = "options: Record<string, string | number | null | undefined>, clock?: NativeClock | undefined | null"
+    ts_args_type = "options: Record<string, string | number | null | undefined>, idleTtl?: number | undefined | null, clock?: NativeClock | undefined | null"
 )]
 pub fn create_fleet_set(
     options: Object,
+    idle_ttl: Option<f64>,
     clock: Option<&crate::clock::NativeClock>,
 ) -> Result<Either<NativeFleetSet, ConfigProblem>> {
     let template = match crate::fleet::config("fleet-set".to_owned(), &options)? {
         Ok(config) => config,
         Err(problem) => return Ok(Either::B(problem)),
     };
-    match FleetSet::new(template, DEFAULT_FLEET_IDLE_TTL) {
+    let idle_ttl = match idle_ttl.map(|ms| engine::duration_from_f64("idleTtl", ms, crate::protocol::NANOS_PER_MS)) {
+        None => DEFAULT_FLEET_IDLE_TTL,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return Ok(Either::B(ConfigProblem { option: "idleTtl".into(), reason: e.reason().into() })),
+    };
+    match FleetSet::new(template, idle_ttl) {
         Ok(set) => Ok(Either::A(NativeFleetSet {
             source: FleetSource { set: Arc::new(set), clock: clock.map(|c| c.clock.clone()) },
         })),
