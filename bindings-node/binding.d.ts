@@ -260,7 +260,7 @@ export declare function createFleet(name: string, options: Record<string, string
  * Creates a fleet set with the fleet options (camelCase, durations in ms, as `createFleet` takes
  * them), or says which option is invalid. `clock`: a manual clock for its fleets (tests).
  */
-export declare function createFleetSet(options: Record<string, string | number | null | undefined>, clock?: NativeClock | undefined | null): NativeFleetSet | ConfigProblem
+export declare function createFleetSet(options: Record<string, string | number | null | undefined>, idleTtl?: number | undefined | null, clock?: NativeClock | undefined | null): NativeFleetSet | ConfigProblem
 
 /** The metric set, in the core's order (by name). */
 export declare function families(): Array<MetricFamily>
