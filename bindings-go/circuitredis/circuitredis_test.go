@@ -269,3 +269,46 @@ func TestFamilyMembersEachHaveTheirFleet(t *testing.T) {
 		return err == nil && n == 2
 	})
 }
+
+// A store that lost the breaker (FLUSHALL: a restart without persistence, an eviction) while the
+// instances had it open at some epoch: it starts again closed past every epoch they have seen,
+// both instances see it closed, and their failures trip it again (docs/fleet.md "Consistency").
+func TestAStoreThatLostTheBreakerResumesPastEverySeenEpoch(t *testing.T) {
+	s := startRedis(t, freePort(t), t.TempDir())
+	defer s.stop()
+	opts := circuit.FleetOptions{SyncInterval: 50 * time.Millisecond, MinimumCalls: 10, ResetTimeout: time.Minute, MaxResetTimeout: time.Minute}
+	a := newInstance(t, s.addr(), "lost", opts)
+	b := newInstance(t, s.addr(), "lost", opts)
+	trip := func(in *instance) {
+		for i := 0; i < 12; i++ {
+			p, err := in.b.Allow()
+			if err != nil {
+				return
+			}
+			in.b.RecordFailure(p)
+		}
+	}
+	bothIn := func(state circuit.State) func() bool {
+		return func() bool {
+			sa, _ := a.fleet.Status()
+			sb, _ := b.fleet.Status()
+			return sa.State == state && sb.State == state
+		}
+	}
+	trip(a)
+	waitFor(t, 3*time.Second, "the fleet open at both instances", bothIn(circuit.StateOpen))
+	seen, _ := a.fleet.Status()
+	client := redis.NewClient(&redis.Options{Addr: s.addr()})
+	defer client.Close()
+	if err := client.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "the fleet closed again at both instances", bothIn(circuit.StateClosed))
+	sa, _ := a.fleet.Status()
+	sb, _ := b.fleet.Status()
+	if sa.Epoch <= seen.Epoch || sb.Epoch != sa.Epoch {
+		t.Fatalf("epochs after the loss: a %d, b %d, seen before %d", sa.Epoch, sb.Epoch, seen.Epoch)
+	}
+	trip(b)
+	waitFor(t, 3*time.Second, "the fleet trips again", bothIn(circuit.StateOpen))
+}
