@@ -380,3 +380,35 @@ def test_an_idle_fleet_breaker_no_breaker_holds_is_forgotten(server: Server) -> 
         assert client.exists("circuit:{idle/gone}") == 1
     finally:
         client.close()
+
+
+def test_a_store_that_lost_the_breaker_resumes_past_every_seen_epoch(server: Server) -> None:
+    client = server.client()
+    try:
+        options = dict(OPTIONS, reset_timeout=60.0, max_reset_timeout=60.0)
+        fleets = [circuit.RedisFleet(client, **options, thread=False) for _ in range(2)]
+        a, b = (circuit.CircuitBreaker("lost", fleet=f, failure_threshold=1000) for f in fleets)
+
+        def sync() -> None:
+            for f in fleets:
+                f.sync()
+
+        def both(state: str) -> Callable[[], bool]:
+            return lambda: a.fleet_status().state == state and b.fleet_status().state == state  # type: ignore[union-attr]
+
+        until(lambda: b.fleet_status().syncs > 0, sync, "b's first sync")  # type: ignore[union-attr]
+        for _ in range(10):
+            with pytest.raises(ValueError):
+                a.call(fail)
+        until(both("open"), sync, "open at both instances")
+        seen = a.fleet_status().epoch  # type: ignore[union-attr]
+        client.flushall()
+        until(both("closed"), sync, "closed again at both instances after the store lost it")
+        assert a.fleet_status().epoch > seen  # type: ignore[union-attr]
+        assert b.fleet_status().epoch == a.fleet_status().epoch  # type: ignore[union-attr]
+        for _ in range(10):
+            with pytest.raises(ValueError):
+                b.call(fail)
+        until(both("open"), sync, "the fleet trips again")
+    finally:
+        client.close()
