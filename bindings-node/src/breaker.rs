@@ -82,6 +82,12 @@ pub fn create_breaker(
             return Ok(Either4::C(problem));
         }
     }
+    if let Some(fleet) = fleet {
+        // The fleet's deltas come from this breaker's own counters (Fleet::attach); a second
+        // breaker on the same fleet keeps the fleet's tally. Family members keep it too: a fleet
+        // holding one would pin it in its family.
+        let _ = fleet.inner.attach(&breaker);
+    }
     Ok(Either4::A(NativeBreaker::adopt_with_fleet(breaker, fleet.map(|f| Arc::clone(&f.inner)))))
 }
 

@@ -101,10 +101,11 @@ fn settle(e: &Entry, slot: engine::ThreadSlot, successes: u32) -> std::result::R
             return Err(c"circuit: successes held back without a trivial generation");
         }
         let permit = RawPermit::from_parts(generation as u64, RawPermit::NO_TIME, RawPermit::NO_TICKET);
-        let _ = e.breaker.record_successes_on(slot, permit, successes);
-        // The fleet counts them too (held back only for permits that were not its probe).
+        let counted = e.breaker.record_successes_on(slot, permit, successes).unwrap_or(0);
+        // The fleet counts them too (held back only for permits that were not its probe): from
+        // the breaker's counters if it is attached, else in its tally.
         if let Some(fleet) = &e.fleet {
-            fleet.record_successes_on(slot, successes);
+            fleet.record_successes_after(&e.breaker, slot, successes, counted);
         }
     }
     Ok(())

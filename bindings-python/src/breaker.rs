@@ -219,7 +219,14 @@ impl Breaker {
             Some(f) => Some(crate::fleet::FleetLink::attach(py, f, inner.name())?),
             None => None,
         };
-        let mut this = Self::from_parts(Arc::new(inner), &options, region, py);
+        let inner = Arc::new(inner);
+        if let Some(link) = &fleet {
+            // The fleet's deltas come from this breaker's own counters (Fleet::attach); a second
+            // breaker on the same fleet keeps the fleet's tally. Family members keep it too: a
+            // fleet holding one would pin it in its family.
+            let _ = link.handle.get().inner.attach(&inner);
+        }
+        let mut this = Self::from_parts(inner, &options, region, py);
         this.fleet = fleet;
         Ok(this)
     }

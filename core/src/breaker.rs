@@ -209,6 +209,9 @@ pub(crate) struct Inner {
     jitter: Jitter,
     /// Calls rejected in half-open because every probe slot was taken.
     rejected_half_open_full: u64,
+    /// The outcome totals a state import added to this object's counters, `[successes +
+    /// failures, failures, slow]`: a fleet level fed by them does not count them as new calls.
+    restored_outcomes: [u64; 3],
     /// Transitions by (from, reason), allocated at the first transition.
     transitions: Option<Box<TransitionCounts>>,
 }
@@ -258,6 +261,7 @@ impl CircuitBreaker {
             ledger,
             jitter: Jitter::new(config.jitter_seed),
             rejected_half_open_full: 0,
+            restored_outcomes: [0; 3],
             transitions: None,
         };
         let bucket_nanos = match config.window {
@@ -1191,6 +1195,16 @@ impl CircuitBreaker {
         }
     }
 
+    /// This object's outcome totals, `[successes + failures, failures, slow]`, without what a
+    /// state import restored: what a fleet level attached to it ([`crate::fleet::Fleet::attach`])
+    /// counts as this instance's calls. `None` for a shared breaker with no process entry.
+    pub(crate) fn fleet_outcomes(&self) -> Option<[u64; 3]> {
+        let restored = if self.is_shared() { [0; 3] } else { self.inner.lock().restored_outcomes };
+        let t = self.process_counts()?;
+        let counted = [t.successes.saturating_add(t.failures), t.failures, t.slow];
+        Some([0, 1, 2].map(|i| counted[i].saturating_sub(restored[i])))
+    }
+
     /// This breaker object's own lifetime totals: for a breaker shared through a host region, what
     /// this object admitted and recorded (the region-wide totals are in [`Self::metrics`]); for a
     /// breaker of one process, the totals. `None` for a shared breaker that got no process entry
@@ -1367,6 +1381,10 @@ impl CircuitBreaker {
             inner.window.restore(content, now, gap);
         }
         self.counters.restore(&s.totals);
+        if !self.is_shared() {
+            let t = &s.totals;
+            inner.restored_outcomes = [t.successes.saturating_add(t.failures), t.failures, t.slow];
+        }
         self.rejected_forced_open().store(s.rejected_forced_open, Ordering::Relaxed);
         let failures = if matching { s.consecutive_failures } else { 0 };
         // A shared breaker commits before it publishes (crate::shared: the repair relies on it).

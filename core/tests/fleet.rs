@@ -181,3 +181,64 @@ fn successes_handed_over_in_bulk_count_as_single_records_do() {
     assert_eq!(&a.args()[14..17], ["6", "1", "0"], "calls, failures, slow");
     assert_eq!(a.args()[14..17], b.args()[14..17]);
 }
+
+/// A fleet attached to its breaker takes its deltas from the breaker's own counters, exactly as
+/// its tally would have counted them: ordinary outcomes, slow calls, stale outcomes (which the
+/// breaker does not count), and not the fleet's own probes (their verdicts travel apart).
+#[test]
+fn an_attached_breakers_counters_feed_the_same_deltas_as_the_tally() {
+    use std::sync::Arc;
+    let clock = circuit::ManualClock::new();
+    let config = || {
+        circuit::Config::builder()
+            .name("payments")
+            .failure_threshold(100)
+            .slow_call_duration(Duration::from_millis(50))
+            .build()
+            .unwrap()
+    };
+    let breaker = Arc::new(circuit::CircuitBreaker::with_clock(config(), clock.clone()));
+    let other = Arc::new(circuit::CircuitBreaker::with_clock(config(), clock.clone()));
+    let mut c = FleetConfig::new("payments");
+    c.max_staleness = Duration::from_secs(3600);
+    let f = Fleet::new(c, 0).unwrap();
+    // Outcomes counted before the attachment are not this fleet's.
+    let p = breaker.allow_raw().unwrap();
+    let _ = breaker.record_raw(p, Outcome::Failure).unwrap();
+    assert!(f.attach(&breaker) && f.attach(&breaker), "attached (again: the same breaker)");
+    assert!(!f.attach(&other), "one breaker feeds a fleet; another keeps the tally");
+    let now = || 0;
+    for outcome in [Outcome::Failure, Outcome::Failure, Outcome::Success, Outcome::Ignored] {
+        let p = f.allow_call(&breaker, now).unwrap();
+        let _ = f.record_call(&breaker, p, outcome).unwrap();
+    }
+    let slow = f.allow_call(&breaker, now).unwrap();
+    clock.advance(Duration::from_millis(60));
+    let _ = f.record_call(&breaker, slow, Outcome::Success).unwrap();
+    // Stale: the breaker moved on before the outcome came; the fleet still counts the call.
+    let stale = f.allow_call(&breaker, now).unwrap();
+    breaker.reset();
+    assert_eq!(f.record_call(&breaker, stale, Outcome::Failure).unwrap(), circuit::Recorded::Stale);
+    // Another breaker through the same fleet: the tally.
+    let p = f.allow_call(&other, now).unwrap();
+    let _ = f.record_call(&other, p, Outcome::Success).unwrap();
+    assert!(!f.is_idle(), "outcomes to send");
+    let request = f.poll(0).expect("due");
+    assert_eq!(&request.args()[14..17], ["6", "3", "1"], "calls, failures, slow");
+    let _ = f.complete(MS, ok(1, "half_open", 0, &[9]));
+    let probe = f.allow_call(&breaker, now).unwrap();
+    assert!(probe.is_fleet_probe());
+    let _ = f.record_call(&breaker, probe, Outcome::Failure).unwrap();
+    let request = f.poll(2 * MS).expect("the verdict goes out at once");
+    assert_eq!(&request.args()[14..17], ["0", "0", "0"], "the probe is a verdict, not a delta");
+    assert!(request.args().iter().any(|a| a == "9"), "the verdict names its lease");
+    let _ = f.complete(3 * MS, ok(2, "open", 1_000, &[]));
+    // Retry hints count the same way.
+    let _ = f.complete(3 * MS, ok(3, "closed", 0, &[]));
+    let _ = f.poll(300 * MS);
+    let _ = f.complete(300 * MS, ok(3, "closed", 0, &[]));
+    let p = f.allow_call(&breaker, now).unwrap();
+    let _ = f.record_call_retry_after(&breaker, p, Duration::from_secs(1)).unwrap();
+    let request = f.poll(600 * MS).expect("due");
+    assert_eq!(&request.args()[14..17], ["1", "1", "0"], "a failure with a retry hint");
+}

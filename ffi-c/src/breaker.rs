@@ -169,7 +169,12 @@ pub unsafe extern "C" fn circuit_create(
             (None, None) => None,
         };
         let inserted = match fleet {
-            Some(fleet) => FLEET_BREAKERS.insert(Arc::new(FleetBreaker { breaker, fleet })),
+            Some(fleet) => {
+                // The fleet's deltas come from this breaker's own counters (the first breaker of
+                // a fleet; any other made from the same config keeps the fleet's tally).
+                let _ = fleet.fleet.attach(&breaker);
+                FLEET_BREAKERS.insert(Arc::new(FleetBreaker { breaker, fleet }))
+            }
             None => BREAKERS.insert(breaker),
         };
         match inserted {

@@ -7,6 +7,7 @@
 
 use std::ffi::c_char;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use engine::fleet::{DEFAULT_FLEET_IDLE_TTL, Fleet, FleetConfig, FleetSet};
@@ -23,6 +24,9 @@ pub type circuit_fleet_set = u64;
 pub(crate) struct FleetSetEntry {
     set: FleetSet<FleetEntry>,
     clock: Option<ManualClock>,
+    /// Set by `circuit_fleet_set_free`: fleets made after it (a family that outlived the set
+    /// meets a new key) get no handle, since no host can list them any more.
+    freed: AtomicBool,
 }
 
 static FLEET_SETS: Table<FleetSetEntry> = Table::new();
@@ -41,7 +45,11 @@ impl FleetSetEntry {
             .get_or_make(name, |config| {
                 let fleet = Fleet::new(config, now).map_err(|_| ())?;
                 let entry = Arc::new(FleetEntry::new(fleet, clock, true));
-                FleetEntry::register(&entry).ok_or(())?;
+                // Under the set's lock, which `circuit_fleet_set_free` takes after setting `freed`:
+                // a fleet made before it is unregistered there, one made after it never registers.
+                if !self.freed.load(Ordering::SeqCst) {
+                    FleetEntry::register(&entry).ok_or(())?;
+                }
                 Ok::<_, ()>(entry)
             })
             .ok()
@@ -93,7 +101,7 @@ pub unsafe extern "C" fn circuit_fleet_set_new(
                 );
             }
         };
-        match FLEET_SETS.insert(Arc::new(FleetSetEntry { set, clock })) {
+        match FLEET_SETS.insert(Arc::new(FleetSetEntry { set, clock, freed: AtomicBool::new(false) })) {
             Some(handle) => {
                 // SAFETY: non-null and writable per the contract.
                 unsafe { out_set.write(handle) };
@@ -117,6 +125,7 @@ pub extern "C" fn circuit_fleet_set_free(set: circuit_fleet_set) -> circuit_stat
         }
         match FLEET_SETS.remove(set) {
             Some(entry) => {
+                entry.freed.store(true, Ordering::SeqCst);
                 for (_, fleet) in entry.set.all() {
                     fleet.unregister();
                 }

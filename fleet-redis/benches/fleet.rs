@@ -171,6 +171,7 @@ fn pairs(paths: &[Path<'_>], rounds: usize, n: u64) -> Vec<f64> {
 fn round_trips(server: &Server, name: &str, interval: Duration, run: Duration, threads: usize) -> (f64, u64) {
     let fleet = Arc::new(RedisFleet::new(server.client(), fleet_config(name, StoreFailure::Local, interval)).unwrap());
     let breaker = Arc::new(local(name));
+    assert!(fleet.attach(&breaker));
     let syncer = Syncer::spawn(&fleet);
     wait_synced(&fleet);
     let before = server.script_calls();
@@ -217,13 +218,15 @@ struct Figures {
 fn measure(quick: bool) -> Figures {
     let server = Server::start();
     let breaker = local("pair-local");
-    let fleet_breaker = local("pair-fleet");
-    let open_breaker = local("pair-open");
+    let fleet_breaker = Arc::new(local("pair-fleet"));
+    let open_breaker = Arc::new(local("pair-open"));
     let interval = Duration::from_millis(250);
     let fleet =
         Arc::new(RedisFleet::new(server.client(), fleet_config("pair-fleet", StoreFailure::Local, interval)).unwrap());
     let open =
         Arc::new(RedisFleet::new(server.client(), fleet_config("pair-open", StoreFailure::Open, interval)).unwrap());
+    // As every binding does: the fleet's deltas come from the breaker's own counters.
+    assert!(fleet.attach(&fleet_breaker) && open.attach(&open_breaker));
     let syncers = (Syncer::spawn(&fleet), Syncer::spawn(&open));
     wait_synced(&fleet);
     wait_synced(&open);

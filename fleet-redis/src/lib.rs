@@ -82,6 +82,14 @@ impl RedisFleet {
         &self.fleet
     }
 
+    /// Feeds the fleet's deltas from `breaker`'s own counters (`Fleet::attach`): its closed-state
+    /// calls through [`Self::allow`] and [`Self::record_call`] then cost little more than the
+    /// local breaker's. Attach the breaker whose every call goes through this fleet, before its
+    /// first call; `false` if another breaker is attached (that one keeps the fleet's tally).
+    pub fn attach(&self, breaker: &std::sync::Arc<engine::CircuitBreaker>) -> bool {
+        self.fleet.attach(breaker)
+    }
+
     /// The fleet level's decision for a call the local breaker admitted. No I/O.
     pub fn admit(&self) -> Admission {
         self.fleet.admit(self.clock.now_nanos())

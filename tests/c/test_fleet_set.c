@@ -186,9 +186,14 @@ static void test_family_members(void) {
           "api/b made again, with a new handle, its first sync due at once");
     circuit_fleet_request_free(req);
 
-    CHECK(circuit_family_destroy(fam) == CIRCUIT_OK && circuit_destroy(solo) == CIRCUIT_OK, "destroy the family and the breaker");
+    /* Freed before the family: the family keeps working on fleets no host syncs any more. */
     CHECK(circuit_fleet_set_free(set) == CIRCUIT_OK, "circuit_fleet_set_free");
     CHECK(circuit_fleet_poll(fa, &req) == CIRCUIT_ERR_INVALID_HANDLE, "the set's fleet handles are released with it");
+    CHECK(circuit_family_allow(fam, "c", 1, &p, &retry) == CIRCUIT_OK && circuit_record_success(p.breaker, &p) == CIRCUIT_OK,
+          "a new member of a family that outlived its set is admitted");
+    CHECK(circuit_family_allow(fam, "a", 1, &p, &retry) == CIRCUIT_REJECTED_FLEET_OPEN,
+          "an existing member keeps its fleet level as last synced");
+    CHECK(circuit_family_destroy(fam) == CIRCUIT_OK && circuit_destroy(solo) == CIRCUIT_OK, "destroy the family and the breaker");
     circuit_clock_destroy(clock);
 }
 

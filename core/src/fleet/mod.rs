@@ -20,8 +20,8 @@ mod sha1;
 mod tally;
 mod wire;
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::state::Outcome;
@@ -325,6 +325,12 @@ struct View {
     window_calls: u64,
     /// The outcome totals as of the last sync sent: `(calls, failures, slow)`.
     sent: [u64; 3],
+    /// The attached breaker's outcome totals ([`Fleet::attach`]) when it was attached, and as
+    /// last read (never going back).
+    source_base: [u64; 3],
+    source_seen: [u64; 3],
+    /// Outcomes of fleet probes the attached breaker counted (their verdicts travel apart).
+    probe_counted: [u64; 3],
     window_failures: u64,
     syncs: u64,
     sync_failures: u64,
@@ -354,6 +360,10 @@ pub struct Fleet {
     /// local instant is admitted here without the lock (`u64::MAX`: for ever, until a sync or
     /// a staleness check shuts it). One word, so the closed path makes one load.
     gate: AtomicU64,
+    /// The breaker whose own counters feed this fleet's deltas ([`Self::attach`]), and its
+    /// address for the record path's one comparison (0: none).
+    source: OnceLock<Arc<crate::CircuitBreaker>>,
+    source_addr: AtomicUsize,
     view: Mutex<View>,
 }
 
@@ -386,6 +396,9 @@ impl Fleet {
                 failures_in_row: 0,
                 window_calls: 0,
                 sent: [0; 3],
+                source_base: [0; 3],
+                source_seen: [0; 3],
+                probe_counted: [0; 3],
                 window_failures: 0,
                 syncs: 0,
                 sync_failures: 0,
@@ -393,7 +406,53 @@ impl Fleet {
                 announced: false,
                 jitter: 0x9E37_79B9_7F4A_7C15 ^ now,
             }),
+            source: OnceLock::new(),
+            source_addr: AtomicUsize::new(0),
             config,
+        })
+    }
+
+    /// Feeds this fleet level's outcome deltas from `breaker`'s own lifetime counters, which its
+    /// record path keeps anyway, instead of a tally of the fleet's own: a closed-state call through
+    /// [`Self::record_call`] then adds nothing to the local breaker's record but one comparison.
+    /// Attach before the first call, with a breaker whose every call goes through this fleet's
+    /// [`Self::allow_call`] and [`Self::record_call`] (the bindings attach the breaker a fleet is
+    /// configured on). Returns `false`, and the fleet keeps its tally for every breaker, when it is
+    /// already attached to another breaker or `breaker` is shared with no process entry of its
+    /// own. The fleet holds `breaker` until it is dropped.
+    pub fn attach(&self, breaker: &Arc<crate::CircuitBreaker>) -> bool {
+        let mut v = self.view();
+        if let Some(attached) = self.source.get() {
+            return Arc::ptr_eq(attached, breaker);
+        }
+        let Some(base) = breaker.fleet_outcomes() else { return false };
+        v.source_base = base;
+        v.source_seen = base;
+        let _ = self.source.set(Arc::clone(breaker));
+        self.source_addr.store(Arc::as_ptr(breaker) as usize, Ordering::Release);
+        true
+    }
+
+    /// Whether `breaker` is the attached one (its counters feed the deltas).
+    #[inline(always)]
+    fn fed_by(&self, breaker: &crate::CircuitBreaker) -> bool {
+        self.source_addr.load(Ordering::Relaxed) == std::ptr::from_ref(breaker) as usize
+    }
+
+    /// This instance's outcome totals `[calls, failures, slow]`: the tally's, plus what the
+    /// attached breaker counted since it was attached, less its fleet probes. Under the view's
+    /// lock, so a probe outcome in `probe_counted` is in the breaker's counters as read here.
+    fn totals(&self, v: &mut View) -> [u64; 3] {
+        let tally = self.outcomes.totals();
+        let Some(breaker) = self.source.get() else { return tally };
+        if let Some(now) = breaker.fleet_outcomes() {
+            for (seen, now) in v.source_seen.iter_mut().zip(now) {
+                *seen = (*seen).max(now);
+            }
+        }
+        [0, 1, 2].map(|i| {
+            let fed = v.source_seen[i].saturating_sub(v.source_base[i]).saturating_sub(v.probe_counted[i]);
+            tally[i].wrapping_add(fed)
         })
     }
 
@@ -505,11 +564,28 @@ impl Fleet {
         self.outcomes.add(slot.get(), tally::Kind::Calls, u64::from(n));
     }
 
+    /// [`Self::record_successes_on`] after `breaker` recorded the `n` successes and counted
+    /// `counted` of them ([`crate::CircuitBreaker::record_successes_on`]): an attached breaker's
+    /// counters hold the counted ones already, so only the stale rest goes to the tally.
+    #[inline]
+    pub fn record_successes_after(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        slot: crate::host::ThreadSlot,
+        n: u32,
+        counted: u32,
+    ) {
+        let n = if self.fed_by(breaker) { n.saturating_sub(counted) } else { n };
+        if n != 0 {
+            self.record_successes_on(slot, n);
+        }
+    }
+
     #[cold]
     fn check_would_trip(&self) {
         let Some(rate) = self.config.failure_rate_threshold else { return };
-        let v = self.view();
-        let [calls, failures, _] = self.outcomes.totals();
+        let mut v = self.view();
+        let [calls, failures, _] = self.totals(&mut v);
         let total = v.window_calls + calls.saturating_sub(v.sent[0]);
         let failed = v.window_failures + failures.saturating_sub(v.sent[1]);
         if total >= u64::from(self.config.minimum_calls) && failed as f64 / total as f64 >= rate {
@@ -537,7 +613,7 @@ impl Fleet {
             return None;
         }
         self.urgent.store(false, Ordering::Release);
-        let totals = self.outcomes.totals();
+        let totals = self.totals(&mut v);
         let [calls, failures, slow] = [0, 1, 2].map(|i| totals[i].saturating_sub(v.sent[i]));
         v.sent = totals;
         let verdicts = std::mem::take(&mut v.verdicts);
@@ -663,14 +739,15 @@ impl Fleet {
     /// Whether forgetting this instance's side loses nothing: closed, every outcome sent and its
     /// sync answered, no probe granted, wanted or awaiting its verdict. ([`FleetSet::sweep`].)
     pub fn is_idle(&self) -> bool {
-        let v = self.view();
+        let mut v = self.view();
+        let totals = self.totals(&mut v);
         v.state == FleetState::Closed
             && v.in_flight.is_none()
             && v.probes.is_empty()
             && v.wanted == 0
             && v.verdicts.is_empty()
             && !self.urgent.load(Ordering::Acquire)
-            && self.outcomes.totals() == v.sent
+            && totals == v.sent
     }
 
     /// The fleet level's state for metrics, at local instant `now`.
@@ -816,6 +893,15 @@ impl Fleet {
         permit: FleetPermit,
         outcome: Outcome,
     ) -> Result<crate::Recorded, crate::PermitError> {
+        if self.fed_by(breaker) {
+            // The breaker's counters are the fleet's tally: a counted ordinary outcome needs
+            // nothing more here, but a failure's would-trip check.
+            let recorded = breaker.record_raw_on(slot, permit.local, outcome)?;
+            if permit.probe.is_some() || recorded == crate::Recorded::Stale || outcome == Outcome::Failure {
+                self.fed_outcome(breaker, slot, permit, outcome, recorded);
+            }
+            return Ok(recorded);
+        }
         let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
         let recorded = breaker.record_raw_on(slot, permit.local, outcome)?;
         match permit.probe {
@@ -823,6 +909,41 @@ impl Fleet {
             None => self.record_on(slot, outcome, slow),
         }
         Ok(recorded)
+    }
+
+    /// The rest of a record on the attached breaker: a probe's verdict (its outcome, which the
+    /// breaker counted, taken out of the deltas), a stale outcome the breaker did not count (the
+    /// tally takes it), a failure's would-trip check.
+    #[cold]
+    fn fed_outcome(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        slot: crate::host::ThreadSlot,
+        permit: FleetPermit,
+        outcome: Outcome,
+        recorded: crate::Recorded,
+    ) {
+        let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
+        let counted = recorded == crate::Recorded::Counted && outcome != Outcome::Ignored;
+        match permit.probe {
+            Some(probe) => {
+                let mut v = self.view();
+                if counted {
+                    let failed = outcome == Outcome::Failure;
+                    for (total, add) in v.probe_counted.iter_mut().zip([true, failed, slow]) {
+                        *total = total.wrapping_add(u64::from(add));
+                    }
+                }
+                v.verdicts.push((probe, outcome));
+                self.urgent.store(true, Ordering::Release);
+            }
+            None if !counted => self.record_on(slot, outcome, slow),
+            None => {
+                if outcome == Outcome::Failure {
+                    self.check_would_trip();
+                }
+            }
+        }
     }
 
     /// [`Self::record_call`] for a failure that carries the dependency's retry time
@@ -834,6 +955,11 @@ impl Fleet {
         permit: FleetPermit,
         retry_after: Duration,
     ) -> Result<crate::Recorded, crate::PermitError> {
+        if self.fed_by(breaker) {
+            let recorded = breaker.record_raw_retry_after(permit.local, retry_after)?;
+            self.fed_outcome(breaker, crate::host::ThreadSlot::current(), permit, Outcome::Failure, recorded);
+            return Ok(recorded);
+        }
         let slow = breaker.is_slow_now(&permit.local);
         let recorded = breaker.record_raw_retry_after(permit.local, retry_after)?;
         match permit.probe {
