@@ -106,6 +106,7 @@ test-python: ## Python: pytest (conformance, threads, asyncio, options, docs), m
 bench-python: python-env ## Python benchmarks against pybreaker, circuitbreaker, aiobreaker, purgatory -> BENCHMARKS.md
 	@$(PY) -m pip install -q --disable-pip-version-check pybreaker circuitbreaker aiobreaker purgatory
 	@cd bindings-python && $(PY) bench/run.py --write ../BENCHMARKS.md
+	@cd bindings-python && $(PY) bench/fleet.py --write ../BENCHMARKS.md
 
 node-addon: ## build the Node addon in place (bindings-node/*.node), as bindings-node/test.sh's install build
 	@cd bindings-node && { [ -x node_modules/.bin/napi ] || npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; } && \
