@@ -326,3 +326,31 @@ test('an idle fleet breaker no breaker holds is forgotten after idleTtl; used ag
     await client.quit();
   }
 });
+
+test('a store that lost the breaker (FLUSHALL) resumes past every epoch its instances saw; the fleet trips again', async () => {
+  const Redis = require('ioredis');
+  const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+  const options = { syncInterval: 20, minimumCalls: 10, resetTimeout: 60000, maxResetTimeout: 60000 };
+  const fleets = [redisFleet(client, options), redisFleet(client, options)];
+  const breakerName = name('lost');
+  const [a, b] = fleets.map((fleet) => new CircuitBreaker({ name: breakerName, fleet, failureThreshold: 1000 }));
+  const both = (state) => () => a.fleetStatus().state === state && b.fleetStatus().state === state;
+  const fail = (breaker) => {
+    for (let i = 0; i < 12; i++) breaker.recordFailure(breaker.allow());
+  };
+  try {
+    await waitFor("b's first sync", () => b.fleetStatus().syncs > 0, 3000);
+    fail(a);
+    await waitFor('open at both instances', both('open'), 3000);
+    const seen = a.fleetStatus().epoch;
+    await client.flushall();
+    await waitFor('closed again at both instances after the store lost it', both('closed'), 3000);
+    assert.ok(a.fleetStatus().epoch > seen, `epoch ${a.fleetStatus().epoch} resumes past ${seen}`);
+    await waitFor('both instances on the same epoch', () => a.fleetStatus().epoch === b.fleetStatus().epoch, 3000);
+    fail(b);
+    await waitFor('the fleet trips again', both('open'), 3000);
+  } finally {
+    for (const f of fleets) f.close();
+    await client.quit();
+  }
+});
