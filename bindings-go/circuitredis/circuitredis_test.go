@@ -30,7 +30,7 @@ type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...interface{}) {}
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func freePort(t *testing.T) int {
 }
 
 // startRedis starts redis-server on port (fails loudly when it is missing; never skips).
-func startRedis(t *testing.T, port int, dir string) *server {
+func startRedis(t testing.TB, port int, dir string) *server {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server is required (apt-get install redis-server, or scripts/need-redis): %v", err)
@@ -93,7 +93,7 @@ type instance struct {
 	events []string
 }
 
-func newInstance(t *testing.T, addr, name string, opts circuit.FleetOptions) *instance {
+func newInstance(t testing.TB, addr, name string, opts circuit.FleetOptions) *instance {
 	in := &instance{}
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	rf, err := New(client, Options{OnEvent: func(_ string, e circuit.FleetEvent) {
@@ -128,7 +128,7 @@ func (in *instance) saw(kind string) bool {
 	return false
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {

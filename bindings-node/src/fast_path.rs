@@ -101,7 +101,9 @@ fn settle(e: &Entry, slot: engine::ThreadSlot, successes: u32) -> std::result::R
             return Err(c"circuit: successes held back without a trivial generation");
         }
         let permit = RawPermit::from_parts(generation as u64, RawPermit::NO_TIME, RawPermit::NO_TICKET);
-        let counted = e.breaker.record_successes_on(slot, permit, successes).unwrap_or(0);
+        // An error partway (a saturated generation) leaves the count unknown: then nothing more
+        // goes to an attached fleet's tally (an undercount of at most the batch, never a double).
+        let counted = e.breaker.record_successes_on(slot, permit, successes).unwrap_or(successes);
         // The fleet counts them too (held back only for permits that were not its probe): from
         // the breaker's counters if it is attached, else in its tally.
         if let Some(fleet) = &e.fleet {

@@ -25,17 +25,15 @@ thread_block! {
     /// This thread's cache of breakers (`handle::Cache`).
     fn cache() -> Cache<CircuitBreaker> = Cache::new(); symbol "circuit_ffi_breaker_cache"
 }
+thread_block! {
+    /// This thread's cache of breakers with a fleet: reached like the other one, in two
+    /// instructions (an ordinary thread-local cost a closure call and a lazy-state check on
+    /// every call of a fleet breaker).
+    fn fleet_cache() -> Cache<FleetBreaker> = Cache::new(); symbol "circuit_ffi_fleet_breaker_cache"
+}
 thread_local! {
     static CACHE_RELEASE: CacheRelease<CircuitBreaker> = const { CacheRelease(cache) };
-    /// This thread's cache of breakers with a fleet (an ordinary thread-local: the fleet path is
-    /// not worth more static TLS).
-    static FLEET_CACHE: Cache<FleetBreaker> = const { Cache::new() };
     static FLEET_CACHE_RELEASE: CacheRelease<FleetBreaker> = const { CacheRelease(fleet_cache) };
-}
-
-fn fleet_cache() -> *const Cache<FleetBreaker> {
-    // A thread-local without a destructor is never torn down: `with` cannot fail.
-    FLEET_CACHE.with(|cache| cache as *const Cache<FleetBreaker>)
 }
 
 /// Releases this thread's cached breakers when the thread exits.

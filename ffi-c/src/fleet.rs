@@ -281,7 +281,19 @@ fn invalid(function: &str, fleet: circuit_fleet) -> circuit_status {
 /// `circuit_allow` for a breaker with a fleet: both levels, the fleet's refusals as
 /// `CIRCUIT_REJECTED_FLEET_*`.
 #[inline(never)]
-pub(crate) fn allow(
+pub(crate) extern "C" fn allow(
+    breaker: circuit_breaker,
+    out_permit: *mut circuit_permit,
+    out_retry_after_ns: *mut u64,
+) -> circuit_status {
+    guard("circuit_allow", || {
+        non_null!("circuit_allow", out_permit);
+        allow_checked(breaker, out_permit, out_retry_after_ns)
+    })
+}
+
+#[inline(always)]
+fn allow_checked(
     breaker: circuit_breaker,
     out_permit: *mut circuit_permit,
     out_retry_after_ns: *mut u64,
@@ -341,26 +353,40 @@ pub(crate) fn record(
     retry_after: Option<Duration>,
 ) -> circuit_status {
     with_fleet_breaker(function, breaker, (permit, flags), |held, slot, _, (permit, flags)| {
-        let (b, entry) = (&*held.breaker, &*held.fleet);
-        // SAFETY: checked by the caller (`check_permit`) in the same call.
-        let raw: RawPermit = unsafe { read_permit(permit, flags) };
-        let probe = (flags & CIRCUIT_PERMIT_FLEET_PROBE != 0).then(|| {
-            // SAFETY: as above.
-            unsafe {
-                (
-                    std::ptr::read_volatile(&raw const (*permit).fleet_epoch),
-                    std::ptr::read_volatile(&raw const (*permit).fleet_probe),
-                )
-            }
-        });
-        let permit_parts = FleetPermit::from_parts(raw, probe);
-        let recorded = match retry_after {
-            Some(retry) => entry.fleet.record_call_retry_after(b, permit_parts, retry),
-            None => entry.fleet.record_call_on(b, slot, permit_parts, outcome),
-        };
-        // SAFETY: as above.
-        unsafe { finish(function, permit, recorded) }
+        record_held(function, held, slot, permit, flags, outcome, retry_after)
     })
+}
+
+/// [`record`] on the breaker found: both levels, then the permit marked spent.
+#[inline(always)]
+pub(crate) fn record_held(
+    function: &'static str,
+    held: &FleetBreaker,
+    slot: engine::host::ThreadSlot,
+    permit: *mut circuit_permit,
+    flags: u32,
+    outcome: Outcome,
+    retry_after: Option<Duration>,
+) -> circuit_status {
+    let (b, entry) = (&*held.breaker, &*held.fleet);
+    // SAFETY: checked by the caller (`check_permit`) in the same call.
+    let raw: RawPermit = unsafe { read_permit(permit, flags) };
+    let probe = (flags & CIRCUIT_PERMIT_FLEET_PROBE != 0).then(|| {
+        // SAFETY: as above.
+        unsafe {
+            (
+                std::ptr::read_volatile(&raw const (*permit).fleet_epoch),
+                std::ptr::read_volatile(&raw const (*permit).fleet_probe),
+            )
+        }
+    });
+    let permit_parts = FleetPermit::from_parts(raw, probe);
+    let recorded = match retry_after {
+        Some(retry) => entry.fleet.record_call_retry_after(b, permit_parts, retry),
+        None => entry.fleet.record_call_on(b, slot, permit_parts, outcome),
+    };
+    // SAFETY: as above.
+    unsafe { finish(function, permit, recorded) }
 }
 
 /// Allocates a fleet config with every option at its default (docs/fleet.md): sync_interval

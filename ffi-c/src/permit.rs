@@ -64,11 +64,24 @@ pub unsafe extern "C" fn circuit_allow(
     out_permit: *mut circuit_permit,
     out_retry_after_ns: *mut u64,
 ) -> circuit_status {
+    // A breaker with a fleet takes its own way before anything else: a tail call, so its path
+    // runs in one frame as this one does (a nested call saved and restored every register twice).
+    if breaker & crate::handle::HANDLE_TAG != 0 {
+        return crate::fleet::allow(breaker, out_permit, out_retry_after_ns);
+    }
+    allow_plain(breaker, out_permit, out_retry_after_ns)
+}
+
+/// `circuit_allow` of a breaker without a fleet, in a frame of its own (see `record_plain`).
+/// `extern "C"` (it cannot unwind), so the dispatcher needs no landing pad and jumps here.
+#[inline(never)]
+extern "C" fn allow_plain(
+    breaker: circuit_breaker,
+    out_permit: *mut circuit_permit,
+    out_retry_after_ns: *mut u64,
+) -> circuit_status {
     guard("circuit_allow", || {
         non_null!("circuit_allow", out_permit);
-        if breaker & crate::handle::HANDLE_TAG != 0 {
-            return crate::fleet::allow(breaker, out_permit, out_retry_after_ns);
-        }
         let args = (out_permit, out_retry_after_ns);
         with_breaker_on("circuit_allow", breaker, args, |b, slot, breaker, (out_permit, out_retry_after_ns)| {
             match b.allow_raw_on(slot) {
@@ -126,6 +139,19 @@ const fn function_of(code: u8) -> &'static str {
 /// inlines whole (one shared closure was left out of line, behind an extra call).
 #[inline(always)]
 fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
+    // Two tail calls: a permit of a breaker with a fleet takes its own way, each path runs in
+    // one frame, and neither saves registers for the other.
+    // SAFETY: non-null, and valid per the contract.
+    if !permit.is_null() && unsafe { std::ptr::read_volatile(&raw const (*permit).flags) } & CIRCUIT_PERMIT_FLEET != 0 {
+        return record_fleet::<OUTCOME>(breaker, permit);
+    }
+    record_plain::<OUTCOME>(breaker, permit)
+}
+
+/// `record` of any other permit, in a frame of its own (`record` is a dispatcher of two tail
+/// calls, so neither path saves registers for the other).
+#[inline(never)]
+extern "C" fn record_plain<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
     let function = const { function_of(OUTCOME) };
     guard(function, || {
         non_null!("circuit_record_*", permit);
@@ -134,11 +160,7 @@ fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_perm
             Err(status) => return status,
         };
         if flags & CIRCUIT_PERMIT_FLEET != 0 {
-            let status = crate::fleet::record(function, breaker, permit, flags, const { outcome_of(OUTCOME) }, None);
-            if flags & CIRCUIT_PERMIT_MEMBER != 0 {
-                release_recorded(breaker, status);
-            }
-            return status;
+            return record_fleet::<OUTCOME>(breaker, permit);
         }
         // The rest of the permit is read once the handle is validated: two words of arguments
         // travel in registers, more would be spilled on every call (see `with_breaker_on`).
@@ -149,6 +171,29 @@ fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_perm
             // SAFETY: as above.
             unsafe { finish(function, permit, b.record_raw_on(slot, raw, const { outcome_of(OUTCOME) })) }
         });
+        if flags & CIRCUIT_PERMIT_MEMBER != 0 {
+            release_recorded(breaker, status);
+        }
+        status
+    })
+}
+
+/// `record` of a permit of a breaker with a fleet (`CIRCUIT_PERMIT_FLEET`), in a frame of its own.
+#[inline(never)]
+extern "C" fn record_fleet<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
+    let function = const { function_of(OUTCOME) };
+    guard(function, || {
+        non_null!("circuit_record_*", permit);
+        let flags = match check_permit(function, breaker, permit) {
+            Ok(flags) => flags,
+            Err(status) => return status,
+        };
+        // The closure captures nothing: the call's data travels as two words of arguments.
+        let status =
+            crate::breaker::with_fleet_breaker(function, breaker, (permit, flags), |held, slot, _, (permit, flags)| {
+                let (function, outcome) = const { (function_of(OUTCOME), outcome_of(OUTCOME)) };
+                crate::fleet::record_held(function, held, slot, permit, flags, outcome, None)
+            });
         if flags & CIRCUIT_PERMIT_MEMBER != 0 {
             release_recorded(breaker, status);
         }

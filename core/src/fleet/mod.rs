@@ -417,13 +417,20 @@ impl Fleet {
     /// [`Self::record_call`] then adds nothing to the local breaker's record but one comparison.
     /// Attach before the first call, with a breaker whose every call goes through this fleet's
     /// [`Self::allow_call`] and [`Self::record_call`] (the bindings attach the breaker a fleet is
-    /// configured on). Returns `false`, and the fleet keeps its tally for every breaker, when it is
-    /// already attached to another breaker or `breaker` is shared with no process entry of its
-    /// own. The fleet holds `breaker` until it is dropped.
+    /// configured on); record through those, not [`Self::record`], whose outcomes the breaker's
+    /// counters would count again. Returns `false`, and the fleet keeps its tally for every
+    /// breaker, when it is already attached to another breaker or `breaker` is shared by
+    /// processes (`crate::host`). The fleet holds `breaker` until it is dropped: one breaker's
+    /// memory per fleet at most, kept so that no outcome of it is lost.
     pub fn attach(&self, breaker: &Arc<crate::CircuitBreaker>) -> bool {
         let mut v = self.view();
         if let Some(attached) = self.source.get() {
             return Arc::ptr_eq(attached, breaker);
+        }
+        // A shared breaker's own counts start again in a forked child (a new process entry):
+        // its fleet keeps the tally.
+        if breaker.is_shared() {
+            return false;
         }
         let Some(base) = breaker.fleet_outcomes() else { return false };
         v.source_base = base;
@@ -615,7 +622,11 @@ impl Fleet {
         self.urgent.store(false, Ordering::Release);
         let totals = self.totals(&mut v);
         let [calls, failures, slow] = [0, 1, 2].map(|i| totals[i].saturating_sub(v.sent[i]));
-        v.sent = totals;
+        // Never back: a fleet probe's outcome is taken out of the attached breaker's totals just
+        // before the breaker counts it (`record_fed_probe`), a dip that must not be sent again.
+        for (sent, total) in v.sent.iter_mut().zip(totals) {
+            *sent = (*sent).max(total);
+        }
         let verdicts = std::mem::take(&mut v.verdicts);
         let want = if v.state == FleetState::Open && now < v.open_until { 0 } else { v.wanted };
         let request = SyncRequest::new(
@@ -747,7 +758,7 @@ impl Fleet {
             && v.wanted == 0
             && v.verdicts.is_empty()
             && !self.urgent.load(Ordering::Acquire)
-            && totals == v.sent
+            && totals.iter().zip(v.sent).all(|(&total, sent)| total <= sent)
     }
 
     /// The fleet level's state for metrics, at local instant `now`.
@@ -896,8 +907,11 @@ impl Fleet {
         if self.fed_by(breaker) {
             // The breaker's counters are the fleet's tally: a counted ordinary outcome needs
             // nothing more here, but a failure's would-trip check.
+            if let Some(probe) = permit.probe {
+                return self.record_fed_probe(breaker, slot, permit, probe, outcome, None);
+            }
             let recorded = breaker.record_raw_on(slot, permit.local, outcome)?;
-            if permit.probe.is_some() || recorded == crate::Recorded::Stale || outcome == Outcome::Failure {
+            if recorded == crate::Recorded::Stale || outcome == Outcome::Failure {
                 self.fed_outcome(breaker, slot, permit, outcome, recorded);
             }
             return Ok(recorded);
@@ -911,9 +925,8 @@ impl Fleet {
         Ok(recorded)
     }
 
-    /// The rest of a record on the attached breaker: a probe's verdict (its outcome, which the
-    /// breaker counted, taken out of the deltas), a stale outcome the breaker did not count (the
-    /// tally takes it), a failure's would-trip check.
+    /// The rest of an ordinary record on the attached breaker: a stale outcome the breaker did
+    /// not count goes to the tally; a failure gets its would-trip check.
     #[cold]
     fn fed_outcome(
         &self,
@@ -923,27 +936,51 @@ impl Fleet {
         outcome: Outcome,
         recorded: crate::Recorded,
     ) {
-        let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
-        let counted = recorded == crate::Recorded::Counted && outcome != Outcome::Ignored;
-        match permit.probe {
-            Some(probe) => {
-                let mut v = self.view();
-                if counted {
-                    let failed = outcome == Outcome::Failure;
-                    for (total, add) in v.probe_counted.iter_mut().zip([true, failed, slow]) {
-                        *total = total.wrapping_add(u64::from(add));
-                    }
-                }
-                v.verdicts.push((probe, outcome));
-                self.urgent.store(true, Ordering::Release);
-            }
-            None if !counted => self.record_on(slot, outcome, slow),
-            None => {
-                if outcome == Outcome::Failure {
-                    self.check_would_trip();
-                }
-            }
+        if recorded == crate::Recorded::Stale {
+            let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
+            self.record_on(slot, outcome, slow);
+        } else if outcome == Outcome::Failure {
+            self.check_would_trip();
         }
+    }
+
+    /// A fleet probe's record on the attached breaker. Its outcome enters the breaker's
+    /// counters, which feed the deltas, but it travels as a verdict: it is taken out of the
+    /// deltas *before* the breaker counts it (a sync in between sends one call less for a moment,
+    /// never the probe: `sent` never goes back) and given back if the breaker does not count it.
+    /// Slow as classified before the record: a call slow then is slow at the breaker's later
+    /// reading too.
+    #[cold]
+    fn record_fed_probe(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        slot: crate::host::ThreadSlot,
+        permit: FleetPermit,
+        probe: FleetProbe,
+        outcome: Outcome,
+        retry_after: Option<Duration>,
+    ) -> Result<crate::Recorded, crate::PermitError> {
+        let counts = outcome != Outcome::Ignored;
+        let slow = counts && breaker.is_slow_now(&permit.local);
+        let taken = [counts, counts && outcome == Outcome::Failure, slow].map(u64::from);
+        let adjust = |give_back: bool| {
+            let mut v = self.view();
+            for (total, n) in v.probe_counted.iter_mut().zip(taken) {
+                *total = if give_back { total.wrapping_sub(n) } else { total.wrapping_add(n) };
+            }
+        };
+        adjust(false);
+        let result = match retry_after {
+            Some(after) => breaker.record_raw_retry_after(permit.local, after),
+            None => breaker.record_raw_on(slot, permit.local, outcome),
+        };
+        if !matches!(result, Ok(crate::Recorded::Counted)) {
+            adjust(true);
+        }
+        if result.is_ok() {
+            self.record_probe(probe, outcome);
+        }
+        result
     }
 
     /// [`Self::record_call`] for a failure that carries the dependency's retry time
@@ -956,8 +993,12 @@ impl Fleet {
         retry_after: Duration,
     ) -> Result<crate::Recorded, crate::PermitError> {
         if self.fed_by(breaker) {
+            let slot = crate::host::ThreadSlot::current();
+            if let Some(probe) = permit.probe {
+                return self.record_fed_probe(breaker, slot, permit, probe, Outcome::Failure, Some(retry_after));
+            }
             let recorded = breaker.record_raw_retry_after(permit.local, retry_after)?;
-            self.fed_outcome(breaker, crate::host::ThreadSlot::current(), permit, Outcome::Failure, recorded);
+            self.fed_outcome(breaker, slot, permit, Outcome::Failure, recorded);
             return Ok(recorded);
         }
         let slow = breaker.is_slow_now(&permit.local);
