@@ -154,8 +154,7 @@ fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_perm
 extern "C" fn record_plain<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
     let function = const { function_of(OUTCOME) };
     guard(function, || {
-        non_null!("circuit_record_*", permit);
-        let flags = match check_permit(function, breaker, permit) {
+        let flags = match permit_flags(function, breaker, permit) {
             Ok(flags) => flags,
             Err(status) => return status,
         };
@@ -183,8 +182,7 @@ extern "C" fn record_plain<const OUTCOME: u8>(breaker: circuit_breaker, permit: 
 extern "C" fn record_fleet<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
     let function = const { function_of(OUTCOME) };
     guard(function, || {
-        non_null!("circuit_record_*", permit);
-        let flags = match check_permit(function, breaker, permit) {
+        let flags = match permit_flags(function, breaker, permit) {
             Ok(flags) => flags,
             Err(status) => return status,
         };
@@ -199,6 +197,21 @@ extern "C" fn record_fleet<const OUTCOME: u8>(breaker: circuit_breaker, permit: 
         }
         status
     })
+}
+
+/// [`check_permit`] of a permit that may be NULL (`CIRCUIT_ERR_NULL_POINTER`).
+#[inline(always)]
+fn permit_flags(function: &str, breaker: circuit_breaker, permit: *mut circuit_permit) -> Result<u32, circuit_status> {
+    if permit.is_null() {
+        return Err(null_permit());
+    }
+    check_permit(function, breaker, permit)
+}
+
+#[cold]
+#[inline(never)]
+fn null_permit() -> circuit_status {
+    fail(CIRCUIT_ERR_NULL_POINTER, "circuit_record_*: `permit` is NULL")
 }
 
 /// The permit's flags if it may be recorded on `breaker` (not spent, issued by it).

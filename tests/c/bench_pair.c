@@ -66,17 +66,29 @@ int main(int argc, char **argv) {
     circuit_config_set_failure_threshold(config, 5);
     circuit_breaker b = 0;
     if (circuit_create(config, &b) != CIRCUIT_OK) return 1;
+    /* The same breaker with a fleet level (closed; no store: the closed path is the same whether
+     * or not a host syncs it, in the default `local` degraded mode). */
+    circuit_fleet fleet = 0;
+    circuit_breaker fb = 0;
+    if (circuit_fleet_new("bench", NULL, &fleet) != CIRCUIT_OK || circuit_config_set_fleet(config, fleet) != CIRCUIT_OK ||
+        circuit_create(config, &fb) != CIRCUIT_OK)
+        return 1;
     circuit_config_free(config);
     circuit_permit probe;
     if (circuit_allow(b, &probe, NULL) != CIRCUIT_OK || circuit_record_success(b, &probe) != CIRCUIT_OK) return 1;
     run(b, pairs / 10); /* warm up */
+    run(fb, pairs / 10);
 
     double *one = calloc((size_t)rounds, sizeof(double)), *two = calloc((size_t)rounds, sizeof(double));
-    if (!one || !two) return 1;
+    double *fl = calloc((size_t)rounds, sizeof(double));
+    if (!one || !two || !fl) return 1;
     for (int r = 0; r < rounds; r++) {
         double start = now_ns();
         run(b, pairs);
         one[r] = (now_ns() - start) / (double)pairs;
+        start = now_ns();
+        run(fb, pairs);
+        fl[r] = (now_ns() - start) / (double)pairs;
         if (threads == 2) {
             pthread_t workers[2];
             job j = {b, pairs};
@@ -88,8 +100,12 @@ int main(int argc, char **argv) {
     }
     printf("c_pair_1_thread %.2f\n", median(one, rounds));
     if (threads == 2) printf("c_pair_2_threads %.2f\n", median(two, rounds));
+    printf("c_pair_fleet_1_thread %.2f\n", median(fl, rounds));
     free(one);
     free(two);
+    free(fl);
     circuit_destroy(b);
+    circuit_destroy(fb);
+    circuit_fleet_free(fleet);
     return 0;
 }
