@@ -242,3 +242,105 @@ fn an_attached_breakers_counters_feed_the_same_deltas_as_the_tally() {
     let request = f.poll(600 * MS).expect("due");
     assert_eq!(&request.args()[14..17], ["1", "1", "0"], "a failure with a retry hint");
 }
+
+/// One instance driven twice in lockstep: a fleet attached to its breaker, and a fleet keeping
+/// its own tally for an identical breaker.
+struct Twin {
+    clock: circuit::ManualClock,
+    breakers: [std::sync::Arc<circuit::CircuitBreaker>; 2],
+    fleets: [Fleet; 2],
+    /// The deltas each fleet sent so far: `[calls, failures, slow]`.
+    sent: [[u64; 3]; 2],
+    now: u64,
+    epoch: i64,
+}
+
+impl Twin {
+    fn new() -> Self {
+        let clock = circuit::ManualClock::new();
+        let breaker = || {
+            let config = circuit::Config::builder()
+                .name("twin")
+                .failure_threshold(1000)
+                .slow_call_duration(Duration::from_millis(50))
+                .build()
+                .unwrap();
+            std::sync::Arc::new(circuit::CircuitBreaker::with_clock(config, clock.clone()))
+        };
+        let fleet = || {
+            let mut c = FleetConfig::new("twin");
+            c.max_staleness = Duration::from_secs(1 << 30);
+            Fleet::new(c, 0).unwrap()
+        };
+        let twin = Self {
+            breakers: [breaker(), breaker()],
+            fleets: [fleet(), fleet()],
+            clock,
+            sent: [[0; 3]; 2],
+            now: 0,
+            epoch: 0,
+        };
+        assert!(twin.fleets[0].attach(&twin.breakers[0]));
+        twin
+    }
+
+    /// One call on both, recorded with `outcome` after `took` of the breakers' clock; `stale`:
+    /// the breaker moves on (reset) before the outcome comes.
+    fn call(&self, outcome: Outcome, took: Duration, stale: bool) {
+        let permits: Vec<_> = (0..2).map(|i| self.fleets[i].allow_call(&self.breakers[i], || self.now)).collect();
+        self.clock.advance(took);
+        for (i, permit) in permits.into_iter().enumerate() {
+            if stale {
+                self.breakers[i].reset();
+            }
+            if let Ok(permit) = permit {
+                let _ = self.fleets[i].record_call(&self.breakers[i], permit, outcome);
+            }
+        }
+    }
+
+    /// A sync of both with the same reply; returns each fleet's request arguments.
+    fn sync(&mut self, state: &str, grants: &[i64]) {
+        self.now += 300 * MS;
+        for i in 0..2 {
+            if let Some(request) = self.fleets[i].poll(self.now) {
+                let args = request.args();
+                for (k, total) in self.sent[i].iter_mut().enumerate() {
+                    *total += args[14 + k].parse::<u64>().unwrap();
+                }
+                let _ = self.fleets[i].complete(self.now, ok(self.epoch, state, 0, grants));
+            }
+        }
+    }
+}
+
+proptest! {
+    /// Whatever the calls (successes, failures, ignored, slow, stale, fleet probes), a fleet fed by
+    /// its breaker's counters sends exactly the deltas its own tally would have sent.
+    #[test]
+    fn an_attached_fleet_sends_the_deltas_of_a_tally(ops in proptest::collection::vec(0u8..8, 1..80)) {
+        let mut twin = Twin::new();
+        for op in ops {
+            match op {
+                0 | 1 => twin.call(Outcome::Success, Duration::ZERO, false),
+                2 => twin.call(Outcome::Failure, Duration::ZERO, false),
+                3 => twin.call(Outcome::Ignored, Duration::ZERO, false),
+                4 => twin.call(Outcome::Success, Duration::from_millis(60), false),
+                5 => twin.call(Outcome::Failure, Duration::from_millis(60), true),
+                6 => twin.sync("closed", &[]),
+                _ => {
+                    // A half-open round: a lease granted to each, a probe call, closed again.
+                    twin.epoch += 1;
+                    twin.sync("half_open", &[twin.epoch]);
+                    twin.call(Outcome::Failure, Duration::from_millis(60), false);
+                    twin.epoch += 1;
+                    twin.sync("closed", &[]);
+                }
+            }
+        }
+        twin.sync("closed", &[]);
+        twin.sync("closed", &[]);
+        prop_assert_eq!(twin.sent[0], twin.sent[1], "attached vs tally: [calls, failures, slow]");
+        prop_assert!(twin.fleets[0].is_idle() && twin.fleets[1].is_idle());
+    }
+}
