@@ -1195,14 +1195,14 @@ impl CircuitBreaker {
         }
     }
 
-    /// This object's outcome totals, `[successes + failures, failures, slow]`, without what a
-    /// state import restored: what a fleet level attached to it ([`crate::fleet::Fleet::attach`])
-    /// counts as this instance's calls. `None` for a shared breaker with no process entry.
-    pub(crate) fn fleet_outcomes(&self) -> Option<[u64; 3]> {
-        let restored = if self.is_shared() { [0; 3] } else { self.inner.lock().restored_outcomes };
-        let t = self.process_counts()?;
+    /// This breaker's outcome totals, `[successes + failures, failures, slow]`, without what a
+    /// state import restored: what a fleet level attached to it ([`crate::fleet::Fleet::attach`],
+    /// which takes breakers of one process only) counts as this instance's calls. Monotonic.
+    pub(crate) fn fleet_outcomes(&self) -> [u64; 3] {
+        let restored = self.inner.lock().restored_outcomes;
+        let t = self.counters.snapshot();
         let counted = [t.successes.saturating_add(t.failures), t.failures, t.slow];
-        Some([0, 1, 2].map(|i| counted[i].saturating_sub(restored[i])))
+        [0, 1, 2].map(|i| counted[i].saturating_sub(restored[i]))
     }
 
     /// This breaker object's own lifetime totals: for a breaker shared through a host region, what

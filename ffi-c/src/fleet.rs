@@ -279,21 +279,9 @@ fn invalid(function: &str, fleet: circuit_fleet) -> circuit_status {
 }
 
 /// `circuit_allow` for a breaker with a fleet: both levels, the fleet's refusals as
-/// `CIRCUIT_REJECTED_FLEET_*`.
-#[inline(never)]
-pub(crate) extern "C" fn allow(
-    breaker: circuit_breaker,
-    out_permit: *mut circuit_permit,
-    out_retry_after_ns: *mut u64,
-) -> circuit_status {
-    guard("circuit_allow", || {
-        non_null!("circuit_allow", out_permit);
-        allow_checked(breaker, out_permit, out_retry_after_ns)
-    })
-}
-
+/// `CIRCUIT_REJECTED_FLEET_*` (`out_permit` checked by the caller).
 #[inline(always)]
-fn allow_checked(
+pub(crate) fn allow(
     breaker: circuit_breaker,
     out_permit: *mut circuit_permit,
     out_retry_after_ns: *mut u64,

@@ -67,21 +67,24 @@ pub unsafe extern "C" fn circuit_allow(
     // A breaker with a fleet takes its own way before anything else: a tail call, so its path
     // runs in one frame as this one does (a nested call saved and restored every register twice).
     if breaker & crate::handle::HANDLE_TAG != 0 {
-        return crate::fleet::allow(breaker, out_permit, out_retry_after_ns);
+        return allow_path::<true>(breaker, out_permit, out_retry_after_ns);
     }
-    allow_plain(breaker, out_permit, out_retry_after_ns)
+    allow_path::<false>(breaker, out_permit, out_retry_after_ns)
 }
 
-/// `circuit_allow` of a breaker without a fleet, in a frame of its own (see `record_plain`).
+/// `circuit_allow` of a breaker with a fleet (`FLEET`) or without, each in a frame of its own.
 /// `extern "C"` (it cannot unwind), so the dispatcher needs no landing pad and jumps here.
 #[inline(never)]
-extern "C" fn allow_plain(
+extern "C" fn allow_path<const FLEET: bool>(
     breaker: circuit_breaker,
     out_permit: *mut circuit_permit,
     out_retry_after_ns: *mut u64,
 ) -> circuit_status {
     guard("circuit_allow", || {
         non_null!("circuit_allow", out_permit);
+        if FLEET {
+            return crate::fleet::allow(breaker, out_permit, out_retry_after_ns);
+        }
         let args = (out_permit, out_retry_after_ns);
         with_breaker_on("circuit_allow", breaker, args, |b, slot, breaker, (out_permit, out_retry_after_ns)| {
             match b.allow_raw_on(slot) {
@@ -143,75 +146,48 @@ fn record<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_perm
     // one frame, and neither saves registers for the other.
     // SAFETY: non-null, and valid per the contract.
     if !permit.is_null() && unsafe { std::ptr::read_volatile(&raw const (*permit).flags) } & CIRCUIT_PERMIT_FLEET != 0 {
-        return record_fleet::<OUTCOME>(breaker, permit);
+        return record_path::<OUTCOME, true>(breaker, permit);
     }
-    record_plain::<OUTCOME>(breaker, permit)
+    record_path::<OUTCOME, false>(breaker, permit)
 }
 
-/// `record` of any other permit, in a frame of its own (`record` is a dispatcher of two tail
-/// calls, so neither path saves registers for the other).
+/// `record` of a permit of a breaker with a fleet (`FLEET`: `CIRCUIT_PERMIT_FLEET`) or of any
+/// other, each in a frame of its own (`record` is a dispatcher of two tail calls, so neither
+/// path saves registers for the other).
 #[inline(never)]
-extern "C" fn record_plain<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
+extern "C" fn record_path<const OUTCOME: u8, const FLEET: bool>(
+    breaker: circuit_breaker,
+    permit: *mut circuit_permit,
+) -> circuit_status {
     let function = const { function_of(OUTCOME) };
     guard(function, || {
-        let flags = match permit_flags(function, breaker, permit) {
+        non_null!("circuit_record_*", permit);
+        let flags = match check_permit(function, breaker, permit) {
             Ok(flags) => flags,
             Err(status) => return status,
         };
-        if flags & CIRCUIT_PERMIT_FLEET != 0 {
-            return record_fleet::<OUTCOME>(breaker, permit);
-        }
         // The rest of the permit is read once the handle is validated: two words of arguments
-        // travel in registers, more would be spilled on every call (see `with_breaker_on`).
-        let status = with_breaker_on(function, breaker, (permit, flags), |b, slot, _, (permit, flags)| {
-            let function = const { function_of(OUTCOME) };
-            // SAFETY: as in `check_permit`; nothing ran in between that could touch the struct.
-            let raw = unsafe { read_permit(permit, flags) };
-            // SAFETY: as above.
-            unsafe { finish(function, permit, b.record_raw_on(slot, raw, const { outcome_of(OUTCOME) })) }
-        });
-        if flags & CIRCUIT_PERMIT_MEMBER != 0 {
-            release_recorded(breaker, status);
-        }
-        status
-    })
-}
-
-/// `record` of a permit of a breaker with a fleet (`CIRCUIT_PERMIT_FLEET`), in a frame of its own.
-#[inline(never)]
-extern "C" fn record_fleet<const OUTCOME: u8>(breaker: circuit_breaker, permit: *mut circuit_permit) -> circuit_status {
-    let function = const { function_of(OUTCOME) };
-    guard(function, || {
-        let flags = match permit_flags(function, breaker, permit) {
-            Ok(flags) => flags,
-            Err(status) => return status,
-        };
-        // The closure captures nothing: the call's data travels as two words of arguments.
-        let status =
+        // travel in registers, more would be spilled on every call (see `with_breaker_on`). The
+        // closures capture nothing.
+        let status = if FLEET {
             crate::breaker::with_fleet_breaker(function, breaker, (permit, flags), |held, slot, _, (permit, flags)| {
                 let (function, outcome) = const { (function_of(OUTCOME), outcome_of(OUTCOME)) };
                 crate::fleet::record_held(function, held, slot, permit, flags, outcome, None)
-            });
+            })
+        } else {
+            with_breaker_on(function, breaker, (permit, flags), |b, slot, _, (permit, flags)| {
+                let function = const { function_of(OUTCOME) };
+                // SAFETY: as in `check_permit`; nothing ran in between that could touch the struct.
+                let raw = unsafe { read_permit(permit, flags) };
+                // SAFETY: as above.
+                unsafe { finish(function, permit, b.record_raw_on(slot, raw, const { outcome_of(OUTCOME) })) }
+            })
+        };
         if flags & CIRCUIT_PERMIT_MEMBER != 0 {
             release_recorded(breaker, status);
         }
         status
     })
-}
-
-/// [`check_permit`] of a permit that may be NULL (`CIRCUIT_ERR_NULL_POINTER`).
-#[inline(always)]
-fn permit_flags(function: &str, breaker: circuit_breaker, permit: *mut circuit_permit) -> Result<u32, circuit_status> {
-    if permit.is_null() {
-        return Err(null_permit());
-    }
-    check_permit(function, breaker, permit)
-}
-
-#[cold]
-#[inline(never)]
-fn null_permit() -> circuit_status {
-    fail(CIRCUIT_ERR_NULL_POINTER, "circuit_record_*: `permit` is NULL")
 }
 
 /// The permit's flags if it may be recorded on `breaker` (not spent, issued by it).

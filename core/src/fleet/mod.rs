@@ -325,10 +325,8 @@ struct View {
     window_calls: u64,
     /// The outcome totals as of the last sync sent: `(calls, failures, slow)`.
     sent: [u64; 3],
-    /// The attached breaker's outcome totals ([`Fleet::attach`]) when it was attached, and as
-    /// last read (never going back).
+    /// The attached breaker's outcome totals ([`Fleet::attach`]) when it was attached.
     source_base: [u64; 3],
-    source_seen: [u64; 3],
     /// Outcomes of fleet probes the attached breaker counted (their verdicts travel apart).
     probe_counted: [u64; 3],
     window_failures: u64,
@@ -397,7 +395,6 @@ impl Fleet {
                 window_calls: 0,
                 sent: [0; 3],
                 source_base: [0; 3],
-                source_seen: [0; 3],
                 probe_counted: [0; 3],
                 window_failures: 0,
                 syncs: 0,
@@ -432,9 +429,7 @@ impl Fleet {
         if breaker.is_shared() {
             return false;
         }
-        let Some(base) = breaker.fleet_outcomes() else { return false };
-        v.source_base = base;
-        v.source_seen = base;
+        v.source_base = breaker.fleet_outcomes();
         let _ = self.source.set(Arc::clone(breaker));
         self.source_addr.store(Arc::as_ptr(breaker) as usize, Ordering::Release);
         true
@@ -449,16 +444,12 @@ impl Fleet {
     /// This instance's outcome totals `[calls, failures, slow]`: the tally's, plus what the
     /// attached breaker counted since it was attached, less its fleet probes. Under the view's
     /// lock, so a probe outcome in `probe_counted` is in the breaker's counters as read here.
-    fn totals(&self, v: &mut View) -> [u64; 3] {
+    fn totals(&self, v: &View) -> [u64; 3] {
         let tally = self.outcomes.totals();
         let Some(breaker) = self.source.get() else { return tally };
-        if let Some(now) = breaker.fleet_outcomes() {
-            for (seen, now) in v.source_seen.iter_mut().zip(now) {
-                *seen = (*seen).max(now);
-            }
-        }
+        let now = breaker.fleet_outcomes();
         [0, 1, 2].map(|i| {
-            let fed = v.source_seen[i].saturating_sub(v.source_base[i]).saturating_sub(v.probe_counted[i]);
+            let fed = now[i].saturating_sub(v.source_base[i]).saturating_sub(v.probe_counted[i]);
             tally[i].wrapping_add(fed)
         })
     }
@@ -591,8 +582,8 @@ impl Fleet {
     #[cold]
     fn check_would_trip(&self) {
         let Some(rate) = self.config.failure_rate_threshold else { return };
-        let mut v = self.view();
-        let [calls, failures, _] = self.totals(&mut v);
+        let v = self.view();
+        let [calls, failures, _] = self.totals(&v);
         let total = v.window_calls + calls.saturating_sub(v.sent[0]);
         let failed = v.window_failures + failures.saturating_sub(v.sent[1]);
         if total >= u64::from(self.config.minimum_calls) && failed as f64 / total as f64 >= rate {
@@ -620,7 +611,7 @@ impl Fleet {
             return None;
         }
         self.urgent.store(false, Ordering::Release);
-        let totals = self.totals(&mut v);
+        let totals = self.totals(&v);
         let [calls, failures, slow] = [0, 1, 2].map(|i| totals[i].saturating_sub(v.sent[i]));
         // Never back: a fleet probe's outcome is taken out of the attached breaker's totals just
         // before the breaker counts it (`record_fed_probe`), a dip that must not be sent again.
@@ -750,8 +741,8 @@ impl Fleet {
     /// Whether forgetting this instance's side loses nothing: closed, every outcome sent and its
     /// sync answered, no probe granted, wanted or awaiting its verdict. ([`FleetSet::sweep`].)
     pub fn is_idle(&self) -> bool {
-        let mut v = self.view();
-        let totals = self.totals(&mut v);
+        let v = self.view();
+        let totals = self.totals(&v);
         v.state == FleetState::Closed
             && v.in_flight.is_none()
             && v.probes.is_empty()
