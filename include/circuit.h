@@ -584,7 +584,8 @@ typedef struct {
    */
   uint64_t admitted_at_ns;
   /**
-   * Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
+   * Opaque: the probe ticket (with `CIRCUIT_PERMIT_PROBE`) or, with `CIRCUIT_PERMIT_FLEET`,
+   * the ticket as the fleet level carries it.
    */
   uint32_t ticket;
   /**

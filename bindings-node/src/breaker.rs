@@ -7,7 +7,7 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use engine::fleet::{FleetPermit, Refused};
+use engine::fleet::Refused;
 use engine::{CircuitBreaker, METRICS, Metrics, RawPermit, Recorded};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -321,9 +321,11 @@ impl NativeBreaker {
             .map_err(|m| Error::new(Status::InvalidArg, m.to_string_lossy().into_owned()))?;
         with_entry(self.id, |e| {
             let recorded = match &e.fleet {
-                Some(fleet) => {
-                    fleet.record_call_retry_after(&e.breaker, FleetPermit::from_parts(permit, probe), retry_after)
-                }
+                Some(fleet) => fleet.record_call_retry_after(
+                    &e.breaker,
+                    fleet.permit_from_parts(&e.breaker, permit, probe),
+                    retry_after,
+                ),
                 None => e.breaker.record_raw_retry_after(permit, retry_after),
             };
             match recorded {

@@ -18,7 +18,7 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use engine::fleet::{FleetPermit, Refused};
+use engine::fleet::Refused;
 
 use crate::protocol::{
     ALREADY_RECORDED, COUNTED, EXACT_GENERATIONS, FRAME_ARGS, FRAME_BREAKER, FRAME_RESULT, FRAME_SLOTS, NO_FLEET_PROBE,
@@ -131,11 +131,11 @@ extern "C" fn fast_allow(env: sys::napi_env, _info: sys::napi_callback_info) -> 
                 // a local one: `settle` hands it to both levels.
                 let admitted = match fleet.allow_call_on(&e.breaker, slot, || fleet.now()) {
                     Ok(permit) => {
-                        let generation = permit.local.generation();
+                        let generation = permit.local().generation();
                         if !permit.is_fleet_probe()
                             && generation < EXACT_GENERATIONS
                             && e.trivial.get() != exact(generation)
-                            && e.breaker.success_is_trivial(&permit.local)
+                            && e.breaker.success_is_trivial(&permit.local())
                         {
                             e.trivial.set(exact(generation));
                         }
@@ -146,7 +146,7 @@ extern "C" fn fast_allow(env: sys::napi_env, _info: sys::napi_callback_info) -> 
                         None
                     }
                 };
-                return Ok((admitted.map(|p| (p.local, crate::fleet::probe_parts(&p))), e.queue.pending_bit()));
+                return Ok((admitted.map(|p| (p.local(), crate::fleet::probe_parts(&p))), e.queue.pending_bit()));
             }
             let permit = match e.breaker.allow_raw_on(slot) {
                 Ok(permit) => {
@@ -215,7 +215,9 @@ fn record(
 ) -> std::result::Result<Raw, Failure> {
     let result = on_breaker(local, frame, |e, slot| {
         let recorded = match &e.fleet {
-            Some(fleet) => fleet.record_call_on(&e.breaker, slot, FleetPermit::from_parts(permit, probe), outcome),
+            Some(fleet) => {
+                fleet.record_call_on(&e.breaker, slot, fleet.permit_from_parts(&e.breaker, permit, probe), outcome)
+            }
             None => e.breaker.record_raw_on(slot, permit, outcome),
         };
         Ok(match recorded {

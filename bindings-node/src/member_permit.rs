@@ -79,8 +79,8 @@ impl NativeMemberPermit {
         overflow: bool,
     ) -> Self {
         Self {
-            generation: permit.local.generation() as f64,
-            probe: permit.local.is_probe(),
+            generation: permit.local().generation() as f64,
+            probe: permit.local().is_probe(),
             overflow,
             permit: Cell::new(Some(Held::Fleet(FleetHeld { breaker, fleet, permit: Some(permit) }))),
         }

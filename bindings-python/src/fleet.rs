@@ -290,7 +290,7 @@ impl Admitted {
     pub(crate) fn raw(&self) -> engine::RawPermit {
         match self {
             Self::Local(raw) => *raw,
-            Self::Fleet(p) => p.local,
+            Self::Fleet(p) => p.local(),
         }
     }
 
@@ -336,7 +336,7 @@ impl Hold {
     pub(crate) fn raw(&self) -> engine::RawPermit {
         match self {
             Self::Local(p) => p.raw(),
-            Self::Fleet(h) => h.permit.local,
+            Self::Fleet(h) => h.permit.local(),
         }
     }
 

@@ -513,6 +513,20 @@ impl CircuitBreaker {
         permit: RawPermit,
         outcome: Outcome,
     ) -> Result<Recorded, PermitError> {
+        if let Some(recorded) = self.record_fast_on(slot, &permit, outcome) {
+            return Ok(recorded);
+        }
+        // Scalars, not the struct: copying the struct for the call made every fast-path caller
+        // pay a store-forwarding stall.
+        self.record_other(permit.generation, permit.admitted_at, permit.ticket, outcome)
+    }
+
+    /// The inlined fast paths of [`Self::record_raw_on`]: `Some` when `outcome` was recorded
+    /// there (always [`Recorded::Counted`]), `None` when it needs the out-of-line path (nothing
+    /// was recorded). For a level over the breaker (the fleet) that does its own work only
+    /// when the breaker's fast path did not take the outcome.
+    #[inline(always)]
+    pub(crate) fn record_fast_on(&self, slot: ThreadSlot, permit: &RawPermit, outcome: Outcome) -> Option<Recorded> {
         // Inlined fast path: a current closed-state success in consecutive mode with an empty
         // failure run and no slow-call rule. Two shared reads, one private counter bump.
         if outcome == Outcome::Success && self.fast_success && permit.ticket == NO_TICKET {
@@ -521,7 +535,7 @@ impl CircuitBreaker {
                 && self.run().load(Ordering::Acquire) == pack_run(permit.generation, 0)
             {
                 self.counters.bump_in(slot.get(), Counter::Successes);
-                return Ok(Recorded::Counted);
+                return Some(Recorded::Counted);
             }
         }
         // The same for a shared breaker: the words are the record's, the stripe this process's.
@@ -531,20 +545,15 @@ impl CircuitBreaker {
                 && self.run().load(Ordering::Acquire) == pack_run(permit.generation, 0)
             {
                 self.host_count(slot, Counter::Successes);
-                return Ok(Recorded::Counted);
+                return Some(Recorded::Counted);
             }
         }
         // Inlined fast path with a rate window: a plain success goes to this thread's cell.
-        if outcome == Outcome::Success
-            && self.cells
-            && permit.ticket == NO_TICKET
-            && self.success_to_cell(slot, &permit)
+        if outcome == Outcome::Success && self.cells && permit.ticket == NO_TICKET && self.success_to_cell(slot, permit)
         {
-            return Ok(Recorded::Counted);
+            return Some(Recorded::Counted);
         }
-        // Scalars, not the struct: copying the struct for the call made every fast-path caller
-        // pay a store-forwarding stall.
-        self.record_other(permit.generation, permit.admitted_at, permit.ticket, outcome)
+        None
     }
 
     /// A closed-state success recorded lock-free into the calling thread's success cell

@@ -60,7 +60,32 @@ impl RawPermit {
     pub fn from_parts(generation: u64, admitted_at: u64, ticket: u32) -> Self {
         Self { generation, admitted_at, ticket }
     }
+
+    /// This permit with its ticket marked ([`TICKET_MARK`] flipped): a ticket no probe holds and
+    /// never [`NO_TICKET`], so the breaker's inlined record paths (which take only `NO_TICKET`)
+    /// leave the outcome to a level over the breaker (the fleet), which unmarks it first. Every
+    /// real ticket has bit 31 clear and is not `NO_TICKET ^ TICKET_MARK` (`crate::probes`), so a
+    /// marked ticket is told from a real one by [`Self::is_marked`].
+    #[inline(always)]
+    pub(crate) fn marked(self) -> Self {
+        Self { ticket: self.ticket ^ TICKET_MARK, ..self }
+    }
+
+    /// Whether the ticket is marked ([`Self::marked`]).
+    #[inline]
+    pub(crate) fn is_marked(&self) -> bool {
+        self.ticket == NO_TICKET ^ TICKET_MARK || (self.ticket & TICKET_MARK != 0 && self.ticket != NO_TICKET)
+    }
+
+    /// The permit as the breaker issued it ([`Self::marked`] undone, if marked).
+    #[inline]
+    pub(crate) fn unmarked(self) -> Self {
+        if self.is_marked() { self.marked() } else { self }
+    }
 }
+
+/// The bit [`RawPermit::marked`] flips.
+pub(crate) const TICKET_MARK: u32 = 1 << 31;
 
 /// An admitted call. Record it with [`CircuitBreaker::record_success`],
 /// [`CircuitBreaker::record_failure`] or [`CircuitBreaker::record_ignored`]; dropping it

@@ -2,19 +2,21 @@
 //!
 //! A probe holds one slot of a table that never grows beyond `half_open_max_calls` (bounded by
 //! [`crate::config::MAX_HALF_OPEN_MAX_CALLS`], below 2^14). Its ticket names the slot (low 14
-//! bits) and how many probes that slot had held before in this generation (high 18 bits), so a
-//! ticket that was already recorded, or one forged, does not match the slot's current holder and
-//! frees nothing. The use count wraps after 262,144 probes through one slot in one half-open
+//! bits) and how many probes that slot had held before in this generation (the next 17 bits), so
+//! a ticket that was already recorded, or one forged, does not match the slot's current holder
+//! and frees nothing. The use count wraps after 131,072 probes through one slot in one half-open
 //! generation; only a copy of a spent probe permit kept across that many reuses could match
 //! again (the C ABI's spent flag refuses the original; the other bindings' permits cannot be
-//! copied).
+//! copied). Bit 31 of a ticket is never set and slot 2^14 - 1 is never used: a level over the
+//! breaker marks its permits with them ([`crate::permit::RawPermit::marked`]).
 
 use crate::permit::NO_TICKET;
 
 const SLOT_BITS: u32 = 14;
 const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
-const USES_MASK: u32 = u32::MAX >> SLOT_BITS;
-const _: () = assert!(crate::config::MAX_HALF_OPEN_MAX_CALLS <= SLOT_MASK);
+const USES_MASK: u32 = u32::MAX >> (SLOT_BITS + 1);
+// Below, not up to: the last slot is never used, so no ticket is `NO_TICKET` with bit 31 clear.
+const _: () = assert!(crate::config::MAX_HALF_OPEN_MAX_CALLS < SLOT_MASK);
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -203,5 +205,36 @@ mod tests {
         assert_eq!(probes.outstanding(), 0);
         probes.clear();
         assert_eq!(probes.admit() & SLOT_MASK, 0);
+    }
+
+    /// Every ticket the table can hand out (every slot, every use count) has bit 31 clear and
+    /// is not the mark of `NO_TICKET`, so a marked permit is told from every real one and
+    /// unmarks to what it was.
+    #[test]
+    fn no_ticket_looks_marked_and_every_mark_undoes() {
+        use crate::permit::RawPermit;
+        let permit = |ticket| RawPermit::from_parts(1, RawPermit::NO_TIME, ticket);
+        let highest_slot = crate::config::MAX_HALF_OPEN_MAX_CALLS - 1;
+        for uses in [0, 1, USES_MASK / 2, USES_MASK] {
+            for index in [0, 1, highest_slot] {
+                let ticket = (uses << SLOT_BITS) | index;
+                let real = permit(ticket);
+                assert!(!real.is_marked(), "ticket {ticket:#x} looks marked");
+                let marked = real.marked();
+                assert!(marked.is_marked() && marked.to_parts().2 != NO_TICKET);
+                assert_eq!(marked.unmarked(), real);
+                assert_eq!(real.unmarked(), real);
+            }
+        }
+        let ordinary = permit(NO_TICKET);
+        assert!(!ordinary.is_marked() && ordinary.marked().is_marked() && ordinary.marked().is_probe());
+        assert_eq!(ordinary.marked().unmarked(), ordinary);
+        // The use count wraps within its bits: the next ticket after the last use is slot's use 0.
+        let mut probes = Probes::with_capacity(1);
+        for _ in 0..3 {
+            let t = probes.admit();
+            assert_eq!(t & crate::permit::TICKET_MARK, 0);
+            assert!(probes.release(t));
+        }
     }
 }

@@ -344,3 +344,59 @@ proptest! {
         prop_assert!(twin.fleets[0].is_idle() && twin.fleets[1].is_idle());
     }
 }
+
+/// The attached breaker's closed-state permit is the breaker's own (its outcome is the
+/// breaker's inlined record, whose counters feed the deltas); a shut gate refuses it; any other
+/// breaker's permit, and a fleet probe, is marked for the fleet's own record path, and every
+/// permit survives its plain-data forms (the C ABI keeps `carried`, the Node binding `local`).
+#[test]
+fn only_the_attached_breakers_closed_permits_take_the_breakers_own_path() {
+    use std::sync::Arc;
+    let config = || circuit::Config::builder().name("payments").failure_threshold(100).build().unwrap();
+    let breaker = Arc::new(circuit::CircuitBreaker::new(config()));
+    let other = Arc::new(circuit::CircuitBreaker::new(config()));
+    let mut c = FleetConfig::new("payments");
+    c.max_staleness = Duration::from_secs(3600);
+    let f = Fleet::new(c, 0).unwrap();
+    let now = || 0;
+    let before = f.allow_call(&breaker, now).unwrap();
+    assert_ne!(before.carried(), before.local(), "not attached yet: marked for the tally");
+    let _ = f.record_call(&breaker, before, Outcome::Success).unwrap();
+    assert!(f.attach(&breaker));
+    let own = f.allow_call(&breaker, now).unwrap();
+    assert_eq!(own.carried(), own.local(), "the breaker's own permit");
+    assert!(!own.local().is_probe() && !own.is_fleet_probe());
+    let theirs = f.allow_call(&other, now).unwrap();
+    assert_ne!(theirs.carried(), theirs.local(), "another breaker's permit is marked");
+    assert!(!theirs.local().is_probe(), "the mark is not a local probe ticket");
+    for (b, p) in [(&breaker, own), (&other, theirs)] {
+        let (g, a, t) = p.carried().to_parts();
+        let carried = circuit::fleet::FleetPermit::from_parts(circuit::RawPermit::from_parts(g, a, t), p.probe_parts());
+        assert_eq!(carried, p, "rebuilt from the carried parts");
+        assert_eq!(f.permit_from_parts(b, p.local(), p.probe_parts()), p, "rebuilt from the local parts");
+    }
+    // Node's ordinary permits travel as a generation alone: rebuilt, the other breaker's success
+    // still reaches the tally.
+    let generation = theirs.local().generation();
+    let plain = circuit::RawPermit::from_parts(generation, circuit::RawPermit::NO_TIME, circuit::RawPermit::NO_TICKET);
+    let _ = f.record_call(&other, f.permit_from_parts(&other, plain, None), Outcome::Success).unwrap();
+    let _ = f.record_call(&breaker, own, Outcome::Success).unwrap();
+    let request = f.poll(0).expect("due");
+    assert_eq!(&request.args()[14..17], ["3", "0", "0"], "one call before attaching, one of each breaker");
+    // A shut gate refuses the attached breaker's calls too; an open one gives its own permits again.
+    let _ = f.complete(MS, ok(1, "open", 60_000, &[]));
+    assert!(f.allow_call(&breaker, || MS).is_err(), "the fleet is open");
+    assert!(f.poll(300 * MS).is_some(), "due");
+    let _ = f.complete(300 * MS, ok(2, "closed", 0, &[]));
+    let again = f.allow_call(&breaker, || 300 * MS).unwrap();
+    assert_eq!(again.carried(), again.local(), "the gate is open again for the attached breaker");
+    let _ = f.record_call(&breaker, again, Outcome::Success).unwrap();
+    // A fleet probe is marked, and its verdict is sent.
+    assert!(f.poll(600 * MS).is_some(), "due");
+    let _ = f.complete(600 * MS, ok(3, "half_open", 0, &[7]));
+    let probe = f.allow_call(&breaker, || 600 * MS).unwrap();
+    assert!(probe.is_fleet_probe() && probe.carried() != probe.local() && !probe.local().is_probe());
+    let _ = f.record_call(&breaker, probe, Outcome::Success).unwrap();
+    let request = f.poll(601 * MS).expect("the verdict goes out at once");
+    assert!(request.args().iter().any(|a| a == "7"), "the verdict names its lease");
+}

@@ -291,9 +291,11 @@ pub(crate) fn allow(
         let (b, entry) = (&*held.breaker, &*held.fleet);
         let (status, retry) = match entry.fleet.allow_call_on(b, slot, || entry.now()) {
             Ok(permit) => {
-                let (generation, admitted_at_ns, ticket) = permit.local.to_parts();
+                // The carried ticket (possibly marked by the fleet, `FleetPermit::carried`): the
+                // record path gives it back as it is.
+                let (generation, admitted_at_ns, ticket) = permit.carried().to_parts();
                 let mut flags = CIRCUIT_PERMIT_FLEET;
-                if permit.local.is_probe() {
+                if permit.local().is_probe() {
                     flags |= CIRCUIT_PERMIT_PROBE;
                 }
                 let (fleet_epoch, fleet_probe) = match permit.probe_parts() {

@@ -35,7 +35,8 @@ pub struct circuit_permit {
     pub generation: u64,
     /// Admission instant on the breaker's clock, or `CIRCUIT_NO_TIME`.
     pub admitted_at_ns: u64,
-    /// Probe ticket (meaningful only with `CIRCUIT_PERMIT_PROBE`).
+    /// Opaque: the probe ticket (with `CIRCUIT_PERMIT_PROBE`) or, with `CIRCUIT_PERMIT_FLEET`,
+    /// the ticket as the fleet level carries it.
     pub ticket: u32,
     /// `CIRCUIT_PERMIT_PROBE`, `CIRCUIT_PERMIT_SPENT`, `CIRCUIT_PERMIT_MEMBER`,
     /// `CIRCUIT_PERMIT_FLEET` and `CIRCUIT_PERMIT_FLEET_PROBE` bits.
@@ -228,7 +229,8 @@ pub(crate) unsafe fn read_permit(permit: *mut circuit_permit, flags: u32) -> Raw
             std::ptr::read_volatile(&raw const (*permit).ticket),
         )
     };
-    let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { RawPermit::NO_TICKET };
+    // A fleet permit's ticket is the fleet's carried one (`FleetPermit::carried`), kept as is.
+    let ticket = if flags & (CIRCUIT_PERMIT_PROBE | CIRCUIT_PERMIT_FLEET) != 0 { ticket } else { RawPermit::NO_TICKET };
     RawPermit::from_parts(generation, admitted_at, ticket)
 }
 

@@ -101,7 +101,10 @@ impl RedisFleet {
         &self,
         breaker: &engine::CircuitBreaker,
     ) -> Result<engine::fleet::FleetPermit, engine::fleet::Refused> {
-        self.fleet.allow_call(breaker, || self.clock.now_nanos())
+        // The closure captures `self` (in a register already), not the clock's fat pointer,
+        // which would be loaded on the closed path for the out-of-line branch that reads it.
+        let this = self;
+        self.fleet.allow_call(breaker, move || this.clock.now_nanos())
     }
 
     /// Records a call admitted by [`Self::allow`] on both levels. No I/O.

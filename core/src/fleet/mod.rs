@@ -362,6 +362,10 @@ pub struct Fleet {
     /// address for the record path's one comparison (0: none).
     source: OnceLock<Arc<crate::CircuitBreaker>>,
     source_addr: AtomicUsize,
+    /// The attached breaker's address while the gate is open for ever, 0 otherwise: the closed
+    /// path's one load and comparison answers both whether the gate is open and whether the
+    /// breaker is the attached one (whose permits need nothing more from this level).
+    fast_gate: AtomicUsize,
     view: Mutex<View>,
 }
 
@@ -405,6 +409,7 @@ impl Fleet {
             }),
             source: OnceLock::new(),
             source_addr: AtomicUsize::new(0),
+            fast_gate: AtomicUsize::new(0),
             config,
         })
     }
@@ -432,7 +437,22 @@ impl Fleet {
         v.source_base = breaker.fleet_outcomes();
         let _ = self.source.set(Arc::clone(breaker));
         self.source_addr.store(Arc::as_ptr(breaker) as usize, Ordering::Release);
+        self.set_gate(&v, self.gate.load(Ordering::Acquire));
         true
+    }
+
+    /// Opens the gate until local instant `until` ([`GATE_SHUT`]: shuts it), under the view's
+    /// lock. The fast gate closes first and opens last, so it is never open for a shut gate
+    /// longer than a call admitted just before the change takes.
+    fn set_gate(&self, _locked: &View, until: u64) {
+        let fast = if until == u64::MAX { self.source_addr.load(Ordering::Relaxed) } else { 0 };
+        if fast == 0 {
+            self.fast_gate.store(0, Ordering::Release);
+        }
+        self.gate.store(until, Ordering::Release);
+        if fast != 0 {
+            self.fast_gate.store(fast, Ordering::Release);
+        }
     }
 
     /// Whether `breaker` is the attached one (its counters feed the deltas).
@@ -700,7 +720,7 @@ impl Fleet {
         }
         let open_gate = !v.mismatch && !v.degraded && v.state == FleetState::Closed;
         let until = self.gate_deadline(v.last_ok.unwrap_or(v.created_at));
-        self.gate.store(if open_gate { until } else { GATE_SHUT }, Ordering::Release);
+        self.set_gate(&v, if open_gate { until } else { GATE_SHUT });
         events
     }
 
@@ -734,7 +754,7 @@ impl Fleet {
         v.degraded = now.saturating_sub(since) > nanos(self.config.max_staleness);
         if v.degraded {
             let open = self.config.on_store_failure != StoreFailure::Open;
-            self.gate.store(if open { u64::MAX } else { GATE_SHUT }, Ordering::Release);
+            self.set_gate(v, if open { u64::MAX } else { GATE_SHUT });
         }
     }
 
@@ -773,14 +793,30 @@ fn nanos(d: Duration) -> u64 {
 
 /// A call admitted by both levels: the local breaker's permit, and the fleet probe lease if the
 /// call is the fleet's probe. Record it with [`Fleet::record_call`].
+///
+/// The permit is kept *carried*: a fleet probe's, and any permit of a breaker that is not the
+/// fleet's attached one ([`Fleet::attach`]), has its ticket marked so that the breaker's inlined
+/// record paths leave its outcome to the fleet. [`Self::local`] is the breaker's permit as issued;
+/// hosts that keep permits as plain data store [`Self::carried`] and rebuild with
+/// [`Self::from_parts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FleetPermit {
-    /// The local breaker's permit.
-    pub local: crate::RawPermit,
+    carried: crate::RawPermit,
     probe: Option<FleetProbe>,
 }
 
 impl FleetPermit {
+    /// The local breaker's permit, as the breaker issued it.
+    pub fn local(&self) -> crate::RawPermit {
+        self.carried.unmarked()
+    }
+
+    /// The local part as carried (its ticket possibly marked), for hosts that keep permits as
+    /// plain data ([`crate::RawPermit::to_parts`]): give it back to [`Self::from_parts`].
+    pub fn carried(&self) -> crate::RawPermit {
+        self.carried
+    }
+
     /// Whether the call is the fleet's probe (it holds a lease granted by the store).
     pub fn is_fleet_probe(&self) -> bool {
         self.probe.is_some()
@@ -792,11 +828,19 @@ impl FleetPermit {
         self.probe.map(|p| (p.epoch, p.id.get()))
     }
 
-    /// A permit from its parts ([`Self::probe_parts`] and the local permit).
-    pub fn from_parts(local: crate::RawPermit, probe: Option<(u64, u64)>) -> Self {
-        let probe = probe.and_then(|(epoch, id)| Some(FleetProbe { epoch, id: std::num::NonZeroU64::new(id)? }));
-        Self { local, probe }
+    /// A permit from its parts: [`Self::carried`] and [`Self::probe_parts`]. Any value is safe
+    /// (a forged local part is stale or already recorded at the breaker, a forged lease a stale
+    /// verdict); a fleet probe's local part is marked here if it was not. Hosts that keep
+    /// [`Self::local`] instead rebuild with [`Fleet::permit_from_parts`].
+    pub fn from_parts(carried: crate::RawPermit, probe: Option<(u64, u64)>) -> Self {
+        let probe = lease_of(probe);
+        let carried = if probe.is_some() && !carried.is_marked() { carried.marked() } else { carried };
+        Self { carried, probe }
     }
+}
+
+fn lease_of(parts: Option<(u64, u64)>) -> Option<FleetProbe> {
+    parts.and_then(|(epoch, id)| Some(FleetProbe { epoch, id: std::num::NonZeroU64::new(id)? }))
 }
 
 /// Why a call was refused: by the local breaker, or by the fleet.
@@ -836,40 +880,62 @@ impl Fleet {
         now: impl FnOnce() -> u64,
     ) -> Result<FleetPermit, Refused> {
         let local = breaker.allow_raw_on(slot).map_err(Refused::Local)?;
-        // The closed path is one load (and a clock read in the `open` mode, see
-        // `Self::admit_lazy`), inlined; anything else (it takes the view's lock) goes out of
-        // line, so the caller's loop keeps its registers.
-        let mut probe = None;
-        let until = self.gate.load(Ordering::Acquire);
-        if until != u64::MAX {
-            let now = now();
-            if now >= until {
-                self.allow_call_gated(breaker, local, now, &mut probe)?;
-            }
+        // The closed path of the attached breaker: one load and comparison, inlined; the permit
+        // is the breaker's own. Anything else (the gate shut, a deadline to check, another
+        // breaker) goes out of line, so the caller's loop keeps its registers.
+        if self.fast_gate.load(Ordering::Acquire) == std::ptr::from_ref(breaker) as usize {
+            return Ok(FleetPermit { carried: local, probe: None });
         }
-        Ok(FleetPermit { local, probe })
+        // Scalars in, the permit out through a place of the slow branch's own: an aggregate
+        // passed or returned would be merged through memory on the fast path too.
+        let mut out = (0, None);
+        let (generation, admitted_at, ticket) = local.to_parts();
+        self.allow_call_gated(breaker, generation, admitted_at, ticket, now, &mut out)?;
+        let carried = crate::RawPermit::from_parts(generation, admitted_at, out.0);
+        Ok(FleetPermit { carried, probe: out.1 })
     }
 
-    /// The fleet level of [`Self::allow_call_on`] when the gate is shut.
+    /// A permit of `breaker` through this fleet rebuilt from [`FleetPermit::local`] and
+    /// [`FleetPermit::probe_parts`], for hosts that keep those as plain data (the Node binding:
+    /// its ordinary permits travel as a generation alone). Marked as [`Self::allow_call`] marks
+    /// it. Any value is safe, as for [`FleetPermit::from_parts`].
+    pub fn permit_from_parts(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        local: crate::RawPermit,
+        probe: Option<(u64, u64)>,
+    ) -> FleetPermit {
+        let probe = lease_of(probe);
+        let carried = if probe.is_some() || !self.fed_by(breaker) { local.marked() } else { local };
+        FleetPermit { carried, probe }
+    }
+
+    /// The fleet level of [`Self::allow_call_on`] off the attached breaker's closed path.
+    #[cold]
     #[inline(never)]
     fn allow_call_gated(
         &self,
         breaker: &crate::CircuitBreaker,
-        local: crate::RawPermit,
-        now: u64,
-        probe: &mut Option<FleetProbe>,
+        generation: u64,
+        admitted_at: u64,
+        ticket: u32,
+        now: impl FnOnce() -> u64,
+        out: &mut (u32, Option<FleetProbe>),
     ) -> Result<(), Refused> {
-        match self.admit(now) {
-            Admission::Admit => Ok(()),
-            Admission::Probe(granted) => {
-                *probe = Some(granted);
-                Ok(())
-            }
+        let local = crate::RawPermit::from_parts(generation, admitted_at, ticket);
+        let probe = match self.admit_lazy(now) {
+            Admission::Admit => None,
+            Admission::Probe(granted) => Some(granted),
             Admission::Reject { state, retry_after } => {
                 let _ = breaker.record_raw(local, Outcome::Ignored);
-                Err(Refused::Fleet { state, retry_after })
+                return Err(Refused::Fleet { state, retry_after });
             }
-        }
+        };
+        // Marked unless the breaker's own record path may count it: a probe's outcome is a
+        // verdict, and another breaker's outcomes go to the tally.
+        let carried = if probe.is_some() || !self.fed_by(breaker) { local.marked() } else { local };
+        *out = (carried.to_parts().2, probe);
+        Ok(())
     }
 
     /// Records a call admitted by [`Self::allow_call`] on both levels: the local breaker as usual
@@ -895,21 +961,48 @@ impl Fleet {
         permit: FleetPermit,
         outcome: Outcome,
     ) -> Result<crate::Recorded, crate::PermitError> {
+        // The closed path: the breaker's inlined record path takes only an unmarked permit (the
+        // attached breaker's ordinary calls), whose outcome its counters feed to the deltas, so
+        // nothing more is due here. Anything else goes out of line in one call, so the caller's
+        // loop keeps its registers.
+        if let Some(recorded) = breaker.record_fast_on(slot, &permit.carried, outcome) {
+            return Ok(recorded);
+        }
+        // Scalars, not the struct: a struct passed to the call would be stored on the fast
+        // path too.
+        let (generation, admitted_at, ticket) = permit.carried.to_parts();
+        self.record_call_other(breaker, generation, admitted_at, ticket, outcome, permit.probe)
+    }
+
+    /// [`Self::record_call_on`] for everything but an attached breaker's fast path.
+    #[cold]
+    #[inline(never)]
+    fn record_call_other(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        generation: u64,
+        admitted_at: u64,
+        ticket: u32,
+        outcome: Outcome,
+        probe: Option<FleetProbe>,
+    ) -> Result<crate::Recorded, crate::PermitError> {
+        let slot = crate::host::ThreadSlot::current();
+        let local = crate::RawPermit::from_parts(generation, admitted_at, ticket).unmarked();
         if self.fed_by(breaker) {
             // The breaker's counters are the fleet's tally: a counted ordinary outcome needs
             // nothing more here, but a failure's would-trip check.
-            if let Some(probe) = permit.probe {
-                return self.record_fed_probe(breaker, slot, permit, probe, outcome, None);
+            if let Some(probe) = probe {
+                return self.record_fed_probe(breaker, slot, local, probe, outcome, None);
             }
-            let recorded = breaker.record_raw_on(slot, permit.local, outcome)?;
+            let recorded = breaker.record_raw_on(slot, local, outcome)?;
             if recorded == crate::Recorded::Stale || outcome == Outcome::Failure {
-                self.fed_outcome(breaker, slot, permit, outcome, recorded);
+                self.fed_outcome(breaker, slot, local, outcome, recorded);
             }
             return Ok(recorded);
         }
-        let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
-        let recorded = breaker.record_raw_on(slot, permit.local, outcome)?;
-        match permit.probe {
+        let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&local);
+        let recorded = breaker.record_raw_on(slot, local, outcome)?;
+        match probe {
             Some(probe) => self.record_probe(probe, outcome),
             None => self.record_on(slot, outcome, slow),
         }
@@ -923,12 +1016,12 @@ impl Fleet {
         &self,
         breaker: &crate::CircuitBreaker,
         slot: crate::host::ThreadSlot,
-        permit: FleetPermit,
+        local: crate::RawPermit,
         outcome: Outcome,
         recorded: crate::Recorded,
     ) {
         if recorded == crate::Recorded::Stale {
-            let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&permit.local);
+            let slow = outcome != Outcome::Ignored && breaker.is_slow_now(&local);
             self.record_on(slot, outcome, slow);
         } else if outcome == Outcome::Failure {
             self.check_would_trip();
@@ -946,13 +1039,13 @@ impl Fleet {
         &self,
         breaker: &crate::CircuitBreaker,
         slot: crate::host::ThreadSlot,
-        permit: FleetPermit,
+        local: crate::RawPermit,
         probe: FleetProbe,
         outcome: Outcome,
         retry_after: Option<Duration>,
     ) -> Result<crate::Recorded, crate::PermitError> {
         let counts = outcome != Outcome::Ignored;
-        let slow = counts && breaker.is_slow_now(&permit.local);
+        let slow = counts && breaker.is_slow_now(&local);
         let taken = [counts, counts && outcome == Outcome::Failure, slow].map(u64::from);
         let adjust = |give_back: bool| {
             let mut v = self.view();
@@ -962,8 +1055,8 @@ impl Fleet {
         };
         adjust(false);
         let result = match retry_after {
-            Some(after) => breaker.record_raw_retry_after(permit.local, after),
-            None => breaker.record_raw_on(slot, permit.local, outcome),
+            Some(after) => breaker.record_raw_retry_after(local, after),
+            None => breaker.record_raw_on(slot, local, outcome),
         };
         if !matches!(result, Ok(crate::Recorded::Counted)) {
             adjust(true);
@@ -983,17 +1076,18 @@ impl Fleet {
         permit: FleetPermit,
         retry_after: Duration,
     ) -> Result<crate::Recorded, crate::PermitError> {
+        let local = permit.local();
         if self.fed_by(breaker) {
             let slot = crate::host::ThreadSlot::current();
             if let Some(probe) = permit.probe {
-                return self.record_fed_probe(breaker, slot, permit, probe, Outcome::Failure, Some(retry_after));
+                return self.record_fed_probe(breaker, slot, local, probe, Outcome::Failure, Some(retry_after));
             }
-            let recorded = breaker.record_raw_retry_after(permit.local, retry_after)?;
-            self.fed_outcome(breaker, slot, permit, Outcome::Failure, recorded);
+            let recorded = breaker.record_raw_retry_after(local, retry_after)?;
+            self.fed_outcome(breaker, slot, local, Outcome::Failure, recorded);
             return Ok(recorded);
         }
-        let slow = breaker.is_slow_now(&permit.local);
-        let recorded = breaker.record_raw_retry_after(permit.local, retry_after)?;
+        let slow = breaker.is_slow_now(&local);
+        let recorded = breaker.record_raw_retry_after(local, retry_after)?;
         match permit.probe {
             Some(probe) => self.record_probe(probe, Outcome::Failure),
             None => self.record(Outcome::Failure, slow),
