@@ -26,9 +26,7 @@ use crate::breaker::with_fleet_breaker;
 use crate::clock::CLOCKS;
 use crate::config::{circuit_clock, circuit_config};
 use crate::handle::Table;
-use crate::permit::{
-    CIRCUIT_PERMIT_FLEET, CIRCUIT_PERMIT_FLEET_PROBE, CIRCUIT_PERMIT_PROBE, circuit_permit, finish, read_permit,
-};
+use crate::permit::{CIRCUIT_PERMIT_FLEET, CIRCUIT_PERMIT_FLEET_PROBE, CIRCUIT_PERMIT_PROBE, circuit_permit, finish};
 use crate::status::*;
 use crate::types::*;
 
@@ -289,28 +287,31 @@ pub(crate) fn allow(
     with_fleet_breaker("circuit_allow", breaker, (out_permit, out_retry_after_ns), |held, slot, breaker, args| {
         let (out_permit, out_retry_after_ns) = args;
         let (b, entry) = (&*held.breaker, &*held.fleet);
-        let (status, retry) = match entry.fleet.allow_call_on(b, slot, || entry.now()) {
-            Ok(permit) => {
-                // The carried ticket (possibly marked by the fleet, `FleetPermit::carried`): the
-                // record path gives it back as it is.
-                let (generation, admitted_at_ns, ticket) = permit.carried().to_parts();
-                let mut flags = CIRCUIT_PERMIT_FLEET;
-                if permit.local().is_probe() {
-                    flags |= CIRCUIT_PERMIT_PROBE;
-                }
-                let (fleet_epoch, fleet_probe) = match permit.probe_parts() {
-                    Some(parts) => {
-                        flags |= CIRCUIT_PERMIT_FLEET_PROBE;
-                        parts
-                    }
-                    None => (0, 0),
-                };
-                let permit =
-                    circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch, fleet_probe };
-                // SAFETY: non-null (checked by circuit_allow) and writable per the contract.
-                unsafe { out_permit.write(permit) };
-                return CIRCUIT_OK;
-            }
+        // The local breaker's own permit (the closed path) is written as the plain breaker's is,
+        // with the fleet flag; any other in full.
+        let own = |local: RawPermit| {
+            let (generation, admitted_at_ns, ticket) = local.to_parts();
+            let flags = CIRCUIT_PERMIT_FLEET | if local.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
+            let permit =
+                circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch: 0, fleet_probe: 0 };
+            // SAFETY: non-null (checked by circuit_allow) and writable per the contract.
+            unsafe { out_permit.write(permit) };
+        };
+        let other = |permit: FleetPermit| {
+            // The carried ticket (possibly marked by the fleet, `FleetPermit::carried`): the
+            // record path gives it back as it is.
+            let (generation, admitted_at_ns, ticket) = permit.carried().to_parts();
+            let (fleet_epoch, fleet_probe) = permit.probe_words();
+            let flags = CIRCUIT_PERMIT_FLEET
+                | if permit.is_local_probe() { CIRCUIT_PERMIT_PROBE } else { 0 }
+                | if fleet_probe != 0 { CIRCUIT_PERMIT_FLEET_PROBE } else { 0 };
+            let permit =
+                circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch, fleet_probe };
+            // SAFETY: as above.
+            unsafe { out_permit.write(permit) };
+        };
+        let (status, retry) = match entry.fleet.allow_call_with(b, slot, || entry.now(), own, other) {
+            Ok(()) => return CIRCUIT_OK,
             Err(Refused::Local(rejected)) => (
                 match rejected.reason() {
                     engine::RejectReason::Open => CIRCUIT_REJECTED_OPEN,
@@ -358,9 +359,51 @@ pub(crate) fn record_held(
     outcome: Outcome,
     retry_after: Option<Duration>,
 ) -> circuit_status {
+    // The closed path, inlined: the local breaker's own record of the carried permit (no fleet
+    // probe). Everything else goes out of line, which reads the rest of the permit there: the
+    // values it needs would otherwise be kept across this path too.
+    if retry_after.is_none() && flags & CIRCUIT_PERMIT_FLEET_PROBE == 0 {
+        // SAFETY: checked by the caller (`check_permit`) in the same call.
+        let carried = unsafe { read_carried(permit) };
+        if let Some(recorded) = held.fleet.fleet.record_fast_on(&held.breaker, slot, carried, outcome) {
+            // SAFETY: as above.
+            return unsafe { finish(function, permit, Ok(recorded)) };
+        }
+    }
+    record_held_other(function, held, slot, permit, flags, outcome, retry_after)
+}
+
+/// The local part of a fleet permit as carried (the ticket as it is: `read_permit` keeps it too
+/// for a fleet permit, here without testing the flag this path was chosen by).
+///
+/// # Safety
+/// `permit` is non-null and valid (checked by `check_permit` in the same call).
+#[inline(always)]
+unsafe fn read_carried(permit: *mut circuit_permit) -> RawPermit {
+    // SAFETY: per the function's contract.
+    unsafe {
+        RawPermit::from_parts(
+            std::ptr::read_volatile(&raw const (*permit).generation),
+            std::ptr::read_volatile(&raw const (*permit).admitted_at_ns),
+            std::ptr::read_volatile(&raw const (*permit).ticket),
+        )
+    }
+}
+
+/// [`record_held`] off the closed path.
+#[inline(never)]
+fn record_held_other(
+    function: &'static str,
+    held: &FleetBreaker,
+    slot: engine::host::ThreadSlot,
+    permit: *mut circuit_permit,
+    flags: u32,
+    outcome: Outcome,
+    retry_after: Option<Duration>,
+) -> circuit_status {
     let (b, entry) = (&*held.breaker, &*held.fleet);
     // SAFETY: checked by the caller (`check_permit`) in the same call.
-    let raw: RawPermit = unsafe { read_permit(permit, flags) };
+    let raw = unsafe { read_carried(permit) };
     let probe = (flags & CIRCUIT_PERMIT_FLEET_PROBE != 0).then(|| {
         // SAFETY: as above.
         unsafe {

@@ -817,9 +817,22 @@ impl FleetPermit {
         self.carried
     }
 
+    /// Whether the local permit is a half-open probe of the local breaker (`local().is_probe()`,
+    /// without unmarking: a ticket is no probe's exactly when its low 31 bits are all set).
+    #[inline]
+    pub fn is_local_probe(&self) -> bool {
+        self.carried.to_parts().2 | crate::permit::TICKET_MARK != crate::RawPermit::NO_TICKET
+    }
+
     /// Whether the call is the fleet's probe (it holds a lease granted by the store).
     pub fn is_fleet_probe(&self) -> bool {
         self.probe.is_some()
+    }
+
+    /// [`Self::probe_parts`] as two words, `(0, 0)` for none (a lease id is never 0).
+    #[inline]
+    pub fn probe_words(&self) -> (u64, u64) {
+        self.probe.map_or((0, 0), |p| (p.epoch, p.id.get()))
     }
 
     /// The fleet probe lease as `(epoch, id)`, for hosts that carry permits as plain data (the
@@ -879,12 +892,29 @@ impl Fleet {
         slot: crate::host::ThreadSlot,
         now: impl FnOnce() -> u64,
     ) -> Result<FleetPermit, Refused> {
+        self.allow_call_with(breaker, slot, now, |local| FleetPermit { carried: local, probe: None }, |permit| permit)
+    }
+
+    /// [`Self::allow_call_on`] handing the admitted permit to `own` when it is the local
+    /// breaker's own (the attached breaker's call while the gate is open for ever: unmarked, no
+    /// fleet probe, so `FleetPermit::from_parts(local, None)` rebuilds it), to `other` otherwise.
+    /// For hosts that store a permit as plain data: each branch writes its own (the C ABI's
+    /// closed path writes the plain breaker's fields), instead of one merged write.
+    #[inline(always)]
+    pub fn allow_call_with<R>(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        slot: crate::host::ThreadSlot,
+        now: impl FnOnce() -> u64,
+        own: impl FnOnce(crate::RawPermit) -> R,
+        other: impl FnOnce(FleetPermit) -> R,
+    ) -> Result<R, Refused> {
         let local = breaker.allow_raw_on(slot).map_err(Refused::Local)?;
         // The closed path of the attached breaker: one load and comparison, inlined; the permit
         // is the breaker's own. Anything else (the gate shut, a deadline to check, another
         // breaker) goes out of line, so the caller's loop keeps its registers.
         if self.fast_gate.load(Ordering::Acquire) == std::ptr::from_ref(breaker) as usize {
-            return Ok(FleetPermit { carried: local, probe: None });
+            return Ok(own(local));
         }
         // Scalars in, the permit out through a place of the slow branch's own: an aggregate
         // passed or returned would be merged through memory on the fast path too.
@@ -892,7 +922,7 @@ impl Fleet {
         let (generation, admitted_at, ticket) = local.to_parts();
         self.allow_call_gated(breaker, generation, admitted_at, ticket, now, &mut out)?;
         let carried = crate::RawPermit::from_parts(generation, admitted_at, out.0);
-        Ok(FleetPermit { carried, probe: out.1 })
+        Ok(other(FleetPermit { carried, probe: out.1 }))
     }
 
     /// A permit of `breaker` through this fleet rebuilt from [`FleetPermit::local`] and
@@ -965,13 +995,29 @@ impl Fleet {
         // attached breaker's ordinary calls), whose outcome its counters feed to the deltas, so
         // nothing more is due here. Anything else goes out of line in one call, so the caller's
         // loop keeps its registers.
-        if let Some(recorded) = breaker.record_fast_on(slot, &permit.carried, outcome) {
+        if let Some(recorded) = self.record_fast_on(breaker, slot, permit.carried, outcome) {
             return Ok(recorded);
         }
         // Scalars, not the struct: a struct passed to the call would be stored on the fast
         // path too.
         let (generation, admitted_at, ticket) = permit.carried.to_parts();
         self.record_call_other(breaker, generation, admitted_at, ticket, outcome, permit.probe)
+    }
+
+    /// The inlined part of [`Self::record_call_on`], for hosts that keep the permit as plain data
+    /// and read the rest of it only when needed (the C ABI): `Some` when the local breaker's own
+    /// inlined record path took the outcome of the permit carried as `carried`
+    /// ([`FleetPermit::carried`]; only an unmarked one, the attached breaker's ordinary call, can
+    /// be taken), `None` when nothing was recorded and [`Self::record_call_on`] is needed.
+    #[inline(always)]
+    pub fn record_fast_on(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        slot: crate::host::ThreadSlot,
+        carried: crate::RawPermit,
+        outcome: Outcome,
+    ) -> Option<crate::Recorded> {
+        breaker.record_fast_on(slot, &carried, outcome)
     }
 
     /// [`Self::record_call_on`] for everything but an attached breaker's fast path.
