@@ -370,7 +370,7 @@ pub(crate) fn record_held(
             return unsafe { finish(function, permit, Ok(recorded)) };
         }
     }
-    record_held_other(function, held, slot, permit, flags, outcome, retry_after)
+    record_held_other(function, held, permit, flags, outcome, retry_after)
 }
 
 /// The local part of a fleet permit as carried (the ticket as it is: `read_permit` keeps it too
@@ -390,12 +390,11 @@ unsafe fn read_carried(permit: *mut circuit_permit) -> RawPermit {
     }
 }
 
-/// [`record_held`] off the closed path.
+/// [`record_held`] off the closed path (the thread's counter slot looked up again).
 #[inline(never)]
 fn record_held_other(
     function: &'static str,
     held: &FleetBreaker,
-    slot: engine::host::ThreadSlot,
     permit: *mut circuit_permit,
     flags: u32,
     outcome: Outcome,
@@ -416,7 +415,7 @@ fn record_held_other(
     let permit_parts = FleetPermit::from_parts(raw, probe);
     let recorded = match retry_after {
         Some(retry) => entry.fleet.record_call_retry_after(b, permit_parts, retry),
-        None => entry.fleet.record_call_on(b, slot, permit_parts, outcome),
+        None => entry.fleet.record_call(b, permit_parts, outcome),
     };
     // SAFETY: as above.
     unsafe { finish(function, permit, recorded) }
