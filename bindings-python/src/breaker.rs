@@ -478,7 +478,7 @@ impl Breaker {
 
 impl Breaker {
     /// Admission: the local breaker, then the fleet if one is attached (`Fleet::allow_call`). No I/O.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit_call(&self, py: Python<'_>) -> Result<crate::fleet::Admitted, engine::fleet::Refused> {
         match &self.fleet {
             None => self.inner.allow_raw().map(crate::fleet::Admitted::Local).map_err(engine::fleet::Refused::Local),
@@ -491,7 +491,7 @@ impl Breaker {
     }
 
     /// Records an admission's outcome on both levels (`Fleet::record_call` with a fleet). No I/O.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record_admitted(
         &self,
         admitted: crate::fleet::Admitted,
