@@ -353,6 +353,20 @@ impl CircuitBreaker {
         Ok(RawPermit { generation, admitted_at, ticket })
     }
 
+    /// The first inlined path of [`Self::allow_raw_on`] alone: `Some` when a closed breaker
+    /// (not shared by processes, without a slow-call rule) admitted the call there, `None` when
+    /// nothing was done and [`Self::allow_raw_on`] decides. For a level over the breaker whose
+    /// own closed path has no call in it (the C ABI's fleet path).
+    #[inline(always)]
+    pub(crate) fn allow_fast_on(&self, slot: ThreadSlot) -> Option<RawPermit> {
+        let word = self.word().load(Ordering::Acquire);
+        if word & STATE_MASK == u64::from(State::Closed.code()) && self.fast_allow {
+            self.counters.bump_in(slot.get(), Counter::Admitted);
+            return Some(RawPermit { generation: word_generation(word), admitted_at: NO_TIME, ticket: NO_TICKET });
+        }
+        None
+    }
+
     #[inline(never)]
     fn allow_other(&self, word: u64, out: &mut (u64, u64, u32)) -> Result<(), Rejected> {
         let permit = self.allow_other_permit(word)?;

@@ -285,52 +285,75 @@ pub(crate) fn allow(
     out_retry_after_ns: *mut u64,
 ) -> circuit_status {
     with_fleet_breaker("circuit_allow", breaker, (out_permit, out_retry_after_ns), |held, slot, breaker, args| {
-        let (out_permit, out_retry_after_ns) = args;
-        let (b, entry) = (&*held.breaker, &*held.fleet);
-        // The local breaker's own permit (the closed path) is written as the plain breaker's is,
-        // with the fleet flag; any other in full.
-        let own = |local: RawPermit| {
-            let (generation, admitted_at_ns, ticket) = local.to_parts();
-            let flags = CIRCUIT_PERMIT_FLEET | if local.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
-            let permit =
-                circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch: 0, fleet_probe: 0 };
+        // The closed path, with no call in it (a call here would make this frame keep every
+        // value across it); everything else is one call out of line.
+        if let Some(local) = held.fleet.fleet.allow_own_on(&held.breaker, slot) {
             // SAFETY: non-null (checked by circuit_allow) and writable per the contract.
-            unsafe { out_permit.write(permit) };
-        };
-        let other = |permit: FleetPermit| {
-            // The carried ticket (possibly marked by the fleet, `FleetPermit::carried`): the
-            // record path gives it back as it is.
-            let (generation, admitted_at_ns, ticket) = permit.carried().to_parts();
-            let (fleet_epoch, fleet_probe) = permit.probe_words();
-            let flags = CIRCUIT_PERMIT_FLEET
-                | if permit.is_local_probe() { CIRCUIT_PERMIT_PROBE } else { 0 }
-                | if fleet_probe != 0 { CIRCUIT_PERMIT_FLEET_PROBE } else { 0 };
-            let permit =
-                circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch, fleet_probe };
-            // SAFETY: as above.
-            unsafe { out_permit.write(permit) };
-        };
-        let (status, retry) = match entry.fleet.allow_call_with(b, slot, || entry.now(), own, other) {
-            Ok(()) => return CIRCUIT_OK,
-            Err(Refused::Local(rejected)) => (
-                match rejected.reason() {
-                    engine::RejectReason::Open => CIRCUIT_REJECTED_OPEN,
-                    engine::RejectReason::HalfOpenFull => CIRCUIT_REJECTED_HALF_OPEN_FULL,
-                    engine::RejectReason::ForcedOpen => CIRCUIT_REJECTED_FORCED_OPEN,
-                },
-                rejected.retry_after(),
-            ),
-            Err(Refused::Fleet { state: FleetState::HalfOpen, retry_after }) => {
-                (CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL, retry_after)
-            }
-            Err(Refused::Fleet { retry_after, .. }) => (CIRCUIT_REJECTED_FLEET_OPEN, retry_after),
-        };
-        if !out_retry_after_ns.is_null() {
-            // SAFETY: non-null and writable per the contract.
-            unsafe { out_retry_after_ns.write(retry.map_or(CIRCUIT_NO_TIME, nanos)) };
+            unsafe { write_own(args.0, breaker, local) };
+            return CIRCUIT_OK;
         }
-        status
+        allow_held(held, slot, breaker, args)
     })
+}
+
+/// Writes the local breaker's own permit (the closed path) as the plain breaker's is, with the
+/// fleet flag.
+///
+/// # Safety
+/// `out_permit` is non-null and writable.
+#[inline(always)]
+unsafe fn write_own(out_permit: *mut circuit_permit, breaker: circuit_breaker, local: RawPermit) {
+    let (generation, admitted_at_ns, ticket) = local.to_parts();
+    let flags = CIRCUIT_PERMIT_FLEET | if local.is_probe() { CIRCUIT_PERMIT_PROBE } else { 0 };
+    let permit = circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch: 0, fleet_probe: 0 };
+    // SAFETY: per the function's contract.
+    unsafe { out_permit.write(permit) };
+}
+
+/// [`allow`] off its closed path: both levels in full.
+#[inline(never)]
+fn allow_held(
+    held: &FleetBreaker,
+    slot: engine::host::ThreadSlot,
+    breaker: circuit_breaker,
+    (out_permit, out_retry_after_ns): (*mut circuit_permit, *mut u64),
+) -> circuit_status {
+    let (b, entry) = (&*held.breaker, &*held.fleet);
+    // SAFETY (both closures): `out_permit` is non-null (checked by circuit_allow) and writable
+    // per the contract.
+    let own = |local: RawPermit| unsafe { write_own(out_permit, breaker, local) };
+    let other = |permit: FleetPermit| {
+        // The carried ticket (possibly marked by the fleet, `FleetPermit::carried`): the record
+        // path gives it back as it is.
+        let (generation, admitted_at_ns, ticket) = permit.carried().to_parts();
+        let (fleet_epoch, fleet_probe) = permit.probe_words();
+        let flags = CIRCUIT_PERMIT_FLEET
+            | if permit.is_local_probe() { CIRCUIT_PERMIT_PROBE } else { 0 }
+            | if fleet_probe != 0 { CIRCUIT_PERMIT_FLEET_PROBE } else { 0 };
+        let permit = circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch, fleet_probe };
+        // SAFETY: as above.
+        unsafe { out_permit.write(permit) };
+    };
+    let (status, retry) = match entry.fleet.allow_call_with(b, slot, || entry.now(), own, other) {
+        Ok(()) => return CIRCUIT_OK,
+        Err(Refused::Local(rejected)) => (
+            match rejected.reason() {
+                engine::RejectReason::Open => CIRCUIT_REJECTED_OPEN,
+                engine::RejectReason::HalfOpenFull => CIRCUIT_REJECTED_HALF_OPEN_FULL,
+                engine::RejectReason::ForcedOpen => CIRCUIT_REJECTED_FORCED_OPEN,
+            },
+            rejected.retry_after(),
+        ),
+        Err(Refused::Fleet { state: FleetState::HalfOpen, retry_after }) => {
+            (CIRCUIT_REJECTED_FLEET_HALF_OPEN_FULL, retry_after)
+        }
+        Err(Refused::Fleet { retry_after, .. }) => (CIRCUIT_REJECTED_FLEET_OPEN, retry_after),
+    };
+    if !out_retry_after_ns.is_null() {
+        // SAFETY: non-null and writable per the contract.
+        unsafe { out_retry_after_ns.write(retry.map_or(CIRCUIT_NO_TIME, nanos)) };
+    }
+    status
 }
 
 /// `circuit_record_*` for a permit from a breaker with a fleet (`CIRCUIT_PERMIT_FLEET`):

@@ -902,6 +902,24 @@ impl Fleet {
         self.allow_call_rest(breaker, local, now)
     }
 
+    /// The closed path of [`Self::allow_call_on`] alone, with no call in it: `Some(permit)` when
+    /// `breaker` is the attached one, the gate is open for ever and the local breaker admitted
+    /// the call on its own inlined path (the permit is the local breaker's own, as
+    /// [`Self::allow_call_with`] hands it to `own`); `None` when nothing was done and
+    /// [`Self::allow_call_on`] decides. For hosts whose frame would otherwise keep every value
+    /// across the slow paths' calls (the C ABI: the rest is a call out of line).
+    #[inline(always)]
+    pub fn allow_own_on(
+        &self,
+        breaker: &crate::CircuitBreaker,
+        slot: crate::host::ThreadSlot,
+    ) -> Option<crate::RawPermit> {
+        if self.fast_gate.load(Ordering::Acquire) != std::ptr::from_ref(breaker) as usize {
+            return None;
+        }
+        breaker.allow_fast_on(slot)
+    }
+
     /// [`Self::allow_call_on`] handing the admitted permit to `own` when it is the local
     /// breaker's own (the attached breaker's call while the gate is open for ever: unmarked, no
     /// fleet probe, so `FleetPermit::from_parts(local, None)` rebuilds it), to `other` otherwise.
