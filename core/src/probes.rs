@@ -20,7 +20,7 @@ const _: () = assert!(crate::config::MAX_HALF_OPEN_MAX_CALLS < SLOT_MASK);
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    /// Probes this slot held before, modulo 2^18.
+    /// Probes this slot held before, modulo 2^17.
     uses: u32,
     held: bool,
     /// The process that holds the probe, for a breaker shared by processes (0 otherwise).
@@ -155,7 +155,8 @@ mod codec {
                 let word = input.get()?;
                 let uses = (word & u64::from(USES_MASK)) as u32;
                 let held = (word >> 18) & 1 == 1;
-                if (word >> 19) & 0x1FFF != 0 {
+                // Bit 17 is no use count's (it wraps below it) and bits 19-31 are unused.
+                if (word >> 17) & 1 != 0 || (word >> 19) & 0x1FFF != 0 {
                     return None;
                 }
                 let owner = (word >> 32) as u32;
@@ -229,12 +230,15 @@ mod tests {
         let ordinary = permit(NO_TICKET);
         assert!(!ordinary.is_marked() && ordinary.marked().is_marked() && ordinary.marked().is_probe());
         assert_eq!(ordinary.marked().unmarked(), ordinary);
-        // The use count wraps within its bits: the next ticket after the last use is slot's use 0.
+        // The use count wraps within its bits: after the last use, the slot's next ticket is use 0.
         let mut probes = Probes::with_capacity(1);
-        for _ in 0..3 {
-            let t = probes.admit();
-            assert_eq!(t & crate::permit::TICKET_MARK, 0);
-            assert!(probes.release(t));
-        }
+        let t = probes.admit();
+        assert!(probes.release(t));
+        probes.slots[0].uses = USES_MASK;
+        let last = probes.admit();
+        assert_eq!(last, USES_MASK << SLOT_BITS, "slot 0, the last use");
+        assert_eq!(last & crate::permit::TICKET_MARK, 0, "the last use leaves bit 31 clear");
+        assert!(probes.release(last));
+        assert_eq!(probes.admit(), 0, "slot 0, use 0 again");
     }
 }

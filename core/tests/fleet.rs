@@ -371,10 +371,16 @@ fn only_the_attached_breakers_closed_permits_take_the_breakers_own_path() {
     assert!(!theirs.local().is_probe(), "the mark is not a local probe ticket");
     for (b, p) in [(&breaker, own), (&other, theirs)] {
         let (g, a, t) = p.carried().to_parts();
-        let carried = circuit::fleet::FleetPermit::from_parts(circuit::RawPermit::from_parts(g, a, t), p.probe_parts());
-        assert_eq!(carried, p, "rebuilt from the carried parts");
+        let carried = circuit::RawPermit::from_parts(g, a, t);
+        assert_eq!(f.permit_from_parts(b, carried, p.probe_parts()), p, "rebuilt from the carried parts");
         assert_eq!(f.permit_from_parts(b, p.local(), p.probe_parts()), p, "rebuilt from the local parts");
     }
+    // The closed path the C ABI takes: the breaker's own admission, and its own record.
+    let slot = circuit::host::ThreadSlot::current();
+    let c_own = f.allow_own_on(&breaker, slot).expect("the attached breaker's closed path");
+    assert!(f.allow_own_on(&other, slot).is_none(), "another breaker's calls take the full path");
+    assert_eq!(f.record_fast_on(&breaker, slot, c_own, Outcome::Success), Some(circuit::Recorded::Counted));
+    assert_eq!(f.record_fast_on(&other, slot, theirs.carried(), Outcome::Success), None, "marked: nothing recorded");
     // Node's ordinary permits travel as a generation alone: rebuilt, the other breaker's success
     // still reaches the tally.
     let generation = theirs.local().generation();
@@ -382,7 +388,7 @@ fn only_the_attached_breakers_closed_permits_take_the_breakers_own_path() {
     let _ = f.record_call(&other, f.permit_from_parts(&other, plain, None), Outcome::Success).unwrap();
     let _ = f.record_call(&breaker, own, Outcome::Success).unwrap();
     let request = f.poll(0).expect("due");
-    assert_eq!(&request.args()[14..17], ["3", "0", "0"], "one call before attaching, one of each breaker");
+    assert_eq!(&request.args()[14..17], ["4", "0", "0"], "one call before attaching, one of each breaker, one C");
     // A shut gate refuses the attached breaker's calls too; an open one gives its own permits again.
     let _ = f.complete(MS, ok(1, "open", 60_000, &[]));
     assert!(f.allow_call(&breaker, || MS).is_err(), "the fleet is open");
@@ -391,12 +397,20 @@ fn only_the_attached_breakers_closed_permits_take_the_breakers_own_path() {
     let again = f.allow_call(&breaker, || 300 * MS).unwrap();
     assert_eq!(again.carried(), again.local(), "the gate is open again for the attached breaker");
     let _ = f.record_call(&breaker, again, Outcome::Success).unwrap();
-    // A fleet probe is marked, and its verdict is sent.
+    // A fleet probe is marked (the attached breaker's, and another's), its verdict is sent and its
+    // call is no delta.
     assert!(f.poll(600 * MS).is_some(), "due");
-    let _ = f.complete(600 * MS, ok(3, "half_open", 0, &[7]));
+    let _ = f.complete(600 * MS, ok(3, "half_open", 0, &[7, 8]));
     let probe = f.allow_call(&breaker, || 600 * MS).unwrap();
-    assert!(probe.is_fleet_probe() && probe.carried() != probe.local() && !probe.local().is_probe());
+    assert!(probe.is_fleet_probe() && probe.carried() != probe.local());
+    assert!(!probe.local().is_probe() && !probe.is_local_probe(), "the mark is not a local probe");
+    assert!(f.allow_own_on(&breaker, slot).is_none(), "the gate is shut");
+    let theirs = f.allow_call(&other, || 600 * MS).unwrap();
+    assert!(theirs.is_fleet_probe() && theirs.carried() != theirs.local());
+    assert_eq!(f.record_fast_on(&breaker, slot, probe.carried(), Outcome::Success), None, "a probe is no fast record");
     let _ = f.record_call(&breaker, probe, Outcome::Success).unwrap();
-    let request = f.poll(601 * MS).expect("the verdict goes out at once");
-    assert!(request.args().iter().any(|a| a == "7"), "the verdict names its lease");
+    let _ = f.record_call(&other, theirs, Outcome::Success).unwrap();
+    let request = f.poll(601 * MS).expect("the verdicts go out at once");
+    assert_eq!(&request.args()[14..17], ["0", "0", "0"], "probes are verdicts, not deltas");
+    assert_eq!(&request.args()[18..], ["2", "3", "8", "success", "3", "7", "success"], "both verdicts, by lease");
 }

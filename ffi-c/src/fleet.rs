@@ -26,7 +26,9 @@ use crate::breaker::with_fleet_breaker;
 use crate::clock::CLOCKS;
 use crate::config::{circuit_clock, circuit_config};
 use crate::handle::Table;
-use crate::permit::{CIRCUIT_PERMIT_FLEET, CIRCUIT_PERMIT_FLEET_PROBE, CIRCUIT_PERMIT_PROBE, circuit_permit, finish};
+use crate::permit::{
+    CIRCUIT_PERMIT_FLEET, CIRCUIT_PERMIT_FLEET_PROBE, CIRCUIT_PERMIT_PROBE, circuit_permit, finish, read_permit,
+};
 use crate::status::*;
 use crate::types::*;
 
@@ -424,8 +426,10 @@ fn record_held_other(
     retry_after: Option<Duration>,
 ) -> circuit_status {
     let (b, entry) = (&*held.breaker, &*held.fleet);
+    // The ticket only with `CIRCUIT_PERMIT_PROBE`, as for any permit (a host may have cleared it
+    // otherwise); the fleet marks the permit again as its admission did.
     // SAFETY: checked by the caller (`check_permit`) in the same call.
-    let raw = unsafe { read_carried(permit) };
+    let raw = unsafe { read_permit(permit, flags) };
     let probe = (flags & CIRCUIT_PERMIT_FLEET_PROBE != 0).then(|| {
         // SAFETY: as above.
         unsafe {
@@ -435,7 +439,7 @@ fn record_held_other(
             )
         }
     });
-    let permit_parts = FleetPermit::from_parts(raw, probe);
+    let permit_parts = entry.fleet.permit_from_parts(b, raw, probe);
     let recorded = match retry_after {
         Some(retry) => entry.fleet.record_call_retry_after(b, permit_parts, retry),
         None => entry.fleet.record_call(b, permit_parts, outcome),

@@ -229,8 +229,7 @@ pub(crate) unsafe fn read_permit(permit: *mut circuit_permit, flags: u32) -> Raw
             std::ptr::read_volatile(&raw const (*permit).ticket),
         )
     };
-    // A fleet permit's ticket is the fleet's carried one (`FleetPermit::carried`), kept as is.
-    let ticket = if flags & (CIRCUIT_PERMIT_PROBE | CIRCUIT_PERMIT_FLEET) != 0 { ticket } else { RawPermit::NO_TICKET };
+    let ticket = if flags & CIRCUIT_PERMIT_PROBE != 0 { ticket } else { RawPermit::NO_TICKET };
     RawPermit::from_parts(generation, admitted_at, ticket)
 }
 

@@ -797,8 +797,8 @@ fn nanos(d: Duration) -> u64 {
 /// The permit is kept *carried*: a fleet probe's, and any permit of a breaker that is not the
 /// fleet's attached one ([`Fleet::attach`]), has its ticket marked so that the breaker's inlined
 /// record paths leave its outcome to the fleet. [`Self::local`] is the breaker's permit as issued;
-/// hosts that keep permits as plain data store [`Self::carried`] and rebuild with
-/// [`Self::from_parts`].
+/// hosts that keep permits as plain data rebuild them with [`Fleet::permit_from_parts`], from
+/// either form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FleetPermit {
     carried: crate::RawPermit,
@@ -812,7 +812,8 @@ impl FleetPermit {
     }
 
     /// The local part as carried (its ticket possibly marked), for hosts that keep permits as
-    /// plain data ([`crate::RawPermit::to_parts`]): give it back to [`Self::from_parts`].
+    /// plain data ([`crate::RawPermit::to_parts`]) and record its closed path with
+    /// [`Fleet::record_fast_on`]; [`Fleet::permit_from_parts`] takes it back too.
     pub fn carried(&self) -> crate::RawPermit {
         self.carried
     }
@@ -839,16 +840,6 @@ impl FleetPermit {
     /// C ABI). The store checks both at the verdict, so a forged pair is a stale verdict.
     pub fn probe_parts(&self) -> Option<(u64, u64)> {
         self.probe.map(|p| (p.epoch, p.id.get()))
-    }
-
-    /// A permit from its parts: [`Self::carried`] and [`Self::probe_parts`]. Any value is safe
-    /// (a forged local part is stale or already recorded at the breaker, a forged lease a stale
-    /// verdict); a fleet probe's local part is marked here if it was not. Hosts that keep
-    /// [`Self::local`] instead rebuild with [`Fleet::permit_from_parts`].
-    pub fn from_parts(carried: crate::RawPermit, probe: Option<(u64, u64)>) -> Self {
-        let probe = lease_of(probe);
-        let carried = if probe.is_some() && !carried.is_marked() { carried.marked() } else { carried };
-        Self { carried, probe }
     }
 }
 
@@ -922,7 +913,7 @@ impl Fleet {
 
     /// [`Self::allow_call_on`] handing the admitted permit to `own` when it is the local
     /// breaker's own (the attached breaker's call while the gate is open for ever: unmarked, no
-    /// fleet probe, so `FleetPermit::from_parts(local, None)` rebuilds it), to `other` otherwise.
+    /// fleet probe), to `other` otherwise.
     /// For hosts that store a permit as plain data: each branch writes its own (the C ABI's
     /// closed path writes the plain breaker's fields), instead of one merged write.
     #[inline(always)]
@@ -959,22 +950,27 @@ impl Fleet {
         Ok(FleetPermit { carried, probe: out.1 })
     }
 
-    /// A permit of `breaker` through this fleet rebuilt from [`FleetPermit::local`] and
-    /// [`FleetPermit::probe_parts`], for hosts that keep those as plain data (the Node binding:
-    /// its ordinary permits travel as a generation alone). Marked as [`Self::allow_call`] marks
-    /// it. Any value is safe, as for [`FleetPermit::from_parts`].
+    /// A permit of `breaker` through this fleet rebuilt from plain data: its local part as
+    /// [`FleetPermit::local`] or [`FleetPermit::carried`] gave it (a marked ticket is told from a
+    /// real one, so either form will do: the Node binding keeps the local one, whose ordinary
+    /// permits travel as a generation alone; the C ABI the carried one) and the lease
+    /// [`FleetPermit::probe_parts`]. Marked as [`Self::allow_call`] marks it. Any value is safe:
+    /// a forged local part is stale or already recorded at the breaker, a forged lease a stale
+    /// verdict.
     pub fn permit_from_parts(
         &self,
         breaker: &crate::CircuitBreaker,
         local: crate::RawPermit,
         probe: Option<(u64, u64)>,
     ) -> FleetPermit {
-        let probe = lease_of(probe);
+        let (local, probe) = (local.unmarked(), lease_of(probe));
         let carried = if probe.is_some() || !self.fed_by(breaker) { local.marked() } else { local };
         FleetPermit { carried, probe }
     }
 
     /// The fleet level of [`Self::allow_call_on`] off the attached breaker's closed path.
+    /// `#[cold]` lays the callers' closed path out first (a third of a nanosecond on the bare
+    /// pair); the calls that come here (the `open` mode, other breakers) pay one call either way.
     #[cold]
     #[inline(never)]
     fn allow_call_gated(
@@ -1054,7 +1050,8 @@ impl Fleet {
         breaker.record_fast_on(slot, &carried, outcome)
     }
 
-    /// [`Self::record_call_on`] for everything but an attached breaker's fast path.
+    /// [`Self::record_call_on`] for everything but an attached breaker's fast path (`#[cold]`
+    /// as [`Self::allow_call_gated`] is).
     #[cold]
     #[inline(never)]
     fn record_call_other(
