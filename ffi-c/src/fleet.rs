@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetPermit, FleetState, Refused, Reply, StoreFailure};
+use engine::fleet::{Fleet, FleetConfig, FleetEvent, FleetState, Refused, Reply, StoreFailure};
 use engine::{CircuitBreaker, Clock, ManualClock, MonotonicClock, Outcome, RawPermit};
 
 use crate::breaker::with_fleet_breaker;
@@ -321,23 +321,21 @@ fn allow_held(
     (out_permit, out_retry_after_ns): (*mut circuit_permit, *mut u64),
 ) -> circuit_status {
     let (b, entry) = (&*held.breaker, &*held.fleet);
-    // SAFETY (both closures): `out_permit` is non-null (checked by circuit_allow) and writable
-    // per the contract.
-    let own = |local: RawPermit| unsafe { write_own(out_permit, breaker, local) };
-    let other = |permit: FleetPermit| {
-        // The carried ticket (possibly marked by the fleet, `FleetPermit::carried`): the record
-        // path gives it back as it is.
-        let (generation, admitted_at_ns, ticket) = permit.carried().to_parts();
-        let (fleet_epoch, fleet_probe) = permit.probe_words();
-        let flags = CIRCUIT_PERMIT_FLEET
-            | if permit.is_local_probe() { CIRCUIT_PERMIT_PROBE } else { 0 }
-            | if fleet_probe != 0 { CIRCUIT_PERMIT_FLEET_PROBE } else { 0 };
-        let permit = circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch, fleet_probe };
-        // SAFETY: as above.
-        unsafe { out_permit.write(permit) };
-    };
-    let (status, retry) = match entry.fleet.allow_call_with(b, slot, || entry.now(), own, other) {
-        Ok(()) => return CIRCUIT_OK,
+    let (status, retry) = match entry.fleet.allow_call_on(b, slot, || entry.now()) {
+        Ok(permit) => {
+            // The carried ticket (possibly marked by the fleet, `FleetPermit::carried`): the record
+            // path gives it back as it is.
+            let (generation, admitted_at_ns, ticket) = permit.carried().to_parts();
+            let (fleet_epoch, fleet_probe) = permit.probe_parts().unwrap_or((0, 0));
+            let flags = CIRCUIT_PERMIT_FLEET
+                | if permit.is_local_probe() { CIRCUIT_PERMIT_PROBE } else { 0 }
+                | if fleet_probe != 0 { CIRCUIT_PERMIT_FLEET_PROBE } else { 0 };
+            let permit =
+                circuit_permit { breaker, generation, admitted_at_ns, ticket, flags, fleet_epoch, fleet_probe };
+            // SAFETY: non-null (checked by circuit_allow) and writable per the contract.
+            unsafe { out_permit.write(permit) };
+            return CIRCUIT_OK;
+        }
         Err(Refused::Local(rejected)) => (
             match rejected.reason() {
                 engine::RejectReason::Open => CIRCUIT_REJECTED_OPEN,
@@ -398,8 +396,8 @@ pub(crate) fn record_held(
     record_held_other(function, held, permit, flags, outcome, retry_after)
 }
 
-/// The local part of a fleet permit as carried (the ticket as it is: `read_permit` keeps it too
-/// for a fleet permit, here without testing the flag this path was chosen by).
+/// The local part of a fleet permit as carried (the ticket as it is: only the breaker's own
+/// record path reads it, which takes `NO_TICKET` alone; `read_permit` masks it by the flag).
 ///
 /// # Safety
 /// `permit` is non-null and valid (checked by `check_permit` in the same call).

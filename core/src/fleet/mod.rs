@@ -455,6 +455,12 @@ impl Fleet {
         }
     }
 
+    /// Whether `breaker` is the attached one and the gate is open for ever ([`Self::fast_gate`]).
+    #[inline(always)]
+    fn owns_fast_gate(&self, breaker: &crate::CircuitBreaker) -> bool {
+        self.fast_gate.load(Ordering::Acquire) == std::ptr::from_ref(breaker) as usize
+    }
+
     /// Whether `breaker` is the attached one (its counters feed the deltas).
     #[inline(always)]
     fn fed_by(&self, breaker: &crate::CircuitBreaker) -> bool {
@@ -830,12 +836,6 @@ impl FleetPermit {
         self.probe.is_some()
     }
 
-    /// [`Self::probe_parts`] as two words, `(0, 0)` for none (a lease id is never 0).
-    #[inline]
-    pub fn probe_words(&self) -> (u64, u64) {
-        self.probe.map_or((0, 0), |p| (p.epoch, p.id.get()))
-    }
-
     /// The fleet probe lease as `(epoch, id)`, for hosts that carry permits as plain data (the
     /// C ABI). The store checks both at the verdict, so a forged pair is a stale verdict.
     pub fn probe_parts(&self) -> Option<(u64, u64)> {
@@ -887,7 +887,7 @@ impl Fleet {
         // The closed path of the attached breaker: one load and comparison, inlined; the permit
         // is the breaker's own. Anything else (the gate shut, a deadline to check, another
         // breaker) goes out of line, so the caller's loop keeps its registers.
-        if self.fast_gate.load(Ordering::Acquire) == std::ptr::from_ref(breaker) as usize {
+        if self.owns_fast_gate(breaker) {
             return Ok(FleetPermit { carried: local, probe: None });
         }
         self.allow_call_rest(breaker, local, now)
@@ -895,8 +895,8 @@ impl Fleet {
 
     /// The closed path of [`Self::allow_call_on`] alone, with no call in it: `Some(permit)` when
     /// `breaker` is the attached one, the gate is open for ever and the local breaker admitted
-    /// the call on its own inlined path (the permit is the local breaker's own, as
-    /// [`Self::allow_call_with`] hands it to `own`); `None` when nothing was done and
+    /// the call on its own inlined path (the permit is the local breaker's own, unmarked, no
+    /// fleet probe); `None` when nothing was done and
     /// [`Self::allow_call_on`] decides. For hosts whose frame would otherwise keep every value
     /// across the slow paths' calls (the C ABI: the rest is a call out of line).
     #[inline(always)]
@@ -905,37 +905,15 @@ impl Fleet {
         breaker: &crate::CircuitBreaker,
         slot: crate::host::ThreadSlot,
     ) -> Option<crate::RawPermit> {
-        if self.fast_gate.load(Ordering::Acquire) != std::ptr::from_ref(breaker) as usize {
+        if !self.owns_fast_gate(breaker) {
             return None;
         }
         breaker.allow_fast_on(slot)
     }
 
-    /// [`Self::allow_call_on`] handing the admitted permit to `own` when it is the local
-    /// breaker's own (the attached breaker's call while the gate is open for ever: unmarked, no
-    /// fleet probe), to `other` otherwise.
-    /// For hosts that store a permit as plain data: each branch writes its own (the C ABI's
-    /// closed path writes the plain breaker's fields), instead of one merged write.
-    #[inline(always)]
-    pub fn allow_call_with<R>(
-        &self,
-        breaker: &crate::CircuitBreaker,
-        slot: crate::host::ThreadSlot,
-        now: impl FnOnce() -> u64,
-        own: impl FnOnce(crate::RawPermit) -> R,
-        other: impl FnOnce(FleetPermit) -> R,
-    ) -> Result<R, Refused> {
-        let local = breaker.allow_raw_on(slot).map_err(Refused::Local)?;
-        if self.fast_gate.load(Ordering::Acquire) == std::ptr::from_ref(breaker) as usize {
-            return Ok(own(local));
-        }
-        self.allow_call_rest(breaker, local, now).map(other)
-    }
-
     /// The fleet level of [`Self::allow_call_on`] off the closed path: scalars in, the permit out
     /// through a place of the slow branch's own (an aggregate passed or returned would be merged
-    /// through memory on the fast path too). (Each caller spells its own closed path out: one
-    /// written as a closure handed to the other measured a third of a nanosecond slower.)
+    /// through memory on the fast path too).
     #[inline(always)]
     fn allow_call_rest(
         &self,
